@@ -1,0 +1,84 @@
+import type { FrameDecoder } from './codec.ts';
+import { PeerError } from './errors.ts';
+import { Handshake, NONCE_BYTES, runHandshake } from './handshake.ts';
+import type { HandshakeResult } from './handshake.ts';
+import type { LinkRegistry, PeerConfig } from './options.ts';
+import { PeerLink } from './peer-link.ts';
+import { formatAddress } from './transport/transport.ts';
+import type { Address, Connection } from './transport/transport.ts';
+
+/**
+ * Turns a finished handshake into a running link: registers it (the registry may decline), tells the handler,
+ * then starts it. Runs synchronously inside the handshake's last frame, so no byte is delivered before this.
+ */
+export function establishLink(
+  config: PeerConfig,
+  connection: Connection,
+  result: HandshakeResult,
+  decoder: FrameDecoder,
+  initiator: boolean,
+  registry: LinkRegistry | undefined,
+): PeerLink {
+  const link = new PeerLink({
+    connection,
+    decoder,
+    localNode: config.nodeName,
+    remoteNode: result.remoteNode,
+    remoteIncarnation: result.remoteIncarnation,
+    initiator,
+    clock: config.clock,
+    logger: config.logger,
+    limits: config.limits,
+    handler: config.handler,
+    ...(registry === undefined ? {} : { onClosed: (l: PeerLink, e: PeerError | undefined) => registry.unregister(l, e) }),
+  });
+  if (registry !== undefined && !registry.register(link)) {
+    // Not started, so the handler never hears of it.
+    link.destroy(new PeerError('DUPLICATE_LINK', `peer ${result.remoteNode}: another link to this node won`));
+    throw new PeerError('DUPLICATE_LINK', `peer ${result.remoteNode}: another link to this node won`);
+  }
+  config.logger.info(
+    `peer ${result.remoteNode}: link up (${initiator ? 'connection to' : 'connection from'} ${connection.remoteAddress})`,
+  );
+  try {
+    config.handler.onLinkUp?.(link);
+  } catch (error) {
+    config.logger.error(`peer ${result.remoteNode}: link-up handler threw: ${(error as Error).message}`);
+  }
+  link.start();
+  return link;
+}
+
+/**
+ * One attempt to link to `remoteNode` at `address`: connect, handshake, start the link. Rejects with a PeerError
+ * (CONNECT_FAILED, COOKIE_MISMATCH, WRONG_NODE, DUPLICATE_LINK, HANDSHAKE_TIMEOUT, ...). No retries; PeerManager
+ * retries with backoff.
+ */
+export async function dialPeer(
+  config: PeerConfig,
+  remoteNode: string,
+  address: Address,
+  registry?: LinkRegistry,
+): Promise<PeerLink> {
+  let connection: Connection;
+  try {
+    connection = await config.transport.connect(address, config.connectTimeoutMs);
+  } catch (error) {
+    throw new PeerError('CONNECT_FAILED', `peer ${remoteNode}: cannot connect to ${formatAddress(address)}: ${(error as Error).message}`);
+  }
+  const handshake = new Handshake({
+    role: 'initiator',
+    localNode: config.nodeName,
+    localIncarnation: config.incarnation,
+    cookie: config.cookie,
+    nonce: config.random.bytes(NONCE_BYTES),
+    expectedRemote: remoteNode,
+  });
+  return runHandshake(
+    connection,
+    handshake,
+    'initiator',
+    { clock: config.clock, logger: config.logger, timeoutMs: config.handshakeTimeoutMs },
+    (result, decoder) => establishLink(config, connection, result, decoder, true, registry),
+  );
+}

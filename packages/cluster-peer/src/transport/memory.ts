@@ -1,0 +1,435 @@
+import type { Clock } from '../clock.ts';
+import { SeededRandom } from '../random.ts';
+import type { Address, Connection, ConnectionHandler, Listener, Transport } from './transport.ts';
+
+/*
+ * A simulated network of named hosts for deterministic tests and the cluster simulator. Connections behave like
+ * TCP: reliable, ordered byte streams with latency. Every event is a timer on the injected Clock and every random
+ * choice comes from one seeded PRNG, so with a FakeClock the same seed and the same calls give the same trace.
+ *
+ * Faults, all between hosts (a host is a node's machine):
+ *   - latency and jitter per host pair (jitter never reorders a stream: each direction stays FIFO);
+ *   - bandwidth (bytes per ms per direction), which with bufferBytes makes write() return false (backpressure);
+ *   - loss per host pair: a lost chunk is retransmitted after retransmitMs, holding back what follows it, as TCP
+ *     does ('retransmit'), or the connection is reset ('reset');
+ *   - partitions between sets of hosts: bytes across the cut wait (TCP keeps retransmitting) and flow again on
+ *     heal(), unless the connection was closed meanwhile; connects across the cut time out;
+ *   - crash(host): its listeners vanish and its connections die; peers get a reset (process killed, the kernel
+ *     answers) or nothing at all (silent: machine lost, they must notice by heartbeat). After restart(host), bytes
+ *     reaching a connection of the old incarnation are answered with a reset.
+ */
+
+export type LossMode = 'retransmit' | 'reset';
+
+export interface LinkConditions {
+  readonly latencyMs: number;
+  readonly jitterMs: number;
+  /** Probability in [0, 1] that a chunk is lost. */
+  readonly loss: number;
+  readonly lossMode: LossMode;
+}
+
+export interface MemoryNetworkOptions {
+  readonly clock: Clock;
+  /** Default 1. */
+  readonly seed?: number;
+  /** Defaults for every host pair; see setLink. Default latency 1 ms, no jitter, no loss. */
+  readonly latencyMs?: number;
+  readonly jitterMs?: number;
+  readonly loss?: number;
+  readonly lossMode?: LossMode;
+  /** Bytes per ms per direction. Default unlimited. */
+  readonly bytesPerMs?: number;
+  /** In-flight bytes per direction above which write() returns false (like a socket send buffer). Default 64 KiB. */
+  readonly bufferBytes?: number;
+  /** Extra delay of a lost chunk in 'retransmit' mode. Default 200 ms (Linux's minimum RTO). */
+  readonly retransmitMs?: number;
+  /** Keep a textual trace of every event in `trace`. Default true. */
+  readonly trace?: boolean;
+}
+
+const FIRST_EPHEMERAL_PORT = 40_000;
+
+class HostState {
+  down = false;
+  /** Bumped by crash(): connections of an older incarnation are dead. */
+  incarnation = 0;
+  nextPort = FIRST_EPHEMERAL_PORT;
+  readonly listeners = new Map<number, (connection: Connection) => void>();
+  readonly connections = new Set<MemoryConnection>();
+  constructor(readonly name: string) {}
+}
+
+type PacketKind = 'data' | 'fin' | 'rst';
+
+class Packet {
+  constructor(
+    readonly kind: PacketKind,
+    readonly bytes: Buffer | null,
+  ) {}
+}
+
+type InboxEvent = Buffer | { close: Error | undefined };
+
+class MemoryConnection implements Connection {
+  peer!: MemoryConnection;
+  handler: ConnectionHandler | null = null;
+  closed = false;
+  closeNotified = false;
+  /** Bytes written and not yet delivered (including those held by a partition). */
+  inFlight = 0;
+  needDrain = false;
+  /** When the last packet in this direction is due: later packets are never due before it (FIFO). */
+  lastDeliveryAt = 0;
+  /** Packets held back by a partition, in order. */
+  held: Packet[] = [];
+  readonly inbox: InboxEvent[] = [];
+  inboxScheduled = false;
+  readonly hostIncarnation: number;
+
+  constructor(
+    readonly network: MemoryNetwork,
+    readonly host: HostState,
+    readonly id: string,
+    readonly localAddress: string,
+    readonly remoteAddress: string,
+  ) {
+    this.hostIncarnation = host.incarnation;
+    host.connections.add(this);
+  }
+
+  get writableLength(): number {
+    return this.inFlight;
+  }
+
+  get alive(): boolean {
+    return !this.host.down && this.host.incarnation === this.hostIncarnation;
+  }
+
+  setHandler(handler: ConnectionHandler): void {
+    this.handler = handler;
+    if (this.inbox.length > 0) this.scheduleInbox();
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.closed || !this.alive) return false;
+    const bytes = Buffer.from(chunk);
+    this.inFlight += bytes.length;
+    this.network.transmit(this, new Packet('data', bytes));
+    if (this.inFlight > this.network.bufferBytes) this.needDrain = true;
+    return !this.needDrain;
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.alive) this.network.transmit(this, new Packet('fin', null));
+  }
+
+  destroy(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.held = [];
+    if (this.alive) this.network.transmit(this, new Packet('rst', null));
+    this.emit({ close: error });
+  }
+
+  /** Hands an event to the handler, or keeps it until there is one (delivered in order, from a timer). */
+  emit(event: InboxEvent): void {
+    if (this.closeNotified) return;
+    if (!Buffer.isBuffer(event)) this.closeNotified = true;
+    this.inbox.push(event);
+    if (this.handler !== null) this.scheduleInbox();
+  }
+
+  private scheduleInbox(): void {
+    if (this.inboxScheduled) return;
+    this.inboxScheduled = true;
+    this.network.clock.setTimeout(() => this.drainInbox(), 0);
+  }
+
+  private drainInbox(): void {
+    this.inboxScheduled = false;
+    while (this.inbox.length > 0) {
+      // Re-read each time: a handler may hand the connection over (handshake -> link) in the middle.
+      const handler = this.handler!;
+      const event = this.inbox.shift()!;
+      if (Buffer.isBuffer(event)) handler.onData(event);
+      else {
+        this.host.connections.delete(this);
+        handler.onClose(event.close);
+      }
+    }
+  }
+}
+
+function pairKey(a: string, b: string): string {
+  return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
+}
+
+function netError(code: string, message: string): Error {
+  return Object.assign(new Error(`${code}: ${message}`), { code });
+}
+
+export class MemoryNetwork {
+  readonly clock: Clock;
+  /** The network's PRNG; nodes in the same simulation may share it for nonces and jitter. */
+  readonly random: SeededRandom;
+  readonly bufferBytes: number;
+  readonly trace: string[] = [];
+  /** Called with every chunk written, as sent: lets tests inspect wire bytes. */
+  tap: ((from: string, to: string, bytes: Buffer) => void) | null = null;
+  private readonly hosts = new Map<string, HostState>();
+  private readonly defaults: LinkConditions;
+  private readonly links = new Map<string, LinkConditions>();
+  private readonly cuts = new Set<string>();
+  private readonly bytesPerMs: number;
+  private readonly retransmitMs: number;
+  private readonly tracing: boolean;
+  private nextConnectionId = 1;
+
+  constructor(options: MemoryNetworkOptions) {
+    this.clock = options.clock;
+    this.random = new SeededRandom(options.seed ?? 1);
+    this.defaults = {
+      latencyMs: options.latencyMs ?? 1,
+      jitterMs: options.jitterMs ?? 0,
+      loss: options.loss ?? 0,
+      lossMode: options.lossMode ?? 'retransmit',
+    };
+    this.bytesPerMs = options.bytesPerMs ?? Infinity;
+    this.bufferBytes = options.bufferBytes ?? 64 * 1024;
+    this.retransmitMs = options.retransmitMs ?? 200;
+    this.tracing = options.trace ?? true;
+  }
+
+  /** The Transport of one host (created on first use). */
+  transport(host: string): Transport {
+    const state = this.host(host);
+    return {
+      connect: (address, timeoutMs) => this.connect(state, address, timeoutMs),
+      listen: (address, onConnection) => this.listen(state, address, onConnection),
+    };
+  }
+
+  /** Conditions between two hosts, both directions. Unset fields keep their current value. */
+  setLink(a: string, b: string, conditions: Partial<LinkConditions>): void {
+    this.links.set(pairKey(a, b), { ...this.conditions(a, b), ...conditions });
+    this.log(`link ${a}<>${b} ${JSON.stringify(this.links.get(pairKey(a, b)))}`);
+  }
+
+  /** No traffic between any host of `side` and any host of `other` (default: every other known host). */
+  partition(side: readonly string[], other?: readonly string[]): void {
+    const others = other ?? [...this.hosts.keys()].filter((h) => !side.includes(h));
+    for (const a of side) for (const b of others) if (a !== b) this.cuts.add(pairKey(a, b));
+    this.log(`partition [${side.join(',')}] | [${others.join(',')}]`);
+  }
+
+  /** Removes partitions (between `a` and `b` only, if given); held bytes flow again. */
+  heal(a?: readonly string[], b?: readonly string[]): void {
+    if (a === undefined) this.cuts.clear();
+    else for (const x of a) for (const y of b ?? [...this.hosts.keys()]) this.cuts.delete(pairKey(x, y));
+    this.log(a === undefined ? 'heal all' : `heal [${a.join(',')}] | [${(b ?? ['*']).join(',')}]`);
+    for (const host of this.hosts.values()) {
+      for (const connection of host.connections) this.release(connection);
+    }
+  }
+
+  reachable(a: string, b: string): boolean {
+    return a === b || !this.cuts.has(pairKey(a, b));
+  }
+
+  /**
+   * The host dies: listeners gone, every connection closed on its side (its handlers see an error). Peers see a
+   * reset after one latency, or with silent: true nothing (they must detect it by heartbeat).
+   */
+  crash(host: string, options?: { readonly silent?: boolean }): void {
+    const state = this.host(host);
+    const silent = options?.silent ?? false;
+    this.log(`crash ${host}${silent ? ' silent' : ''}`);
+    const connections = [...state.connections];
+    if (!silent) for (const c of connections) if (!c.closed) this.transmit(c, new Packet('rst', null), true);
+    state.down = true;
+    state.incarnation++;
+    state.listeners.clear();
+    for (const c of connections) {
+      c.closed = true;
+      c.held = [];
+      c.emit({ close: netError('ECRASHED', `host ${host} crashed`) });
+    }
+  }
+
+  /** The host is back (with no listeners: the node restarting there listens again). */
+  restart(host: string): void {
+    this.host(host).down = false;
+    this.log(`restart ${host}`);
+  }
+
+  // Internals used by MemoryConnection.
+
+  transmit(from: MemoryConnection, packet: Packet, force = false): void {
+    const to = from.peer;
+    const size = packet.bytes?.length ?? 0;
+    if (packet.bytes !== null) this.tap?.(from.host.name, to.host.name, packet.bytes);
+    if (!force && !this.reachable(from.host.name, to.host.name)) {
+      from.held.push(packet);
+      this.log(`hold ${from.id} ${packet.kind} ${size}`);
+      return;
+    }
+    const c = this.conditions(from.host.name, to.host.name);
+    let delay = c.latencyMs + (c.jitterMs > 0 ? this.random.float() * c.jitterMs : 0);
+    if (packet.kind === 'data' && c.loss > 0 && this.random.float() < c.loss) {
+      if (c.lossMode === 'reset') {
+        this.log(`lose ${from.id} data ${size}: reset`);
+        from.inFlight -= size;
+        this.reset(from);
+        return;
+      }
+      this.log(`lose ${from.id} data ${size}: retransmit`);
+      delay += this.retransmitMs;
+    }
+    const now = this.clock.now();
+    const sendTime = Number.isFinite(this.bytesPerMs) ? size / this.bytesPerMs : 0;
+    const due = Math.max(now + delay, from.lastDeliveryAt) + sendTime;
+    from.lastDeliveryAt = due;
+    this.log(`send ${from.id} ${packet.kind} ${size} due ${due.toFixed(3)}`);
+    this.clock.setTimeout(() => this.arrive(from, packet), due - now);
+  }
+
+  private arrive(from: MemoryConnection, packet: Packet): void {
+    const to = from.peer;
+    const size = packet.bytes?.length ?? 0;
+    if (!this.reachable(from.host.name, to.host.name) && packet.kind !== 'rst') {
+      // The cut happened while the bytes were on their way: they wait with the rest.
+      from.held.push(packet);
+      this.log(`hold ${from.id} ${packet.kind} ${size}`);
+      return;
+    }
+    if (packet.kind === 'data') {
+      from.inFlight -= size;
+      if (from.needDrain && from.inFlight <= this.bufferBytes / 2 && !from.closed) {
+        from.needDrain = false;
+        from.handler?.onDrain();
+      }
+    }
+    if (!to.alive) {
+      if (!to.host.down && packet.kind === 'data' && from.alive && !from.closed) {
+        // A restarted host's kernel knows nothing of this connection and answers with a reset.
+        this.log(`stale ${to.id}: reset`);
+        from.closed = true;
+        from.emit({ close: netError('ECONNRESET', `connection reset by ${to.host.name}`) });
+      } else {
+        this.log(`drop ${from.id} ${packet.kind} ${size} (host ${to.host.name} down)`);
+      }
+      return;
+    }
+    if (to.closeNotified) {
+      this.log(`drop ${from.id} ${packet.kind} ${size} (closed)`);
+      return;
+    }
+    this.log(`deliver ${from.id} ${packet.kind} ${size}`);
+    if (packet.kind === 'data') to.emit(packet.bytes!);
+    else if (packet.kind === 'fin') {
+      // Orderly close completes for both ends when the FIN arrives (no half-open streams in this model).
+      to.closed = true;
+      to.emit({ close: undefined });
+      from.emit({ close: undefined });
+    } else {
+      to.closed = true;
+      to.emit({ close: netError('ECONNRESET', `connection reset by ${from.host.name}`) });
+    }
+  }
+
+  private reset(from: MemoryConnection): void {
+    this.transmit(from, new Packet('rst', null), true);
+    from.closed = true;
+    from.emit({ close: netError('ECONNRESET', 'connection reset (simulated loss)') });
+  }
+
+  private release(connection: MemoryConnection): void {
+    if (connection.held.length === 0 || !this.reachable(connection.host.name, connection.peer.host.name)) return;
+    const held = connection.held;
+    connection.held = [];
+    for (const packet of held) this.transmit(connection, packet);
+  }
+
+  private connect(from: HostState, address: Address, timeoutMs: number): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      if (from.down) {
+        reject(netError('ENETDOWN', `host ${from.name} is down`));
+        return;
+      }
+      const port = from.nextPort++;
+      const target = this.hosts.get(address.host);
+      const where = `${address.host}:${address.port}`;
+      this.log(`connect ${from.name}:${port} -> ${where}`);
+      const timeOut = (): void => {
+        this.log(`connect ${from.name}:${port} -> ${where} timed out`);
+        reject(netError('ETIMEDOUT', `connect to ${where} timed out after ${timeoutMs} ms`));
+      };
+      if (target === undefined || !this.reachable(from.name, target.name) || target.down) {
+        this.clock.setTimeout(timeOut, timeoutMs);
+        return;
+      }
+      const c = this.conditions(from.name, target.name);
+      this.clock.setTimeout(() => {
+        if (from.down) return reject(netError('ENETDOWN', `host ${from.name} is down`));
+        if (!this.reachable(from.name, target.name) || target.down) {
+          this.clock.setTimeout(timeOut, Math.max(0, timeoutMs - c.latencyMs));
+          return;
+        }
+        const accept = target.listeners.get(address.port);
+        if (accept === undefined) {
+          this.clock.setTimeout(() => {
+            this.log(`connect ${from.name}:${port} -> ${where} refused`);
+            reject(netError('ECONNREFUSED', `connection to ${where} refused`));
+          }, c.latencyMs);
+          return;
+        }
+        const id = `#${this.nextConnectionId++}`;
+        const client = new MemoryConnection(this, from, `${id}>`, `${from.name}:${port}`, where);
+        const server = new MemoryConnection(this, target, `${id}<`, where, `${from.name}:${port}`);
+        client.peer = server;
+        server.peer = client;
+        this.log(`accept ${id} ${from.name}:${port} -> ${where}`);
+        this.clock.setTimeout(() => {
+          if (!client.alive) return reject(netError('ENETDOWN', `host ${from.name} is down`));
+          resolve(client);
+        }, c.latencyMs);
+        accept(server);
+      }, c.latencyMs);
+    });
+  }
+
+  private listen(host: HostState, address: Address, onConnection: (connection: Connection) => void): Promise<Listener> {
+    if (host.down) return Promise.reject(netError('ENETDOWN', `host ${host.name} is down`));
+    const port = address.port === 0 ? host.nextPort++ : address.port;
+    if (host.listeners.has(port)) return Promise.reject(netError('EADDRINUSE', `${host.name}:${port} is in use`));
+    host.listeners.set(port, onConnection);
+    this.log(`listen ${host.name}:${port}`);
+    const incarnation = host.incarnation;
+    return Promise.resolve({
+      address: { host: host.name, port },
+      close: async () => {
+        if (host.incarnation === incarnation && host.listeners.get(port) === onConnection) host.listeners.delete(port);
+      },
+    });
+  }
+
+  private host(name: string): HostState {
+    let state = this.hosts.get(name);
+    if (state === undefined) {
+      state = new HostState(name);
+      this.hosts.set(name, state);
+    }
+    return state;
+  }
+
+  private conditions(a: string, b: string): LinkConditions {
+    return this.links.get(pairKey(a, b)) ?? this.defaults;
+  }
+
+  private log(event: string): void {
+    if (this.tracing) this.trace.push(`${this.clock.now().toFixed(3)} ${event}`);
+  }
+}
