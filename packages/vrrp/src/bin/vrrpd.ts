@@ -1,0 +1,107 @@
+// vrrpd: a keepalived-compatible VRRP daemon.  vrrpd -f /etc/keepalived/keepalived.conf [-l] [-D]
+// Options follow keepalived where they make sense; see usage() and packages/vrrp/README.md.
+
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { Daemon } from '../daemon.ts';
+import { Logger } from '../log.ts';
+
+const USAGE = `Usage: vrrpd [options]
+  -f, --use-file FILE        configuration file (default /etc/keepalived/keepalived.conf)
+  -t, --config-test          check the configuration and exit (0 ok, 1 error)
+  -l, --log-console          log to the console (the default; accepted for keepalived compatibility)
+  -D, --log-detail           detailed log (every invalid packet, GARP, unknown VRIDs)
+  -g, --log-file FILE        log to FILE instead of stdout
+  -s, --status-socket PATH   serve status JSON over HTTP on a unix socket
+      --status-port PORT     serve status JSON over HTTP on 127.0.0.1:PORT (0 = any free port)
+  -p, --pid FILE             write the pid to FILE (also -r/--vrrp_pid)
+  -n, --dont-fork, -P, --vrrp   accepted (vrrpd never forks and only does VRRP)
+  -h, --help                 this help
+`;
+
+function main(): void {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        'use-file': { type: 'string', short: 'f' },
+        'config-test': { type: 'boolean', short: 't' },
+        'log-console': { type: 'boolean', short: 'l' },
+        'log-detail': { type: 'boolean', short: 'D' },
+        'log-file': { type: 'string', short: 'g' },
+        'status-socket': { type: 'string', short: 's' },
+        'status-port': { type: 'string' },
+        pid: { type: 'string', short: 'p' },
+        vrrp_pid: { type: 'string', short: 'r' },
+        'dont-fork': { type: 'boolean', short: 'n' },
+        vrrp: { type: 'boolean', short: 'P' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`vrrpd: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (args.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const file = args['use-file'] ?? '/etc/keepalived/keepalived.conf';
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`vrrpd: configuration error: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  if (args['config-test'] === true) {
+    for (const w of config.warnings) process.stderr.write(`vrrpd: warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}\n`);
+    process.stdout.write(`vrrpd: ${file}: configuration OK (${config.instances.length} vrrp_instance, ${config.scripts.size} vrrp_script)\n`);
+    return;
+  }
+  const log = new Logger(args['log-detail'] === true, args['log-file']);
+  const pidFiles = [args.pid, args.vrrp_pid].filter((p): p is string => p !== undefined);
+  for (const p of pidFiles) writeFileSync(p, `${process.pid}\n`);
+  const opts: Parameters<typeof Daemon.start>[1] = { log };
+  if (args['status-socket'] !== undefined) opts.statusSocket = args['status-socket'];
+  if (args['status-port'] !== undefined) opts.statusPort = Number(args['status-port']);
+  log.info(`Starting vrrpd (config ${file}${config.global.routerId !== undefined ? `, router_id ${config.global.routerId}` : ''})`);
+  Daemon.start(config, opts).then(
+    (daemon) => {
+      let stopping = false;
+      const stop = (sig: string): void => {
+        if (stopping) return;
+        stopping = true;
+        log.info(`Stopping on ${sig}`);
+        const hard = setTimeout(() => process.exit(1), 5000);
+        hard.unref();
+        void daemon.stop().then(() => {
+          for (const p of pidFiles) {
+            try {
+              unlinkSync(p);
+            } catch {
+              // already gone
+            }
+          }
+          log.info('Stopped');
+          process.exit(0);
+        });
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => log.info('SIGHUP: configuration reload is not supported; restart vrrpd'));
+      process.on('SIGUSR1', () => log.info(`status: ${JSON.stringify(daemon.statusJson())}`));
+    },
+    (e: unknown) => {
+      log.info(`vrrpd: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}
+
+main();
