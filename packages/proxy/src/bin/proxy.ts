@@ -1,0 +1,172 @@
+/**
+ * `proxy -f haproxy.cfg [-f more.cfg] [-c] [-p pidfile] [-q] [-db]`: haproxy's command line, the part that matters.
+ *
+ * Signals, as haproxy (management.txt §4): SIGHUP reloads the configuration without dropping established
+ * connections (a bad new configuration is reported and the old one keeps running); SIGTERM and SIGUSR1 stop
+ * gracefully (listeners close, sessions finish, bounded by `hard-stop-after`); a second SIGTERM or SIGINT stops now.
+ */
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { ConfigError, formatMessage, parseConfigFiles } from '../config/parse-config.ts';
+import type { Config } from '../config/types.ts';
+import { LoadBalancer } from '../load-balancer.ts';
+import { StderrLogger } from '../logger.ts';
+
+const VERSION = 'warren-proxy 0.1.0 (haproxy.cfg compatible)';
+
+interface Args {
+  files: string[];
+  check: boolean;
+  pidfile: string | null;
+  quiet: boolean;
+}
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`proxy: ${msg}\n`);
+  process.stderr.write('usage: proxy -f <cfgfile> [-f <cfgfile>...] [-c] [-p <pidfile>] [-q] [-db] [-v]\n');
+  process.exit(1);
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { files: [], check: false, pidfile: null, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    switch (arg) {
+      case '-f': {
+        const f = argv[++i];
+        if (!f) usage('-f expects a file');
+        a.files.push(f);
+        break;
+      }
+      case '-c':
+        a.check = true;
+        break;
+      case '-p': {
+        const p = argv[++i];
+        if (!p) usage('-p expects a file');
+        a.pidfile = p;
+        break;
+      }
+      case '-q':
+        a.quiet = true;
+        break;
+      case '-db':
+      case '-V':
+        break;
+      case '-D':
+        process.stderr.write('[WARNING] -D (daemon) is not implemented; running in the foreground\n');
+        break;
+      case '-v':
+      case '-vv':
+        process.stdout.write(`${VERSION}\n`);
+        process.exit(0);
+        break;
+      case '-h':
+      case '--help':
+        usage();
+        break;
+      default:
+        usage(`unknown option '${arg}'`);
+    }
+  }
+  if (a.files.length === 0) usage('no configuration file (-f)');
+  return a;
+}
+
+function load(files: string[], log: StderrLogger): Config | null {
+  try {
+    const cfg = parseConfigFiles(files);
+    for (const w of cfg.warnings) log.warn(`config : ${formatMessage(w)}`);
+    return cfg;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const m of e.errors) log.alert(`config : ${formatMessage(m)}`);
+      log.alert(`config : Fatal errors found in configuration.`);
+    } else log.alert(`config : ${(e as Error).message}`);
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = new StderrLogger(args.quiet);
+  const cfg = load(args.files, log);
+  if (args.check) {
+    if (!cfg) process.exit(1);
+    process.stdout.write('Configuration file is valid\n');
+    process.exit(0);
+  }
+  if (!cfg) process.exit(1);
+  let lb: LoadBalancer;
+  try {
+    lb = await LoadBalancer.start(cfg, { log });
+  } catch (e) {
+    log.alert(`Starting proxy: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  const announce = (): void => {
+    for (const p of lb.config.proxies) for (const a of lb.addresses(p.name)) log.notice(`proxy '${p.name}' listening on ${a.host}:${a.port}`);
+  };
+  announce();
+  const pidfile = args.pidfile ?? cfg.global.pidfile;
+  if (pidfile) {
+    try {
+      writeFileSync(pidfile, `${process.pid}\n`);
+    } catch (e) {
+      log.warn(`cannot write pidfile ${pidfile}: ${(e as Error).message}`);
+    }
+  }
+  log.notice(`${VERSION} started, pid ${process.pid}`);
+
+  let reloading = false;
+  process.on('SIGHUP', () => {
+    if (reloading) return;
+    reloading = true;
+    log.notice('SIGHUP received: reloading configuration');
+    const next = load(args.files, log);
+    if (!next) {
+      log.alert('reload aborted: keeping the running configuration');
+      reloading = false;
+      return;
+    }
+    lb.reload(next).then(
+      () => {
+        announce();
+        reloading = false;
+      },
+      (e: Error) => {
+        log.alert(`reload failed: ${e.message}; keeping the running configuration`);
+        reloading = false;
+      },
+    );
+  });
+
+  let stopping = false;
+  const exit = (code: number): never => {
+    if (pidfile) {
+      try {
+        unlinkSync(pidfile);
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(code);
+  };
+  const graceful = (sig: string): void => {
+    if (stopping) {
+      log.warn(`${sig} received again: stopping now`);
+      void lb.stop({ graceful: false }).then(() => exit(0));
+      return;
+    }
+    stopping = true;
+    log.notice(`${sig} received: stopping gracefully (${lb.sessionCount} sessions to finish)`);
+    void lb.stop({ graceful: true, hardStopAfterMs: lb.config.global.hardStopAfter }).then(() => exit(0));
+  };
+  process.on('SIGTERM', () => graceful('SIGTERM'));
+  process.on('SIGUSR1', () => graceful('SIGUSR1'));
+  process.on('SIGINT', () => {
+    log.notice('SIGINT received: stopping now');
+    void lb.stop({ graceful: false }).then(() => exit(0));
+  });
+}
+
+void main();

@@ -1,0 +1,154 @@
+/**
+ * A frontend (or the front half of a `listen` section): takes accepted client sockets, enforces maxconn, and hands
+ * each connection to its backend as a Session. A stats frontend (`mode http` with `stats` enabled) hands its
+ * connections to the stats HTTP handler instead.
+ *
+ * haproxy: configuration.txt "maxconn" (frontend): beyond maxconn haproxy stops accepting and connections wait in
+ * the kernel backlog. Node cannot pause accept(), so connections beyond the limit are accepted and held, unread
+ * past the socket buffer, in a FIFO until a session ends; the effect for the client is the same wait.
+ */
+import type { Socket } from 'node:net';
+import type { Backend } from './backend.ts';
+import type { ProxyConfig } from './config/types.ts';
+import { Session } from './session.ts';
+
+export class ConnectionLimit {
+  cur = 0;
+  readonly frontends: Frontend[] = [];
+  constructor(public max: number) {}
+
+  /** A slot freed anywhere: let waiting frontends admit. */
+  released(): void {
+    for (const f of this.frontends) if (this.cur < this.max) f.admit();
+  }
+}
+
+export class Frontend {
+  readonly name: string;
+  readonly maxconn: number;
+  readonly sessions = new Set<Session>();
+  private readonly waiting: Socket[] = [];
+  // Counters, named after haproxy's CSV columns.
+  stot = 0;
+  smax = 0;
+  closedBytesIn = 0;
+  closedBytesOut = 0;
+  dropped = 0; // closed for lack of a backend
+  stopped = false;
+
+  constructor(
+    readonly config: ProxyConfig,
+    readonly backend: Backend | null,
+    private readonly limit: ConnectionLimit,
+    defaultMaxconn: number,
+    private readonly httpHandler: ((socket: Socket) => void) | null,
+    previous?: Frontend,
+  ) {
+    this.name = config.name;
+    this.maxconn = config.maxconn ?? defaultMaxconn;
+    if (previous) {
+      this.stot = previous.stot;
+      this.smax = previous.smax;
+      this.closedBytesIn = previous.closedBytesIn;
+      this.closedBytesOut = previous.closedBytesOut;
+    }
+  }
+
+  /** Takes over the sessions and waiting connections of the frontend this one replaces on reload. */
+  adopt(old: Frontend): void {
+    for (const s of old.sessions) {
+      s.frontend = this;
+      this.sessions.add(s);
+    }
+    old.sessions.clear();
+    for (const socket of old.waiting.splice(0)) {
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('error');
+      if (!socket.destroyed) this.wait(socket);
+    }
+    this.admit();
+  }
+
+  get cur(): number {
+    return this.sessions.size;
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  handle(socket: Socket): void {
+    if (this.httpHandler) return this.httpHandler(socket);
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    if (this.waiting.length > 0 || this.sessions.size >= this.maxconn || this.limit.cur >= this.limit.max) {
+      this.wait(socket);
+      return;
+    }
+    this.begin(socket);
+  }
+
+  private wait(socket: Socket): void {
+    this.waiting.push(socket);
+    const gone = (): void => {
+      const i = this.waiting.indexOf(socket);
+      if (i >= 0) this.waiting.splice(i, 1);
+    };
+    socket.once('close', gone);
+    socket.on('error', gone);
+  }
+
+  admit(): void {
+    while (this.waiting.length > 0 && this.sessions.size < this.maxconn && this.limit.cur < this.limit.max && !this.stopped) {
+      const socket = this.waiting.shift() as Socket;
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('error');
+      if (socket.destroyed) continue;
+      this.begin(socket);
+    }
+  }
+
+  private begin(socket: Socket): void {
+    this.stot++;
+    if (!this.backend) {
+      this.dropped++;
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    const session = new Session(socket, this, this.backend);
+    this.sessions.add(session);
+    this.limit.cur++;
+    if (this.sessions.size > this.smax) this.smax = this.sessions.size;
+    session.start();
+  }
+
+  release(session: Session, bytesIn: number, bytesOut: number): void {
+    if (!this.sessions.delete(session)) return;
+    this.limit.cur--;
+    this.closedBytesIn += bytesIn;
+    this.closedBytesOut += bytesOut;
+    this.admit();
+    this.limit.released();
+  }
+
+  /** Stops admitting; waiting connections are closed. Established sessions continue. */
+  stop(): void {
+    this.stopped = true;
+    for (const s of this.waiting.splice(0)) s.destroy();
+  }
+
+  bytesIn(): number {
+    let n = this.closedBytesIn;
+    for (const s of this.sessions) n += s.client.bytesRead;
+    return n;
+  }
+
+  bytesOut(): number {
+    let n = this.closedBytesOut;
+    for (const s of this.sessions) n += s.client.bytesWritten;
+    return n;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * One client connection through the proxy: choose a server (or wait in the backend queue), connect with retries and
+ * redispatch, then pipe both ways until both sides close.
+ *
+ * haproxy: configuration.txt "retries": a failed connect is retried up to `retries` times; after a connection
+ * error (not a timeout) a turn-around delay of min(timeout connect, 1s) is waited first. "option redispatch
+ * <interval>": on every <interval>th retry (negative: on the |interval|th retry before the last; default -1 = the
+ * last retry) the session may move to another server instead of insisting on the same one. A server that went
+ * DOWN or into maintenance meanwhile is always redispatched away from when redispatch is enabled.
+ */
+import net, { type Socket } from 'node:net';
+import type { Backend, Queued } from './backend.ts';
+import type { Frontend } from './frontend.ts';
+import { pipeBoth, type PipeEnd } from './pipe.ts';
+import type { Counted, Server } from './server.ts';
+
+const RETRY_TURNAROUND_MAX_MS = 1000; // haproxy: retries wait min(timeout connect, 1s) after a connection error
+
+type Phase = 'new' | 'queued' | 'connecting' | 'retry-wait' | 'established' | 'closed';
+
+export class Session implements Counted, Queued {
+  server: Socket | null = null;
+  srv: Server | null = null;
+  phase: Phase = 'new';
+  readonly clientAddress: string;
+  private retriesLeft: number;
+  private retryCount = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private kill: ((why: PipeEnd) => void) | null = null;
+  private finished = false;
+  private readonly onClientGone: () => void;
+
+  constructor(
+    readonly client: Socket,
+    public frontend: Frontend,
+    public backend: Backend,
+  ) {
+    this.clientAddress = client.remoteAddress ?? '';
+    this.retriesLeft = backend.config.retries;
+    this.onClientGone = () => this.close();
+    // Until the pipe takes over, an error or close on the client ends the session wherever it waits.
+    client.on('error', this.onClientGone);
+    client.on('close', this.onClientGone);
+  }
+
+  start(): void {
+    this.assign(null);
+  }
+
+  /** On reload, the session moves to the new objects of the same backend and server. */
+  rebind(backend: Backend, srv: Server | null): void {
+    this.backend = backend;
+    if (srv) this.srv = srv;
+  }
+
+  private assign(avoid: Server | null): void {
+    if (this.phase === 'closed') return;
+    const choice = this.backend.choose(this.clientAddress, avoid);
+    if (choice === null) return this.close();
+    if (choice === 'queue') {
+      this.phase = 'queued';
+      const t = this.backend.config.timeouts;
+      this.backend.enqueue(this, t.queue ?? t.connect); // haproxy: timeout queue defaults to timeout connect
+      this.backend.drainQueue();
+      return;
+    }
+    this.connect(choice);
+  }
+
+  /** Called by the backend queue when a slot is free. */
+  dequeue(server: Server): void {
+    if (this.phase !== 'queued') return;
+    this.connect(server);
+  }
+
+  queueTimeout(): void {
+    if (this.phase === 'queued') this.close();
+  }
+
+  private connect(srv: Server): void {
+    this.phase = 'connecting';
+    this.srv = srv;
+    srv.sessions.add(this);
+    if (srv.sessions.size > srv.smax) srv.smax = srv.sessions.size;
+    const port = srv.config.port ?? this.client.localPort ?? 0;
+    const sock = net.connect({ host: srv.config.host, port, allowHalfOpen: true, noDelay: true });
+    this.server = sock;
+    const connectTimeout = this.backend.config.timeouts.connect;
+    if (connectTimeout !== null) this.timer = setTimeout(() => this.connectFailed(sock, true), connectTimeout);
+    sock.once('connect', () => this.established(sock));
+    sock.on('error', () => this.connectFailed(sock, false));
+  }
+
+  private connectFailed(sock: Socket, timedOut: boolean): void {
+    if (this.phase !== 'connecting' || this.server !== sock) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    sock.removeAllListeners();
+    sock.on('error', () => {});
+    sock.destroy();
+    this.server = null;
+    const failed = this.srv as Server;
+    failed.econ++;
+    this.backend.econ++;
+    this.releaseServer();
+    if (this.retriesLeft <= 0) return this.close();
+    this.retriesLeft--;
+    this.retryCount++;
+    failed.wretr++;
+    this.backend.wretr++;
+    const redispatch = this.shouldRedispatch(failed);
+    const retry = (): void => {
+      this.timer = null;
+      if (this.phase !== 'retry-wait') return;
+      if (redispatch) {
+        failed.wredis++;
+        this.backend.wredis++;
+        return this.assign(failed);
+      }
+      if (failed.full) {
+        this.phase = 'queued';
+        return this.assign(null);
+      }
+      this.connect(failed);
+    };
+    this.phase = 'retry-wait';
+    const connectTimeout = this.backend.config.timeouts.connect ?? RETRY_TURNAROUND_MAX_MS;
+    const delay = timedOut ? 0 : Math.min(connectTimeout, RETRY_TURNAROUND_MAX_MS);
+    this.timer = setTimeout(retry, delay);
+  }
+
+  private shouldRedispatch(failed: Server): boolean {
+    const o = this.backend.config.options;
+    if (!o.redispatch) return false;
+    if (!failed.usable) return true;
+    const retries = this.backend.config.retries;
+    if (o.redispatchInterval > 0) return this.retryCount % o.redispatchInterval === 0;
+    return retries - this.retryCount === -o.redispatchInterval - 1;
+  }
+
+  private established(sock: Socket): void {
+    if (this.phase !== 'connecting' || this.server !== sock) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    sock.removeAllListeners('error');
+    this.phase = 'established';
+    const srv = this.srv as Server;
+    srv.stot++;
+    this.backend.stot++;
+    if (this.backend.cur > this.backend.smax) this.backend.smax = this.backend.cur;
+    if (this.frontend.config.options.clitcpka) this.client.setKeepAlive(true);
+    if (this.backend.config.options.srvtcpka) sock.setKeepAlive(true);
+    this.client.off('error', this.onClientGone);
+    this.client.off('close', this.onClientGone);
+    const ft = this.frontend.config.timeouts;
+    const bt = this.backend.config.timeouts;
+    this.kill = pipeBoth(
+      this.client,
+      sock,
+      { client: ft.client, server: bt.server, clientFin: ft.clientFin, serverFin: bt.serverFin },
+      () => this.finish(),
+    );
+  }
+
+  /** Tears the session down from outside (shutdown-sessions, stop). */
+  shutdown(): void {
+    if (this.kill) this.kill('server-error');
+    else this.close();
+  }
+
+  private close(): void {
+    if (this.phase === 'closed') return;
+    if (this.phase === 'queued') this.backend.unqueue(this);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.client.off('error', this.onClientGone);
+    this.client.off('close', this.onClientGone);
+    this.client.on('error', () => {});
+    this.client.destroy();
+    if (this.server) {
+      this.server.on('error', () => {});
+      this.server.destroy();
+    }
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.phase = 'closed';
+    const bytesIn = this.client.bytesRead;
+    const bytesOut = this.client.bytesWritten;
+    if (this.srv) {
+      this.srv.closedBytesIn += bytesIn;
+      this.srv.closedBytesOut += bytesOut;
+      this.backend.closedBytesIn += bytesIn;
+      this.backend.closedBytesOut += bytesOut;
+    }
+    this.releaseServer();
+    this.frontend.release(this, bytesIn, bytesOut);
+  }
+
+  private releaseServer(): void {
+    const srv = this.srv;
+    if (!srv) return;
+    this.srv = null;
+    srv.sessions.delete(this);
+    this.backend.drainQueue();
+  }
+}
