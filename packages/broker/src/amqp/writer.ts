@@ -1,0 +1,195 @@
+// A growable output buffer that frames are encoded into back to back; the connection flushes it with one socket
+// write per batch (STYLE: one write per batch of outgoing frames).
+import type { FieldTable, FieldValue } from './reader.ts';
+
+export const FRAME_METHOD = 1;
+export const FRAME_HEADER = 2;
+export const FRAME_BODY = 3;
+export const FRAME_HEARTBEAT = 8;
+export const FRAME_END = 0xce;
+export const FRAME_OVERHEAD = 8;
+
+const INITIAL_SIZE = 64 * 1024;
+
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(size = INITIAL_SIZE) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** Hands the encoded bytes out (a copy when small, so the big buffer is reused) and empties the writer. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    this.pos = 0;
+    return out;
+  }
+
+  octet(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  short(v: number): void {
+    this.ensure(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+
+  long(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  longlong(v: number): void {
+    this.ensure(8);
+    this.buf.writeUInt32BE(Math.floor(v / 0x1_0000_0000) >>> 0, this.pos);
+    this.buf.writeUInt32BE(v >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
+  timestamp(v: Date | number): void {
+    this.longlong(typeof v === 'number' ? v : Math.floor(v.getTime() / 1000));
+  }
+
+  shortstr(s: string): void {
+    const len = Buffer.byteLength(s);
+    if (len > 255) throw new RangeError(`shortstr too long (${len} bytes)`);
+    this.ensure(1 + len);
+    this.buf[this.pos++] = len;
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  longstr(s: string | Buffer): void {
+    if (typeof s === 'string') {
+      const len = Buffer.byteLength(s);
+      this.ensure(4 + len);
+      this.buf.writeUInt32BE(len, this.pos);
+      this.pos += 4;
+      this.pos += this.buf.write(s, this.pos, 'utf8');
+    } else {
+      this.bytes32(s);
+    }
+  }
+
+  bytes32(b: Buffer): void {
+    this.ensure(4 + b.length);
+    this.buf.writeUInt32BE(b.length, this.pos);
+    this.pos += 4;
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+
+  raw(b: Buffer, start = 0, end = b.length): void {
+    this.ensure(end - start);
+    b.copy(this.buf, this.pos, start, end);
+    this.pos += end - start;
+  }
+
+  table(t: FieldTable | undefined): void {
+    const start = this.pos;
+    this.long(0);
+    if (t) {
+      for (const key of Object.keys(t)) {
+        const v = t[key];
+        if (v === undefined) continue;
+        this.shortstr(key);
+        this.fieldValue(v);
+      }
+    }
+    this.buf.writeUInt32BE(this.pos - start - 4, start);
+  }
+
+  fieldValue(v: FieldValue): void {
+    if (typeof v === 'string') {
+      this.octet(0x53);
+      this.longstr(v);
+    } else if (typeof v === 'number') {
+      if (Number.isInteger(v)) {
+        if (v >= -0x8000_0000 && v <= 0x7fff_ffff) {
+          this.octet(0x49);
+          this.ensure(4);
+          this.buf.writeInt32BE(v, this.pos);
+          this.pos += 4;
+        } else {
+          this.octet(0x6c);
+          this.ensure(8);
+          this.buf.writeBigInt64BE(BigInt(v), this.pos);
+          this.pos += 8;
+        }
+      } else {
+        this.octet(0x64);
+        this.ensure(8);
+        this.buf.writeDoubleBE(v, this.pos);
+        this.pos += 8;
+      }
+    } else if (typeof v === 'bigint') {
+      this.octet(0x6c);
+      this.ensure(8);
+      this.buf.writeBigInt64BE(v, this.pos);
+      this.pos += 8;
+    } else if (typeof v === 'boolean') {
+      this.octet(0x74);
+      this.octet(v ? 1 : 0);
+    } else if (v === null) {
+      this.octet(0x56);
+    } else if (Buffer.isBuffer(v)) {
+      this.octet(0x78);
+      this.bytes32(v);
+    } else if (v instanceof Date) {
+      this.octet(0x54);
+      this.timestamp(v);
+    } else if (Array.isArray(v)) {
+      this.octet(0x41);
+      const start = this.pos;
+      this.long(0);
+      for (const item of v) this.fieldValue(item);
+      this.buf.writeUInt32BE(this.pos - start - 4, start);
+    } else if (typeof v === 'object' && 'scale' in v && 'value' in v && Object.keys(v).length === 2 && typeof v.scale === 'number' && typeof v.value === 'number') {
+      this.octet(0x44);
+      this.octet(v.scale);
+      this.ensure(4);
+      this.buf.writeInt32BE(v.value, this.pos);
+      this.pos += 4;
+    } else {
+      this.octet(0x46);
+      this.table(v as FieldTable);
+    }
+  }
+
+  /** Starts a frame; returns its start offset for endFrame. */
+  beginFrame(type: number, channel: number): number {
+    this.ensure(7);
+    const start = this.pos;
+    this.buf[this.pos] = type;
+    this.buf.writeUInt16BE(channel, this.pos + 1);
+    this.pos += 7;
+    return start;
+  }
+
+  endFrame(start: number): void {
+    this.buf.writeUInt32BE(this.pos - start - 7, start + 3);
+    this.octet(FRAME_END);
+  }
+
+  heartbeat(): void {
+    this.ensure(8);
+    this.buf[this.pos] = FRAME_HEARTBEAT;
+    this.buf.writeUInt16BE(0, this.pos + 1);
+    this.buf.writeUInt32BE(0, this.pos + 3);
+    this.buf[this.pos + 7] = FRAME_END;
+    this.pos += 8;
+  }
+}

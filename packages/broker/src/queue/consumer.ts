@@ -1,0 +1,44 @@
+// A consumer: a channel's subscription to one queue (AMQP 0-9-1 §1.8.3.3 basic.consume).
+import type { FieldTable } from '../amqp/reader.ts';
+import type { Queue } from './queue.ts';
+import type { QueuedMessage } from './message.ts';
+
+/** What a queue needs from the channel that owns a consumer. */
+export interface ConsumerChannel {
+  readonly id: number;
+  /** false while channel.flow is off, the socket is congested, or the global prefetch is reached */
+  canDeliver(): boolean;
+  deliver(consumer: Consumer, qm: QueuedMessage): void;
+  /** The queue went away (deleted, or its node failed over): the server cancels the consumer. */
+  consumerCancelledByServer(consumer: Consumer): void;
+  readonly connectionId: number;
+}
+
+export class Consumer {
+  readonly tag: string;
+  readonly queue: Queue;
+  readonly channel: ConsumerChannel;
+  readonly noAck: boolean;
+  readonly exclusive: boolean;
+  readonly priority: number;
+  readonly arguments: FieldTable;
+  prefetch: number;
+  unacked = 0;
+  delivered = 0;
+
+  constructor(tag: string, queue: Queue, channel: ConsumerChannel, noAck: boolean, exclusive: boolean, prefetch: number, args: FieldTable) {
+    this.tag = tag;
+    this.queue = queue;
+    this.channel = channel;
+    this.noAck = noAck;
+    this.exclusive = exclusive;
+    this.prefetch = prefetch;
+    this.arguments = args;
+    const p = args['x-priority'];
+    this.priority = typeof p === 'number' ? p : 0;
+  }
+
+  hasCapacity(): boolean {
+    return (this.noAck || this.prefetch === 0 || this.unacked < this.prefetch) && this.channel.canDeliver();
+  }
+}

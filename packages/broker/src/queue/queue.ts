@@ -1,0 +1,476 @@
+// A classic queue: ready messages, consumers, TTL, length limits, dead-lettering, priorities.
+// It never touches bytes on disk: persistent messages go through its QueueStore (STYLE: LavinMQ).
+import type { FieldTable, FieldValue } from '../amqp/reader.ts';
+import type { Destination } from '../routing/exchange.ts';
+import type { QueueStore } from '../store/message-store.ts';
+import { Deque } from './deque.ts';
+import { Consumer } from './consumer.ts';
+import { Message, QueuedMessage } from './message.ts';
+
+export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
+
+/** What a queue needs from its virtual host. */
+export interface QueueHost {
+  now(): number;
+  /** Republishes a dead-lettered message through exchange `exchange`. */
+  deadLetter(queue: Queue, msg: Message, reason: DeadLetterReason, exchange: string, routingKey: string | undefined): void;
+  /** The queue deleted itself (auto-delete, x-expires). */
+  queueAutoDeleted(queue: Queue): void;
+}
+
+export interface QueueOptions {
+  durable: boolean;
+  exclusive: boolean;
+  autoDelete: boolean;
+  arguments: FieldTable;
+  /** connection id of the exclusive owner */
+  owner: number;
+}
+
+/** Effective queue settings from x-arguments and the applied policy (AMQP extensions, RabbitMQ semantics). */
+export interface QueueLimits {
+  messageTtl: number | undefined;
+  expires: number | undefined;
+  maxLength: number | undefined;
+  maxLengthBytes: number | undefined;
+  overflow: 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
+  deadLetterExchange: string | undefined;
+  deadLetterRoutingKey: string | undefined;
+  maxPriority: number;
+}
+
+export const enum EnqueueResult {
+  Accepted,
+  Rejected,
+}
+
+export class Queue implements Destination {
+  readonly kind = 'queue' as const;
+  readonly name: string;
+  readonly vhost: string;
+  readonly durable: boolean;
+  readonly exclusive: boolean;
+  readonly autoDelete: boolean;
+  readonly arguments: FieldTable;
+  readonly owner: number;
+  readonly host: QueueHost;
+  store: QueueStore | null;
+  policy: { name: string; definition: FieldTable } | null = null;
+  limits: QueueLimits;
+  /** ready messages, one deque per priority level (index = priority) */
+  private readonly levels: Deque<QueuedMessage>[];
+  private readyCount = 0;
+  readyBytes = 0;
+  unackedCount = 0;
+  readonly consumers: Consumer[] = [];
+  private rr = 0;
+  private hasPriorities = false;
+  private hadConsumer = false;
+  deleted = false;
+  private dispatching = false;
+  private dispatchAgain = false;
+  private ttlTimer: NodeJS.Timeout | null = null;
+  private ttlTimerAt = Infinity;
+  private expiresTimer: NodeJS.Timeout | null = null;
+  // counters for management and metrics
+  publishCount = 0;
+  deliverCount = 0;
+  ackCount = 0;
+  redeliverCount = 0;
+
+  constructor(vhost: string, name: string, opts: QueueOptions, host: QueueHost, store: QueueStore | null) {
+    this.vhost = vhost;
+    this.name = name;
+    this.durable = opts.durable;
+    this.exclusive = opts.exclusive;
+    this.autoDelete = opts.autoDelete;
+    this.arguments = opts.arguments;
+    this.owner = opts.owner;
+    this.host = host;
+    this.store = store;
+    this.limits = computeLimits(opts.arguments, undefined);
+    this.levels = [];
+    for (let i = 0; i <= this.limits.maxPriority; i++) this.levels.push(new Deque<QueuedMessage>());
+    this.touch();
+  }
+
+  get messageCount(): number {
+    return this.readyCount;
+  }
+
+  get consumerCount(): number {
+    return this.consumers.length;
+  }
+
+  applyPolicy(policy: { name: string; definition: FieldTable } | null): void {
+    this.policy = policy;
+    const prevPriority = this.limits.maxPriority;
+    this.limits = computeLimits(this.arguments, policy?.definition);
+    // x-max-priority is fixed at declaration (RabbitMQ: not settable by policy)
+    this.limits.maxPriority = prevPriority;
+    this.enforceLength();
+    this.touch();
+    this.scheduleTtl();
+  }
+
+  /** Restores messages recovered from the store at boot. */
+  restore(id: number, msg: Message, redelivered: boolean): void {
+    const qm = new QueuedMessage(msg, id, this.expiryFor(msg, msg.timestamp), this.priorityOf(msg));
+    qm.redelivered = redelivered;
+    this.pushReady(qm);
+  }
+
+  /** Adds a routed message. Returns Rejected when x-overflow reject-publish refuses it. */
+  enqueue(msg: Message): EnqueueResult {
+    const l = this.limits;
+    if (l.overflow !== 'drop-head' && this.overLimitWith(msg.body.length)) {
+      if (l.overflow === 'reject-publish-dlx') this.deadLetterMessage(msg, 'maxlen');
+      return EnqueueResult.Rejected;
+    }
+    const now = this.host.now();
+    const expiresAt = this.expiryFor(msg, now);
+    if (expiresAt <= now && this.consumers.length === 0) {
+      // a message that expires on arrival is never queued (RabbitMQ: ttl 0 means deliver now or drop)
+      this.publishCount++;
+      this.deadLetterMessage(msg, 'expired');
+      return EnqueueResult.Accepted;
+    }
+    const id = this.store !== null && msg.properties.deliveryMode === 2 ? this.store.append(msg) : -1;
+    const qm = new QueuedMessage(msg, id, expiresAt, this.priorityOf(msg));
+    this.publishCount++;
+    this.pushReady(qm);
+    if (l.overflow === 'drop-head') this.enforceLength();
+    if (this.consumers.length > 0) this.dispatch();
+    if (expiresAt !== Infinity) this.scheduleTtl();
+    return EnqueueResult.Accepted;
+  }
+
+  private overLimitWith(bytes: number): boolean {
+    const l = this.limits;
+    return (l.maxLength !== undefined && this.readyCount + 1 > l.maxLength) ||
+      (l.maxLengthBytes !== undefined && this.readyBytes + bytes > l.maxLengthBytes);
+  }
+
+  private enforceLength(): void {
+    const l = this.limits;
+    if (l.overflow !== 'drop-head') return;
+    while (
+      this.readyCount > 0 &&
+      ((l.maxLength !== undefined && this.readyCount > l.maxLength) || (l.maxLengthBytes !== undefined && this.readyBytes > l.maxLengthBytes))
+    ) {
+      const qm = this.shiftReady()!;
+      this.drop(qm, 'maxlen');
+    }
+  }
+
+  private expiryFor(msg: Message, from: number): number {
+    let ttl = this.limits.messageTtl;
+    const exp = msg.properties.expiration;
+    if (exp !== undefined) {
+      const n = Number(exp);
+      if (Number.isFinite(n) && n >= 0) ttl = ttl === undefined ? n : Math.min(ttl, n);
+    }
+    return ttl === undefined ? Infinity : from + ttl;
+  }
+
+  private priorityOf(msg: Message): number {
+    const max = this.limits.maxPriority;
+    if (max === 0) return 0;
+    const p = msg.properties.priority ?? 0;
+    return p > max ? max : p;
+  }
+
+  private pushReady(qm: QueuedMessage): void {
+    this.levels[qm.priority]!.push(qm);
+    this.readyCount++;
+    this.readyBytes += qm.msg.body.length;
+  }
+
+  private shiftReady(): QueuedMessage | undefined {
+    for (let p = this.levels.length - 1; p >= 0; p--) {
+      const d = this.levels[p]!;
+      if (d.length > 0) {
+        const qm = d.shift()!;
+        this.readyCount--;
+        this.readyBytes -= qm.msg.body.length;
+        return qm;
+      }
+    }
+    return undefined;
+  }
+
+  private peekReady(): QueuedMessage | undefined {
+    for (let p = this.levels.length - 1; p >= 0; p--) {
+      const d = this.levels[p]!;
+      if (d.length > 0) return d.peek();
+    }
+    return undefined;
+  }
+
+  /** Drops expired messages at the head (RabbitMQ expires from the head only). */
+  private expireHead(now: number): void {
+    for (;;) {
+      const head = this.peekReady();
+      if (head === undefined || head.expiresAt >= now) return;
+      this.shiftReady();
+      this.drop(head, 'expired');
+    }
+  }
+
+  /** Removes a message for good, dead-lettering it when the queue has a dead-letter exchange. */
+  drop(qm: QueuedMessage, reason: DeadLetterReason): void {
+    if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    this.deadLetterMessage(qm.msg, reason);
+  }
+
+  private deadLetterMessage(msg: Message, reason: DeadLetterReason): void {
+    const dlx = this.limits.deadLetterExchange;
+    if (dlx === undefined) return;
+    this.host.deadLetter(this, msg, reason, dlx, this.limits.deadLetterRoutingKey);
+  }
+
+  // ---- consumers
+
+  addConsumer(c: Consumer): void {
+    this.consumers.push(c);
+    if (c.priority !== 0) this.hasPriorities = true;
+    this.hadConsumer = true;
+    this.touch();
+    this.dispatch();
+  }
+
+  removeConsumer(c: Consumer): void {
+    const i = this.consumers.indexOf(c);
+    if (i < 0) return;
+    this.consumers.splice(i, 1);
+    this.hasPriorities = this.consumers.some((x) => x.priority !== 0);
+    this.touch();
+    // AMQP 0-9-1 queue.declare auto-delete: deleted when the last consumer is cancelled
+    if (this.autoDelete && this.hadConsumer && this.consumers.length === 0 && !this.deleted) this.host.queueAutoDeleted(this);
+  }
+
+  hasExclusiveConsumer(): boolean {
+    return this.consumers.some((c) => c.exclusive);
+  }
+
+  private nextConsumer(): Consumer | undefined {
+    const cs = this.consumers;
+    const n = cs.length;
+    let best: Consumer | undefined;
+    let bestIdx = 0;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.rr + i) % n;
+      const c = cs[idx]!;
+      if (!c.hasCapacity()) continue;
+      if (best === undefined || c.priority > best.priority) {
+        best = c;
+        bestIdx = idx;
+        if (!this.hasPriorities) break;
+      }
+    }
+    if (best !== undefined) this.rr = bestIdx + 1;
+    return best;
+  }
+
+  /** Delivers ready messages to consumers with capacity. Re-entrant calls are folded into the running loop. */
+  dispatch(): void {
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
+    try {
+      do {
+        this.dispatchAgain = false;
+        let now = 0;
+        let checkTtl = false;
+        while (this.readyCount > 0 && this.consumers.length > 0) {
+          const head = this.peekReady()!;
+          if (head.expiresAt !== Infinity) {
+            if (!checkTtl) {
+              now = this.host.now();
+              checkTtl = true;
+            }
+            if (head.expiresAt < now) {
+              this.expireHead(now);
+              continue;
+            }
+          }
+          const c = this.nextConsumer();
+          if (c === undefined) break;
+          const qm = this.shiftReady()!;
+          this.deliverTo(c, qm);
+        }
+      } while (this.dispatchAgain);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private deliverTo(c: Consumer, qm: QueuedMessage): void {
+    this.deliverCount++;
+    if (qm.redelivered) this.redeliverCount++;
+    if (c.noAck) {
+      if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    } else {
+      this.unackedCount++;
+      c.unacked++;
+      if (qm.storeId >= 0 && qm.deliveryCount === 0) this.store?.delivered(qm.storeId);
+    }
+    qm.deliveryCount++;
+    c.delivered++;
+    c.channel.deliver(c, qm);
+  }
+
+  /** basic.get: the next ready message, or undefined. The caller records it as unacked unless noAck. */
+  get(noAck: boolean): QueuedMessage | undefined {
+    this.touch();
+    this.expireHead(this.host.now());
+    const qm = this.shiftReady();
+    if (qm === undefined) return undefined;
+    this.deliverCount++;
+    if (qm.redelivered) this.redeliverCount++;
+    if (noAck) {
+      if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    } else {
+      this.unackedCount++;
+      if (qm.storeId >= 0 && qm.deliveryCount === 0) this.store?.delivered(qm.storeId);
+    }
+    qm.deliveryCount++;
+    return qm;
+  }
+
+  // ---- settlement (called by channels)
+
+  ack(qm: QueuedMessage, consumer: Consumer | null): void {
+    this.unackedCount--;
+    this.ackCount++;
+    if (consumer !== null) consumer.unacked--;
+    if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+  }
+
+  /** Rejected without requeue: dead-letter (reason rejected) or drop. */
+  reject(qm: QueuedMessage, consumer: Consumer | null): void {
+    this.unackedCount--;
+    if (consumer !== null) consumer.unacked--;
+    this.drop(qm, 'rejected');
+  }
+
+  /** Back to the head of the queue, redelivered. Does not dispatch: call dispatch() after a batch. */
+  requeue(qm: QueuedMessage, consumer: Consumer | null): void {
+    this.unackedCount--;
+    if (consumer !== null) consumer.unacked--;
+    if (this.deleted) return;
+    qm.redelivered = true;
+    this.levels[qm.priority]!.unshift(qm);
+    this.readyCount++;
+    this.readyBytes += qm.msg.body.length;
+  }
+
+  purge(): number {
+    const n = this.readyCount;
+    for (const d of this.levels) {
+      for (const qm of d.clear()) if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    }
+    this.readyCount = 0;
+    this.readyBytes = 0;
+    return n;
+  }
+
+  /** Marks the queue deleted: cancels consumers and removes stored data. Returns the ready count. */
+  destroy(): number {
+    const n = this.readyCount;
+    this.deleted = true;
+    for (const d of this.levels) d.clear();
+    this.readyCount = 0;
+    this.readyBytes = 0;
+    this.store?.destroy();
+    this.store = null;
+    for (const c of this.consumers.splice(0)) c.channel.consumerCancelledByServer(c);
+    if (this.ttlTimer) clearTimeout(this.ttlTimer);
+    if (this.expiresTimer) clearTimeout(this.expiresTimer);
+    this.ttlTimer = null;
+    this.expiresTimer = null;
+    return n;
+  }
+
+  /** Stops timers without touching stored data (node shutdown). */
+  stop(): void {
+    this.deleted = true;
+    if (this.ttlTimer) clearTimeout(this.ttlTimer);
+    if (this.expiresTimer) clearTimeout(this.expiresTimer);
+    this.ttlTimer = null;
+    this.expiresTimer = null;
+  }
+
+  /** Snapshot of ready messages (for management's get and sync). */
+  readyMessages(): QueuedMessage[] {
+    const out: QueuedMessage[] = [];
+    for (let p = this.levels.length - 1; p >= 0; p--) out.push(...this.levels[p]!.toArray());
+    return out;
+  }
+
+  // ---- timers
+
+  /** x-expires: the queue is deleted after being unused (no consumers, no get, no redeclare) that long. */
+  touch(): void {
+    const ms = this.limits.expires;
+    if (this.expiresTimer) {
+      clearTimeout(this.expiresTimer);
+      this.expiresTimer = null;
+    }
+    if (ms === undefined || this.deleted) return;
+    if (this.consumers.length > 0) return;
+    this.expiresTimer = setTimeout(() => {
+      this.expiresTimer = null;
+      if (!this.deleted && this.consumers.length === 0) this.host.queueAutoDeleted(this);
+    }, ms);
+    this.expiresTimer.unref();
+  }
+
+  private scheduleTtl(): void {
+    const head = this.peekReady();
+    if (head === undefined || head.expiresAt === Infinity) return;
+    if (this.ttlTimer && this.ttlTimerAt <= head.expiresAt) return;
+    if (this.ttlTimer) clearTimeout(this.ttlTimer);
+    this.ttlTimerAt = head.expiresAt;
+    const delay = Math.max(0, head.expiresAt - this.host.now());
+    this.ttlTimer = setTimeout(() => {
+      this.ttlTimer = null;
+      this.ttlTimerAt = Infinity;
+      if (this.deleted) return;
+      this.expireHead(this.host.now());
+      this.scheduleTtl();
+    }, delay + 1);
+    this.ttlTimer.unref();
+  }
+}
+
+function num(v: FieldValue | undefined): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return undefined;
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+/** x-arguments win for most keys; for numeric limits the smaller of argument and policy applies (RabbitMQ). */
+export function computeLimits(args: FieldTable, policy: FieldTable | undefined): QueueLimits {
+  const p = policy ?? {};
+  const str = (v: FieldValue | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+  const overflow = str(args['x-overflow']) ?? str(p['overflow']) ?? 'drop-head';
+  return {
+    messageTtl: minDefined(num(args['x-message-ttl']), num(p['message-ttl'])),
+    expires: minDefined(num(args['x-expires']), num(p['expires'])),
+    maxLength: minDefined(num(args['x-max-length']), num(p['max-length'])),
+    maxLengthBytes: minDefined(num(args['x-max-length-bytes']), num(p['max-length-bytes'])),
+    overflow: overflow === 'reject-publish' || overflow === 'reject-publish-dlx' ? overflow : 'drop-head',
+    deadLetterExchange: str(args['x-dead-letter-exchange']) ?? str(p['dead-letter-exchange']),
+    deadLetterRoutingKey: str(args['x-dead-letter-routing-key']) ?? str(p['dead-letter-routing-key']),
+    maxPriority: Math.min(255, Math.max(0, num(args['x-max-priority']) ?? 0)),
+  };
+}

@@ -1,0 +1,361 @@
+// The broker node: vhosts, users, permissions, listeners, stores, the memory alarm. Connections and channels do the
+// protocol; this holds the state they share.
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { EventEmitter } from 'node:events';
+import type { FieldTable } from '../amqp/reader.ts';
+import { VHost, key, type VHostContext } from './vhost.ts';
+import { Connection } from './connection.ts';
+import { MemoryStore } from '../store/memory-store.ts';
+import { SegmentStore } from '../store/segment-store.ts';
+import { JournalDefinitionsStore, MemoryDefinitionsStore, type DefinitionsStore } from '../store/definitions-store.ts';
+import type { MessageStore } from '../store/message-store.ts';
+import { CompiledPermission, hashPassword, type Permission, type User } from '../auth/users.ts';
+import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
+import { Message } from '../queue/message.ts';
+import type { Queue } from '../queue/queue.ts';
+
+export interface BrokerOptions {
+  /** AMQP port; 0 picks a free one. Default 5672. */
+  port?: number;
+  host?: string;
+  /** Directory for durable definitions and persistent messages; omitted = in memory only. */
+  dataDir?: string;
+  nodeName?: string;
+  defaultUser?: string;
+  defaultPass?: string;
+  defaultVhost?: string;
+  /** users that may only connect from loopback (RabbitMQ loopback_users). Default ['guest']. */
+  loopbackUsers?: string[];
+  /** seconds; 0 disables. Default 60. */
+  heartbeat?: number;
+  frameMax?: number;
+  channelMax?: number;
+  /** fraction of total memory (<= 1) or absolute bytes (> 1). Default 0.4 */
+  memoryHighWatermark?: number;
+  /** ms between memory checks. Default 1000 */
+  memoryCheckIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ResolvedOptions {
+  port: number;
+  host: string | undefined;
+  dataDir: string | undefined;
+  nodeName: string;
+  defaultUser: string;
+  defaultPass: string;
+  defaultVhost: string;
+  loopbackUsers: string[];
+  heartbeat: number;
+  frameMax: number;
+  channelMax: number;
+  memoryHighWatermark: number;
+  memoryCheckIntervalMs: number;
+  log: (line: string) => void;
+}
+
+export const PRODUCT = 'RabbitMQ';
+export const VERSION = '3.10.0';
+export const WARREN_VERSION = '0.1.0';
+
+let nextConnectionId = 1;
+
+export class Broker extends EventEmitter implements VHostContext {
+  readonly opts: ResolvedOptions;
+  readonly vhosts = new Map<string, VHost>();
+  readonly users = new Map<string, User>();
+  readonly permissions = new Map<string, Permission>();
+  readonly parameters = new Map<string, unknown>();
+  readonly connections = new Set<Connection>();
+  messageStore: MessageStore;
+  definitions: DefinitionsStore;
+  clusterName: string;
+  private server: Server | null = null;
+  private permCache = new Map<string, CompiledPermission>();
+  memoryAlarm = false;
+  memoryLimit = 0;
+  private memoryTimer: NodeJS.Timeout | null = null;
+  running = false;
+  readonly startedAt = Date.now();
+
+  constructor(options: BrokerOptions = {}) {
+    super();
+    const host = hostname().split('.')[0] ?? 'localhost';
+    this.opts = {
+      port: options.port ?? 5672,
+      host: options.host,
+      dataDir: options.dataDir,
+      nodeName: options.nodeName ?? `rabbit@${host}`,
+      defaultUser: options.defaultUser ?? 'guest',
+      defaultPass: options.defaultPass ?? 'guest',
+      defaultVhost: options.defaultVhost ?? '/',
+      loopbackUsers: options.loopbackUsers ?? ['guest'],
+      heartbeat: options.heartbeat ?? 60,
+      frameMax: options.frameMax ?? 131072,
+      channelMax: options.channelMax ?? 2047,
+      memoryHighWatermark: options.memoryHighWatermark ?? 0.4,
+      memoryCheckIntervalMs: options.memoryCheckIntervalMs ?? 1000,
+      log: options.log ?? (() => {}),
+    };
+    this.clusterName = this.opts.nodeName;
+    this.messageStore = this.opts.dataDir ? new SegmentStore(`${this.opts.dataDir}/msgs`) : new MemoryStore();
+    this.definitions = this.opts.dataDir ? new JournalDefinitionsStore(this.opts.dataDir) : new MemoryDefinitionsStore();
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  log(line: string): void {
+    this.opts.log(line);
+  }
+
+  // ---- lifecycle
+
+  /** Loads definitions and messages, then listens. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.boot();
+    await this.listen();
+    this.running = true;
+    this.startMemoryMonitor();
+    this.log(`node ${this.opts.nodeName} accepting AMQP connections on ${this.address()}`);
+  }
+
+  /** Rebuilds in-memory state from the definitions and message stores. */
+  boot(): void {
+    const defs = this.definitions.load();
+    const get = (k: Parameters<DefinitionsStore['put']>[0]): Map<string, unknown> => defs.get(k) ?? new Map();
+    const g = get('global').get('cluster_name');
+    if (typeof g === 'string') this.clusterName = g;
+    for (const v of get('vhost').values()) this.vhostFromRecord(v as { name: string });
+    if (get('user').size === 0 && get('vhost').size === 0) {
+      // first boot: default vhost and user (RabbitMQ default_user/default_pass)
+      this.addVhost(this.opts.defaultVhost);
+      this.putUser({ name: this.opts.defaultUser, passwordHash: hashPassword(this.opts.defaultPass), tags: ['administrator'] });
+      this.setPermission({ user: this.opts.defaultUser, vhost: this.opts.defaultVhost, configure: '.*', write: '.*', read: '.*' });
+    }
+    for (const u of get('user').values()) this.users.set((u as User).name, u as User);
+    for (const p of get('permission').values()) {
+      const perm = p as Permission;
+      this.permissions.set(key(perm.user, perm.vhost), perm);
+    }
+    for (const [k, v] of get('parameter')) this.parameters.set(k, v);
+    for (const p of get('policy').values()) {
+      const pol = p as PolicyDef;
+      this.vhosts.get(pol.vhost)?.policies.set(pol.name, pol);
+    }
+    for (const e of get('exchange').values()) {
+      const r = e as { vhost: string; name: string; type: string; durable: boolean; auto_delete: boolean; internal: boolean; arguments: FieldTable };
+      const vh = this.vhosts.get(r.vhost);
+      if (!vh || vh.exchanges.has(r.name)) continue;
+      vh.declareExchange(r.name, r.type, true, r.auto_delete, r.internal, r.arguments, false);
+    }
+    for (const q of get('queue').values()) {
+      const r = q as { vhost: string; name: string; auto_delete: boolean; arguments: FieldTable };
+      const vh = this.vhosts.get(r.vhost);
+      if (!vh) continue;
+      const queue = vh.declareQueue({ name: r.name, durable: true, exclusive: false, autoDelete: r.auto_delete, arguments: r.arguments, passive: false, owner: 0 });
+      this.recoverMessages(queue);
+    }
+    for (const b of get('binding').values()) {
+      const r = b as { vhost: string; source: string; destination: string; destination_type: string; routing_key: string; arguments: FieldTable };
+      const vh = this.vhosts.get(r.vhost);
+      const src = vh?.exchanges.get(r.source);
+      const dest = r.destination_type === 'queue' ? vh?.queues.get(r.destination) : vh?.exchanges.get(r.destination);
+      if (vh && src && dest) vh.bind(src, dest, r.routing_key, r.arguments);
+    }
+    for (const vh of this.vhosts.values()) vh.reapplyPolicies();
+  }
+
+  private recoverMessages(q: Queue): void {
+    if (!q.store) return;
+    for (const r of q.store.recover()) q.restore(r.id, r.msg, r.redelivered);
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+      server.once('error', reject);
+      server.listen({ port: this.opts.port, host: this.opts.host }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log(`listener error: ${err.message}`));
+        resolve();
+      });
+      this.server = server;
+    });
+  }
+
+  address(): string {
+    const a = this.server?.address();
+    if (a && typeof a === 'object') return `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    return '';
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : 0;
+  }
+
+  private accept(socket: Socket): void {
+    const conn = new Connection(this, socket, nextConnectionId++);
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
+  }
+
+  /** Stops accepting, closes connections with 320 CONNECTION_FORCED, flushes stores. */
+  async stop(reason = 'broker shutdown'): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    this.memoryTimer = null;
+    const server = this.server;
+    this.server = null;
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([...this.connections].map((c) => c.forceClose(reason)));
+    await closed;
+    for (const vh of this.vhosts.values()) vh.stop();
+    await this.messageStore.close();
+    this.definitions.close();
+    this.log(`node ${this.opts.nodeName} stopped`);
+  }
+
+  /** Stop the app and forget everything (rabbitmqctl reset). Requires a stopped app. */
+  resetState(): void {
+    this.vhosts.clear();
+    this.users.clear();
+    this.permissions.clear();
+    this.parameters.clear();
+    this.permCache.clear();
+  }
+
+  // ---- memory alarm (RabbitMQ vm_memory_high_watermark)
+
+  private startMemoryMonitor(): void {
+    const wm = this.opts.memoryHighWatermark;
+    // node's heap is what grows with queued messages; rss also counts buffers
+    const total = Number(process.constrainedMemory?.() || 0) || (require_os_totalmem());
+    this.memoryLimit = wm <= 1 ? Math.floor(total * wm) : wm;
+    this.memoryTimer = setInterval(() => this.checkMemory(), this.opts.memoryCheckIntervalMs);
+    this.memoryTimer.unref();
+  }
+
+  checkMemory(): void {
+    const used = process.memoryUsage.rss();
+    if (!this.memoryAlarm && used > this.memoryLimit) {
+      this.memoryAlarm = true;
+      this.log(`memory resource limit alarm set on node ${this.opts.nodeName}: ${used} bytes used, limit ${this.memoryLimit}. Publishers will be blocked until this alarm clears`);
+      for (const c of this.connections) c.alarmChanged(true);
+    } else if (this.memoryAlarm && used < this.memoryLimit) {
+      this.memoryAlarm = false;
+      this.log(`memory resource limit alarm cleared on node ${this.opts.nodeName}`);
+      for (const c of this.connections) c.alarmChanged(false);
+    }
+  }
+
+  // ---- vhosts, users, permissions, policies
+
+  private vhostFromRecord(r: { name: string }): VHost {
+    let vh = this.vhosts.get(r.name);
+    if (!vh) {
+      vh = new VHost(r.name, this);
+      vh.onQueueDeleted = (q) => this.emit('queue-deleted', q);
+      this.vhosts.set(r.name, vh);
+    }
+    return vh;
+  }
+
+  addVhost(name: string): VHost {
+    if (this.vhosts.has(name)) throw new Error(`vhost '${name}' already exists`);
+    const vh = this.vhostFromRecord({ name });
+    this.definitions.put('vhost', name, { name });
+    return vh;
+  }
+
+  deleteVhost(name: string): void {
+    const vh = this.vhosts.get(name);
+    if (!vh) throw new Error(`vhost '${name}' does not exist`);
+    for (const c of [...this.connections]) if (c.vhost === vh) void c.forceClose(`vhost '${name}' is deleted`);
+    for (const q of [...vh.queues.values()]) vh.removeQueue(q);
+    for (const ex of [...vh.exchanges.values()]) if (ex.durable && ex.name !== '' && !ex.name.startsWith('amq.')) vh.deleteExchange(ex.name, false);
+    for (const p of [...vh.policies.keys()]) this.definitions.remove('policy', key(name, p));
+    for (const [k, p] of [...this.permissions]) if (p.vhost === name) this.clearPermission(p.user, name), void k;
+    this.vhosts.delete(name);
+    this.definitions.remove('vhost', name);
+  }
+
+  putUser(u: User): void {
+    this.users.set(u.name, u);
+    this.definitions.put('user', u.name, u);
+  }
+
+  deleteUser(name: string): void {
+    if (!this.users.has(name)) throw new Error(`user '${name}' does not exist`);
+    this.users.delete(name);
+    this.definitions.remove('user', name);
+    for (const p of [...this.permissions.values()]) if (p.user === name) this.clearPermission(name, p.vhost);
+    for (const c of [...this.connections]) if (c.user?.name === name) void c.forceClose(`user '${name}' was deleted`);
+  }
+
+  setPermission(p: Permission): void {
+    for (const re of [p.configure, p.write, p.read]) new RegExp(re); // throws on a bad regex
+    this.permissions.set(key(p.user, p.vhost), p);
+    this.permCache.delete(key(p.user, p.vhost));
+    this.definitions.put('permission', key(p.user, p.vhost), p);
+  }
+
+  clearPermission(user: string, vhost: string): void {
+    this.permissions.delete(key(user, vhost));
+    this.permCache.delete(key(user, vhost));
+    this.definitions.remove('permission', key(user, vhost));
+  }
+
+  permissionFor(user: string, vhost: string): CompiledPermission | null {
+    const k = key(user, vhost);
+    let c = this.permCache.get(k);
+    if (c) return c;
+    const p = this.permissions.get(k);
+    if (!p) return null;
+    c = new CompiledPermission(p);
+    this.permCache.set(k, c);
+    return c;
+  }
+
+  setPolicy(p: PolicyDef): void {
+    validatePolicy(p);
+    const vh = this.vhosts.get(p.vhost);
+    if (!vh) throw new Error(`vhost '${p.vhost}' does not exist`);
+    vh.policies.set(p.name, p);
+    this.definitions.put('policy', key(p.vhost, p.name), p);
+    vh.reapplyPolicies();
+    this.emit('policy-changed', vh);
+  }
+
+  clearPolicy(vhost: string, name: string): void {
+    const vh = this.vhosts.get(vhost);
+    if (!vh || !vh.policies.has(name)) throw new Error(`policy '${name}' not found in vhost '${vhost}'`);
+    vh.policies.delete(name);
+    this.definitions.remove('policy', key(vhost, name));
+    vh.reapplyPolicies();
+    this.emit('policy-changed', vh);
+  }
+
+  setClusterName(name: string): void {
+    this.clusterName = name;
+    this.definitions.put('global', 'cluster_name', name);
+  }
+
+  /** Publishes from outside AMQP (management API, brokerctl); returns the number of queues it reached. */
+  publishLocal(vhost: string, exchange: string, routingKey: string, properties: Message['properties'], body: Buffer): number {
+    const vh = this.vhosts.get(vhost);
+    if (!vh) throw new Error(`vhost '${vhost}' does not exist`);
+    const ex = vh.getExchange(exchange);
+    return vh.publish(ex, new Message(exchange, routingKey, properties, null, body, this.now())).routed;
+  }
+}
+
+import { totalmem } from 'node:os';
+function require_os_totalmem(): number {
+  return totalmem();
+}

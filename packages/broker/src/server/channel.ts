@@ -1,0 +1,693 @@
+// One AMQP channel: publish assembly, routing, confirms, transactions, consumers, prefetch, unacked deliveries.
+// The hot paths (publish, deliver, ack) allocate nothing per message beyond the message itself: state lives in
+// fields, deliveries go straight into the connection's write buffer, confirms are batched per tick.
+import * as M from '../amqp/methods.ts';
+import { FRAME_BODY, FRAME_HEADER } from '../amqp/writer.ts';
+import { Reader } from '../amqp/reader.ts';
+import { ChannelError, ConnectionError, REPLY, accessRefused, notAllowed, notFound, preconditionFailed, unexpectedFrame, notImplemented } from '../amqp/errors.ts';
+import type { Connection } from './connection.ts';
+import type { Exchange } from '../routing/exchange.ts';
+import { Consumer, type ConsumerChannel } from '../queue/consumer.ts';
+import { Message, type QueuedMessage } from '../queue/message.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { DurableWaiter } from '../store/message-store.ts';
+import type { PermissionKind } from '../auth/users.ts';
+import { randomBytes } from 'node:crypto';
+
+/** RabbitMQ max_message_size default */
+export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
+const EMPTY_PROPERTIES = Buffer.from([0, 0]);
+
+const enum State {
+  Open,
+  Closing,
+}
+
+const enum Expect {
+  Method,
+  Header,
+  Body,
+}
+
+interface TxOp {
+  kind: 'publish' | 'ack' | 'nack' | 'reject';
+  exchange?: Exchange;
+  msg?: Message;
+  mandatory?: boolean;
+  tag?: number;
+  multiple?: boolean;
+  requeue?: boolean;
+}
+
+type Handler = (c: Channel, args: unknown) => void;
+/** Method dispatch by table keyed by classId << 16 | methodId (STYLE: no giant switch); filled below the class. */
+const HANDLERS: Map<number, Handler> = new Map();
+
+export class Channel implements ConsumerChannel, DurableWaiter {
+  readonly conn: Connection;
+  readonly id: number;
+  private state = State.Open;
+  flowActive = true;
+  // publish assembly
+  private expect = Expect.Method;
+  private pubExchange: Exchange | null = null;
+  private pubRoutingKey = '';
+  private pubMandatory = false;
+  private pubProps: M.BasicProperties = {};
+  private pubRawProps: Buffer = EMPTY_PROPERTIES;
+  private pubBodySize = 0;
+  private pubBody: Buffer | null = null;
+  private pubReceived = 0;
+  private readonly headerReader = new Reader(Buffer.alloc(0));
+  // consumers and deliveries
+  readonly consumers = new Map<string, Consumer>();
+  prefetchCount = 0;
+  globalPrefetch = 0;
+  unackedCount = 0;
+  private deliveryTag = 0;
+  readonly unacked = new Map<number, QueuedMessage>();
+  // confirms (RabbitMQ extension confirm.select)
+  confirm = false;
+  private publishSeq = 0;
+  private lastConfirmed = 0;
+  private readonly pendingDisk = new Map<number, true>();
+  private confirmScheduled = false;
+  private readonly confirmBound: () => void;
+  // transactions
+  tx = false;
+  private txOps: TxOp[] = [];
+  // stats
+  publishCount = 0;
+  deliverCount = 0;
+  ackCount = 0;
+  readonly createdAt = Date.now();
+
+  constructor(conn: Connection, id: number) {
+    this.conn = conn;
+    this.id = id;
+    this.confirmBound = () => this.flushConfirms();
+  }
+
+  get connectionId(): number {
+    return this.conn.id;
+  }
+
+  get closing(): boolean {
+    return this.state === State.Closing;
+  }
+
+  // ---- dispatch of incoming methods (a table would also do; the cases are few and grouped by class)
+
+  onMethod(id: number, args: unknown): void {
+    if (this.state === State.Closing) {
+      if (id === M.CHANNEL_CLOSE_OK) this.conn.channelClosed(this.id);
+      else if (id === M.CHANNEL_CLOSE) {
+        M.encodeChannelCloseOk(this.conn.writer, this.id);
+        this.conn.scheduleFlush();
+        this.conn.channelClosed(this.id);
+      }
+      return;
+    }
+    if (this.expect !== Expect.Method) throw unexpectedFrame(`expected content frame on channel ${this.id}, got a method`);
+    const handler = HANDLERS.get(id);
+    if (!handler) throw new ConnectionError(REPLY.COMMAND_INVALID, `method ${id >>> 16}.${id & 0xffff} not valid on a channel`);
+    handler(this, args);
+  }
+
+  // ---- channel class
+
+  private chClose(): void {
+    this.teardown();
+    M.encodeChannelCloseOk(this.conn.writer, this.id);
+    this.conn.scheduleFlush();
+    this.conn.channelClosed(this.id);
+  }
+
+  private chFlow(a: M.ChannelFlow): void {
+    this.flowActive = a.active;
+    M.encodeChannelFlowOk(this.conn.writer, this.id, a.active);
+    this.conn.scheduleFlush();
+    if (a.active) this.resumeConsumers();
+  }
+
+  /** Soft error: AMQP 0-9-1 §4.2.4 channel.close with the reply code; ignore everything until close-ok. */
+  closeWithError(err: ChannelError): void {
+    this.conn.broker.log(`channel error on connection ${this.conn.peer}, channel ${this.id}: ${err.replyText()}`);
+    this.teardown();
+    this.state = State.Closing;
+    this.expect = Expect.Method;
+    M.encodeChannelClose(this.conn.writer, this.id, err.code, err.replyText(), err.classId, err.methodId);
+    this.conn.scheduleFlush();
+  }
+
+  /** Releases consumers and requeues unacked deliveries (channel or connection closed). */
+  teardown(): void {
+    for (const c of this.consumers.values()) c.queue.removeConsumer(c);
+    this.consumers.clear();
+    this.requeueAll();
+    this.pubBody = null;
+    this.txOps = [];
+    this.pendingDisk.clear();
+  }
+
+  private requeueAll(): void {
+    if (this.unacked.size === 0) return;
+    const list = [...this.unacked.values()];
+    this.unacked.clear();
+    this.unackedCount = 0;
+    const touched = new Set<Queue>();
+    for (let i = list.length - 1; i >= 0; i--) {
+      const qm = list[i]!;
+      const q = qm.queue!;
+      q.requeue(qm, qm.consumer);
+      qm.consumer = null;
+      touched.add(q);
+    }
+    for (const q of touched) if (!q.deleted) q.dispatch();
+  }
+
+  // ---- permissions (RabbitMQ access control: configure / write / read regexes per user and vhost)
+
+  check(kind: PermissionKind, type: 'queue' | 'exchange', name: string): void {
+    const perm = this.conn.perm;
+    const n = type === 'exchange' && name === '' ? 'amq.default' : name;
+    if (perm === null || !perm[kind].test(n)) {
+      throw accessRefused(`${kind} access to ${type} '${n}' in vhost '${this.conn.vhost!.name}' refused for user '${this.conn.user!.name}'`);
+    }
+  }
+
+  // ---- exchange class
+
+  private exDeclare(a: M.ExchangeDeclare): void {
+    const vh = this.conn.vhost!;
+    if (!a.passive) this.check('configure', 'exchange', a.exchange);
+    if (a.exchange === '' && !a.passive) throw accessRefused(`operation not permitted on the default exchange`);
+    const ex = vh.declareExchange(a.exchange, a.type, a.durable, a.autoDelete, a.internal, a.arguments, a.passive);
+    void ex;
+    if (!a.nowait) {
+      M.encodeExchangeDeclareOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  private exDelete(a: M.ExchangeDelete): void {
+    this.check('configure', 'exchange', a.exchange);
+    this.conn.vhost!.deleteExchange(a.exchange, a.ifUnused);
+    if (!a.nowait) {
+      M.encodeExchangeDeleteOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  private exBind(a: M.ExchangeBind, unbind: boolean): void {
+    const vh = this.conn.vhost!;
+    this.check('write', 'exchange', a.destination);
+    this.check('read', 'exchange', a.source);
+    const dest = vh.getExchange(a.destination);
+    const src = vh.getExchange(a.source);
+    if (unbind) vh.unbind(src, dest, a.routingKey, a.arguments);
+    else vh.bind(src, dest, a.routingKey, a.arguments);
+    if (!a.nowait) {
+      if (unbind) M.encodeExchangeUnbindOk(this.conn.writer, this.id);
+      else M.encodeExchangeBindOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  // ---- queue class
+
+  private qDeclare(a: M.QueueDeclare): void {
+    const vh = this.conn.vhost!;
+    if (a.queue !== '' && !a.passive) this.check('configure', 'queue', a.queue);
+    const q = vh.declareQueue({ name: a.queue, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments, passive: a.passive, owner: this.conn.id });
+    if (!a.nowait) {
+      M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, q.messageCount, q.consumerCount);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  private qBind(a: M.QueueBind, unbind: boolean): void {
+    const vh = this.conn.vhost!;
+    this.check('write', 'queue', a.queue);
+    this.check('read', 'exchange', a.exchange);
+    const q = vh.getQueue(a.queue, this.conn.id);
+    const ex = vh.getExchange(a.exchange);
+    if (unbind) vh.unbind(ex, q, a.routingKey, a.arguments);
+    else vh.bind(ex, q, a.routingKey, a.arguments);
+    if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
+    else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
+    this.conn.scheduleFlush();
+  }
+
+  private qPurge(a: M.QueuePurge): void {
+    this.check('read', 'queue', a.queue);
+    const q = this.conn.vhost!.getQueue(a.queue, this.conn.id);
+    const n = q.purge();
+    if (!a.nowait) {
+      M.encodeQueuePurgeOk(this.conn.writer, this.id, n);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  private qDelete(a: M.QueueDelete): void {
+    this.check('configure', 'queue', a.queue);
+    const vh = this.conn.vhost!;
+    const q = vh.queues.get(a.queue);
+    let n = 0;
+    if (q) {
+      vh.checkExclusive(q, this.conn.id);
+      n = vh.deleteQueue(q, a.ifUnused, a.ifEmpty);
+    }
+    if (!a.nowait) {
+      M.encodeQueueDeleteOk(this.conn.writer, this.id, n);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  // ---- basic class: qos, consume, cancel
+
+  private bQos(a: M.BasicQos): void {
+    if (a.prefetchSize !== 0) throw notImplemented(`prefetch_size!=0 (${a.prefetchSize})`);
+    // RabbitMQ reinterprets global: false = per consumer (new consumers), true = shared by the channel
+    if (a.global) this.globalPrefetch = a.prefetchCount;
+    else this.prefetchCount = a.prefetchCount;
+    M.encodeBasicQosOk(this.conn.writer, this.id);
+    this.conn.scheduleFlush();
+    if (a.global) this.resumeConsumers();
+  }
+
+  private bConsume(a: M.BasicConsume): void {
+    const vh = this.conn.vhost!;
+    this.check('read', 'queue', a.queue);
+    const q = vh.getQueue(a.queue, this.conn.id);
+    let tag = a.consumerTag;
+    if (tag === '') tag = `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}`;
+    else if (this.consumers.has(tag)) throw notAllowed(`attempt to reuse consumer tag '${tag}'`);
+    if (q.hasExclusiveConsumer() || (a.exclusive && q.consumerCount > 0)) {
+      throw accessRefused(`queue '${q.name}' in vhost '${vh.name}' in exclusive use`);
+    }
+    const p = a.arguments['x-priority'];
+    if (p !== undefined && typeof p !== 'number') throw preconditionFailed(`invalid x-priority argument`);
+    const c = new Consumer(tag, q, this, a.noAck, a.exclusive, this.prefetchCount, a.arguments);
+    this.consumers.set(tag, c);
+    if (!a.nowait) {
+      M.encodeBasicConsumeOk(this.conn.writer, this.id, tag);
+      this.conn.scheduleFlush();
+    }
+    q.addConsumer(c);
+  }
+
+  private bCancel(a: M.BasicCancel): void {
+    const c = this.consumers.get(a.consumerTag);
+    if (c) {
+      this.consumers.delete(a.consumerTag);
+      c.queue.removeConsumer(c);
+    }
+    if (!a.nowait) {
+      M.encodeBasicCancelOk(this.conn.writer, this.id, a.consumerTag);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  // ---- ConsumerChannel
+
+  canDeliver(): boolean {
+    return this.flowActive && !this.conn.congested && this.state === State.Open && (this.globalPrefetch === 0 || this.unackedCount < this.globalPrefetch);
+  }
+
+  deliver(c: Consumer, qm: QueuedMessage): void {
+    const tag = ++this.deliveryTag;
+    if (!c.noAck) {
+      qm.consumer = c;
+      qm.queue = c.queue;
+      this.unacked.set(tag, qm);
+      this.unackedCount++;
+    }
+    this.deliverCount++;
+    const msg = qm.msg;
+    const w = this.conn.writer;
+    M.encodeBasicDeliver(w, this.id, c.tag, tag, qm.redelivered, msg.exchange, msg.routingKey);
+    this.writeContent(msg);
+    this.conn.scheduleFlush();
+  }
+
+  consumerCancelledByServer(c: Consumer): void {
+    this.consumers.delete(c.tag);
+    if (this.state !== State.Open) return;
+    if (this.conn.capabilities['consumer_cancel_notify'] === true) {
+      M.encodeBasicCancel(this.conn.writer, this.id, c.tag, false);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  resumeConsumers(): void {
+    for (const c of this.consumers.values()) c.queue.dispatch();
+  }
+
+  private writeContent(msg: Message): void {
+    const w = this.conn.writer;
+    const body = msg.body;
+    const start = w.beginFrame(FRAME_HEADER, this.id);
+    w.long(0x003c0000); // class 60, weight 0
+    w.longlong(body.length);
+    if (msg.rawProperties !== null) w.raw(msg.rawProperties);
+    else M.encodeProperties(w, msg.properties);
+    w.endFrame(start);
+    const max = this.conn.frameMax - 8;
+    for (let off = 0; off < body.length; off += max) {
+      const end = Math.min(body.length, off + max);
+      const s = w.beginFrame(FRAME_BODY, this.id);
+      w.raw(body, off, end);
+      w.endFrame(s);
+    }
+  }
+
+  // ---- basic.get
+
+  private bGet(a: M.BasicGet): void {
+    this.check('read', 'queue', a.queue);
+    const q = this.conn.vhost!.getQueue(a.queue, this.conn.id);
+    const qm = q.get(a.noAck);
+    const w = this.conn.writer;
+    if (qm === undefined) {
+      M.encodeBasicGetEmpty(w, this.id, '');
+    } else {
+      const tag = ++this.deliveryTag;
+      if (!a.noAck) {
+        qm.consumer = null;
+        qm.queue = q;
+        this.unacked.set(tag, qm);
+        this.unackedCount++;
+      }
+      M.encodeBasicGetOk(w, this.id, tag, qm.redelivered, qm.msg.exchange, qm.msg.routingKey, q.messageCount);
+      this.writeContent(qm.msg);
+    }
+    this.conn.scheduleFlush();
+  }
+
+  // ---- settlement: ack, nack, reject, recover
+
+  private take(tag: number, multiple: boolean): QueuedMessage[] {
+    const out: QueuedMessage[] = [];
+    if (multiple) {
+      for (const [t, qm] of this.unacked) {
+        if (tag !== 0 && t > tag) break;
+        out.push(qm);
+        this.unacked.delete(t);
+      }
+      // AMQP: a multiple ack naming an unknown tag above zero is still an error when nothing matched
+      if (out.length === 0 && tag !== 0 && tag > this.deliveryTag) throw preconditionFailed(`unknown delivery tag ${tag}`);
+    } else {
+      const qm = this.unacked.get(tag);
+      if (qm === undefined) throw preconditionFailed(`unknown delivery tag ${tag}`);
+      this.unacked.delete(tag);
+      out.push(qm);
+    }
+    this.unackedCount -= out.length;
+    return out;
+  }
+
+  private ackOne(tag: number, multiple: boolean): void {
+    if (!multiple) {
+      const qm = this.unacked.get(tag);
+      if (qm === undefined) throw preconditionFailed(`unknown delivery tag ${tag}`);
+      this.unacked.delete(tag);
+      this.unackedCount--;
+      this.ackCount++;
+      const c = qm.consumer;
+      qm.queue!.ack(qm, c);
+      qm.consumer = null;
+      if (c !== null) c.queue.dispatch();
+      else if (this.globalPrefetch !== 0) this.resumeConsumers();
+      return;
+    }
+    const list = this.take(tag, true);
+    const touched = new Set<Queue>();
+    for (const qm of list) {
+      qm.queue!.ack(qm, qm.consumer);
+      touched.add(qm.queue!);
+      qm.consumer = null;
+    }
+    this.ackCount += list.length;
+    for (const q of touched) q.dispatch();
+  }
+
+  private settle(tag: number, multiple: boolean, requeue: boolean): void {
+    const list = this.take(tag, multiple);
+    const touched = new Set<Queue>();
+    if (requeue) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const qm = list[i]!;
+        qm.queue!.requeue(qm, qm.consumer);
+        qm.consumer = null;
+        touched.add(qm.queue!);
+      }
+    } else {
+      for (const qm of list) {
+        qm.queue!.reject(qm, qm.consumer);
+        qm.consumer = null;
+        touched.add(qm.queue!);
+      }
+    }
+    for (const q of touched) if (!q.deleted) q.dispatch();
+  }
+
+  private bAck(a: M.BasicAck): void {
+    if (this.tx) {
+      this.txOps.push({ kind: 'ack', tag: a.deliveryTag, multiple: a.multiple });
+      return;
+    }
+    this.ackOne(a.deliveryTag, a.multiple);
+  }
+
+  private bNack(a: M.BasicNack): void {
+    if (this.tx) {
+      this.txOps.push({ kind: 'nack', tag: a.deliveryTag, multiple: a.multiple, requeue: a.requeue });
+      return;
+    }
+    this.settle(a.deliveryTag, a.multiple, a.requeue);
+  }
+
+  private bReject(a: M.BasicReject): void {
+    if (this.tx) {
+      this.txOps.push({ kind: 'reject', tag: a.deliveryTag, multiple: false, requeue: a.requeue });
+      return;
+    }
+    this.settle(a.deliveryTag, false, a.requeue);
+  }
+
+  private bRecover(_a: M.BasicRecover, async: boolean): void {
+    // RabbitMQ redelivers (requeues) every unacked message whatever `requeue` says
+    this.requeueAll();
+    if (!async) {
+      M.encodeBasicRecoverOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  // ---- publish: method, header, body (AMQP 0-9-1 §4.2.6)
+
+  private bPublish(a: M.BasicPublish): void {
+    const vh = this.conn.vhost!;
+    const ex = vh.exchanges.get(a.exchange);
+    if (ex === undefined) throw notFound(`no exchange '${a.exchange}' in vhost '${vh.name}'`);
+    this.check('write', 'exchange', a.exchange);
+    if (ex.internal) throw accessRefused(`cannot publish to internal exchange '${a.exchange}' in vhost '${vh.name}'`);
+    if (a.immediate) throw notImplemented('immediate=true');
+    this.pubExchange = ex;
+    this.pubRoutingKey = a.routingKey;
+    this.pubMandatory = a.mandatory;
+    this.expect = Expect.Header;
+    if (this.conn.blocked) this.conn.throttle();
+  }
+
+  onHeader(buf: Buffer, start: number, end: number): void {
+    if (this.state === State.Closing) return;
+    if (this.expect !== Expect.Header) throw unexpectedFrame(`content header on channel ${this.id} without basic.publish`);
+    if (end - start < 14) throw new ConnectionError(REPLY.FRAME_ERROR, 'content header frame too short');
+    const classId = buf.readUInt16BE(start);
+    if (classId !== 60) throw unexpectedFrame(`content header for class ${classId}`);
+    const hi = buf.readUInt32BE(start + 4);
+    const size = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
+    const flags = buf.readUInt16BE(start + 12);
+    if (flags === 0) {
+      this.pubProps = {};
+      this.pubRawProps = EMPTY_PROPERTIES;
+    } else {
+      this.pubProps = M.decodeProperties(this.headerReader.reset(buf, start + 14, end), flags);
+      const raw = Buffer.allocUnsafe(end - start - 12);
+      buf.copy(raw, 0, start + 12, end);
+      this.pubRawProps = raw;
+    }
+    if (size > MAX_MESSAGE_SIZE) {
+      this.expect = Expect.Method;
+      throw preconditionFailed(`message size ${size} is larger than configured max size ${MAX_MESSAGE_SIZE}`);
+    }
+    this.pubBodySize = size;
+    this.pubReceived = 0;
+    if (size === 0) {
+      this.pubBody = Buffer.alloc(0);
+      this.expect = Expect.Method;
+      this.publishComplete();
+    } else {
+      this.pubBody = null;
+      this.expect = Expect.Body;
+    }
+  }
+
+  onBody(buf: Buffer, start: number, end: number): void {
+    if (this.state === State.Closing) return;
+    if (this.expect !== Expect.Body) throw unexpectedFrame(`content body on channel ${this.id} without a content header`);
+    const n = end - start;
+    if (this.pubReceived + n > this.pubBodySize) throw unexpectedFrame(`content body exceeds the size in its header (${this.pubBodySize})`);
+    if (this.pubBody === null) this.pubBody = Buffer.allocUnsafe(this.pubBodySize);
+    buf.copy(this.pubBody, this.pubReceived, start, end);
+    this.pubReceived += n;
+    if (this.pubReceived === this.pubBodySize) {
+      this.expect = Expect.Method;
+      this.publishComplete();
+    }
+  }
+
+  private publishComplete(): void {
+    const ex = this.pubExchange!;
+    const msg = new Message(ex.name, this.pubRoutingKey, this.pubProps, this.pubRawProps, this.pubBody!, Date.now());
+    this.pubBody = null;
+    this.publishCount++;
+    const userId = msg.properties.userId;
+    if (userId !== undefined && userId !== this.conn.user!.name) {
+      throw preconditionFailed(`user_id property set to '${userId}' but authenticated user was '${this.conn.user!.name}'`);
+    }
+    if (this.tx) {
+      this.txOps.push({ kind: 'publish', exchange: ex, msg, mandatory: this.pubMandatory });
+      return;
+    }
+    this.route(ex, msg, this.pubMandatory);
+  }
+
+  private route(ex: Exchange, msg: Message, mandatory: boolean): void {
+    const r = this.conn.vhost!.publish(ex, msg);
+    if (r.routed === 0 && r.rejected === 0 && mandatory) this.basicReturn(msg, REPLY.NO_ROUTE, 'NO_ROUTE');
+    if (!this.confirm) return;
+    const seq = ++this.publishSeq;
+    if (r.rejected > 0) {
+      M.encodeBasicNack(this.conn.writer, this.id, seq, false, false);
+      this.conn.scheduleFlush();
+      if (this.pendingDisk.size === 0) this.scheduleConfirms();
+      return;
+    }
+    if (r.needsDisk) {
+      this.pendingDisk.set(seq, true);
+      this.conn.broker.messageStore.whenDurable(this, seq);
+    } else this.scheduleConfirms();
+  }
+
+  private basicReturn(msg: Message, code: number, text: string): void {
+    M.encodeBasicReturn(this.conn.writer, this.id, code, text, msg.exchange, msg.routingKey);
+    this.writeContent(msg);
+    this.conn.scheduleFlush();
+  }
+
+  // ---- confirms
+
+  private cSelect(a: M.ConfirmSelect): void {
+    if (this.tx) throw preconditionFailed('cannot switch from tx to confirm mode');
+    this.confirm = true;
+    if (!a.nowait) {
+      M.encodeConfirmSelectOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  onDurable(seq: number): void {
+    if (this.pendingDisk.delete(seq)) this.scheduleConfirms();
+  }
+
+  private scheduleConfirms(): void {
+    if (this.confirmScheduled) return;
+    this.confirmScheduled = true;
+    process.nextTick(this.confirmBound);
+  }
+
+  /** One basic.ack with multiple=true covering every confirmed sequence number below the oldest still on its way to disk. */
+  private flushConfirms(): void {
+    this.confirmScheduled = false;
+    if (this.state !== State.Open) return;
+    let upTo = this.publishSeq;
+    if (this.pendingDisk.size > 0) {
+      const first = this.pendingDisk.keys().next().value as number;
+      upTo = first - 1;
+    }
+    if (upTo > this.lastConfirmed) {
+      M.encodeBasicAck(this.conn.writer, this.id, upTo, upTo - this.lastConfirmed > 1);
+      this.lastConfirmed = upTo;
+      this.conn.scheduleFlush();
+    }
+  }
+
+  // ---- transactions (AMQP 0-9-1 §1.9.2)
+
+  private txSelect(): void {
+    if (this.confirm) throw preconditionFailed('cannot switch from confirm to tx mode');
+    this.tx = true;
+    M.encodeTxSelectOk(this.conn.writer, this.id);
+    this.conn.scheduleFlush();
+  }
+
+  private txCommit(): void {
+    if (!this.tx) throw preconditionFailed('channel is not transactional');
+    const ops = this.txOps;
+    this.txOps = [];
+    for (const op of ops) {
+      if (op.kind === 'publish') this.route(op.exchange!, op.msg!, op.mandatory!);
+      else if (op.kind === 'ack') this.ackOne(op.tag!, op.multiple!);
+      else this.settle(op.tag!, op.multiple!, op.requeue!);
+    }
+    M.encodeTxCommitOk(this.conn.writer, this.id);
+    this.conn.scheduleFlush();
+  }
+
+  private txRollback(): void {
+    if (!this.tx) throw preconditionFailed('channel is not transactional');
+    this.txOps = [];
+    M.encodeTxRollbackOk(this.conn.writer, this.id);
+    this.conn.scheduleFlush();
+  }
+
+  static {
+    const h = HANDLERS;
+    h.set(M.CHANNEL_CLOSE, (c) => c.chClose());
+    h.set(M.CHANNEL_CLOSE_OK, (c) => c.conn.channelClosed(c.id));
+    h.set(M.CHANNEL_FLOW, (c, a) => c.chFlow(a as M.ChannelFlow));
+    h.set(M.CHANNEL_FLOW_OK, () => {});
+    h.set(M.EXCHANGE_DECLARE, (c, a) => c.exDeclare(a as M.ExchangeDeclare));
+    h.set(M.EXCHANGE_DELETE, (c, a) => c.exDelete(a as M.ExchangeDelete));
+    h.set(M.EXCHANGE_BIND, (c, a) => c.exBind(a as M.ExchangeBind, false));
+    h.set(M.EXCHANGE_UNBIND, (c, a) => c.exBind(a as M.ExchangeBind, true));
+    h.set(M.QUEUE_DECLARE, (c, a) => c.qDeclare(a as M.QueueDeclare));
+    h.set(M.QUEUE_BIND, (c, a) => c.qBind(a as M.QueueBind, false));
+    h.set(M.QUEUE_UNBIND, (c, a) => c.qBind(a as M.QueueBind, true));
+    h.set(M.QUEUE_PURGE, (c, a) => c.qPurge(a as M.QueuePurge));
+    h.set(M.QUEUE_DELETE, (c, a) => c.qDelete(a as M.QueueDelete));
+    h.set(M.BASIC_QOS, (c, a) => c.bQos(a as M.BasicQos));
+    h.set(M.BASIC_CONSUME, (c, a) => c.bConsume(a as M.BasicConsume));
+    h.set(M.BASIC_CANCEL, (c, a) => c.bCancel(a as M.BasicCancel));
+    h.set(M.BASIC_CANCEL_OK, () => {});
+    h.set(M.BASIC_PUBLISH, (c, a) => c.bPublish(a as M.BasicPublish));
+    h.set(M.BASIC_GET, (c, a) => c.bGet(a as M.BasicGet));
+    h.set(M.BASIC_ACK, (c, a) => c.bAck(a as M.BasicAck));
+    h.set(M.BASIC_NACK, (c, a) => c.bNack(a as M.BasicNack));
+    h.set(M.BASIC_REJECT, (c, a) => c.bReject(a as M.BasicReject));
+    h.set(M.BASIC_RECOVER, (c, a) => c.bRecover(a as M.BasicRecover, false));
+    h.set(M.BASIC_RECOVER_ASYNC, (c, a) => c.bRecover(a as M.BasicRecover, true));
+    h.set(M.CONFIRM_SELECT, (c, a) => c.cSelect(a as M.ConfirmSelect));
+    h.set(M.TX_SELECT, (c) => c.txSelect());
+    h.set(M.TX_COMMIT, (c) => c.txCommit());
+    h.set(M.TX_ROLLBACK, (c) => c.txRollback());
+    h.set(M.ACCESS_REQUEST, (c) => {
+      M.encodeAccessRequestOk(c.conn.writer, c.id, 1);
+      c.conn.scheduleFlush();
+    });
+  }
+}
+

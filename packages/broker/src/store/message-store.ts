@@ -1,0 +1,40 @@
+// The message store interface. Queues reach disk only through it, so a replicating store can wrap it later
+// (STYLE: LavinMQ's store behind an interface). Two implementations pass one shared conformance suite:
+// MemoryStore (embedded default: nothing touches disk) and SegmentStore (append-only segment files, group commit).
+import type { Message } from '../queue/message.ts';
+
+export interface RecoveredMessage {
+  id: number;
+  msg: Message;
+  /** delivered before the node stopped and never acknowledged */
+  redelivered: boolean;
+}
+
+export interface QueueStore {
+  /** Records a persistent message; returns its id in this queue. */
+  append(msg: Message): number;
+  /** Marks a message as delivered at least once (so it comes back redelivered after a restart). */
+  delivered(id: number): void;
+  /** The message is gone from the queue (acked, expired, dropped, dead-lettered). */
+  remove(id: number): void;
+  purge(): void;
+  /** Messages still in the queue, in order, as found at open. */
+  recover(): RecoveredMessage[];
+  /** Removes the queue's data for good. */
+  destroy(): void;
+}
+
+/** Receives onDurable(token) when what was appended before whenDurable() is on disk. No closure per message. */
+export interface DurableWaiter {
+  onDurable(token: number): void;
+}
+
+export interface MessageStore {
+  /** true when messages survive a restart */
+  readonly durable: boolean;
+  openQueue(vhost: string, name: string): QueueStore;
+  whenDurable(waiter: DurableWaiter, token: number): void;
+  /** Names of queues with stored data: (vhost, name) pairs. */
+  storedQueues(): { vhost: string; name: string }[];
+  close(): Promise<void>;
+}

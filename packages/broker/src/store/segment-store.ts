@@ -1,0 +1,369 @@
+// Persistent messages on disk: per queue, append-only segment files (seg.0000000001, ...) of records
+//   [type u8][length u32][payload]   type 1 = publish (id, timestamp, exchange, routing key, properties, body)
+//                                    type 2 = delivered (id)      type 3 = removed (id)
+// Writes from all queues are gathered per event-loop turn and written, then fdatasync'ed, as one group commit; a
+// publisher confirm waits for the group its message is in. A segment is deleted once it and every older segment hold
+// no live message (oldest first, so a removal record never outlives what it removes... it can only outlive nothing).
+// After a crash, a torn record at the end of the last segment is cut off.
+import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Writer } from '../amqp/writer.ts';
+import { Reader } from '../amqp/reader.ts';
+import * as M from '../amqp/methods.ts';
+import { Message } from '../queue/message.ts';
+import type { DurableWaiter, MessageStore, QueueStore, RecoveredMessage } from './message-store.ts';
+
+/** Roll to a new segment past this size: small enough to reclaim space soon, large enough to keep files few. */
+export const SEGMENT_SIZE_BYTES = 8 * 1024 * 1024;
+const REC_PUBLISH = 1;
+const REC_DELIVERED = 2;
+const REC_REMOVED = 3;
+
+class SegmentQueueStore implements QueueStore {
+  readonly dir: string;
+  readonly store: SegmentStore;
+  pending = new Writer(4096);
+  fd = -1;
+  segment = 0;
+  segmentSize = 0;
+  private nextId = 1;
+  private readonly idSegment = new Map<number, number>();
+  private readonly liveInSegment = new Map<number, number>();
+  private recovered: RecoveredMessage[] = [];
+  destroyed = false;
+  dirty = false;
+
+  constructor(store: SegmentStore, dir: string, vhost: string, name: string) {
+    this.store = store;
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+    const meta = join(dir, 'meta.json');
+    if (!existsSync(meta)) writeFileSync(meta, JSON.stringify({ vhost, name }));
+    this.load();
+    this.openSegment(this.segment + 1);
+  }
+
+  private segments(): number[] {
+    return readdirSync(this.dir)
+      .filter((f) => /^seg\.\d{10}$/.test(f))
+      .map((f) => Number(f.slice(4)))
+      .sort((a, b) => a - b);
+  }
+
+  private segPath(n: number): string {
+    return join(this.dir, `seg.${String(n).padStart(10, '0')}`);
+  }
+
+  private load(): void {
+    const live = new Map<number, RecoveredMessage>();
+    const r = new Reader(Buffer.alloc(0));
+    const segs = this.segments();
+    for (const seg of segs) {
+      const path = this.segPath(seg);
+      const buf = readFileSync(path);
+      let pos = 0;
+      while (pos + 5 <= buf.length) {
+        const type = buf[pos]!;
+        const len = buf.readUInt32BE(pos + 1);
+        if (pos + 5 + len > buf.length) break;
+        r.reset(buf, pos + 5, pos + 5 + len);
+        try {
+          if (type === REC_PUBLISH) {
+            const id = r.buf.readDoubleBE(r.pos);
+            const ts = r.buf.readDoubleBE(r.pos + 8);
+            r.pos += 16;
+            const exchange = r.shortstr();
+            const routingKey = r.shortstr();
+            const rawProps = Buffer.from(r.longstrBytes());
+            const body = Buffer.from(r.longstrBytes());
+            const flags = rawProps.readUInt16BE(0);
+            const props = M.decodeProperties(new Reader(rawProps, 2), flags);
+            live.set(id, { id, msg: new Message(exchange, routingKey, props, rawProps, body, ts), redelivered: false });
+            this.idSegment.set(id, seg);
+            this.liveInSegment.set(seg, (this.liveInSegment.get(seg) ?? 0) + 1);
+            if (id >= this.nextId) this.nextId = id + 1;
+          } else if (type === REC_DELIVERED) {
+            const e = live.get(r.buf.readDoubleBE(r.pos));
+            if (e) e.redelivered = true;
+          } else if (type === REC_REMOVED) {
+            const id = r.buf.readDoubleBE(r.pos);
+            if (live.delete(id)) this.dropLive(id);
+          } else break;
+        } catch {
+          break;
+        }
+        pos += 5 + len;
+      }
+      if (pos < buf.length) {
+        // torn tail after a crash: cut it off so the next boot reads cleanly
+        const fd = openSync(path, 'r+');
+        ftruncateSync(fd, pos);
+        fsyncSync(fd);
+        closeSync(fd);
+      }
+      this.segment = seg;
+    }
+    this.recovered = [...live.values()];
+    this.collect();
+  }
+
+  private dropLive(id: number): void {
+    const seg = this.idSegment.get(id);
+    if (seg === undefined) return;
+    this.idSegment.delete(id);
+    this.liveInSegment.set(seg, (this.liveInSegment.get(seg) ?? 1) - 1);
+  }
+
+  /** Deletes fully removed segments, oldest first, never the one being written. */
+  private collect(): void {
+    for (const seg of this.segments()) {
+      if (seg === this.segment && this.fd >= 0) break;
+      if ((this.liveInSegment.get(seg) ?? 0) > 0) break;
+      try {
+        unlinkSync(this.segPath(seg));
+      } catch {
+        /* already gone */
+      }
+      this.liveInSegment.delete(seg);
+    }
+  }
+
+  private openSegment(n: number): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.segment = n;
+    this.segmentSize = 0;
+    this.fd = openSync(this.segPath(n), 'a', 0o600);
+  }
+
+  /** Called by the store before a group write: start a new segment when this one is full. */
+  rollIfFull(): void {
+    if (this.segmentSize < SEGMENT_SIZE_BYTES) return;
+    const old = this.fd;
+    this.fd = -1;
+    // the previous group's write and sync finished before this one starts, so closing is safe
+    closeSync(old);
+    this.openSegment(this.segment + 1);
+    this.collect();
+  }
+
+  append(msg: Message): number {
+    const id = this.nextId++;
+    const w = this.pending;
+    w.octet(REC_PUBLISH);
+    const lenAt = w.pos;
+    w.long(0);
+    w.ensure(16);
+    w.buf.writeDoubleBE(id, w.pos);
+    w.buf.writeDoubleBE(msg.timestamp, w.pos + 8);
+    w.pos += 16;
+    w.shortstr(msg.exchange);
+    w.shortstr(msg.routingKey);
+    if (msg.rawProperties !== null) w.bytes32(msg.rawProperties);
+    else {
+      const at = w.pos;
+      w.long(0);
+      M.encodeProperties(w, msg.properties);
+      w.buf.writeUInt32BE(w.pos - at - 4, at);
+    }
+    w.bytes32(msg.body);
+    w.buf.writeUInt32BE(w.pos - lenAt - 4, lenAt);
+    this.idSegment.set(id, this.segment);
+    this.liveInSegment.set(this.segment, (this.liveInSegment.get(this.segment) ?? 0) + 1);
+    this.touch();
+    return id;
+  }
+
+  private idRecord(type: number, id: number): void {
+    const w = this.pending;
+    w.ensure(13);
+    w.buf[w.pos] = type;
+    w.buf.writeUInt32BE(8, w.pos + 1);
+    w.buf.writeDoubleBE(id, w.pos + 5);
+    w.pos += 13;
+    this.touch();
+  }
+
+  delivered(id: number): void {
+    if (this.idSegment.has(id)) this.idRecord(REC_DELIVERED, id);
+  }
+
+  remove(id: number): void {
+    if (!this.idSegment.has(id)) return;
+    this.idRecord(REC_REMOVED, id);
+    this.dropLive(id);
+  }
+
+  purge(): void {
+    for (const id of [...this.idSegment.keys()]) this.remove(id);
+  }
+
+  recover(): RecoveredMessage[] {
+    const r = this.recovered;
+    this.recovered = [];
+    return r;
+  }
+
+  private touch(): void {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.store.markDirty(this);
+    }
+  }
+
+  /** Bytes to write in this group, or null. */
+  takePending(): Buffer | null {
+    this.dirty = false;
+    if (this.pending.pos === 0) return null;
+    const b = this.pending.take();
+    this.segmentSize += b.length;
+    return b;
+  }
+
+  afterWrite(): void {
+    this.collect();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.pending.pos = 0;
+    if (this.fd >= 0) this.store.closeFd(this.fd);
+    this.fd = -1;
+    this.store.forget(this);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  closeSync(): void {
+    if (this.fd >= 0) {
+      const b = this.takePending();
+      if (b) writeSync(this.fd, b);
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+export class SegmentStore implements MessageStore {
+  readonly durable = true;
+  readonly dir: string;
+  private readonly queues = new Map<string, SegmentQueueStore>();
+  private dirty: SegmentQueueStore[] = [];
+  private waiters: DurableWaiter[] = [];
+  private tokens: number[] = [];
+  private scheduled = false;
+  private inFlight = false;
+  private idleWaiters: (() => void)[] = [];
+  private fdsToClose: number[] = [];
+  private readonly flushBound: () => void;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+    this.flushBound = () => this.flush();
+  }
+
+  private queueDir(vhost: string, name: string): string {
+    return join(this.dir, createHash('sha1').update(`${vhost}\u0000${name}`).digest('hex').slice(0, 24));
+  }
+
+  openQueue(vhost: string, name: string): QueueStore {
+    const dir = this.queueDir(vhost, name);
+    let q = this.queues.get(dir);
+    if (!q) {
+      q = new SegmentQueueStore(this, dir, vhost, name);
+      this.queues.set(dir, q);
+    }
+    return q;
+  }
+
+  /** Closes a file descriptor once no group write can still be using it (a reused fd number must never be written). */
+  closeFd(fd: number): void {
+    if (this.inFlight) this.fdsToClose.push(fd);
+    else closeSync(fd);
+  }
+
+  forget(q: SegmentQueueStore): void {
+    this.queues.delete(q.dir);
+  }
+
+  markDirty(q: SegmentQueueStore): void {
+    this.dirty.push(q);
+    this.schedule();
+  }
+
+  whenDurable(waiter: DurableWaiter, token: number): void {
+    this.waiters.push(waiter);
+    this.tokens.push(token);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight) return;
+    this.scheduled = true;
+    setImmediate(this.flushBound);
+  }
+
+  /** One group commit: write every dirty queue's pending bytes, fdatasync them, then release the waiters. */
+  private flush(): void {
+    this.scheduled = false;
+    if (this.inFlight) return;
+    const dirty = this.dirty;
+    const waiters = this.waiters;
+    const tokens = this.tokens;
+    this.dirty = [];
+    this.waiters = [];
+    this.tokens = [];
+    if (dirty.length === 0 && waiters.length === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+      return;
+    }
+    this.inFlight = true;
+    let outstanding = 1;
+    const done = (): void => {
+      if (--outstanding > 0) return;
+      this.inFlight = false;
+      for (const fd of this.fdsToClose.splice(0)) closeSync(fd);
+      for (const q of dirty) if (!q.destroyed) q.afterWrite();
+      for (let i = 0; i < waiters.length; i++) waiters[i]!.onDurable(tokens[i]!);
+      if (this.dirty.length > 0 || this.waiters.length > 0) this.schedule();
+      else for (const w of this.idleWaiters.splice(0)) w();
+    };
+    for (const q of dirty) {
+      if (q.destroyed || q.fd < 0) continue;
+      q.rollIfFull();
+      const b = q.takePending();
+      if (b === null) continue;
+      const fd = q.fd;
+      outstanding++;
+      write(fd, b, 0, b.length, null, (err) => {
+        if (err) {
+          // a failed write cannot be confirmed: nothing gets acked for this group and the node says why
+          console.error(`message store write failed for ${q.dir}: ${err.message}`);
+          process.exitCode = 1;
+        }
+        fdatasync(fd, () => done());
+      });
+    }
+    done();
+  }
+
+  storedQueues(): { vhost: string; name: string }[] {
+    const out: { vhost: string; name: string }[] = [];
+    if (!existsSync(this.dir)) return out;
+    for (const d of readdirSync(this.dir)) {
+      try {
+        out.push(JSON.parse(readFileSync(join(this.dir, d, 'meta.json'), 'utf8')) as { vhost: string; name: string });
+      } catch {
+        /* not a queue directory */
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.inFlight || this.scheduled) await new Promise<void>((r) => this.idleWaiters.push(r));
+    for (const q of this.queues.values()) q.closeSync();
+    this.queues.clear();
+  }
+}
