@@ -203,7 +203,8 @@ export class FrameWriter {
   private reserve(bytes: number): void {
     if (this.chunk.length - this.position >= bytes) return;
     const pending = this.position - this.start;
-    const next = Buffer.allocUnsafe(Math.max(WRITER_CHUNK_BYTES, pending + bytes));
+    // Doubling keeps a long backlog (peer not draining) linear in copies.
+    const next = Buffer.allocUnsafe(Math.max(WRITER_CHUNK_BYTES, 2 * (pending + bytes)));
     this.chunk.copy(next, 0, this.start, this.position);
     this.chunk = next;
     this.start = 0;

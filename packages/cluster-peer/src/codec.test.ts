@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, FrameDecoder, FrameKind, FrameWriter, packr } from './codec.ts';
+import { PeerError } from './errors.ts';
+import { SeededRandom } from './random.ts';
+
+function collect(max = 1 << 20): { decoder: FrameDecoder; frames: Array<[number, Buffer]> } {
+  const frames: Array<[number, Buffer]> = [];
+  const decoder = new FrameDecoder({ onFrame: (kind, body) => frames.push([kind, Buffer.from(body)]) }, max);
+  return { decoder, frames };
+}
+
+describe('FrameDecoder', () => {
+  it('decodes frames regardless of how the stream is split (fuzzed chunk boundaries)', () => {
+    const random = new SeededRandom(42);
+    const payloads = Array.from({ length: 200 }, (_, i) => ({ i, data: 'x'.repeat(random.uint32() % 3000) }));
+    const writer = new FrameWriter();
+    for (const p of payloads) writer.write(FrameKind.MESSAGE, 0, false, packr.pack(p));
+    const stream = writer.take()!;
+    for (let round = 0; round < 20; round++) {
+      const { decoder, frames } = collect();
+      let offset = 0;
+      while (offset < stream.length) {
+        const n = 1 + (random.uint32() % (round < 10 ? 7 : 5000));
+        decoder.push(stream.subarray(offset, offset + n));
+        offset += n;
+      }
+      expect(frames.map(([kind, body]) => [kind, packr.unpack(body)])).toEqual(payloads.map((p) => [FrameKind.MESSAGE, p]));
+    }
+  });
+
+  it('rejects an oversize frame from its length header alone, before buffering the body', () => {
+    const { decoder, frames } = collect(1024);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(0xfffffff0, 0);
+    expect(() => decoder.push(header)).toThrowError(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }) as Error);
+    expect(frames).toHaveLength(0);
+  });
+
+  it('rejects an oversize frame whose header is split across chunks', () => {
+    const { decoder } = collect(1024);
+    const frame = Buffer.alloc(4);
+    frame.writeUInt32BE(1025, 0);
+    decoder.push(frame.subarray(0, 3));
+    expect(() => decoder.push(frame.subarray(3))).toThrow(PeerError);
+  });
+
+  it('accepts a frame of exactly the maximum size and rejects an empty frame', () => {
+    const { decoder, frames } = collect(10);
+    decoder.push(encodeFrame(FrameKind.MESSAGE, Buffer.alloc(9, 7)));
+    expect(frames[0]![1]).toEqual(Buffer.alloc(9, 7));
+    expect(() => decoder.push(Buffer.alloc(4))).toThrowError(expect.objectContaining({ code: 'PROTOCOL_ERROR' }) as Error);
+  });
+
+  it('keeps bytes while paused and delivers them, in order, to the new sink on resume', () => {
+    const first: number[] = [];
+    const second: number[] = [];
+    const decoder = new FrameDecoder(
+      {
+        onFrame: (kind) => {
+          first.push(kind);
+          decoder.pause();
+        },
+      },
+      100,
+    );
+    decoder.push(Buffer.concat([encodeFrame(1, null), encodeFrame(2, null), encodeFrame(3, null)]));
+    decoder.push(encodeFrame(4, null));
+    expect(first).toEqual([1]);
+    decoder.resume({ onFrame: (kind) => second.push(kind) });
+    expect(second).toEqual([2, 3, 4]);
+  });
+});
+
+describe('FrameWriter', () => {
+  it('hands out everything written since the last take as one buffer and never rewrites handed-out bytes', () => {
+    const writer = new FrameWriter();
+    writer.write(FrameKind.REQUEST, 7, true, Buffer.from('ab'));
+    writer.write(FrameKind.HEARTBEAT, 0, false, null);
+    const batch = writer.take()!;
+    expect([...batch]).toEqual([0, 0, 0, 7, FrameKind.REQUEST, 0, 0, 0, 7, 0x61, 0x62, 0, 0, 0, 1, FrameKind.HEARTBEAT]);
+    const copy = Buffer.from(batch);
+    for (let i = 0; i < 5000; i++) writer.write(FrameKind.MESSAGE, 0, false, Buffer.alloc(100, i));
+    expect(writer.take()!.length).toBe(5000 * 105);
+    expect(batch).toEqual(copy);
+    expect(writer.take()).toBeNull();
+  });
+});
