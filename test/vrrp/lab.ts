@@ -18,6 +18,9 @@ export function labUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
   const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   if (r.status !== 0) return `ip netns unavailable: ${r.stderr || r.error?.message}`;
+  for (const tool of ['ping', 'arping']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+  }
   return undefined;
 }
 

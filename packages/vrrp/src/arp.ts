@@ -6,29 +6,47 @@
 // keepalived's defaults: garp_master_repeat 5 back to back at once, again after garp_master_delay 5 s,
 // optionally every garp_master_refresh seconds.
 
-import type { GarpSettings, VirtualIp } from './config.ts';
-import { run } from './exec.ts';
+import { spawn } from 'node:child_process';
+import type { VirtualIp } from './config.ts';
 
 export const ARPING_TIMEOUT_MS = 5000;
 
 export interface GarpOps {
-  /** Send `count` gratuitous ARPs for each VIP; resolves to error messages. */
-  send(vips: readonly VirtualIp[], defaultDev: string, count: number): Promise<string[]>;
+  /**
+   * Send `count` gratuitous ARPs for each VIP, back to back. Resolves once they are on their way; failures that
+   * show up later (arping exiting >= 2) go to `onError`.
+   */
+  send(vips: readonly VirtualIp[], defaultDev: string, count: number, onError: (msg: string) => void): Promise<void>;
+}
+
+// iputils arping sends its first packet at once and then waits a whole second (`-i` takes whole seconds, and
+// `-i 0` stalls), so a burst of N back-to-back GARPs is N `arping -c 1` processes started together. Each exits
+// by itself after ~1 s; we do not wait for that, so VIP removal is never held up behind a GARP burst.
+function arpingOnce(dev: string, vip: string, onError: (msg: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const args = ['-q', '-U', '-c', '1', '-w', '2', '-I', dev, vip];
+    const child = spawn('arping', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('spawn', () => resolve());
+    child.once('error', (e) => {
+      onError(`arping ${args.join(' ')}: ${e.message}`);
+      resolve();
+    });
+    // iputils arping exits 1 in -U mode when no reply came back, which is the normal case.
+    child.once('exit', (code) => {
+      if (code !== null && code > 1) onError(`arping ${args.join(' ')}: ${err.trim() || `exit ${code}`}`);
+    });
+    const kill = setTimeout(() => child.kill('SIGKILL'), ARPING_TIMEOUT_MS);
+    kill.unref();
+    child.once('exit', () => clearTimeout(kill));
+  });
 }
 
 export const ARPING_GARP: GarpOps = {
-  async send(vips, defaultDev, count) {
-    const results = await Promise.all(
-      vips.map((v) => {
-        const args = ['-q', '-U', '-c', String(count), '-i', '0.001', '-I', v.dev ?? defaultDev, v.address];
-        return run('arping', args, ARPING_TIMEOUT_MS).then((r) => ({ r, args }));
-      }),
-    );
-    // iputils arping exits 1 in -U mode when no reply came back, which is the normal case.
-    return results
-      .filter(({ r }) => r.code !== 0 && r.code !== 1)
-      .map(({ r, args }) => `arping ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  async send(vips, defaultDev, count, onError) {
+    const all: Promise<void>[] = [];
+    for (const v of vips) for (let i = 0; i < count; i++) all.push(arpingOnce(v.dev ?? defaultDev, v.address, onError));
+    await Promise.all(all);
   },
 };
-
-export type { GarpSettings };

@@ -273,9 +273,10 @@ export class VrrpInstance {
     this.queue(async () => {
       if (this.state.state !== 'MASTER') return;
       this.counters.garpBursts++;
-      const errs = await this.ports.garp.send(this.cfg.vips, this.cfg.interface, count);
-      if (errs.length > 0) this.ports.log(`${this.tag()} gratuitous ARP errors: ${errs.join('; ')}`);
-      else this.ports.detail(`${this.tag()} sent ${count} gratuitous ARPs for ${this.cfg.vips.length} VIPs`);
+      await this.ports.garp.send(this.cfg.vips, this.cfg.interface, count, (msg) =>
+        this.ports.log(`${this.tag()} gratuitous ARP error: ${msg}`),
+      );
+      this.ports.detail(`${this.tag()} sent ${count} gratuitous ARPs for each of ${this.cfg.vips.length} VIPs`);
     });
   }
 
