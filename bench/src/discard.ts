@@ -68,13 +68,14 @@ export function serve(port: number, deliverSize: number): net.Server {
     const channels = new Map<number, Channel>();
     let buf: Buffer = Buffer.alloc(0);
     let started = false;
-    const body = Buffer.alloc(Math.max(16, deliverSize), 0x61);
+    const bodies = new Map<number, Buffer>();
 
     const pump = (chId: number): void => {
       const ch = channels.get(chId);
       const c = ch?.consumer;
       if (!ch || !c || !c.running || sock.destroyed) return;
       const parts: Buffer[] = [];
+      const body = bodies.get(chId) ?? Buffer.alloc(Math.max(16, deliverSize), 0x61);
       const ts = process.hrtime.bigint();
       body.writeBigInt64LE(ts, 0);
       const bodyFrame = frame(3, chId, body);
@@ -165,6 +166,9 @@ export function serve(port: number, deliverSize: number): net.Server {
             const ch = channels.get(chId);
             let o = 2;
             const qlen = p[o] ?? 0;
+            // A queue name with -s<bytes>- in it asks for deliveries of that size (the ceiling scenarios use it).
+            const size = /-s(\d+)-/.exec(p.subarray(o + 1, o + 1 + qlen).toString())?.[1];
+            if (size) bodies.set(chId, Buffer.alloc(Math.max(16, Number(size)), 0x61));
             o += 1 + qlen;
             const tlen = p[o] ?? 0;
             const tag = p.subarray(o + 1, o + 1 + tlen).toString() || `ctag-${chId}`;

@@ -37,6 +37,8 @@ function counters(): Counters {
 async function connect(): Promise<{ client: AMQPClient; ch: AMQPChannel }> {
   const client = new AMQPClient(cfg.uri);
   await client.connect();
+  // Like PerfTest (the Java client's default), disable Nagle: small publishes and acks must not wait for an ACK.
+  (client as unknown as { socket?: Socket }).socket?.setNoDelay(true);
   clients.push(client);
   const ch = await client.channel();
   return { client, ch };
