@@ -1,0 +1,71 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dialPeer } from '../dial.ts';
+import { resolvePeerOptions } from '../options.ts';
+import type { PeerLink } from '../peer-link.ts';
+import { PeerServer } from '../peer-server.ts';
+import { CapturingLogger, RecordingHandler } from '../test-support.ts';
+import { TcpTransport } from './tcp.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function server(options: { maxFrameBytes?: number } = {}) {
+  const logger = new CapturingLogger();
+  const handler = new RecordingHandler();
+  const peerServer = new PeerServer({ nodeName: 'rabbit@server', cookie: 'TCPCOOKIE', transport: new TcpTransport(), handler, logger, ...options });
+  const address = await peerServer.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(() => peerServer.close());
+  return { logger, handler, address };
+}
+
+function waitUntil(predicate: () => boolean, ms = 3000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      if (predicate()) {
+        clearInterval(poll);
+        resolve();
+      } else if (Date.now() - started > ms) {
+        clearInterval(poll);
+        reject(new Error('condition not met'));
+      }
+    }, 5);
+  });
+}
+
+describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () => {
+  it('links over loopback and carries requests and many messages', async () => {
+    const s = await server();
+    const config = resolvePeerOptions({ nodeName: 'rabbit@client', cookie: 'TCPCOOKIE', transport: new TcpTransport(), handler: new RecordingHandler(), logger: new CapturingLogger() });
+    const link: PeerLink = await dialPeer(config, 'rabbit@server', s.address);
+    cleanups.push(() => link.close());
+    expect(await link.request({ echo: 42 })).toBe(42);
+    for (let i = 0; i < 10_000; i++) link.send(i);
+    await waitUntil(() => s.handler.messages.length === 10_000);
+    expect(s.handler.messages[9_999]!.message).toBe(9_999);
+  });
+
+  it('rejects a dial with the wrong cookie on both ends', async () => {
+    const s = await server();
+    const logger = new CapturingLogger();
+    const config = resolvePeerOptions({ nodeName: 'rabbit@client', cookie: 'WRONG', transport: new TcpTransport(), handler: new RecordingHandler(), logger });
+    await expect(dialPeer(config, 'rabbit@server', s.address)).rejects.toMatchObject({ code: 'COOKIE_MISMATCH' });
+    await waitUntil(() => s.logger.some(/cookie mismatch/));
+    expect(s.logger.some(/^error peer rabbit@client: cookie mismatch \(connection from 127\.0\.0\.1:\d+ refused\)$/)).toBe(true);
+    expect(logger.some(/^error peer rabbit@server: cookie mismatch \(connection to 127\.0\.0\.1:\d+ refused by the peer\)$/)).toBe(true);
+    expect(s.handler.events).toEqual([]);
+  });
+
+  it('drops a client that is not a peer (an AMQP header) at once, without buffering what it announces', async () => {
+    const s = await server();
+    const socket = net.connect(s.address.port, '127.0.0.1');
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('error', () => {});
+    socket.write(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'));
+    await closed;
+    expect(s.logger.some(/unknown node: during handshake: frame of 1095586128 bytes announced, maximum is 1024/)).toBe(true);
+  });
+});
