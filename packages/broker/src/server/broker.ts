@@ -1,14 +1,14 @@
 // The broker node: vhosts, users, permissions, listeners, stores, the memory alarm. Connections and channels do the
 // protocol; this holds the state they share.
 import { createServer, type Server, type Socket } from 'node:net';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { EventEmitter } from 'node:events';
 import type { FieldTable } from '../amqp/reader.ts';
 import { VHost, key, type VHostContext } from './vhost.ts';
 import { Connection } from './connection.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { SegmentStore } from '../store/segment-store.ts';
-import { JournalDefinitionsStore, MemoryDefinitionsStore, type DefinitionsStore } from '../store/definitions-store.ts';
+import { JournalDefinitionsStore, MemoryDefinitionsStore, type DefinitionsStore, type DefKind } from '../store/definitions-store.ts';
 import type { MessageStore } from '../store/message-store.ts';
 import { CompiledPermission, hashPassword, type Permission, type User } from '../auth/users.ts';
 import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
@@ -20,7 +20,7 @@ export interface BrokerOptions {
   port?: number;
   host?: string;
   /** Directory for durable definitions and persistent messages; omitted = in memory only. */
-  dataDir?: string;
+  dataDir?: string | undefined;
   nodeName?: string;
   defaultUser?: string;
   defaultPass?: string;
@@ -36,6 +36,8 @@ export interface BrokerOptions {
   /** ms between memory checks. Default 1000 */
   memoryCheckIntervalMs?: number;
   log?: (line: string) => void;
+  /** Stores to use instead of creating them from dataDir (a node keeps them across stop_app/start_app). */
+  stores?: { messages: MessageStore; definitions: DefinitionsStore };
 }
 
 export interface ResolvedOptions {
@@ -99,8 +101,9 @@ export class Broker extends EventEmitter implements VHostContext {
       log: options.log ?? (() => {}),
     };
     this.clusterName = this.opts.nodeName;
-    this.messageStore = this.opts.dataDir ? new SegmentStore(`${this.opts.dataDir}/msgs`) : new MemoryStore();
-    this.definitions = this.opts.dataDir ? new JournalDefinitionsStore(this.opts.dataDir) : new MemoryDefinitionsStore();
+    const stores = options.stores ?? createStores(this.opts.dataDir);
+    this.messageStore = stores.messages;
+    this.definitions = stores.definitions;
   }
 
   now(): number {
@@ -126,16 +129,26 @@ export class Broker extends EventEmitter implements VHostContext {
   /** Rebuilds in-memory state from the definitions and message stores. */
   boot(): void {
     const defs = this.definitions.load();
-    const get = (k: Parameters<DefinitionsStore['put']>[0]): Map<string, unknown> => defs.get(k) ?? new Map();
-    const g = get('global').get('cluster_name');
-    if (typeof g === 'string') this.clusterName = g;
-    for (const v of get('vhost').values()) this.vhostFromRecord(v as { name: string });
-    if (get('user').size === 0 && get('vhost').size === 0) {
+    const firstBoot = (defs.get('user')?.size ?? 0) === 0 && (defs.get('vhost')?.size ?? 0) === 0;
+    this.definitions.muted = true;
+    try {
+      this.replay(defs);
+    } finally {
+      this.definitions.muted = false;
+    }
+    if (firstBoot) {
       // first boot: default vhost and user (RabbitMQ default_user/default_pass)
       this.addVhost(this.opts.defaultVhost);
       this.putUser({ name: this.opts.defaultUser, passwordHash: hashPassword(this.opts.defaultPass), tags: ['administrator'] });
       this.setPermission({ user: this.opts.defaultUser, vhost: this.opts.defaultVhost, configure: '.*', write: '.*', read: '.*' });
     }
+  }
+
+  private replay(defs: Map<string, Map<string, unknown>>): void {
+    const get = (k: DefKind): Map<string, unknown> => defs.get(k as never) ?? new Map();
+    const g = get('global').get('cluster_name');
+    if (typeof g === 'string') this.clusterName = g;
+    for (const v of get('vhost').values()) this.vhostFromRecord(v as { name: string });
     for (const u of get('user').values()) this.users.set((u as User).name, u as User);
     for (const p of get('permission').values()) {
       const perm = p as Permission;
@@ -235,7 +248,7 @@ export class Broker extends EventEmitter implements VHostContext {
   private startMemoryMonitor(): void {
     const wm = this.opts.memoryHighWatermark;
     // node's heap is what grows with queued messages; rss also counts buffers
-    const total = Number(process.constrainedMemory?.() || 0) || (require_os_totalmem());
+    const total = Number(process.constrainedMemory?.() || 0) || totalmem();
     this.memoryLimit = wm <= 1 ? Math.floor(total * wm) : wm;
     this.memoryTimer = setInterval(() => this.checkMemory(), this.opts.memoryCheckIntervalMs);
     this.memoryTimer.unref();
@@ -303,12 +316,20 @@ export class Broker extends EventEmitter implements VHostContext {
     this.permissions.set(key(p.user, p.vhost), p);
     this.permCache.delete(key(p.user, p.vhost));
     this.definitions.put('permission', key(p.user, p.vhost), p);
+    this.refreshConnectionPermissions(p.user, p.vhost);
   }
 
   clearPermission(user: string, vhost: string): void {
     this.permissions.delete(key(user, vhost));
     this.permCache.delete(key(user, vhost));
     this.definitions.remove('permission', key(user, vhost));
+    this.refreshConnectionPermissions(user, vhost);
+  }
+
+  private refreshConnectionPermissions(user: string, vhost: string): void {
+    for (const c of this.connections) {
+      if (c.user?.name === user && c.vhost?.name === vhost) c.perm = this.permissionFor(user, vhost);
+    }
   }
 
   permissionFor(user: string, vhost: string): CompiledPermission | null {
@@ -355,7 +376,8 @@ export class Broker extends EventEmitter implements VHostContext {
   }
 }
 
-import { totalmem } from 'node:os';
-function require_os_totalmem(): number {
-  return totalmem();
+export function createStores(dataDir: string | undefined): { messages: MessageStore; definitions: DefinitionsStore } {
+  return dataDir
+    ? { messages: new SegmentStore(`${dataDir}/msgs`), definitions: new JournalDefinitionsStore(dataDir) }
+    : { messages: new MemoryStore(), definitions: new MemoryDefinitionsStore() };
 }

@@ -1,7 +1,7 @@
 // Durable definitions (users, vhosts, permissions, policies, parameters, durable exchanges, queues and bindings).
 // JournalDefinitionsStore appends one JSON line per change to definitions.log (written before the client gets its
 // reply; fsync batched) and rewrites the journal as a compact snapshot at boot. MemoryDefinitionsStore keeps nothing.
-import { closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { rmSync, closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type DefKind = 'vhost' | 'user' | 'permission' | 'policy' | 'parameter' | 'exchange' | 'queue' | 'binding' | 'global';
@@ -17,31 +17,41 @@ export type DefinitionMaps = Map<DefKind, Map<string, unknown>>;
 
 export interface DefinitionsStore {
   readonly durable: boolean;
+  /** true while the broker replays what load() returned: puts and removes are ignored */
+  muted: boolean;
   load(): DefinitionMaps;
   put(kind: DefKind, key: string, value: unknown): void;
   remove(kind: DefKind, key: string): void;
+  wipe(): void;
   close(): void;
 }
 
 export class MemoryDefinitionsStore implements DefinitionsStore {
   readonly durable = false;
+  muted = false;
   private readonly maps: DefinitionMaps = new Map();
   load(): DefinitionMaps {
     return this.maps;
   }
   put(kind: DefKind, key: string, value: unknown): void {
+    if (this.muted) return;
     let m = this.maps.get(kind);
     if (!m) this.maps.set(kind, (m = new Map()));
     m.set(key, value);
   }
   remove(kind: DefKind, key: string): void {
+    if (this.muted) return;
     this.maps.get(kind)?.delete(key);
+  }
+  wipe(): void {
+    this.maps.clear();
   }
   close(): void {}
 }
 
 export class JournalDefinitionsStore implements DefinitionsStore {
   readonly durable = true;
+  muted = false;
   private readonly path: string;
   private fd = -1;
   private syncScheduled = false;
@@ -95,6 +105,7 @@ export class JournalDefinitionsStore implements DefinitionsStore {
   }
 
   private append(rec: DefRecord): void {
+    if (this.muted) return;
     if (this.fd < 0) throw new Error('definitions store not loaded');
     // the write reaches the OS before the client's reply, so a killed process loses nothing; fsync follows shortly
     writeSync(this.fd, JSON.stringify(rec) + '\n');
@@ -105,6 +116,12 @@ export class JournalDefinitionsStore implements DefinitionsStore {
         if (this.fd >= 0) fdatasync(this.fd, () => {});
       });
     }
+  }
+
+  /** Removes everything (rabbitmqctl reset). */
+  wipe(): void {
+    this.close();
+    rmSync(this.path, { force: true });
   }
 
   close(): void {

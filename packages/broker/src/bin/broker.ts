@@ -1,0 +1,110 @@
+// The `broker` binary: one node. Flags override the config file (rabbitmq.conf format), which overrides defaults.
+//   broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host]
+//          [--dist-port N] [--cookie-file FILE] [--quiet]
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { BrokerNode } from '../server/node.ts';
+import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-conf.ts';
+import { ControlServer, DEFAULT_DIST_PORT, defaultCookieFile } from '../cli/control.ts';
+
+function log(level: string, line: string): void {
+  const t = new Date().toISOString().replace('T', ' ').replace('Z', '');
+  process.stdout.write(`${t} [${level}] ${line}\n`);
+}
+
+function usage(msg: string): never {
+  process.stderr.write(`broker: ${msg}\nusage: broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--quiet]\n`);
+  process.exit(64);
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        config: { type: 'string', short: 'C' },
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        'data-dir': { type: 'string', short: 'd' },
+        memory: { type: 'boolean' },
+        'node-name': { type: 'string', short: 'n' },
+        'dist-port': { type: 'string' },
+        'cookie-file': { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) usage('help');
+  const quiet = v.quiet === true;
+  const info = (line: string): void => {
+    if (!quiet) log('info', line);
+  };
+  let cfg: NodeConfig = {};
+  const configFile = v.config ?? process.env['RABBITMQ_CONFIG_FILE'];
+  if (configFile) {
+    try {
+      cfg = loadConfig(configFile, (w) => log('warning', w));
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`broker: config error: ${err.message}\n`);
+        process.exit(78);
+      }
+      throw err;
+    }
+  }
+  const num = (s: string | undefined, what: string): number | undefined => {
+    if (s === undefined) return undefined;
+    if (!/^\d+$/.test(s) || Number(s) > 65535) usage(`${what} must be a port number, got '${s}'`);
+    return Number(s);
+  };
+  const port = num(v.port ?? process.env['RABBITMQ_NODE_PORT'], '--port') ?? cfg.port ?? 5672;
+  const host = v.host ?? cfg.host;
+  const short = hostname().split('.')[0] ?? 'localhost';
+  const nodeName = v['node-name'] ?? process.env['RABBITMQ_NODENAME'] ?? cfg.nodeName ?? `rabbit@${short}`;
+  const fullName = nodeName.includes('@') ? nodeName : `${nodeName}@${short}`;
+  const dataDir = v.memory ? undefined : (v['data-dir'] ?? process.env['WARREN_DATA_DIR'] ?? cfg.dataDir ?? 'data');
+  const distPort = num(v['dist-port'] ?? process.env['RABBITMQ_DIST_PORT'], '--dist-port') ?? cfg.distPort ?? (port === 0 ? 0 : port === 5672 ? DEFAULT_DIST_PORT : port + 20000);
+  const cookieFile = v['cookie-file'] ?? cfg.cookieFile ?? defaultCookieFile();
+
+  const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info });
+  let stopping = false;
+  const control = new ControlServer(node, () => void shutdown('stop command'));
+  async function shutdown(why: string): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    info(`${why}: stopping node ${fullName}`);
+    const hard = setTimeout(() => process.exit(1), 10_000);
+    hard.unref();
+    try {
+      await node.stopApp();
+      await control.close();
+    } finally {
+      process.exit(0);
+    }
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  try {
+    await node.startApp();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`broker: cannot start node ${fullName}: ${e.code === 'EADDRINUSE' ? `port ${port} is in use` : e.message}\n`);
+    process.exit(1);
+  }
+  try {
+    const cport = await control.listen(host ?? '0.0.0.0', distPort, cookieFile);
+    info(`control channel for brokerctl on port ${cport} (cookie ${cookieFile})`);
+  } catch (err) {
+    process.stderr.write(`broker: cannot open the control port ${distPort}: ${(err as Error).message}\n`);
+    await node.stopApp();
+    process.exit(1);
+  }
+  info(`Server startup complete; data ${dataDir ?? '(in memory)'}`);
+}
+
+void main();

@@ -1,0 +1,488 @@
+// brokerctl commands, executed inside the node. Names, arguments, info lines and columns follow rabbitmqctl 3.10.
+import type { BrokerNode } from '../server/node.ts';
+import type { Broker } from '../server/broker.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { FieldTable } from '../amqp/reader.ts';
+import { hashPassword } from '../auth/users.ts';
+import type { ApplyTo } from '../policy/policy.ts';
+import { PolicyError } from '../policy/policy.ts';
+
+export interface CommandRequest {
+  cmd: string;
+  args: string[];
+  vhost: string;
+  flags: Record<string, string | boolean>;
+}
+
+export interface CommandResult {
+  /** "Listing queues for vhost / ..." — hidden by -q */
+  info?: string;
+  columns?: string[];
+  rows?: unknown[][];
+  /** free text output (status) */
+  text?: string;
+  /** what --formatter json prints when there are no rows */
+  json?: unknown;
+  /** ask the node to exit after replying */
+  exit?: boolean;
+}
+
+/** A usage or data error: brokerctl prints it and exits with the code (64 usage, 65 data, 69 unavailable, 70 software). */
+export class CommandError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 70) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+type Handler = (node: BrokerNode, req: CommandRequest) => CommandResult | Promise<CommandResult>;
+
+function app(node: BrokerNode): Broker {
+  const b = node.broker;
+  if (!b || !b.running) throw new CommandError(`rabbit application is not running on node ${node.nodeName}.\n * Suggestion: start it with "brokerctl start_app" and try again`, 69);
+  return b;
+}
+
+function argN(req: CommandRequest, n: number, usage: string): string[] {
+  if (req.args.length < n) throw new CommandError(`not enough arguments.\nUsage: brokerctl ${req.cmd} ${usage}`, 64);
+  if (req.args.length > n && !usage.includes('...')) throw new CommandError(`too many arguments.\nUsage: brokerctl ${req.cmd} ${usage}`, 64);
+  return req.args;
+}
+
+function vhostOf(b: Broker, name: string): NonNullable<ReturnType<Broker['vhosts']['get']>> {
+  const vh = b.vhosts.get(name);
+  if (!vh) throw new CommandError(`Virtual host '${name}' does not exist`, 65);
+  return vh;
+}
+
+function fmtArgs(t: FieldTable): string {
+  const entries = Object.entries(t);
+  return `[${entries.map(([k, v]) => `{"${k}",${JSON.stringify(v)}}`).join(', ')}]`;
+}
+
+const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker) => unknown> = {
+  name: (q) => q.name,
+  durable: (q) => q.durable,
+  auto_delete: (q) => q.autoDelete,
+  exclusive: (q) => q.exclusive,
+  arguments: (q) => fmtArgs(q.arguments),
+  policy: (q) => q.policy?.name ?? '',
+  pid: (_q, b) => `<${b.opts.nodeName}.1.0>`,
+  owner_pid: (q) => (q.exclusive ? `<conn.${q.owner}>` : ''),
+  messages_ready: (q) => q.messageCount,
+  messages_unacknowledged: (q) => q.unackedCount,
+  messages: (q) => q.messageCount + q.unackedCount,
+  message_bytes: (q) => q.readyBytes,
+  message_bytes_ready: (q) => q.readyBytes,
+  consumers: (q) => q.consumerCount,
+  state: () => 'running',
+  type: () => 'classic',
+  slave_pids: () => '',
+  synchronised_slave_pids: () => '',
+  mirror_pids: () => '',
+  synchronised_mirror_pids: () => '',
+  node: (_q, b) => b.opts.nodeName,
+};
+
+function pickColumns(req: CommandRequest, all: Record<string, unknown>, defaults: string[]): string[] {
+  const cols = req.args.length > 0 ? req.args : defaults;
+  for (const c of cols) if (!(c in all)) throw new CommandError(`Info key ${c} is not recognised. Valid keys: ${Object.keys(all).join(', ')}`, 64);
+  return cols;
+}
+
+const H: Record<string, Handler> = {
+  ping: (node) => ({ info: `Will ping ${node.nodeName}. This only checks if the OS process is running and registered with epmd. Timeout: 60000 ms.`, text: 'Ping succeeded' }),
+
+  status: (node) => {
+    const b = node.broker;
+    const mem = process.memoryUsage();
+    const lines = [
+      `Status of node ${node.nodeName} ...`,
+      'Runtime',
+      '',
+      `OS PID: ${process.pid}`,
+      `OS: Linux`,
+      `Uptime (seconds): ${Math.floor((Date.now() - node.startedAt) / 1000)}`,
+      `Is under maintenance?: false`,
+      `RabbitMQ version: 3.10.0 (Warren)`,
+      `Node name: ${node.nodeName}`,
+      `Runtime: Node.js ${process.version}`,
+      '',
+      'Plugins',
+      '',
+      'Data directory',
+      '',
+      `Node data directory: ${node.options.dataDir ?? '(in memory)'}`,
+      '',
+      'Config files',
+      '',
+      'Log file(s)',
+      '',
+      ' * <stdout>',
+      '',
+      'Alarms',
+      '',
+      b?.memoryAlarm ? 'Memory alarm on node ' + node.nodeName : '(none)',
+      '',
+      'Memory',
+      '',
+      `Total memory used: ${(mem.rss / 1024 / 1024 / 1024).toFixed(4)} gb`,
+      `Calculation strategy: rss`,
+      `Memory high watermark setting: ${b?.opts.memoryHighWatermark ?? 0.4} of available memory, computed to: ${((b?.memoryLimit ?? 0) / 1e9).toFixed(4)} gb`,
+      '',
+      'Listeners',
+      '',
+      node.running ? `Interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0` : '(app not running)',
+      '',
+      'Totals',
+      '',
+      `Connection count: ${b?.connections.size ?? 0}`,
+      `Queue count: ${b ? [...b.vhosts.values()].reduce((n, v) => n + v.queues.size, 0) : 0}`,
+      `Virtual host count: ${b?.vhosts.size ?? 0}`,
+    ];
+    return {
+      text: lines.join('\n'),
+      json: { pid: process.pid, node: node.nodeName, running: node.running, alarms: b?.memoryAlarm ? ['memory'] : [], memory: mem, listeners: node.running ? [b!.address()] : [] },
+    };
+  },
+
+  stop: async (node) => {
+    await node.stopApp();
+    return { info: `Stopping and halting node ${node.nodeName} ...`, exit: true };
+  },
+  stop_app: async (node) => {
+    await node.stopApp();
+    return { info: `Stopping rabbit application on node ${node.nodeName} ...` };
+  },
+  start_app: async (node) => {
+    await node.startApp();
+    return { info: `Starting node ${node.nodeName} ...` };
+  },
+  await_startup: (node) => {
+    app(node);
+    return {};
+  },
+  reset: (node) => {
+    if (node.running) throw new CommandError(`Mnesia is still running on node ${node.nodeName}.\nPlease stop the node with brokerctl stop_app first.`, 69);
+    node.reset();
+    return { info: `Resetting node ${node.nodeName} ...` };
+  },
+  force_reset: (node) => {
+    if (node.running) throw new CommandError(`Mnesia is still running on node ${node.nodeName}.\nPlease stop the node with brokerctl stop_app first.`, 69);
+    node.reset();
+    return { info: `Forcefully resetting node ${node.nodeName} ...` };
+  },
+
+  cluster_status: (node) => {
+    const name = node.nodeName;
+    const b = node.broker;
+    const running = node.running ? [name] : [];
+    const text = [
+      `Cluster status of node ${name} ...`,
+      'Basics',
+      '',
+      `Cluster name: ${b?.clusterName ?? name}`,
+      '',
+      'Disk Nodes',
+      '',
+      name,
+      '',
+      'Running Nodes',
+      '',
+      ...running,
+      '',
+      'Versions',
+      '',
+      `${name}: RabbitMQ 3.10.0 (Warren) on Node.js ${process.version}`,
+      '',
+      'Alarms',
+      '',
+      b?.memoryAlarm ? `Memory alarm on node ${name}` : '(none)',
+      '',
+      'Network Partitions',
+      '',
+      '(none)',
+      '',
+      'Listeners',
+      '',
+      ...(node.running ? [`Node: ${name}, interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0`] : []),
+    ].join('\n');
+    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: [name], ram_nodes: [], running_nodes: running, alarms: [], partitions: {} } };
+  },
+  set_cluster_name: (node, req) => {
+    const [name] = argN(req, 1, '<name>');
+    app(node).setClusterName(name!);
+    return { info: `Setting cluster name to ${name} ...` };
+  },
+
+  // ---- users
+  add_user: (node, req) => {
+    const [user, pass] = argN(req, 2, '<username> <password>');
+    const b = app(node);
+    if (b.users.has(user!)) throw new CommandError(`User "${user}" already exists`, 65);
+    b.putUser({ name: user!, passwordHash: hashPassword(pass!), tags: [] });
+    return { info: `Adding user "${user}" ...` };
+  },
+  delete_user: (node, req) => {
+    const [user] = argN(req, 1, '<username>');
+    const b = app(node);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    b.deleteUser(user!);
+    return { info: `Deleting user "${user}" ...` };
+  },
+  change_password: (node, req) => {
+    const [user, pass] = argN(req, 2, '<username> <password>');
+    const b = app(node);
+    const u = b.users.get(user!);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    b.putUser({ ...u, passwordHash: hashPassword(pass!) });
+    return { info: `Changing password for user "${user}" ...` };
+  },
+  clear_password: (node, req) => {
+    const [user] = argN(req, 1, '<username>');
+    const b = app(node);
+    const u = b.users.get(user!);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    b.putUser({ ...u, passwordHash: '' });
+    return { info: `Clearing password for user "${user}" ...` };
+  },
+  authenticate_user: (node, req) => {
+    const [user, pass] = argN(req, 2, '<username> <password>');
+    const b = app(node);
+    const u = b.users.get(user!);
+    if (!u || u.passwordHash !== hashPassword(pass!, Buffer.from(u.passwordHash, 'base64').subarray(0, 4))) {
+      throw new CommandError(`Error: failed to authenticate user "${user}"\nUser '${user}' - invalid credentials`, 65);
+    }
+    return { info: `Authenticating user "${user}" ...`, text: 'Success' };
+  },
+  set_user_tags: (node, req) => {
+    if (req.args.length < 1) throw new CommandError('not enough arguments.\nUsage: brokerctl set_user_tags <username> <tag> [...]', 64);
+    const [user, ...tags] = req.args;
+    const b = app(node);
+    const u = b.users.get(user!);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    b.putUser({ ...u, tags });
+    return { info: `Setting tags for user "${user}" to [${tags.join(', ')}] ...` };
+  },
+  list_users: (node) => {
+    const b = app(node);
+    return { info: 'Listing users ...', columns: ['user', 'tags'], rows: [...b.users.values()].map((u) => [u.name, `[${u.tags.join(', ')}]`]) };
+  },
+
+  // ---- vhosts and permissions
+  add_vhost: (node, req) => {
+    const [name] = argN(req, 1, '<vhost>');
+    const b = app(node);
+    if (b.vhosts.has(name!)) throw new CommandError(`Virtual host '${name}' already exists`, 65);
+    b.addVhost(name!);
+    return { info: `Adding vhost "${name}" ...` };
+  },
+  delete_vhost: (node, req) => {
+    const [name] = argN(req, 1, '<vhost>');
+    const b = app(node);
+    vhostOf(b, name!);
+    b.deleteVhost(name!);
+    return { info: `Deleting vhost "${name}" ...` };
+  },
+  list_vhosts: (node, req) => {
+    const b = app(node);
+    const all = { name: 0, tracing: 0, cluster_state: 0 };
+    const cols = pickColumns(req, all, ['name']);
+    const rows = [...b.vhosts.values()].map((v) => cols.map((c) => (c === 'name' ? v.name : c === 'tracing' ? v.tracing : `[{${b.opts.nodeName},running}]`)));
+    return { info: 'Listing vhosts ...', columns: cols, rows };
+  },
+  set_permissions: (node, req) => {
+    const [user, conf, write, read] = argN(req, 4, '[-p <vhost>] <username> <conf> <write> <read>');
+    const b = app(node);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    vhostOf(b, req.vhost);
+    try {
+      b.setPermission({ user: user!, vhost: req.vhost, configure: conf!, write: write!, read: read! });
+    } catch (err) {
+      throw new CommandError(`invalid regular expression: ${(err as Error).message}`, 65);
+    }
+    return { info: `Setting permissions for user "${user}" in vhost "${req.vhost}" ...` };
+  },
+  clear_permissions: (node, req) => {
+    const [user] = argN(req, 1, '[-p <vhost>] <username>');
+    const b = app(node);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    b.clearPermission(user!, req.vhost);
+    return { info: `Clearing permissions for user "${user}" in vhost "${req.vhost}" ...` };
+  },
+  list_permissions: (node, req) => {
+    const b = app(node);
+    vhostOf(b, req.vhost);
+    const rows = [...b.permissions.values()].filter((p) => p.vhost === req.vhost).map((p) => [p.user, p.configure, p.write, p.read]);
+    return { info: `Listing permissions for vhost "${req.vhost}" ...`, columns: ['user', 'configure', 'write', 'read'], rows };
+  },
+  list_user_permissions: (node, req) => {
+    const [user] = argN(req, 1, '<username>');
+    const b = app(node);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    const rows = [...b.permissions.values()].filter((p) => p.user === user).map((p) => [p.vhost, p.configure, p.write, p.read]);
+    return { info: `Listing permissions for user "${user}" ...`, columns: ['vhost', 'configure', 'write', 'read'], rows };
+  },
+
+  // ---- policies
+  set_policy: (node, req) => {
+    if (req.args.length !== 3) throw new CommandError('wrong number of arguments.\nUsage: brokerctl set_policy [-p <vhost>] [--priority <priority>] [--apply-to <apply-to>] <name> <pattern> <definition>', 64);
+    const [name, pattern, defText] = req.args;
+    const b = app(node);
+    vhostOf(b, req.vhost);
+    let definition: FieldTable;
+    try {
+      definition = JSON.parse(defText!) as FieldTable;
+    } catch {
+      throw new CommandError(`Error: could not parse JSON document: ${defText}`, 65);
+    }
+    const priority = Number(req.flags['priority'] ?? 0);
+    if (!Number.isInteger(priority)) throw new CommandError(`--priority must be an integer`, 64);
+    const applyTo = String(req.flags['apply-to'] ?? 'all') as ApplyTo;
+    try {
+      b.setPolicy({ vhost: req.vhost, name: name!, pattern: pattern!, 'apply-to': applyTo, priority, definition });
+    } catch (err) {
+      if (err instanceof PolicyError) throw new CommandError(`Error:\nValidation failed\n\n${err.message}`, 65);
+      throw err;
+    }
+    return { info: `Setting policy "${name}" for pattern "${pattern}" to "${defText}" with priority "${priority}" for vhost "${req.vhost}" ...` };
+  },
+  clear_policy: (node, req) => {
+    const [name] = argN(req, 1, '[-p <vhost>] <name>');
+    const b = app(node);
+    try {
+      b.clearPolicy(req.vhost, name!);
+    } catch (err) {
+      throw new CommandError(`Error:\nParameter does not exist\n${(err as Error).message}`, 65);
+    }
+    return { info: `Clearing policy "${name}" on vhost "${req.vhost}" ...` };
+  },
+  list_policies: (node, req) => {
+    const b = app(node);
+    const vh = vhostOf(b, req.vhost);
+    const rows = [...vh.policies.values()].map((p) => [p.vhost, p.name, p.pattern, p['apply-to'], JSON.stringify(p.definition), p.priority]);
+    return { info: `Listing policies for vhost "${req.vhost}" ...`, columns: ['vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'], rows };
+  },
+
+  // ---- listing
+  list_queues: (node, req) => {
+    const b = app(node);
+    const vh = vhostOf(b, req.vhost);
+    const cols = pickColumns(req, QUEUE_COLUMNS, ['name', 'messages']);
+    const rows = [...vh.queues.values()].map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b)));
+    return { info: `Timeout: 60.0 seconds ...\nListing queues for vhost ${req.vhost} ...`, columns: cols, rows };
+  },
+  list_exchanges: (node, req) => {
+    const b = app(node);
+    const vh = vhostOf(b, req.vhost);
+    const all = { name: 0, type: 0, durable: 0, auto_delete: 0, internal: 0, arguments: 0, policy: 0 };
+    const cols = pickColumns(req, all, ['name', 'type']);
+    const rows = [...vh.exchanges.values()].map((e) =>
+      cols.map((c) => ({ name: e.name, type: e.type, durable: e.durable, auto_delete: e.autoDelete, internal: e.internal, arguments: fmtArgs(e.arguments), policy: '' })[c as 'name']),
+    );
+    return { info: `Listing exchanges for vhost ${req.vhost} ...`, columns: cols, rows };
+  },
+  list_bindings: (node, req) => {
+    const b = app(node);
+    const vh = vhostOf(b, req.vhost);
+    const all = { source_name: 0, source_kind: 0, destination_name: 0, destination_kind: 0, routing_key: 0, arguments: 0 };
+    const cols = pickColumns(req, all, ['source_name', 'source_kind', 'destination_name', 'destination_kind', 'routing_key', 'arguments']);
+    const rows: unknown[][] = [];
+    // the implicit default-exchange bindings are listed first, as RabbitMQ does
+    const records: Record<string, unknown>[] = [];
+    for (const q of vh.queues.values()) records.push({ source_name: '', source_kind: 'exchange', destination_name: q.name, destination_kind: 'queue', routing_key: q.name, arguments: '[]' });
+    for (const bd of vh.listBindings()) {
+      records.push({ source_name: bd.source, source_kind: 'exchange', destination_name: bd.destination.name, destination_kind: bd.destination.kind, routing_key: bd.routingKey, arguments: fmtArgs(bd.arguments) });
+    }
+    for (const r of records) rows.push(cols.map((c) => r[c]));
+    return { info: `Listing bindings for vhost ${req.vhost}...`, columns: cols, rows };
+  },
+  list_connections: (node, req) => {
+    const b = app(node);
+    const all = { name: 0, user: 0, peer_host: 0, peer_port: 0, state: 0, channels: 0, vhost: 0, recv_oct: 0, send_oct: 0, recv_cnt: 0, send_cnt: 0, timeout: 0, frame_max: 0, client_properties: 0, connected_at: 0, pid: 0 };
+    const cols = pickColumns(req, all, ['user', 'peer_host', 'peer_port', 'state']);
+    const rows = [...b.connections].filter((c) => c.user !== null).map((c) =>
+      cols.map((k) => ({
+        name: c.name, user: c.user?.name ?? '', peer_host: c.peerHost, peer_port: c.peerPort, state: c.running ? 'running' : 'starting',
+        channels: c.channels.size, vhost: c.vhost?.name ?? '', recv_oct: c.recvOct, send_oct: c.sendOct, recv_cnt: c.recvCnt, send_cnt: c.sendCnt,
+        timeout: c.heartbeat, frame_max: c.frameMax, client_properties: JSON.stringify(c.clientProperties), connected_at: c.connectedAt, pid: `<conn.${c.id}>`,
+      })[k as 'name']),
+    );
+    return { info: 'Listing connections ...', columns: cols, rows };
+  },
+  list_channels: (node, req) => {
+    const b = app(node);
+    const all = { pid: 0, connection: 0, name: 0, number: 0, user: 0, vhost: 0, transactional: 0, confirm: 0, consumer_count: 0, messages_unacknowledged: 0, prefetch_count: 0, global_prefetch_count: 0 };
+    const cols = pickColumns(req, all, ['pid', 'user', 'consumer_count', 'messages_unacknowledged']);
+    const rows: unknown[][] = [];
+    for (const c of b.connections) {
+      for (const ch of c.channels.values()) {
+        const r: Record<string, unknown> = {
+          pid: `<conn.${c.id}.${ch.id}>`, connection: `<conn.${c.id}>`, name: `${c.name} (${ch.id})`, number: ch.id, user: c.user?.name ?? '', vhost: c.vhost?.name ?? '',
+          transactional: ch.tx, confirm: ch.confirm, consumer_count: ch.consumers.size, messages_unacknowledged: ch.unackedCount, prefetch_count: ch.prefetchCount, global_prefetch_count: ch.globalPrefetch,
+        };
+        rows.push(cols.map((k) => r[k]));
+      }
+    }
+    return { info: 'Listing channels ...', columns: cols, rows };
+  },
+  list_consumers: (node, req) => {
+    const b = app(node);
+    const vh = vhostOf(b, req.vhost);
+    const all = { queue_name: 0, channel_pid: 0, consumer_tag: 0, ack_required: 0, prefetch_count: 0, active: 0, activity_status: 0, arguments: 0 };
+    const cols = pickColumns(req, all, ['queue_name', 'channel_pid', 'consumer_tag', 'ack_required', 'prefetch_count', 'active', 'activity_status', 'arguments']);
+    const rows: unknown[][] = [];
+    for (const q of vh.queues.values()) {
+      for (const c of q.consumers) {
+        const r: Record<string, unknown> = {
+          queue_name: q.name, channel_pid: `<conn.${c.channel.connectionId}.${c.channel.id}>`, consumer_tag: c.tag, ack_required: !c.noAck, prefetch_count: c.prefetch,
+          active: true, activity_status: 'up', arguments: fmtArgs(c.arguments),
+        };
+        rows.push(cols.map((k) => r[k]));
+      }
+    }
+    return { info: `Listing consumers in vhost ${req.vhost} ...`, columns: cols, rows };
+  },
+
+  // ---- queue operations
+  purge_queue: (node, req) => {
+    const [name] = argN(req, 1, '[-p <vhost>] <queue>');
+    const b = app(node);
+    const q = vhostOf(b, req.vhost).queues.get(name!);
+    if (!q) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} not found`, 65);
+    q.purge();
+    return { info: `Purging queue '${name}' in vhost '${req.vhost}' ...` };
+  },
+  delete_queue: (node, req) => {
+    const [name] = argN(req, 1, '[-p <vhost>] <queue>');
+    const b = app(node);
+    const vh = vhostOf(b, req.vhost);
+    const q = vh.queues.get(name!);
+    if (!q) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} not found`, 65);
+    const n = vh.deleteQueue(q, req.flags['if-unused'] === true, req.flags['if-empty'] === true);
+    return { info: `Deleting queue '${name}' on vhost '${req.vhost}' ...`, text: `Queue was successfully deleted with ${n} ready messages` };
+  },
+  close_connection: async (node, req) => {
+    const [pid, explanation] = argN(req, 2, '<connection pid> <explanation>');
+    const b = app(node);
+    const conn = [...b.connections].find((c) => `<conn.${c.id}>` === pid || c.name === pid);
+    if (!conn) throw new CommandError(`connection ${pid} not found`, 65);
+    await conn.forceClose(explanation!);
+    return { info: `Closing connection ${pid}, reason: ${explanation}...` };
+  },
+  close_all_connections: async (node, req) => {
+    const [explanation] = argN(req, 1, '<explanation>');
+    const b = app(node);
+    await Promise.all([...b.connections].map((c) => c.forceClose(explanation!)));
+    return { info: `Closing all connections, reason: ${explanation}` };
+  },
+};
+
+export const COMMANDS: ReadonlySet<string> = new Set(Object.keys(H));
+
+export async function runCommand(node: BrokerNode, req: CommandRequest): Promise<CommandResult> {
+  const h = H[req.cmd];
+  if (!h) throw new CommandError(`Command '${req.cmd}' not found. Run brokerctl help for the list of commands.`, 64);
+  return h(node, req);
+}

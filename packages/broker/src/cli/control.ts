@@ -1,0 +1,92 @@
+// The node's control channel: brokerctl connects over a cookie-authenticated peer link (the same handshake cluster
+// peers use; the cookie never crosses the wire) and sends one request per command.
+import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PeerServer, TcpTransport, readCookieFile, silentLogger, type PeerLink } from '@warren/cluster-peer';
+import type { BrokerNode } from '../server/node.ts';
+import { CommandError, runCommand, type CommandRequest, type CommandResult } from './commands.ts';
+
+export const DEFAULT_DIST_PORT = 25672;
+
+export interface ControlReply {
+  ok: boolean;
+  result?: CommandResult;
+  error?: string;
+  exitCode?: number;
+}
+
+/** Where the cookie lives unless configured: like Erlang's ~/.erlang.cookie. */
+export function defaultCookieFile(): string {
+  return process.env['WARREN_COOKIE_FILE'] ?? join(process.env['HOME'] ?? homedir(), '.erlang.cookie');
+}
+
+/** A one-host stand-in for epmd: node name -> control port, so brokerctl -n finds nodes on non-default ports. */
+export function registryDir(): string {
+  return process.env['WARREN_NODE_REGISTRY'] ?? join(tmpdir(), 'warren-nodes');
+}
+
+export function registerNode(node: string, port: number): void {
+  mkdirSync(registryDir(), { recursive: true, mode: 0o700 });
+  writeFileSync(join(registryDir(), `${node}.port`), `${port}\n`);
+}
+
+export function unregisterNode(node: string): void {
+  rmSync(join(registryDir(), `${node}.port`), { force: true });
+}
+
+export function lookupNode(node: string): number | null {
+  try {
+    const n = Number(readFileSync(join(registryDir(), `${node}.port`), 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+export class ControlServer {
+  private server: PeerServer | null = null;
+  private readonly node: BrokerNode;
+  private readonly onExit: () => void;
+  port = 0;
+
+  constructor(node: BrokerNode, onExit: () => void) {
+    this.node = node;
+    this.onExit = onExit;
+  }
+
+  async listen(host: string, port: number, cookieFile: string): Promise<number> {
+    const cookie = await readCookieFile(cookieFile);
+    const node = this.node;
+    const onExit = this.onExit;
+    this.server = new PeerServer({
+      nodeName: node.nodeName,
+      cookie,
+      transport: new TcpTransport(),
+      logger: silentLogger,
+      handler: {
+        onMessage: () => {},
+        onRequest: async (_link: PeerLink, request: unknown): Promise<ControlReply> => {
+          try {
+            const result = await runCommand(node, request as CommandRequest);
+            if (result.exit) setTimeout(onExit, 50);
+            return { ok: true, result };
+          } catch (err) {
+            if (err instanceof CommandError) return { ok: false, error: err.message, exitCode: err.exitCode };
+            return { ok: false, error: (err as Error).message, exitCode: 70 };
+          }
+        },
+      },
+    });
+    const addr = await this.server.listen({ host, port });
+    this.port = addr.port;
+    registerNode(node.nodeName, addr.port);
+    return addr.port;
+  }
+
+  async close(): Promise<void> {
+    unregisterNode(this.node.nodeName);
+    await this.server?.close();
+    this.server = null;
+  }
+}

@@ -1,0 +1,52 @@
+// A broker node as an operator sees it: the Erlang-VM-like process that stays up while the broker "app" is stopped
+// and started (brokerctl stop_app / start_app / reset), and the control channel brokerctl talks to.
+import { rmSync } from 'node:fs';
+import { Broker, createStores, type BrokerOptions } from './broker.ts';
+import type { MessageStore } from '../store/message-store.ts';
+import type { DefinitionsStore } from '../store/definitions-store.ts';
+
+export class BrokerNode {
+  readonly options: BrokerOptions;
+  broker: Broker | null = null;
+  private stores: { messages: MessageStore; definitions: DefinitionsStore } | null = null;
+  readonly startedAt = Date.now();
+
+  constructor(options: BrokerOptions) {
+    this.options = options;
+  }
+
+  get nodeName(): string {
+    return this.broker?.opts.nodeName ?? this.options.nodeName ?? 'rabbit@localhost';
+  }
+
+  get running(): boolean {
+    return this.broker !== null && this.broker.running;
+  }
+
+  async startApp(): Promise<Broker> {
+    if (this.broker?.running) return this.broker;
+    // in-memory stores live as long as the node, so stop_app/start_app keeps definitions, like a ram node
+    if (this.stores === null || this.options.dataDir !== undefined) this.stores = createStores(this.options.dataDir);
+    const broker = new Broker({ ...this.options, stores: this.stores });
+    await broker.start();
+    this.broker = broker;
+    return broker;
+  }
+
+  async stopApp(): Promise<void> {
+    const b = this.broker;
+    if (!b) return;
+    await b.stop();
+  }
+
+  /** rabbitmqctl reset: forget every definition and message. The app must be stopped. */
+  reset(): void {
+    if (this.running) throw new Error(`node ${this.nodeName} is running: stop the app with brokerctl stop_app first`);
+    if (this.options.dataDir !== undefined) {
+      rmSync(`${this.options.dataDir}/msgs`, { recursive: true, force: true });
+      rmSync(`${this.options.dataDir}/definitions.log`, { force: true });
+    }
+    this.stores = null;
+    this.broker = null;
+  }
+}
