@@ -22,6 +22,12 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 1024 * 1024;
 /** send() throws QUEUE_FULL instead of queueing beyond this: a stalled peer must not eat our memory. */
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/**
+ * After an orderly close, how long the peer has to close its side before we destroy the connection: a frozen or
+ * vanished peer would otherwise keep a half-closed socket (and a server's close()) waiting for minutes of TCP
+ * retransmissions.
+ */
+export const CLOSE_LINGER_MS = 2_000;
 
 export interface LinkLimits {
   readonly heartbeatTickMs: number;
@@ -111,6 +117,7 @@ export class PeerLink implements ConnectionHandler, FrameSink {
   private sentSinceTick = false;
   private silentTicks = 0;
   private heartbeatTimer: TimerHandle | null = null;
+  private lingerTimer: TimerHandle | null = null;
   /** start() ran: the handler knows about this link and hears about its end. */
   private started = false;
   private readonly flushTask: () => void;
@@ -236,6 +243,10 @@ export class PeerLink implements ConnectionHandler, FrameSink {
   }
 
   onClose(error: Error | undefined): void {
+    if (this.lingerTimer !== null) {
+      this.clock.clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
     if (!this.open) return;
     const detail = error === undefined ? 'connection closed by the peer' : `connection lost: ${error.message}`;
     this.fail(new PeerError('LINK_CLOSED', `peer ${this.remoteNode}: ${detail}`));
@@ -433,7 +444,13 @@ export class PeerLink implements ConnectionHandler, FrameSink {
       this.heartbeatTimer = null;
     }
     if (destroy) this.connection.destroy();
-    else this.connection.end();
+    else {
+      this.connection.end();
+      this.lingerTimer = this.clock.setTimeout(() => {
+        this.lingerTimer = null;
+        this.connection.destroy();
+      }, CLOSE_LINGER_MS);
+    }
     const reason = error ?? new PeerError('LINK_CLOSED', `peer ${this.remoteNode}: link closed by the local node`);
     for (const request of this.pending.values()) {
       this.clock.clearTimeout(request.timer);

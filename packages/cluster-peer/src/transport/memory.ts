@@ -134,6 +134,23 @@ class MemoryConnection implements Connection {
     this.emit({ close: error });
   }
 
+  /**
+   * From the network's own timers: straight to the handler when nothing is queued before it (saves a timer per
+   * chunk); otherwise like emit.
+   */
+  deliver(event: InboxEvent): void {
+    if (this.handler === null || this.inbox.length > 0 || this.closeNotified) {
+      this.emit(event);
+      return;
+    }
+    if (Buffer.isBuffer(event)) this.handler.onData(event);
+    else {
+      this.closeNotified = true;
+      this.host.connections.delete(this);
+      this.handler.onClose(event.close);
+    }
+  }
+
   /** Hands an event to the handler, or keeps it until there is one (delivered in order, from a timer). */
   emit(event: InboxEvent): void {
     if (this.closeNotified) return;
@@ -328,15 +345,15 @@ export class MemoryNetwork {
       return;
     }
     this.log(`deliver ${from.id} ${packet.kind} ${size}`);
-    if (packet.kind === 'data') to.emit(packet.bytes!);
+    if (packet.kind === 'data') to.deliver(packet.bytes!);
     else if (packet.kind === 'fin') {
       // Orderly close completes for both ends when the FIN arrives (no half-open streams in this model).
       to.closed = true;
-      to.emit({ close: undefined });
-      from.emit({ close: undefined });
+      to.deliver({ close: undefined });
+      from.deliver({ close: undefined });
     } else {
       to.closed = true;
-      to.emit({ close: netError('ECONNRESET', `connection reset by ${from.host.name}`) });
+      to.deliver({ close: netError('ECONNRESET', `connection reset by ${from.host.name}`) });
     }
   }
 

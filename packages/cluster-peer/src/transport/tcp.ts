@@ -88,7 +88,13 @@ export class TcpTransport implements Transport {
         const bound = server.address() as net.AddressInfo;
         resolve({
           address: { host: address.host, port: bound.port },
-          close: () => new Promise<void>((done) => server.close(() => done())),
+          // server.close()'s callback waits for every accepted connection to end; the owner closes those itself,
+          // so resolve once the listening socket is gone (next turn), not when the last peer hangs up.
+          close: () =>
+            new Promise<void>((done) => {
+              server.close();
+              setImmediate(done);
+            }),
         });
       });
     });
