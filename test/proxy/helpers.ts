@@ -179,7 +179,7 @@ export function connect(port: number): Promise<Client> {
         ended,
         closed,
         line: async () => {
-          await Promise.race([waitFor(() => buf.includes('\n'), 10_000, 'a line'), closed.then(() => undefined)]);
+          await Promise.race([waitFor(() => buf.includes('\n'), 10_000, 'a line'), ended]);
           const nl = buf.indexOf('\n');
           return nl < 0 ? '' : buf.slice(0, nl);
         },
@@ -190,11 +190,13 @@ export function connect(port: number): Promise<Client> {
 }
 
 /** Connects, reads the backend's greeting and closes: which server took the connection ('' if none). */
-export async function whoAnswers(port: number): Promise<string> {
+export async function whoAnswers(port: number, lb?: LoadBalancer): Promise<string> {
   const c = await connect(port);
   const tag = await c.line();
   c.socket.destroy();
   await c.closed;
+  // With the proxy in this process, wait until it has seen the close too, so the next pick sees true loads.
+  if (lb) await waitFor(() => lb.sessionCount === 0, 5000, 'session release');
   return tag;
 }
 
