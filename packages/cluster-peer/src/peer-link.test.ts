@@ -140,6 +140,24 @@ describe('PeerLink', { timeout: 10_000 }, () => {
     expect(ab.isOpen).toBe(true);
   });
 
+  it('stops writing to the transport while it asks to wait, then sends the backlog in one write on drain', async () => {
+    const { clock, network, ab, b } = await linked({ bytesPerMs: 100, bufferBytes: 4000 });
+    const writes: number[] = [];
+    network.tap = (from, _to, bytes) => {
+      if (from === 'a') writes.push(bytes.length);
+    };
+    for (let i = 0; i < 30; i++) {
+      ab.send(Buffer.alloc(1000));
+      await clock.advance(0);
+    }
+    // Each frame is 1008 bytes (4 length + 1 kind + 3 msgpack bin16 header + 1000). The transport said "wait"
+    // at the 4th write (4032 > 4000 bytes in flight): the other 26 stayed in the link's queue.
+    expect(writes).toEqual([1008, 1008, 1008, 1008]);
+    expect(ab.queuedBytes).toBeGreaterThan(20_000);
+    await clock.advanceUntil(() => b.handler.messages.length === 30, 10_000);
+    expect(writes.slice(4)).toEqual([26 * 1008]);
+  });
+
   it('close() is orderly: queued messages arrive, the peer learns the reason, the local handler gets no error', async () => {
     const { clock, a, b, ab } = await linked();
     ab.send('one');

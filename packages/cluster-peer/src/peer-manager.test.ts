@@ -96,9 +96,11 @@ describe('PeerManager', { timeout: 10_000 }, () => {
 
   it('replaces a stale link at once when a restarted peer dials in before heartbeats notice', async () => {
     const { clock, network, n } = await cluster(['a', 'b']);
-    n['b']!.manager.connect('rabbit@a');
+    // a (the lower name) dials, so by the tie-break alone a would refuse b's new link as a duplicate.
+    n['a']!.manager.connect('rabbit@b');
     await clock.advanceUntil(() => n['a']!.manager.link('rabbit@b') !== undefined, 1000);
     const stale = n['a']!.manager.link('rabbit@b')!;
+    expect(stale.initiator).toBe(true);
     network.crash('b', { silent: true });
     await n['b']!.manager.stop();
     network.restart('b');
