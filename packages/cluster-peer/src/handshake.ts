@@ -44,6 +44,7 @@ import { PeerError } from './errors.ts';
 import type { PeerErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { isValidNodeName } from './node-name.ts';
+import { CLOSE_LINGER_MS } from './peer-link.ts';
 import type { Connection, ConnectionHandler } from './transport/transport.ts';
 
 export const PROTOCOL_NAME = 'warren-peer';
@@ -320,8 +321,13 @@ export function runHandshake<T>(
       if (code === 'COOKIE_MISMATCH') options.logger.error(error.message);
       else if (code === 'DUPLICATE_LINK') options.logger.debug(error.message);
       else options.logger.warn(error.message);
-      if (graceful) connection.end();
-      else connection.destroy();
+      if (graceful) {
+        // REFUSE goes out first; a client that never closes its side is cut off after the linger time.
+        connection.end();
+        options.clock.setTimeout(() => connection.destroy(), CLOSE_LINGER_MS);
+      } else {
+        connection.destroy();
+      }
       reject(error);
     };
 
