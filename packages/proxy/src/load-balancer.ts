@@ -271,7 +271,8 @@ export class LoadBalancer {
     this.stopping = true;
     for (const c of this.checkers) c.stop();
     this.checkers = [];
-    await Promise.all([...this.listeners.values()].map((l) => new Promise<void>((r) => l.net.close(() => r()))));
+    // close() stops accepting at once; its callback would wait for every accepted socket, so it is not awaited.
+    for (const l of this.listeners.values()) l.net.close();
     this.listeners.clear();
     for (const c of this.cliSockets) await c.close();
     this.cliSockets = [];

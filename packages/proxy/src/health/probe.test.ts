@@ -57,7 +57,7 @@ describe('probe over real sockets', () => {
     expect(await probe({ kind: 'tcp', host: '127.0.0.1', port: closed, connectTimeoutMs: 2000, readTimeoutMs: 2000 })).toMatchObject({ status: 'L4CON', ok: false, info: 'Connection refused' });
   });
   it('amqp: sends the protocol header and passes on connection.start', async () => {
-    let got = Buffer.alloc(0);
+    let got: Buffer = Buffer.alloc(0);
     const port = await listen((c) => c.once('data', (d: Buffer) => ((got = d), c.write(START_FRAME))));
     const r = await probe({ kind: 'amqp', host: '127.0.0.1', port, connectTimeoutMs: 2000, readTimeoutMs: 2000 });
     expect(got.equals(AMQP_PROTOCOL_HEADER)).toBe(true);
