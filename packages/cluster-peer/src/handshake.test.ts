@@ -128,4 +128,41 @@ describe('Handshake', () => {
     expect(step.failure?.code).toBe('PROTOCOL_ERROR');
     expect(packr.unpack(parse(step.reply!)[1])).toMatchObject({ reason: 'version' });
   });
+
+  it('never throws on random input, and never completes without the cookie (fuzzed frames and flipped bits)', () => {
+    const fuzz = new SeededRandom(99);
+    for (let i = 0; i < 2000; i++) {
+      const role = i % 2 === 0 ? 'initiator' : 'acceptor';
+      const target = party(role, 'COOKIE');
+      target.start();
+      const body = Buffer.from(fuzz.bytes(fuzz.uint32() % 80));
+      const kind = 1 + (fuzz.uint32() % 6);
+      const result = target.receive(kind, body);
+      expect(result.done).toBeNull();
+    }
+    // Flip one bit anywhere in a genuine exchange: it must fail, never succeed with altered data.
+    let checked = 0;
+    for (let i = 0; i < 300; i++) {
+      const a = party('initiator', 'COOKIE');
+      const b = party('acceptor', 'COOKIE');
+      const frames = [a.start()!];
+      const flipIn = fuzz.uint32() % 3;
+      const flip = (frame: Buffer, n: number): Buffer => {
+        if (n !== flipIn) return frame;
+        const copy = Buffer.from(frame);
+        const at = 5 + (fuzz.uint32() % (copy.length - 5));
+        copy[at]! ^= 1 << fuzz.uint32() % 8;
+        return copy;
+      };
+      const challenge = feed(b, flip(frames[0]!, 0));
+      if (challenge.failure !== null) continue;
+      const proof = feed(a, flip(challenge.reply!, 1));
+      if (proof.failure !== null) continue;
+      const accept = feed(b, flip(proof.reply!, 2));
+      expect(accept.done).toBeNull();
+      expect(accept.failure).not.toBeNull();
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(50);
+  });
 });
