@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { Histogram, type HistogramData } from './hist.ts';
-import { cpuPercent, sampleTree, type ProcSample } from './procstat.ts';
+import { cpuPercent, machineCpu, sampleTree, type ProcSample } from './procstat.ts';
 import { sleep, stopProcess, track } from './procs.ts';
 import type { Counters, PerfOptions, PerfResult, WorkerConfig, WorkerMsg } from './types.ts';
 
@@ -333,6 +333,8 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     const warmAt = tStart + o.warmupSec * 1000;
     let a: Awaited<ReturnType<typeof snapAll>> | undefined;
     let bA: ProcSample | undefined;
+    let mA = machineCpu();
+    let selfA = process.cpuUsage();
     while (!aborted) {
       const now = performance.now();
       const nextTick = Math.min(now + 1000, a ? endAt : warmAt);
@@ -340,6 +342,8 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       if (aborted) break;
       if (!a && performance.now() >= warmAt - 1) {
         bA = broker();
+        mA = machineCpu();
+        selfA = process.cpuUsage();
         a = await snapAll(active, 'reset');
         prev = a;
         continue;
@@ -361,6 +365,8 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     if (aborted || !a) throw new Error(errors[0] ?? 'aborted');
     const b = await snapAll(active, 'take');
     const bB = broker();
+    const mB = machineCpu();
+    const selfB = process.cpuUsage(selfA);
 
     const hist = new Histogram();
     let sentRate = 0;
@@ -371,6 +377,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     let received = 0;
     let window = 0;
     let busiest: [string, number] = ['', 0];
+    let clientCpuSec = (selfB.user + selfB.system) / 1e6;
     active.forEach((w, i) => {
       const x = a![i]?.counters;
       const y = b[i]?.counters;
@@ -387,6 +394,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       confirmedRate += (y.confirmed - x.confirmed) / dt;
       receivedRate += (y.received - x.received) / dt;
       const cpu = ((y.cpuSec - x.cpuSec) / dt) * 100;
+      clientCpuSec += y.cpuSec - x.cpuSec;
       if (cpu > busiest[1]) busiest = [w.label, cpu];
       const h = b[i]?.hist;
       if (h) hist.merge(h);
@@ -414,6 +422,11 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     if (bA && bB) {
       res.brokerCpuPct = cpuPercent(bA, bB);
       res.brokerRssBytes = bB.rssBytes;
+      const mdt = mB.at - mA.at;
+      if (mdt > 0) {
+        const other = mB.busySec - mA.busySec - (bB.cpuSec - bA.cpuSec) - clientCpuSec;
+        res.otherCpuPct = Math.max(0, (other / mdt) * 100);
+      }
     }
     if (errors.length) res.error = errors.join('; ');
     return res;

@@ -91,3 +91,17 @@ export function cpuPercent(a: ProcSample, b: ProcSample): number {
   const dt = b.at - a.at;
   return dt > 0 ? ((b.cpuSec - a.cpuSec) / dt) * 100 : 0;
 }
+
+/** Busy and total CPU time of the whole machine so far, in seconds (from /proc/stat). */
+export function machineCpu(): { busySec: number; at: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busySec: (total - idle) / clkTck, at: performance.now() / 1000 };
+  } catch {
+    return { busySec: NaN, at: performance.now() / 1000 };
+  }
+}

@@ -29,12 +29,14 @@ export interface BrokerSide {
   brokerCpuPct?: Stat;
   brokerRssMB?: Stat;
   clientCpuMaxPct?: Stat;
+  otherCpuPct?: Stat;
   publishPhaseRate?: Stat;
 }
 
 export interface ScenarioReport {
   id: string;
   title: string;
+  short: string;
   what: string;
   metricName: string;
   unit: string;
@@ -95,6 +97,7 @@ export function summarize(side: BrokerSide, value: (r: PerfResult) => number): B
   set('brokerRssMB', pick((r) => (r.brokerRssBytes ?? NaN) / 1048576));
   set('clientCpuMaxPct', pick((r) => r.clientCpuMaxPct));
   set('publishPhaseRate', pick((r) => r.publishPhaseRate));
+  set('otherCpuPct', pick((r) => r.otherCpuPct));
   return out;
 }
 
@@ -127,10 +130,10 @@ export function markdown(rep: Report): string {
     `${m.date} · ${m.repetitions} repetition(s) of ${m.durationSec} s (+${m.warmupSec} s warm-up), interleaved RabbitMQ/Warren · ${m.cpus} · ${m.memory} · Node ${m.node} · RabbitMQ ${m.rabbitmq} · Warren ${m.warrenCommit}`,
   );
   L.push('');
-  L.push('Medians, with min–max over the repetitions. Rates are msg/s; latency is end to end (send timestamp in the body); CPU is % of one core over the measured window (200 % = both cores); RSS is the broker process tree at the end of the window; "client CPU" is the busiest load-generator process.');
+  L.push('Medians, with min–max over the repetitions. Rates are msg/s; latency is end to end (send timestamp in the body); CPU is % of one core over the measured window (200 % = both cores); RSS is the broker process tree at the end of the window; "client CPU" is the busiest load-generator process; "other load" is CPU used meanwhile by processes that are neither broker nor load generator (other work on the machine: noise).');
   L.push('');
-  L.push('| Scenario | Figure | RabbitMQ | Warren | Warren / RabbitMQ | p99 ms R / W | broker CPU % R / W | broker RSS MB R / W | client CPU % R / W |');
-  L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push('| Scenario | Figure | RabbitMQ | Warren | Warren / RabbitMQ | p99 ms R / W | broker CPU % R / W | broker RSS MB R / W | client CPU % R / W | other load % R / W |');
+  L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of rep.scenarios) {
     const r = s.rabbitmq;
     const w = s.warren;
@@ -138,7 +141,7 @@ export function markdown(rep: Report): string {
     const rv = r.metric ? fmtStat(r.metric, s.unit) : r.errors.length ? 'unavailable' : '–';
     const better = s.higherIsBetter ? 'higher is better' : 'lower is better';
     L.push(
-      `| ${s.title} | ${s.metricName} (${s.unit}, ${better}) | ${rv} | ${wv} | ${ratioStr(s.ratio)} | ${fmtNum(r.p99Ms?.median, 'ms')} / ${fmtNum(w.p99Ms?.median, 'ms')} | ${fmtNum(r.brokerCpuPct?.median)} / ${fmtNum(w.brokerCpuPct?.median)} | ${fmtNum(r.brokerRssMB?.median, 'MB')} / ${fmtNum(w.brokerRssMB?.median, 'MB')} | ${fmtNum(r.clientCpuMaxPct?.median)} / ${fmtNum(w.clientCpuMaxPct?.median)} |`,
+      `| ${s.title} | ${s.metricName} (${s.unit}, ${better}) | ${rv} | ${wv} | ${ratioStr(s.ratio)} | ${fmtNum(r.p99Ms?.median, 'ms')} / ${fmtNum(w.p99Ms?.median, 'ms')} | ${fmtNum(r.brokerCpuPct?.median)} / ${fmtNum(w.brokerCpuPct?.median)} | ${fmtNum(r.brokerRssMB?.median, 'MB')} / ${fmtNum(w.brokerRssMB?.median, 'MB')} | ${fmtNum(r.clientCpuMaxPct?.median)} / ${fmtNum(w.clientCpuMaxPct?.median)} | ${fmtNum(r.otherCpuPct?.median)} / ${fmtNum(w.otherCpuPct?.median)} |`,
     );
   }
   L.push('');
@@ -217,7 +220,7 @@ export function svg(rep: Report): string {
     const r = s.rabbitmq.metric;
     const w = s.warren.metric;
     const max = Math.max(r?.max ?? 0, w?.max ?? 0, 1);
-    text(16, y + 20, s.title.length > 44 ? `${s.title.slice(0, 43)}…` : s.title);
+    text(16, y + 20, s.short);
     const bar = (st: Stat | undefined, yy: number, color: string, name: string): void => {
       if (!st) {
         text(labelW, yy + 10, `${name}: unavailable`, 'fill="#999" font-size="11"');
@@ -246,7 +249,7 @@ export function svg(rep: Report): string {
   const hi = Math.max(10, ...lat.flatMap((s) => [s.rabbitmq.p99Ms?.median ?? 0, s.warren.p99Ms?.median ?? 0])) * 1.5;
   const lx = (v: number): number => labelW + (Math.log10(Math.max(lo, v) / lo) / Math.log10(hi / lo)) * barW;
   for (const s of lat) {
-    text(16, y + 20, s.title.length > 44 ? `${s.title.slice(0, 43)}…` : s.title);
+    text(16, y + 20, s.short);
     const one = (side: typeof s.rabbitmq, yy: number, color: string): void => {
       const p50 = side.p50Ms?.median;
       const p99 = side.p99Ms?.median;

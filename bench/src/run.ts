@@ -16,7 +16,8 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { rabbitmqVersion, startDiscard, startRabbitmq, startWarren, type RunningBroker } from './brokers.ts';
 import { repoRoot, runPerf } from './perf.ts';
-import { killAllSync, track } from './procs.ts';
+import { killAllSync, sleep, track } from './procs.ts';
+import { cpuPercent, sampleTree } from './procstat.ts';
 import { markdown, stat, summarize, svg, fmtNum, type BrokerSide, type Report, type ScenarioReport, type TargetReport } from './report.ts';
 import { ceilingScenarios, scenarios, type Mode, type Scenario } from './scenarios.ts';
 import { defaultPerfOptions, type PerfOptions, type PerfResult } from './types.ts';
@@ -125,6 +126,7 @@ function runLine(r: PerfResult): string {
   }
   parts.push(`broker CPU ${fmtNum(r.brokerCpuPct)} % RSS ${fmtNum((r.brokerRssBytes ?? NaN) / 1048576, 'MB')} MB`);
   parts.push(`busiest client ${r.clientBusiest} ${fmtNum(r.clientCpuMaxPct)} %`);
+  if (r.otherCpuPct !== undefined) parts.push(`other load ${fmtNum(r.otherCpuPct)} %`);
   return parts.join(', ');
 }
 
@@ -140,6 +142,19 @@ function perfOptions(s: Scenario, mode: Mode, broker: RunningBroker): PerfOption
   };
   o.timeoutSec = o.warmupSec + o.durationSec + 90 + (o.pmessages * o.producers) / 5000;
   return o;
+}
+
+/** Waits (up to 15 s) until the broker is idle again: the previous run's queue deletion, GC and so on. */
+async function settle(pid: number): Promise<void> {
+  const until = performance.now() + 15_000;
+  let prev = sampleTree(pid);
+  while (prev && performance.now() < until) {
+    await sleep(500);
+    const cur = sampleTree(pid);
+    if (!cur) return;
+    if (cpuPercent(prev, cur) < 15) return;
+    prev = cur;
+  }
 }
 
 async function embeddedStart(): Promise<{ importMs: number; startMs: number } | { error: string }> {
@@ -310,12 +325,30 @@ async function main(): Promise<void> {
           if (which === 'warren' && !args.warren) continue;
           const name = which === 'rabbitmq' ? 'RabbitMQ' : 'Warren';
           statusPrefix = `[${idx}/${chosen.length} ${s.id} rep ${rep}/${args.reps} ${name}]`;
+          if (s.freshBroker && which === 'rabbitmq' && rabbit) {
+            statusPrefix = `[${idx}/${chosen.length} ${s.id} rep ${rep}/${args.reps} restarting RabbitMQ]`;
+            progress('');
+            await rabbit.stop();
+            rabbit = undefined;
+            try {
+              rabbit = await startRabbitmq(log);
+              rabbitStarts.push(rabbit.startMs);
+            } catch (e) {
+              rabbitError = (e as Error).message;
+            }
+          }
+          if (s.freshBroker && which === 'warren' && warren) {
+            await warren.stop();
+            warren = undefined;
+          }
           const broker = which === 'rabbitmq' ? rabbit : await ensureWarren();
           if (!broker || !broker.alive()) {
             sides[which].errors.push(`unavailable: ${(which === 'rabbitmq' ? rabbitError : warrenError).split('\n')[0] || 'broker not running'}`);
             log(`${name.padEnd(8)} ${s.id.padEnd(22)} rep ${rep}: unavailable`);
             continue;
           }
+          progress('waiting for the broker to be idle');
+          await settle(broker.pid);
           const r = await runPerf(perfOptions(s, mode, broker));
           if (!broker.alive()) {
             r.ok = false;
@@ -332,6 +365,7 @@ async function main(): Promise<void> {
       const sr: ScenarioReport = {
         id: s.id,
         title: s.title,
+        short: s.short,
         what: s.what,
         metricName: s.metric.name,
         unit: s.metric.unit,

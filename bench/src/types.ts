@@ -161,6 +161,8 @@ export interface PerfResult {
   /** CPU of the busiest client process during the window, % of one core. */
   clientCpuMaxPct: number;
   clientBusiest: string;
+  /** CPU used during the window by processes other than the broker and the load generator (% of one core): noise. */
+  otherCpuPct?: number;
   /** publish-then-drain: the publish phase and the drain phase, each in msg/s. */
   publishPhaseRate?: number;
   drainPhaseRate?: number;
