@@ -158,6 +158,18 @@ describe('PeerLink', { timeout: 10_000 }, () => {
     expect(writes.slice(4)).toEqual([26 * 1008]);
   });
 
+  it('signals drain even when the high-water mark is below the transport buffer (the transport never says wait)', async () => {
+    const { clock, ab } = await linked({ a: { highWaterMarkBytes: 2000 } });
+    const results: boolean[] = [];
+    for (let i = 0; i < 4; i++) results.push(ab.send(Buffer.alloc(1000)));
+    expect(results).toEqual([true, false, false, false]);
+    let drained = false;
+    void ab.waitForDrain().then(() => (drained = true));
+    await clock.advance(0);
+    expect(drained).toBe(true);
+    expect(ab.writableNeedDrain).toBe(false);
+  });
+
   it('close() is orderly: queued messages arrive, the peer learns the reason, the local handler gets no error', async () => {
     const { clock, a, b, ab } = await linked();
     ab.send('one');

@@ -48,7 +48,7 @@ export interface PeerHandler {
   onLinkUp?(link: PeerLink): void;
   /** The link is gone. error is undefined when this node closed it. */
   onLinkDown?(link: PeerLink, error: PeerError | undefined): void;
-  /** send() returned false earlier and the queue is now below the high-water mark. */
+  /** send() returned false earlier and the backlog has since been handed to the transport. */
   onDrain?(link: PeerLink): void;
 }
 
@@ -172,7 +172,7 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     return this.writer.pendingBytes + this.connection.writableLength;
   }
 
-  /** send() returned false and the queue has not yet fallen below the high-water mark. */
+  /** send() returned false and the transport has not yet taken the backlog. */
   get writableNeedDrain(): boolean {
     return this.needDrain;
   }
@@ -200,7 +200,7 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     });
   }
 
-  /** Resolves when the queue is below the high-water mark (at once if it is); rejects if the link closes first. */
+  /** Resolves once the backlog is handed to the transport (at once if there is none); rejects if the link closes. */
   waitForDrain(): Promise<void> {
     if (!this.open) return Promise.reject(this.closedError());
     if (!this.needDrain) return Promise.resolve();
@@ -394,7 +394,10 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     if (!this.open || this.transportBlocked) return;
     const bytes = this.writer.take();
     if (bytes !== null && !this.connection.write(bytes)) this.transportBlocked = true;
-    if (this.needDrain && !this.transportBlocked && this.queuedBytes < this.limits.highWaterMarkBytes) {
+    // Drained once the transport took everything without asking us to wait. (Waiting for queuedBytes to fall
+    // under the mark instead would hang when the transport's own buffer is larger than the mark: it then never
+    // asks to wait, so it never signals drain.)
+    if (this.needDrain && !this.transportBlocked && this.writer.pendingBytes === 0) {
       this.needDrain = false;
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
