@@ -128,6 +128,22 @@ describe('PeerManager', { timeout: 10_000 }, () => {
     expect(n['c']!.manager.connectedNodes()).toEqual(['rabbit@a', 'rabbit@b']);
   });
 
+  it('survives a one-way cut: the deaf side times out, the other learns from its reset, both relink after heal', async () => {
+    const { clock, network, n } = await cluster(['a', 'b']);
+    n['a']!.manager.connect('rabbit@b');
+    await clock.advanceUntil(() => n['b']!.manager.link('rabbit@a') !== undefined, 1000);
+    network.cut('a', 'b');
+    await clock.advance(6_000);
+    // b heard nothing from a and gave up on it; its reset travelled b -> a, so a knows too.
+    expect(n['b']!.handler.events).toEqual(['up rabbit@a', 'down rabbit@a HEARTBEAT_TIMEOUT']);
+    expect(n['a']!.handler.events[1]).toMatch(/^down rabbit@b (LINK_CLOSED|HEARTBEAT_TIMEOUT)$/);
+    // a keeps redialing, but a connect needs both directions.
+    expect(n['a']!.manager.link('rabbit@b')).toBeUndefined();
+    network.heal();
+    await clock.advance(12_000);
+    expect(n['a']!.manager.connectedNodes()).toEqual(['rabbit@b']);
+  });
+
   it('replays a whole cluster run identically from the same seed', async () => {
     const run = async (seed: number): Promise<string[]> => {
       const { clock, network, n } = await cluster(['a', 'b', 'c'], { seed, latencyMs: 2, jitterMs: 5, loss: 0.05 });

@@ -12,8 +12,8 @@ import type { Address, Connection, ConnectionHandler, Listener, Transport } from
  *   - bandwidth (bytes per ms per direction), which with bufferBytes makes write() return false (backpressure);
  *   - loss per host pair: a lost chunk is retransmitted after retransmitMs, holding back what follows it, as TCP
  *     does ('retransmit'), or the connection is reset ('reset');
- *   - partitions between sets of hosts: bytes across the cut wait (TCP keeps retransmitting) and flow again on
- *     heal(), unless the connection was closed meanwhile; connects across the cut time out;
+ *   - partitions between sets of hosts, and one-way cuts: bytes across the cut wait (TCP keeps retransmitting)
+ *     and flow again on heal(), unless the connection was closed meanwhile; connects across a cut time out;
  *   - crash(host): its listeners vanish and its connections die; peers get a reset (process killed, the kernel
  *     answers) or nothing at all (silent: machine lost, they must notice by heartbeat). After restart(host), bytes
  *     reaching a connection of the old incarnation are answered with a reset.
@@ -184,6 +184,10 @@ function pairKey(a: string, b: string): string {
   return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
 }
 
+function directedKey(from: string, to: string): string {
+  return `${from}\u0000${to}`;
+}
+
 function netError(code: string, message: string): Error {
   return Object.assign(new Error(`${code}: ${message}`), { code });
 }
@@ -238,22 +242,49 @@ export class MemoryNetwork {
   /** No traffic between any host of `side` and any host of `other` (default: every other known host). */
   partition(side: readonly string[], other?: readonly string[]): void {
     const others = other ?? [...this.hosts.keys()].filter((h) => !side.includes(h));
-    for (const a of side) for (const b of others) if (a !== b) this.cuts.add(pairKey(a, b));
+    for (const a of side) {
+      for (const b of others) {
+        if (a === b) continue;
+        this.cuts.add(directedKey(a, b));
+        this.cuts.add(directedKey(b, a));
+      }
+    }
     this.log(`partition [${side.join(',')}] | [${others.join(',')}]`);
   }
 
-  /** Removes partitions (between `a` and `b` only, if given); held bytes flow again. */
+  /**
+   * One-way cut: bytes from `from` to `to` wait, the other direction flows (an asymmetric failure, e.g. a
+   * one-sided firewall rule). Connects need both directions, so they time out.
+   */
+  cut(from: string, to: string): void {
+    this.cuts.add(directedKey(from, to));
+    this.log(`cut ${from} -> ${to}`);
+  }
+
+  /** Removes partitions and cuts (between `a` and `b` only, if given); held bytes flow again. */
   heal(a?: readonly string[], b?: readonly string[]): void {
     if (a === undefined) this.cuts.clear();
-    else for (const x of a) for (const y of b ?? [...this.hosts.keys()]) this.cuts.delete(pairKey(x, y));
+    else {
+      for (const x of a) {
+        for (const y of b ?? [...this.hosts.keys()]) {
+          this.cuts.delete(directedKey(x, y));
+          this.cuts.delete(directedKey(y, x));
+        }
+      }
+    }
     this.log(a === undefined ? 'heal all' : `heal [${a.join(',')}] | [${(b ?? ['*']).join(',')}]`);
     for (const host of this.hosts.values()) {
       for (const connection of host.connections) this.release(connection);
     }
   }
 
-  reachable(a: string, b: string): boolean {
-    return a === b || !this.cuts.has(pairKey(a, b));
+  /** Whether bytes from `from` currently reach `to`. */
+  reachable(from: string, to: string): boolean {
+    return from === to || !this.cuts.has(directedKey(from, to));
+  }
+
+  private connectable(a: string, b: string): boolean {
+    return this.reachable(a, b) && this.reachable(b, a);
   }
 
   /**
@@ -384,14 +415,14 @@ export class MemoryNetwork {
         this.log(`connect ${from.name}:${port} -> ${where} timed out`);
         reject(netError('ETIMEDOUT', `connect to ${where} timed out after ${timeoutMs} ms`));
       };
-      if (target === undefined || !this.reachable(from.name, target.name) || target.down) {
+      if (target === undefined || !this.connectable(from.name, target.name) || target.down) {
         this.clock.setTimeout(timeOut, timeoutMs);
         return;
       }
       const c = this.conditions(from.name, target.name);
       this.clock.setTimeout(() => {
         if (from.down) return reject(netError('ENETDOWN', `host ${from.name} is down`));
-        if (!this.reachable(from.name, target.name) || target.down) {
+        if (!this.connectable(from.name, target.name) || target.down) {
           this.clock.setTimeout(timeOut, Math.max(0, timeoutMs - c.latencyMs));
           return;
         }
