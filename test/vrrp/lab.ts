@@ -5,7 +5,7 @@
 // or attached to, the host's own namespace. Addresses: 10.213.<subnet>.0/24.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,19 +161,18 @@ export class Lab {
     return this.spawn(node, `keepalived@${node}`, 'keepalived', ['-n', '-l', '-D', '-P', '-f', confPath, '-p', `${pid}.pid`, '-r', `${pid}.vrrp.pid`]);
   }
 
-  /** Kill a process tree we started (keepalived forks a VRRP child; kill -9 of the parent alone leaves it). */
+  /**
+   * Signal a process we started. SIGKILL takes its children first: keepalived's VRRP child has a parent-death
+   * signal (SIGTERM), so killing the parent first would let the child stop gracefully (priority 0 advert) and
+   * turn a "crash" into a clean shutdown. Other signals go to the parent only (keepalived forwards them).
+   */
   kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): void {
     const pid = p.child.pid;
     if (pid === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
-    const kids = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-    for (const k of kids) {
+    const kids = signal === 'SIGKILL' ? childrenOf(pid) : [];
+    for (const k of [...kids, pid]) {
       try {
-        process.kill(Number(k), signal);
+        process.kill(k, signal);
       } catch {
         // already gone
       }
@@ -191,6 +190,22 @@ export class Lab {
     spawnSync('ip', ['netns', 'del', this.sw]);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Direct children of `pid`, from /proc (no procps needed). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
 
 function readJsonIp(ns: string, args: string[]): Record<string, unknown>[] {

@@ -1,6 +1,7 @@
 // The vrrpd process: wires config, sockets, trackers, instances and the status server together.
 
-import { ARPING_GARP, type GarpOps } from './arp.ts';
+import { checkArping, helperGarp, type GarpOps } from './arp.ts';
+import { ShellHelper } from './helper.ts';
 import type { InstanceConfig, VrrpConfig } from './config.ts';
 import { VrrpInstance } from './instance.ts';
 import type { Logger } from './log.ts';
@@ -10,7 +11,7 @@ import { REAL_CLOCK, type Clock } from './scheduler.ts';
 import { VrrpSocket } from './socket.ts';
 import { StatusServer } from './status.ts';
 import { effectivePriority, InterfaceTracker, ScriptTracker, trackEffect } from './track.ts';
-import { IPROUTE2_VIPS, primaryAddress, type VipOps } from './vip.ts';
+import { helperVips, primaryAddress, type VipOps } from './vip.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -42,6 +43,7 @@ export class Daemon {
   private readonly startedAt = new Date().toISOString();
   unknownVrid = 0;
   private stopping = false;
+  private readonly helper = new ShellHelper();
 
   private constructor(
     readonly config: VrrpConfig,
@@ -57,7 +59,13 @@ export class Daemon {
   private async init(): Promise<void> {
     const { log } = this.opts;
     const clock = this.opts.clock ?? REAL_CLOCK;
-    const vips = this.opts.vips ?? IPROUTE2_VIPS;
+    this.helper.warm();
+    const vips = this.opts.vips ?? helperVips(this.helper);
+    const garp = this.opts.garp ?? helperGarp(this.helper);
+    if (this.opts.garp === undefined) {
+      const missing = await checkArping(this.helper);
+      if (missing !== undefined) log.info(missing);
+    }
     for (const w of this.config.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
 
     for (const cfg of this.config.instances) {
@@ -72,7 +80,7 @@ export class Daemon {
         clock,
         transport: { send: (pkt, dst) => this.sockets.get(cfg.interface)?.send(pkt, dst) },
         vips,
-        garp: this.opts.garp ?? ARPING_GARP,
+        garp,
         notify: this.opts.notify ?? SPAWN_NOTIFY,
         log: log.info,
         detail: log.detail,
@@ -206,6 +214,7 @@ export class Daemon {
     await Promise.all(this.instances.map((i) => i.shutdown()));
     await Promise.all([...this.sockets.values()].map((s) => s.flush()));
     for (const s of this.sockets.values()) s.close();
+    this.helper.close();
     await this.status?.close();
   }
 }

@@ -1,11 +1,12 @@
 // Virtual addresses on the interface, through iproute2 (`ip addr add/del`).
 //
-// Why iproute2 rather than a netlink binding: there is no netlink addon in the workspace, the kernel answers
-// `ip` in ~2 ms, `ip` reports EEXIST/EADDRNOTAVAIL clearly (adding twice or removing a missing address is not an
-// error for us), and it is the tool operators already use to check what keepalived did.
+// Why iproute2 rather than a netlink binding: there is no netlink addon in the workspace, `ip` does the job in
+// ~2 ms when started from the already-running helper shell (helper.ts), it reports EEXIST/EADDRNOTAVAIL clearly
+// (adding twice or removing a missing address is not an error for us), and it is what operators use to check.
 
 import type { VirtualIp } from './config.ts';
 import { run } from './exec.ts';
+import type { ShellHelper } from './helper.ts';
 
 export const IP_CMD_TIMEOUT_MS = 5000;
 
@@ -21,8 +22,12 @@ function vipArgs(op: 'add' | 'del', v: VirtualIp, dev: string): string[] {
 }
 
 /** Returns error messages (empty when all went well). */
-async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string): Promise<string[]> {
-  const results = await Promise.all(vips.map((v) => run('ip', vipArgs(op, v, dev), IP_CMD_TIMEOUT_MS)));
+async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string, helper?: ShellHelper): Promise<string[]> {
+  const results = await Promise.all(
+    vips.map((v) =>
+      helper !== undefined ? helper.run(['ip', ...vipArgs(op, v, dev)]) : run('ip', vipArgs(op, v, dev), IP_CMD_TIMEOUT_MS),
+    ),
+  );
   const errors: string[] = [];
   results.forEach((r, i) => {
     if (r.code === 0) return;
@@ -38,6 +43,14 @@ export const IPROUTE2_VIPS: VipOps = {
   add: (vips, dev) => each('add', vips, dev),
   remove: (vips, dev) => each('del', vips, dev),
 };
+
+/** The same through the helper shell (no Node fork on the takeover path). */
+export function helperVips(helper: ShellHelper): VipOps {
+  return {
+    add: (vips, dev) => each('add', vips, dev, helper),
+    remove: (vips, dev) => each('del', vips, dev, helper),
+  };
+}
 
 /** The interface's primary IPv4 address (first non-secondary), for the advert source and the tie-break. */
 export async function primaryAddress(ifname: string, exclude: readonly string[] = []): Promise<string | undefined> {
