@@ -1,0 +1,838 @@
+// The HTTP API under /api: RabbitMQ 3.10's paths, bodies and status codes, over Warren's broker state.
+import type { IncomingMessage } from 'node:http';
+import type { Broker } from '../server/broker.ts';
+import type { VHost } from '../server/vhost.ts';
+import type { Connection } from '../server/connection.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { Exchange } from '../routing/exchange.ts';
+import type { User } from '../auth/users.ts';
+import { hashPassword } from '../auth/users.ts';
+import { AmqpError, REPLY } from '../amqp/errors.ts';
+import { Message } from '../queue/message.ts';
+import { PolicyError, type ApplyTo } from '../policy/policy.ts';
+import type { QueuedMessage } from '../queue/message.ts';
+import { ApiError, badRequest, boolField, notAuthorised, notFound, parseJsonBody, readBody, strField } from './http.ts';
+import {
+  canSeeVhost, checkResource, isAdmin, isMonitor, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
+} from './access.ts';
+import * as F from './format.ts';
+import { encodePayload, jsonToProperties, jsonToTable, propertiesToJson, tableToJson } from './convert.ts';
+import { checkHashingAlgorithm, exportAll, exportVhost, importDefinitions, parseTags } from './definitions.ts';
+import { deleteParameter, getParameter, parameterList, putParameter } from './parameters.ts';
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  method: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  user: User;
+  body(): Promise<Record<string, unknown>>;
+  rawBody(): Promise<Buffer>;
+}
+
+type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
+
+interface Route {
+  pattern: string[];
+  methods: Partial<Record<'GET' | 'PUT' | 'POST' | 'DELETE', Handler>>;
+}
+
+const ok = (body: unknown): Reply => ({ status: 200, body });
+const noContent: Reply = { status: 204 };
+const createdOrUpdated = (created: boolean): Reply => ({ status: created ? 201 : 204 });
+
+/** The default exchange is "amq.default" in URLs. */
+const exName = (n: string): string => (n === 'amq.default' ? '' : n);
+
+export class Api {
+  readonly routes: Route[] = [];
+  readonly f: F.FormatContext;
+  readonly b: Broker;
+
+  constructor(f: F.FormatContext) {
+    this.f = f;
+    this.b = f.broker;
+    this.define();
+  }
+
+  /** Finds the route for segments after /api; returns the handler map and the bound parameters. */
+  match(segs: string[]): { route: Route; params: Record<string, string> } | null {
+    for (const route of this.routes) {
+      if (route.pattern.length !== segs.length) continue;
+      const params: Record<string, string> = {};
+      let okk = true;
+      for (let i = 0; i < segs.length; i++) {
+        const p = route.pattern[i]!;
+        const s = segs[i]!;
+        if (p.startsWith(':')) params[p.slice(1)] = s;
+        else if (p !== s) {
+          okk = false;
+          break;
+        }
+      }
+      if (okk) return { route, params };
+    }
+    return null;
+  }
+
+  private on(path: string, methods: Route['methods']): void {
+    this.routes.push({ pattern: path === '' ? [] : path.split('/'), methods });
+  }
+
+  // ---- helpers
+
+  private visibleConnections(u: User): Connection[] {
+    const all = [...this.b.connections].filter((c) => c.user !== null);
+    return isMonitor(u) ? all : all.filter((c) => c.user?.name === u.name);
+  }
+
+  private vhostsFor(u: User, vhost: string | undefined): VHost[] {
+    if (vhost !== undefined) return [vhostForRead(this.b, u, vhost)];
+    return visibleVhosts(this.b, u).map((n) => this.b.vhosts.get(n)!).filter(Boolean);
+  }
+
+  private queue(vh: VHost, name: string): Queue {
+    const q = vh.queues.get(name);
+    if (!q) throw notFound();
+    return q;
+  }
+
+  private exchange(vh: VHost, name: string): Exchange {
+    const ex = vh.exchanges.get(exName(name));
+    if (!ex) throw notFound();
+    return ex;
+  }
+
+  private connection(u: User, name: string): Connection {
+    const c = this.visibleConnections(u).find((x) => x.name === name);
+    if (!c) throw notFound();
+    return c;
+  }
+
+  private bindingsOf(vh: VHost): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const q of vh.queues.values()) out.push(F.defaultBindingJson(vh.name, q));
+    for (const b of vh.listBindings()) out.push(F.bindingJson(vh.name, b));
+    return out;
+  }
+
+  // ---- routes
+
+  private define(): void {
+    const b = this.b;
+    const f = this.f;
+
+    this.on('overview', {
+      GET: ({ user }) => ok(F.overview(f, visibleVhosts(b, user), this.visibleConnections(user))),
+    });
+    this.on('cluster-name', {
+      GET: () => ok({ name: b.clusterName }),
+      PUT: async ({ user, body }) => {
+        requireAdmin(user);
+        const name = strField(await body(), 'name');
+        if (!name) throw badRequest('name is required');
+        b.setClusterName(name);
+        return noContent;
+      },
+    });
+    this.on('whoami', { GET: ({ user }) => ok({ name: user.name, tags: user.tags }) });
+
+    // nodes
+    this.on('nodes', {
+      GET: ({ user }) => {
+        requireMonitor(user);
+        return ok(F.nodes(f));
+      },
+    });
+    this.on('nodes/:node', {
+      GET: ({ user, params }) => {
+        requireMonitor(user);
+        const n = f.cluster.nodes().find((x) => x.name === params['node']);
+        if (!n) throw notFound();
+        return ok(F.nodeJson(f, n));
+      },
+    });
+
+    // connections and channels
+    this.on('connections', { GET: ({ user }) => ok(this.visibleConnections(user).map((c) => F.connectionJson(f, c))) });
+    this.on('vhosts/:vhost/connections', {
+      GET: ({ user, params }) => {
+        vhostForRead(b, user, params['vhost']!);
+        return ok(this.visibleConnections(user).filter((c) => c.vhost?.name === params['vhost']).map((c) => F.connectionJson(f, c)));
+      },
+    });
+    this.on('connections/:name', {
+      GET: ({ user, params }) => ok(F.connectionJson(f, this.connection(user, params['name']!))),
+      DELETE: async ({ user, params, req }) => {
+        const c = this.connection(user, params['name']!);
+        const reason = req.headers['x-reason'];
+        await c.forceClose(typeof reason === 'string' && reason !== '' ? reason : 'Closed via management plugin');
+        return noContent;
+      },
+    });
+    this.on('connections/:name/channels', {
+      GET: ({ user, params }) => {
+        const c = this.connection(user, params['name']!);
+        return ok([...c.channels.values()].map((ch) => F.channelJson(f, c, ch)));
+      },
+    });
+    const channels = (user: User, vhost?: string): Record<string, unknown>[] => {
+      const out: Record<string, unknown>[] = [];
+      for (const c of this.visibleConnections(user)) {
+        if (vhost !== undefined && c.vhost?.name !== vhost) continue;
+        for (const ch of c.channels.values()) out.push(F.channelJson(f, c, ch));
+      }
+      return out;
+    };
+    this.on('channels', { GET: ({ user }) => ok(channels(user)) });
+    this.on('vhosts/:vhost/channels', {
+      GET: ({ user, params }) => {
+        vhostForRead(b, user, params['vhost']!);
+        return ok(channels(user, params['vhost']));
+      },
+    });
+    this.on('channels/:name', {
+      GET: ({ user, params }) => {
+        const ch = channels(user).find((x) => x['name'] === params['name']);
+        if (!ch) throw notFound();
+        return ok(ch);
+      },
+    });
+
+    // consumers
+    const consumers = (user: User, vhost?: string): Record<string, unknown>[] => {
+      const out: Record<string, unknown>[] = [];
+      const conns = new Map([...b.connections].map((c) => [c.id, c]));
+      for (const vh of this.vhostsFor(user, vhost)) {
+        for (const q of vh.queues.values()) {
+          for (const c of q.consumers) {
+            const conn = conns.get(c.channel.connectionId);
+            if (!isMonitor(user) && conn?.user?.name !== user.name) continue;
+            out.push({
+              consumer_tag: c.tag,
+              queue: { name: q.name, vhost: vh.name },
+              channel_details: conn
+                ? { name: `${conn.name} (${c.channel.id})`, number: c.channel.id, connection_name: conn.name, peer_host: conn.peerHost, peer_port: conn.peerPort, user: conn.user?.name ?? '', node: b.opts.nodeName }
+                : { number: c.channel.id },
+              ack_required: !c.noAck,
+              prefetch_count: c.prefetch,
+              exclusive: c.exclusive,
+              arguments: tableToJson(c.arguments),
+              active: true,
+              activity_status: 'up',
+              consumer_timeout: 1800000,
+            });
+          }
+        }
+      }
+      return out;
+    };
+    this.on('consumers', { GET: ({ user }) => ok(consumers(user)) });
+    this.on('consumers/:vhost', { GET: ({ user, params }) => ok(consumers(user, params['vhost'])) });
+
+    // exchanges
+    const exchanges = (user: User, vhost?: string): Record<string, unknown>[] =>
+      this.vhostsFor(user, vhost).flatMap((vh) => [...vh.exchanges.values()].map((ex) => F.exchangeJson(f, ex, vh.policies.values())));
+    this.on('exchanges', { GET: ({ user }) => ok(exchanges(user)) });
+    this.on('exchanges/:vhost', { GET: ({ user, params }) => ok(exchanges(user, params['vhost'])) });
+    this.on('exchanges/:vhost/:name', {
+      GET: ({ user, params }) => {
+        const vh = vhostForRead(b, user, params['vhost']!);
+        return ok(F.exchangeJson(f, this.exchange(vh, params['name']!), vh.policies.values()));
+      },
+      PUT: async ({ user, params, body }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const name = exName(params['name']!);
+        const d = await body();
+        const type = strField(d, 'type');
+        if (!type) throw badRequest("Key 'type' is mandatory");
+        checkResource(b, user, vh.name, 'configure', 'exchange', name);
+        const created = !vh.exchanges.has(name);
+        amqp(() => vh.declareExchange(name, type, boolField(d, 'durable', true), boolField(d, 'auto_delete', false), boolField(d, 'internal', false), jsonToTable(d['arguments'], 'arguments'), false));
+        return createdOrUpdated(created);
+      },
+      DELETE: ({ user, params, query }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const name = exName(params['name']!);
+        if (!vh.exchanges.has(name)) throw notFound();
+        checkResource(b, user, vh.name, 'configure', 'exchange', name);
+        amqp(() => vh.deleteExchange(name, query.get('if-unused') === 'true'));
+        return noContent;
+      },
+    });
+    this.on('exchanges/:vhost/:name/publish', {
+      POST: async ({ user, params, body }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const name = exName(params['name']!);
+        const ex = this.exchange(vh, params['name']!);
+        checkResource(b, user, vh.name, 'write', 'exchange', name);
+        const d = await body();
+        const rk = d['routing_key'];
+        if (typeof rk !== 'string') throw badRequest("Key 'routing_key' is mandatory and must be a string");
+        const payload = d['payload'];
+        if (typeof payload !== 'string') throw badRequest("Key 'payload' is mandatory and must be a string");
+        const enc = d['payload_encoding'] ?? 'string';
+        if (enc !== 'string' && enc !== 'base64') throw badRequest(`payload_encoding must be string or base64, got ${JSON.stringify(enc)}`);
+        const props = jsonToProperties(d['properties'] ?? d['props']);
+        if (props.userId !== undefined && props.userId !== user.name) throw badRequest(`user_id property set to '${props.userId}' but authenticated user was '${user.name}'`);
+        const bytes = enc === 'base64' ? Buffer.from(payload, 'base64') : Buffer.from(payload, 'utf8');
+        const r = vh.publish(ex, new Message(ex.name, rk, props, null, bytes, b.now()));
+        return ok({ routed: r.routed > 0 });
+      },
+    });
+    this.on('exchanges/:vhost/:name/bindings/source', {
+      GET: ({ user, params }) => {
+        const vh = vhostForRead(b, user, params['vhost']!);
+        const ex = this.exchange(vh, params['name']!);
+        if (ex.name === '') return ok([...vh.queues.values()].map((q) => F.defaultBindingJson(vh.name, q)));
+        return ok([...ex.bindings.values()].map((x) => F.bindingJson(vh.name, x)));
+      },
+    });
+    this.on('exchanges/:vhost/:name/bindings/destination', {
+      GET: ({ user, params }) => {
+        const vh = vhostForRead(b, user, params['vhost']!);
+        const ex = this.exchange(vh, params['name']!);
+        return ok(vh.listBindings().filter((x) => x.destination === ex).map((x) => F.bindingJson(vh.name, x)));
+      },
+    });
+
+    // queues
+    const queues = (user: User, vhost?: string): Record<string, unknown>[] =>
+      this.vhostsFor(user, vhost).flatMap((vh) => [...vh.queues.values()].map((q) => F.queueJson(f, q)));
+    this.on('queues', { GET: ({ user }) => ok(queues(user)) });
+    this.on('queues/:vhost', { GET: ({ user, params }) => ok(queues(user, params['vhost'])) });
+    this.on('queues/:vhost/:name', {
+      GET: ({ user, params }) => ok(F.queueJson(f, this.queue(vhostForRead(b, user, params['vhost']!), params['name']!))),
+      PUT: async ({ user, params, body }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const name = params['name']!;
+        if (name === '') throw badRequest('queue name must not be empty');
+        const d = await body();
+        checkResource(b, user, vh.name, 'configure', 'queue', name);
+        const args = jsonToTable(d['arguments'], 'arguments');
+        const created = !vh.queues.has(name);
+        amqp(() => vh.declareQueue({ name, durable: boolField(d, 'durable', true), exclusive: false, autoDelete: boolField(d, 'auto_delete', false), arguments: args, passive: false, owner: 0 }));
+        return createdOrUpdated(created);
+      },
+      DELETE: ({ user, params, query }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const q = this.queue(vh, params['name']!);
+        checkResource(b, user, vh.name, 'configure', 'queue', q.name);
+        amqp(() => vh.deleteQueue(q, query.get('if-unused') === 'true', query.get('if-empty') === 'true'));
+        return noContent;
+      },
+    });
+    this.on('queues/:vhost/:name/contents', {
+      DELETE: ({ user, params }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const q = this.queue(vh, params['name']!);
+        checkResource(b, user, vh.name, 'read', 'queue', q.name);
+        q.purge();
+        return noContent;
+      },
+    });
+    this.on('queues/:vhost/:name/bindings', {
+      GET: ({ user, params }) => {
+        const vh = vhostForRead(b, user, params['vhost']!);
+        const q = this.queue(vh, params['name']!);
+        return ok([F.defaultBindingJson(vh.name, q), ...vh.listBindings().filter((x) => x.destination === q).map((x) => F.bindingJson(vh.name, x))]);
+      },
+    });
+    this.on('queues/:vhost/:name/actions', {
+      POST: async ({ user, params, body }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        this.queue(vh, params['name']!);
+        const action = (await body())['action'];
+        if (action !== 'sync' && action !== 'cancel_sync') throw badRequest(`unknown action ${JSON.stringify(action)}`);
+        return noContent; // a single node has no mirrors to synchronise
+      },
+    });
+    this.on('queues/:vhost/:name/get', {
+      POST: async ({ user, params, body }) => {
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const q = this.queue(vh, params['name']!);
+        checkResource(b, user, vh.name, 'read', 'queue', q.name);
+        const d = await body();
+        return ok(getMessages(q, d));
+      },
+    });
+
+    // bindings
+    this.on('bindings', { GET: ({ user }) => ok(this.vhostsFor(user, undefined).flatMap((vh) => this.bindingsOf(vh))) });
+    this.on('bindings/:vhost', { GET: ({ user, params }) => ok(this.bindingsOf(vhostForRead(b, user, params['vhost']!))) });
+    for (const dc of ['q', 'e'] as const) {
+      const destOf = (vh: VHost, name: string): Queue | Exchange => {
+        const d = dc === 'q' ? vh.queues.get(name) : vh.exchanges.get(exName(name));
+        if (!d) throw notFound();
+        return d;
+      };
+      const between = (vh: VHost, src: Exchange, dest: Queue | Exchange): Record<string, unknown>[] => {
+        const list = vh.listBindings().filter((x) => x.source === src.name && x.destination === dest).map((x) => F.bindingJson(vh.name, x));
+        if (src.name === '' && dest.kind === 'queue') list.unshift(F.defaultBindingJson(vh.name, dest as Queue));
+        return list;
+      };
+      this.on(`bindings/:vhost/e/:source/${dc}/:dest`, {
+        GET: ({ user, params }) => {
+          const vh = vhostForRead(b, user, params['vhost']!);
+          return ok(between(vh, this.exchange(vh, params['source']!), destOf(vh, params['dest']!)));
+        },
+        POST: async ({ user, params, body }) => {
+          const vh = vhostForWrite(b, user, params['vhost']!);
+          const src = this.exchange(vh, params['source']!);
+          const dest = destOf(vh, params['dest']!);
+          checkResource(b, user, vh.name, 'read', 'exchange', src.name);
+          checkResource(b, user, vh.name, 'write', dest.kind, dest.name);
+          const d = await body();
+          const rk = d['routing_key'] === undefined || d['routing_key'] === null ? '' : d['routing_key'];
+          if (typeof rk !== 'string') throw badRequest('routing_key must be a string');
+          const args = jsonToTable(d['arguments'], 'arguments');
+          amqp(() => vh.bind(src, dest, rk, args));
+          return { status: 201, headers: { location: F.propertiesKey(rk, tableToJson(args)) } };
+        },
+      });
+      this.on(`bindings/:vhost/e/:source/${dc}/:dest/:props`, {
+        GET: ({ user, params }) => {
+          const vh = vhostForRead(b, user, params['vhost']!);
+          const found = between(vh, this.exchange(vh, params['source']!), destOf(vh, params['dest']!)).find((x) => x['properties_key'] === params['props']);
+          if (!found) throw notFound();
+          return ok(found);
+        },
+        DELETE: ({ user, params }) => {
+          const vh = vhostForWrite(b, user, params['vhost']!);
+          const src = this.exchange(vh, params['source']!);
+          const dest = destOf(vh, params['dest']!);
+          const bd = vh.listBindings().find((x) => x.source === src.name && x.destination === dest && F.propertiesKey(x.routingKey, tableToJson(x.arguments)) === params['props']);
+          if (!bd) throw notFound();
+          checkResource(b, user, vh.name, 'read', 'exchange', src.name);
+          checkResource(b, user, vh.name, 'write', dest.kind, dest.name);
+          amqp(() => vh.unbind(src, dest, bd.routingKey, bd.arguments));
+          return noContent;
+        },
+      });
+    }
+
+    // vhosts
+    const vhostJson = (vh: VHost): Record<string, unknown> => {
+      let ready = 0;
+      let unacked = 0;
+      for (const q of vh.queues.values()) {
+        ready += q.messageCount;
+        unacked += q.unackedCount;
+      }
+      return {
+        name: vh.name, description: '', tags: [], metadata: { description: '', tags: [] }, tracing: vh.tracing, default_queue_type: 'classic',
+        messages: ready + unacked, messages_ready: ready, messages_unacknowledged: unacked,
+        cluster_state: Object.fromEntries(f.cluster.nodes().map((n) => [n.name, n.running ? 'running' : 'stopped'])),
+      };
+    };
+    this.on('vhosts', { GET: ({ user }) => ok(this.vhostsFor(user, undefined).map(vhostJson)) });
+    this.on('vhosts/:vhost', {
+      GET: ({ user, params }) => ok(vhostJson(vhostForRead(b, user, params['vhost']!))),
+      PUT: async ({ user, params, body }) => {
+        requireAdmin(user);
+        const name = params['vhost']!;
+        const d = await body();
+        const created = !b.vhosts.has(name);
+        if (created) b.addVhost(name);
+        const tracing = d['tracing'];
+        if (tracing !== undefined) b.vhosts.get(name)!.tracing = boolField(d, 'tracing', false);
+        return createdOrUpdated(created);
+      },
+      DELETE: ({ user, params }) => {
+        requireAdmin(user);
+        if (!b.vhosts.has(params['vhost']!)) throw notFound();
+        b.deleteVhost(params['vhost']!);
+        return noContent;
+      },
+    });
+    this.on('vhosts/:vhost/permissions', {
+      GET: ({ user, params }) => {
+        requireAdmin(user);
+        if (!b.vhosts.has(params['vhost']!)) throw notFound();
+        return ok([...b.permissions.values()].filter((p) => p.vhost === params['vhost']).map(permJson));
+      },
+    });
+
+    // users
+    const userJson = (u: User): Record<string, unknown> => ({ name: u.name, password_hash: u.passwordHash, hashing_algorithm: 'rabbit_password_hashing_sha256', tags: u.tags, limits: {} });
+    this.on('users', {
+      GET: ({ user }) => {
+        requireAdmin(user);
+        return ok([...b.users.values()].map(userJson));
+      },
+    });
+    this.on('users/without-permissions', {
+      GET: ({ user }) => {
+        requireAdmin(user);
+        const withPerms = new Set([...b.permissions.values()].map((p) => p.user));
+        return ok([...b.users.values()].filter((u) => !withPerms.has(u.name)).map(userJson));
+      },
+    });
+    this.on('users/bulk-delete', {
+      POST: async ({ user, body }) => {
+        requireAdmin(user);
+        const names = (await body())['users'];
+        if (!Array.isArray(names)) throw badRequest("Key 'users' must be a list of user names");
+        for (const n of names) if (typeof n === 'string' && b.users.has(n)) b.deleteUser(n);
+        return noContent;
+      },
+    });
+    this.on('users/:user', {
+      GET: ({ user, params }) => {
+        requireAdmin(user);
+        const u = b.users.get(params['user']!);
+        if (!u) throw notFound();
+        return ok(userJson(u));
+      },
+      PUT: async ({ user, params, body }) => {
+        requireAdmin(user);
+        const name = params['user']!;
+        if (name === '') throw badRequest('user name must not be empty');
+        const d = await body();
+        if (d['tags'] === undefined) throw badRequest("Key 'tags' is mandatory");
+        const existing = b.users.get(name);
+        let hash: string;
+        if (typeof d['password'] === 'string') hash = hashPassword(d['password']);
+        else if (typeof d['password_hash'] === 'string') {
+          checkHashingAlgorithm(d['hashing_algorithm']);
+          hash = d['password_hash'];
+          if (hash !== '' && Buffer.from(hash, 'base64').length !== 36) throw badRequest('password_hash must be a base64 salted SHA-256 hash (rabbit_password_hashing_sha256)');
+        } else if (existing) hash = existing.passwordHash;
+        else throw badRequest('password or password_hash must be set');
+        b.putUser({ name, passwordHash: hash, tags: parseTags(d['tags']) });
+        return createdOrUpdated(existing === undefined);
+      },
+      DELETE: ({ user, params }) => {
+        requireAdmin(user);
+        if (!b.users.has(params['user']!)) throw notFound();
+        b.deleteUser(params['user']!);
+        return noContent;
+      },
+    });
+    this.on('users/:user/permissions', {
+      GET: ({ user, params }) => {
+        requireAdmin(user);
+        if (!b.users.has(params['user']!)) throw notFound();
+        return ok([...b.permissions.values()].filter((p) => p.user === params['user']).map(permJson));
+      },
+    });
+
+    // permissions
+    this.on('permissions', {
+      GET: ({ user }) => {
+        requireAdmin(user);
+        return ok([...b.permissions.values()].map(permJson));
+      },
+    });
+    this.on('permissions/:vhost/:user', {
+      GET: ({ user, params }) => {
+        requireAdmin(user);
+        const p = [...b.permissions.values()].find((x) => x.vhost === params['vhost'] && x.user === params['user']);
+        if (!p) throw notFound();
+        return ok(permJson(p));
+      },
+      PUT: async ({ user, params, body }) => {
+        requireAdmin(user);
+        const vhost = params['vhost']!;
+        const name = params['user']!;
+        if (!b.vhosts.has(vhost)) throw notFound();
+        if (!b.users.has(name)) throw badRequest(`user '${name}' does not exist`);
+        const d = await body();
+        const get = (k: string): string => {
+          const v = d[k];
+          if (typeof v !== 'string') throw badRequest(`Key '${k}' is mandatory and must be a string`);
+          return v;
+        };
+        const created = b.permissionFor(name, vhost) === null;
+        const perm = { user: name, vhost, configure: get('configure'), write: get('write'), read: get('read') };
+        try {
+          b.setPermission(perm);
+        } catch (err) {
+          throw badRequest(`invalid regular expression: ${(err as Error).message}`);
+        }
+        return createdOrUpdated(created);
+      },
+      DELETE: ({ user, params }) => {
+        requireAdmin(user);
+        if (b.permissionFor(params['user']!, params['vhost']!) === null) throw notFound();
+        b.clearPermission(params['user']!, params['vhost']!);
+        return noContent;
+      },
+    });
+    this.on('topic-permissions', {
+      GET: ({ user }) => {
+        requireAdmin(user);
+        return ok([]);
+      },
+    });
+
+    // policies
+    const policies = (user: User, vhost?: string): Record<string, unknown>[] => {
+      requirePolicymaker(user);
+      return this.vhostsFor(user, vhost).flatMap((vh) => [...vh.policies.values()].map(F.policyJson));
+    };
+    this.on('policies', { GET: ({ user }) => ok(policies(user)) });
+    this.on('policies/:vhost', { GET: ({ user, params }) => ok(policies(user, params['vhost'])) });
+    this.on('policies/:vhost/:name', {
+      GET: ({ user, params }) => {
+        requirePolicymaker(user);
+        const vh = vhostForRead(b, user, params['vhost']!);
+        const p = vh.policies.get(params['name']!);
+        if (!p) throw notFound();
+        return ok(F.policyJson(p));
+      },
+      PUT: async ({ user, params, body }) => {
+        requirePolicymaker(user);
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        const d = await body();
+        const pattern = d['pattern'];
+        if (typeof pattern !== 'string') throw badRequest("Key 'pattern' is mandatory and must be a string");
+        const def = d['definition'];
+        if (typeof def !== 'object' || def === null || Array.isArray(def)) throw badRequest("Key 'definition' is mandatory and must be a JSON object");
+        const prio = d['priority'] === undefined || d['priority'] === null || d['priority'] === '' ? 0 : Number(d['priority']);
+        if (!Number.isInteger(prio)) throw badRequest('priority must be an integer');
+        const applyTo = (d['apply-to'] ?? 'all') as ApplyTo;
+        const created = !vh.policies.has(params['name']!);
+        try {
+          b.setPolicy({ vhost: vh.name, name: params['name']!, pattern, 'apply-to': applyTo, priority: prio, definition: jsonToTable(def, 'definition') });
+        } catch (err) {
+          if (err instanceof PolicyError) throw badRequest(`Validation failed\n\n${err.message}\n`);
+          throw err;
+        }
+        return createdOrUpdated(created);
+      },
+      DELETE: ({ user, params }) => {
+        requirePolicymaker(user);
+        const vh = vhostForWrite(b, user, params['vhost']!);
+        if (!vh.policies.has(params['name']!)) throw notFound();
+        b.clearPolicy(vh.name, params['name']!);
+        return noContent;
+      },
+    });
+    for (const p of ['operator-policies', 'operator-policies/:vhost']) this.on(p, { GET: ({ user }) => (requirePolicymaker(user), ok([])) });
+
+    // parameters
+    const params = (user: User, component?: string, vhost?: string): Record<string, unknown>[] => {
+      requirePolicymaker(user);
+      if (vhost !== undefined) vhostForRead(b, user, vhost);
+      return parameterList(b).filter((p) => (component === undefined || p['component'] === component) && (vhost === undefined || p['vhost'] === vhost) && canSeeVhost(b, user, String(p['vhost'])));
+    };
+    this.on('parameters', { GET: ({ user }) => ok(params(user)) });
+    this.on('parameters/:component', { GET: ({ user, params: p }) => ok(params(user, p['component'])) });
+    this.on('parameters/:component/:vhost', { GET: ({ user, params: p }) => ok(params(user, p['component'], p['vhost'])) });
+    this.on('parameters/:component/:vhost/:name', {
+      GET: ({ user, params: p }) => {
+        requirePolicymaker(user);
+        vhostForRead(b, user, p['vhost']!);
+        const r = getParameter(b, p['component']!, p['vhost']!, p['name']!);
+        if (!r) throw notFound();
+        return ok({ vhost: r.vhost, component: r.component, name: r.name, value: r.value });
+      },
+      PUT: async ({ user, params: p, body }) => {
+        requirePolicymaker(user);
+        vhostForWrite(b, user, p['vhost']!);
+        const d = await body();
+        if (!('value' in d)) throw badRequest("Key 'value' is mandatory");
+        return createdOrUpdated(putParameter(b, p['component']!, p['vhost']!, p['name']!, d['value']));
+      },
+      DELETE: ({ user, params: p }) => {
+        requirePolicymaker(user);
+        vhostForWrite(b, user, p['vhost']!);
+        if (!deleteParameter(b, p['component']!, p['vhost']!, p['name']!)) throw notFound();
+        return noContent;
+      },
+    });
+    this.on('global-parameters', {
+      GET: ({ user }) => {
+        requireAdmin(user);
+        return ok([{ name: 'cluster_name', value: b.clusterName }]);
+      },
+    });
+    this.on('global-parameters/:name', {
+      GET: ({ user, params: p }) => {
+        requireAdmin(user);
+        if (p['name'] !== 'cluster_name') throw notFound();
+        return ok({ name: 'cluster_name', value: b.clusterName });
+      },
+    });
+
+    // definitions
+    this.on('definitions', {
+      GET: ({ user }) => {
+        requireAdmin(user);
+        return { status: 200, body: exportAll(b) };
+      },
+      POST: async ({ user, rawBody, req }) => {
+        requireAdmin(user);
+        importDefinitions(b, definitionsBody(await rawBody(), req));
+        return noContent;
+      },
+    });
+    this.on('definitions/:vhost', {
+      GET: ({ user, params: p }) => {
+        requireAdmin(user);
+        const vh = b.vhosts.get(p['vhost']!);
+        if (!vh) throw notFound();
+        return ok(exportVhost(b, vh));
+      },
+      POST: async ({ user, params: p, rawBody, req }) => {
+        requireAdmin(user);
+        if (!b.vhosts.has(p['vhost']!)) throw notFound();
+        importDefinitions(b, definitionsBody(await rawBody(), req), p['vhost']!);
+        return noContent;
+      },
+    });
+
+    // health
+    this.on('aliveness-test/:vhost', {
+      GET: ({ user, params: p }) => {
+        const vh = vhostForWrite(b, user, p['vhost']!);
+        const q = amqp(() => vh.declareQueue({ name: 'aliveness-test', durable: false, exclusive: false, autoDelete: false, arguments: {}, passive: false, owner: 0 }));
+        q.purge();
+        vh.publish(vh.getExchange(''), new Message('', 'aliveness-test', {}, null, Buffer.from('test_message'), b.now()));
+        const got = q.get(true);
+        if (!got || got.msg.body.toString() !== 'test_message') return { status: 503, body: { status: 'failed', reason: 'aliveness test message did not come back' } };
+        return ok({ status: 'ok' });
+      },
+    });
+    const healthOk = { status: 'ok' };
+    const alarmCheck = (): Reply => {
+      const a = F.alarms(f);
+      if (a.length === 0) return ok(healthOk);
+      return { status: 503, body: { status: 'failed', reason: 'There are alarms in effect in the cluster', alarms: a } };
+    };
+    this.on('health/checks/alarms', { GET: alarmCheck });
+    this.on('health/checks/local-alarms', {
+      GET: () => {
+        const a = F.alarms(f);
+        if (a.length === 0) return ok(healthOk);
+        return { status: 503, body: { status: 'failed', reason: 'There are alarms in effect on the node', alarms: a } };
+      },
+    });
+    this.on('health/checks/node-is-quorum-critical', { GET: () => ok(healthOk) });
+    this.on('health/checks/node-is-mirror-sync-critical', {
+      GET: () => {
+        // queues whose only synchronised copy is this node while it has mirrors that are not in sync
+        const critical: Record<string, unknown>[] = [];
+        for (const vh of b.vhosts.values()) {
+          for (const q of vh.queues.values()) {
+            const loc = f.cluster.queueLocation(vh.name, q.name);
+            if (loc.mirrors.length > 0 && loc.synchronisedMirrors.length === 0) critical.push({ name: q.name, virtual_host: vh.name, type: 'classic' });
+          }
+        }
+        if (critical.length === 0) return ok(healthOk);
+        return { status: 503, body: { status: 'failed', reason: 'There are classic mirrored queues without online synchronised mirrors present', queues: critical } };
+      },
+    });
+    this.on('health/checks/virtual-hosts', {
+      GET: () => (b.running ? ok(healthOk) : { status: 503, body: { status: 'failed', reason: 'Some virtual hosts are down', 'virtual-hosts': [...b.vhosts.keys()] } }),
+    });
+    this.on('health/checks/port-listener/:port', {
+      GET: ({ params: p }) => {
+        const port = Number(p['port']);
+        if (!Number.isInteger(port) || port <= 0 || port > 65535) throw badRequest(`invalid port '${p['port']}'`);
+        const ports = b.running ? [b.port, f.httpPort] : [f.httpPort];
+        if (ports.includes(port)) return ok({ status: 'ok', port });
+        return { status: 503, body: { status: 'failed', reason: `No active listener on port ${port}`, missing: port, ports } };
+      },
+    });
+    this.on('health/checks/protocol-listener/:protocol', {
+      GET: ({ params: p }) => {
+        const proto = p['protocol']!.toLowerCase();
+        const have = [...(b.running ? ['amqp', 'amqp091', 'amqp0-9-1'] : []), 'http', 'management', 'prometheus'];
+        if (have.includes(proto)) return ok({ status: 'ok', protocol: p['protocol'] });
+        return { status: 503, body: { status: 'failed', reason: `No active listener for protocol ${p['protocol']}`, missing: p['protocol'], protocols: ['amqp', 'http'] } };
+      },
+    });
+    this.on('health/checks/ready-to-serve-clients', {
+      GET: () => (b.running ? ok(healthOk) : { status: 503, body: { status: 'failed', reason: 'the node is not running the rabbit application' } }),
+    });
+    this.on('health/checks/certificate-expiration/:within/:unit', { GET: () => ok(healthOk) });
+    this.on('extensions', { GET: () => ok([]) });
+    this.on('auth', { GET: () => ok({ oauth_enabled: false }) });
+    this.on('vhost-limits', { GET: () => ok([]) });
+    this.on('feature-flags', { GET: ({ user }) => (requireAdmin(user), ok([])) });
+  }
+}
+
+function permJson(p: { user: string; vhost: string; configure: string; write: string; read: string }): Record<string, unknown> {
+  return { user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read };
+}
+
+/** The body of a definitions import: JSON, or a multipart form with a "file" field (the web UI's upload). */
+function definitionsBody(raw: Buffer, req: IncomingMessage): Record<string, unknown> {
+  const ct = req.headers['content-type'] ?? '';
+  const m = /boundary=("?)([^";]+)\1/.exec(ct);
+  if (ct.startsWith('multipart/form-data') && m) {
+    const text = raw.toString('utf8');
+    for (const part of text.split(`--${m[2]}`)) {
+      const i = part.indexOf('\r\n\r\n');
+      if (i < 0) continue;
+      const head = part.slice(0, i);
+      if (/name="file"/.test(head)) return parseJsonBody(Buffer.from(part.slice(i + 4).replace(/\r\n$/, '')));
+    }
+    throw badRequest('multipart body without a "file" part');
+  }
+  return parseJsonBody(raw);
+}
+
+/** Runs a broker operation, turning AMQP errors into API errors (404 for not found, 400 otherwise). */
+function amqp<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof AmqpError) {
+      if (err.code === REPLY.NOT_FOUND) throw new ApiError(404, 'not_found', err.message);
+      if (err.code === REPLY.ACCESS_REFUSED) throw notAuthorised(err.message);
+      throw badRequest(err.message);
+    }
+    throw err;
+  }
+}
+
+const ACKMODES = ['ack_requeue_true', 'ack_requeue_false', 'reject_requeue_true', 'reject_requeue_false'];
+
+/** POST /api/queues/{vhost}/{name}/get: RabbitMQ's basic.get loop with an ack mode. */
+function getMessages(q: Queue, d: Record<string, unknown>): Record<string, unknown>[] {
+  const count = Number(d['count'] ?? 1);
+  if (!Number.isInteger(count) || count < 1) throw badRequest('count must be a positive integer');
+  const ackmode = d['ackmode'] ?? (d['requeue'] === false || d['requeue'] === 'false' ? 'ack_requeue_false' : d['requeue'] !== undefined ? 'ack_requeue_true' : undefined);
+  if (typeof ackmode !== 'string' || !ACKMODES.includes(ackmode)) throw badRequest(`ackmode must be one of ${ACKMODES.join(', ')}`);
+  const encoding = d['encoding'] ?? 'auto';
+  if (encoding !== 'auto' && encoding !== 'base64') throw badRequest('encoding must be auto or base64');
+  const truncate = d['truncate'] === undefined || d['truncate'] === null || d['truncate'] === '' ? undefined : Number(d['truncate']);
+  if (truncate !== undefined && (!Number.isInteger(truncate) || truncate < 0)) throw badRequest('truncate must be a non-negative integer');
+  const out: Record<string, unknown>[] = [];
+  const taken: QueuedMessage[] = [];
+  for (let i = 0; i < count; i++) {
+    const qm = q.get(false);
+    if (!qm) break;
+    taken.push(qm);
+    const m = qm.msg;
+    out.push({
+      payload_bytes: m.body.length,
+      redelivered: qm.redelivered,
+      exchange: m.exchange,
+      routing_key: m.routingKey,
+      message_count: q.messageCount,
+      properties: propertiesToJson(m.properties),
+      ...encodePayload(m.body, encoding, truncate),
+    });
+  }
+  if (ackmode === 'ack_requeue_false') for (const qm of taken) q.ack(qm, null);
+  else if (ackmode === 'reject_requeue_false') for (const qm of taken) q.reject(qm, null);
+  else {
+    // back to the head in their original order, marked redelivered
+    for (let i = taken.length - 1; i >= 0; i--) q.requeue(taken[i]!, null);
+    if (taken.length > 0) q.dispatch();
+  }
+  return out;
+}
+
+export { isAdmin };

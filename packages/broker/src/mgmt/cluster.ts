@@ -1,0 +1,42 @@
+// The cluster as the management API shows it: which nodes there are (disc/ram, running, partitions) and where each
+// queue lives (its node, its mirrors and which of them are synchronised). A single node answers for itself with
+// localClusterView(); the clustering layer plugs in its own view through startManagement({ cluster }).
+import type { Broker } from '../server/broker.ts';
+
+export interface ClusterNode {
+  /** rabbit@host */
+  name: string;
+  type: 'disc' | 'ram';
+  running: boolean;
+  /** names of the nodes this one cannot see (RabbitMQ's partitions list) */
+  partitions: string[];
+  /**
+   * Figures for a remote node as its own management reported them (mem_used, mem_limit, uptime, ...). The local
+   * node's are read from this process and override nothing here.
+   */
+  stats?: Record<string, unknown>;
+}
+
+export interface QueueLocation {
+  /** the node holding the queue's master */
+  node: string;
+  /** nodes holding a mirror (RabbitMQ slave_nodes) */
+  mirrors: string[];
+  /** the mirrors that are in sync with the master (RabbitMQ synchronised_slave_nodes) */
+  synchronisedMirrors: string[];
+}
+
+export interface ClusterView {
+  /** Every node of the cluster, this one included. */
+  nodes(): ClusterNode[];
+  /** Where a queue of this node's broker lives. */
+  queueLocation(vhost: string, queue: string): QueueLocation;
+}
+
+/** A cluster of one: this node, disc when it keeps definitions on disk, ram when in memory; queues are local. */
+export function localClusterView(broker: Broker): ClusterView {
+  return {
+    nodes: () => [{ name: broker.opts.nodeName, type: broker.definitions.durable ? 'disc' : 'ram', running: broker.running, partitions: [] }],
+    queueLocation: () => ({ node: broker.opts.nodeName, mirrors: [], synchronisedMirrors: [] }),
+  };
+}
