@@ -84,6 +84,19 @@ describe('MemoryNetwork', () => {
     expect(serverSide.text).toBe('before;during;after;');
   });
 
+  it('keeps stream order when a partition catches bytes in flight behind bytes sent during it', async () => {
+    const { clock, network, client, serverSide } = await pair({ latencyMs: 10 });
+    client.write(Buffer.from('1;'));
+    await clock.advance(5);
+    network.partition(['a'], ['b']);
+    client.write(Buffer.from('2;'));
+    await clock.advance(100);
+    network.heal();
+    client.write(Buffer.from('3;'));
+    await clock.advance(100);
+    expect(serverSide.text).toBe('1;2;3;');
+  });
+
   it('crash: the peer sees a reset, or nothing when silent; a restarted host resets old connections', async () => {
     const loud = await pair();
     loud.network.crash('b');

@@ -63,6 +63,8 @@ class HostState {
 type PacketKind = 'data' | 'fin' | 'rst';
 
 class Packet {
+  /** Position in its direction's stream, assigned when first sent; keeps held packets in order. */
+  seq = -1;
   constructor(
     readonly kind: PacketKind,
     readonly bytes: Buffer | null,
@@ -81,8 +83,9 @@ class MemoryConnection implements Connection {
   needDrain = false;
   /** When the last packet in this direction is due: later packets are never due before it (FIFO). */
   lastDeliveryAt = 0;
-  /** Packets held back by a partition, in order. */
+  /** Packets held back by a partition, in stream order. */
   held: Packet[] = [];
+  nextSeq = 0;
   readonly inbox: InboxEvent[] = [];
   inboxScheduled = false;
   readonly hostIncarnation: number;
@@ -296,7 +299,7 @@ export class MemoryNetwork {
     const silent = options?.silent ?? false;
     this.log(`crash ${host}${silent ? ' silent' : ''}`);
     const connections = [...state.connections];
-    if (!silent) for (const c of connections) if (!c.closed) this.transmit(c, new Packet('rst', null), true);
+    if (!silent) for (const c of connections) if (!c.closed) this.transmit(c, new Packet('rst', null));
     state.down = true;
     state.incarnation++;
     state.listeners.clear();
@@ -315,13 +318,15 @@ export class MemoryNetwork {
 
   // Internals used by MemoryConnection.
 
-  transmit(from: MemoryConnection, packet: Packet, force = false): void {
+  transmit(from: MemoryConnection, packet: Packet): void {
     const to = from.peer;
     const size = packet.bytes?.length ?? 0;
-    if (packet.bytes !== null) this.tap?.(from.host.name, to.host.name, packet.bytes);
-    if (!force && !this.reachable(from.host.name, to.host.name)) {
-      from.held.push(packet);
-      this.log(`hold ${from.id} ${packet.kind} ${size}`);
+    if (packet.seq < 0) {
+      packet.seq = from.nextSeq++;
+      if (packet.bytes !== null) this.tap?.(from.host.name, to.host.name, packet.bytes);
+    }
+    if (!this.reachable(from.host.name, to.host.name)) {
+      this.hold(from, packet);
       return;
     }
     const c = this.conditions(from.host.name, to.host.name);
@@ -347,10 +352,9 @@ export class MemoryNetwork {
   private arrive(from: MemoryConnection, packet: Packet): void {
     const to = from.peer;
     const size = packet.bytes?.length ?? 0;
-    if (!this.reachable(from.host.name, to.host.name) && packet.kind !== 'rst') {
-      // The cut happened while the bytes were on their way: they wait with the rest.
-      from.held.push(packet);
-      this.log(`hold ${from.id} ${packet.kind} ${size}`);
+    if (!this.reachable(from.host.name, to.host.name)) {
+      // The cut happened while the bytes were on their way: they wait with the rest, in stream order.
+      this.hold(from, packet);
       return;
     }
     if (packet.kind === 'data') {
@@ -388,8 +392,16 @@ export class MemoryNetwork {
     }
   }
 
+  private hold(from: MemoryConnection, packet: Packet): void {
+    const held = from.held;
+    let i = held.length;
+    while (i > 0 && held[i - 1]!.seq > packet.seq) i--;
+    held.splice(i, 0, packet);
+    this.log(`hold ${from.id} ${packet.kind} ${packet.bytes?.length ?? 0}`);
+  }
+
   private reset(from: MemoryConnection): void {
-    this.transmit(from, new Packet('rst', null), true);
+    this.transmit(from, new Packet('rst', null));
     from.closed = true;
     from.emit({ close: netError('ECONNRESET', 'connection reset (simulated loss)') });
   }
