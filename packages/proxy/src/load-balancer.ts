@@ -80,9 +80,7 @@ export class LoadBalancer {
     const oldFrontends = this.frontends;
     const backends = new Map<string, Backend>();
     const frontends = new Map<string, Frontend>();
-    this.limit.max = config.global.maxconn ?? DEFAULT_GLOBAL_MAXCONN;
     const limit = this.limit;
-    limit.frontends.length = 0;
     for (const p of config.proxies) {
       if (p.kind === 'frontend' || p.disabled) continue;
       backends.set(p.name, new Backend(p, this.clock, this.log, oldBackends.get(p.name)));
@@ -95,7 +93,6 @@ export class LoadBalancer {
       if (p.mode === 'http' && !http) this.log.warn(`proxy '${p.name}': 'mode http' is forwarded as plain TCP`);
       const fe = new Frontend(p, be, limit, defaultMaxconn, http, oldFrontends.get(p.name));
       frontends.set(p.name, fe);
-      limit.frontends.push(fe);
     }
     // Open new listeners first, so a reload that cannot bind leaves the running configuration untouched.
     const wanted = new Map<string, { bind: Bind; proxy: ProxyConfig }>();
@@ -113,7 +110,11 @@ export class LoadBalancer {
       for (const l of opened) l.net.close();
       throw e;
     }
+    // From here on the new configuration is committed.
     for (const l of opened) this.listeners.set(l.key, l);
+    limit.max = config.global.maxconn ?? DEFAULT_GLOBAL_MAXCONN;
+    limit.frontends.length = 0;
+    limit.frontends.push(...frontends.values());
     for (const [key, l] of this.listeners) {
       const w = wanted.get(key);
       if (!w) {
