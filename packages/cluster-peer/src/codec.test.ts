@@ -85,3 +85,12 @@ describe('FrameWriter', () => {
     expect(writer.take()).toBeNull();
   });
 });
+
+describe('packr', () => {
+  it('decodes binaries as copies, so a kept message body does not pin the received chunk', () => {
+    const chunk = Buffer.concat([Buffer.alloc(1000), packr.pack({ body: Buffer.from('payload') })]);
+    const decoded = packr.unpack(chunk.subarray(1000)) as { body: Buffer };
+    expect(decoded.body.toString()).toBe('payload');
+    expect(decoded.body.buffer).not.toBe(chunk.buffer);
+  });
+});

@@ -45,8 +45,10 @@ export const DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024;
 /**
  * Plain msgpack (no msgpackr records or structure sharing), so each frame decodes on its own and any msgpack
  * implementation can read it. One instance per process is enough: packing is synchronous.
+ * copyBuffers: a decoded binary (a message body) would otherwise be a view into the received socket chunk, and a
+ * queue keeping a 100-byte body would keep the whole 64 KiB chunk alive with it.
  */
-export const packr = new Packr({ useRecords: false, moreTypes: false });
+export const packr = new Packr({ useRecords: false, moreTypes: false, copyBuffers: true });
 
 export interface FrameSink {
   /** body excludes the kind byte. It may share memory with the received chunk: copy it to keep it. */
