@@ -3,7 +3,8 @@
  *
  *   node --import tsx bench/src/perftest.ts --uri amqp://guest:guest@127.0.0.1:5672/ -x 1 -y 1 -s 16 -z 10
  *   node --import tsx bench/src/perftest.ts --rabbitmq ...     (starts a throw-away RabbitMQ first)
- *   node --import tsx bench/src/perftest.ts --warren ...       (starts Warren's broker binary first)
+ *   node --import tsx bench/src/perftest.ts --warren ...       (starts Warren's broker binary first;
+ *                                     --warren-cpu-prof DIR runs it under node --cpu-prof)
  *   node --import tsx bench/src/perftest.ts --discard ...      (the load generator's own ceiling)
  *
  * Prints the result as JSON. See bench/README.md for every option.
@@ -96,11 +97,14 @@ async function main(): Promise<void> {
     return;
   }
   const which = ['--rabbitmq', '--warren', '--discard'].find((f) => args.includes(f));
-  const rest = args.filter((a) => a !== which);
+  let rest = args.filter((a) => a !== which);
+  const profIdx = rest.indexOf('--warren-cpu-prof');
+  const cpuProfDir = profIdx >= 0 ? rest[profIdx + 1] : undefined;
+  if (profIdx >= 0) rest = rest.filter((_a, i) => i !== profIdx && i !== profIdx + 1);
   let broker: RunningBroker | undefined;
   try {
     if (which === '--rabbitmq') broker = await startRabbitmq((s) => console.error(s));
-    else if (which === '--warren') broker = await startWarren();
+    else if (which === '--warren') broker = await startWarren(cpuProfDir ? { cpuProfDir } : {});
     else if (which === '--discard') broker = await startDiscard();
     const o = parsePerfArgs(rest, { uri: broker?.uri ?? 'amqp://guest:guest@127.0.0.1:5672/', ...defaultPerfOptions });
     if (broker) o.brokerPid = broker.pid;

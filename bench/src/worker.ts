@@ -18,6 +18,7 @@ let confirmed = 0;
 let nacked = 0;
 let received = 0;
 let stopped = false;
+let producersDone = 0;
 const hist = new Histogram();
 let recordLatency = false;
 const clients: AMQPClient[] = [];
@@ -124,18 +125,29 @@ async function makeProducer(n: number): Promise<Producer> {
   function checkDone(): void {
     if (!done && limit > 0 && published >= limit && outstanding === 0) {
       done = true;
-      send({ type: 'done', counters: counters() });
+      // The process reports done when all its producers are.
+      if (++producersDone === cfg.count) send({ type: 'done', counters: counters() });
     }
   }
 
   // Fixed rate: a 1 ms timer publishes whatever the schedule says is due (bounded by the confirm window).
   let timer: NodeJS.Timeout | undefined;
   const startRate = (): void => {
-    const t0 = performance.now();
+    let t0 = performance.now();
+    let base = 0;
     const perMs = cfg.ratePerProducer / 1000;
     timer = setInterval(() => {
       if (stopped || done) return;
-      const due = Math.floor((performance.now() - t0) * perMs) - published;
+      // A broker that stops reading makes the socket buffer grow: wait instead of queueing in this process.
+      if (socket.writableNeedDrain) return;
+      const now = performance.now();
+      let due = Math.floor((now - t0) * perMs) - (published - base);
+      // More than 100 ms behind (the broker or this process stalled): drop the backlog rather than burst it out.
+      if (due > perMs * 100) {
+        t0 = now;
+        base = published;
+        due = Math.ceil(perMs);
+      }
       if (due <= 0) return;
       socket.cork();
       for (let i = 0; i < due && canPublish(); i++) publishOne();
