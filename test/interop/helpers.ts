@@ -500,3 +500,55 @@ export const args = {
   basicQos: (size: number, count: number, global: boolean): Buffer => new Enc().long(size).short(count).bits(global).buf(),
   basicGet: (queue: string, noAck: boolean): Buffer => new Enc().short(0).shortstr(queue).bits(noAck).buf(),
 };
+
+// ------------------------------------------------------------------------------------------------- amqp-client helpers
+
+type Chan = Awaited<ReturnType<AMQPBaseClient['channel']>>;
+type Msg = NonNullable<Awaited<ReturnType<Chan['basicGet']>>>;
+
+/** A round trip on the channel: everything published on it before has been routed when this resolves. */
+export async function sync(ch: Chan): Promise<void> {
+  await ch.exchangeDeclare('amq.direct', 'direct', { passive: true });
+}
+
+/** basic.get (no-ack) until the queue is empty; returns the bodies as strings. */
+export async function getAll(ch: Chan, queue: string): Promise<string[]> {
+  await sync(ch);
+  const out: string[] = [];
+  for (;;) {
+    const m = await ch.basicGet(queue, { noAck: true });
+    if (!m) return out;
+    out.push(text(m.body));
+  }
+}
+
+/** basic.get until a message arrives (within timeoutMs). */
+export async function getOne(ch: Chan, queue: string, noAck = true, timeoutMs = 3000): Promise<Msg> {
+  const t0 = Date.now();
+  for (;;) {
+    const m = await ch.basicGet(queue, { noAck });
+    if (m) return m;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no message in ${queue} within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** Declares a server-named exclusive queue bound to exchange with each key. */
+export async function boundQueue(ch: Chan, exchange: string, keys: string[], bindArgs: Record<string, unknown> = {}): Promise<string> {
+  const q = await ch.queueDeclare('', { exclusive: true, autoDelete: true, durable: false });
+  for (const k of keys) await ch.queueBind(q.name, exchange, k, bindArgs);
+  return q.name;
+}
+
+/** A consumer that records deliveries (manual ack unless noAck). */
+export async function collect(ch: Chan, queue: string, o: { noAck?: boolean; args?: Record<string, unknown>; tag?: string; exclusive?: boolean } = {}): Promise<{ msgs: Msg[]; tag: string; cancelled: Promise<string> }> {
+  const msgs: Msg[] = [];
+  const params: { noAck: boolean; args: Record<string, unknown>; tag?: string; exclusive?: boolean } = { noAck: o.noAck ?? false, args: o.args ?? {} };
+  if (o.tag !== undefined) params.tag = o.tag;
+  if (o.exclusive !== undefined) params.exclusive = o.exclusive;
+  const c = await ch.basicConsume(queue, params, (m) => {
+    msgs.push(m);
+  });
+  const cancelled = c.wait().then(() => 'ended', (e: unknown) => String((e as Error)?.message ?? e));
+  return { msgs, tag: c.tag, cancelled };
+}
