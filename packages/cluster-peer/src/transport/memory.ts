@@ -1,6 +1,8 @@
 import type { Clock } from '../clock.ts';
 import { SeededRandom } from '../random.ts';
-import type { Address, Connection, ConnectionHandler, Listener, Transport } from './transport.ts';
+import { FIRST_EPHEMERAL_PORT, HostState, MemoryConnection, netError, Packet } from './memory-connection.ts';
+import type { PacketCarrier } from './memory-connection.ts';
+import type { Address, Connection, Listener, Transport } from './transport.ts';
 
 /*
  * A simulated network of named hosts for deterministic tests and the cluster simulator. Connections behave like
@@ -48,140 +50,6 @@ export interface MemoryNetworkOptions {
   readonly trace?: boolean;
 }
 
-const FIRST_EPHEMERAL_PORT = 40_000;
-
-class HostState {
-  down = false;
-  /** Bumped by crash(): connections of an older incarnation are dead. */
-  incarnation = 0;
-  nextPort = FIRST_EPHEMERAL_PORT;
-  readonly listeners = new Map<number, (connection: Connection) => void>();
-  readonly connections = new Set<MemoryConnection>();
-  constructor(readonly name: string) {}
-}
-
-type PacketKind = 'data' | 'fin' | 'rst';
-
-class Packet {
-  /** Position in its direction's stream, assigned when first sent; keeps held packets in order. */
-  seq = -1;
-  constructor(
-    readonly kind: PacketKind,
-    readonly bytes: Buffer | null,
-  ) {}
-}
-
-type InboxEvent = Buffer | { close: Error | undefined };
-
-class MemoryConnection implements Connection {
-  peer!: MemoryConnection;
-  handler: ConnectionHandler | null = null;
-  closed = false;
-  closeNotified = false;
-  /** Bytes written and not yet delivered (including those held by a partition). */
-  inFlight = 0;
-  needDrain = false;
-  /** When the last packet in this direction is due: later packets are never due before it (FIFO). */
-  lastDeliveryAt = 0;
-  /** Packets held back by a partition, in stream order. */
-  held: Packet[] = [];
-  nextSeq = 0;
-  readonly inbox: InboxEvent[] = [];
-  inboxScheduled = false;
-  readonly hostIncarnation: number;
-
-  constructor(
-    readonly network: MemoryNetwork,
-    readonly host: HostState,
-    readonly id: string,
-    readonly localAddress: string,
-    readonly remoteAddress: string,
-  ) {
-    this.hostIncarnation = host.incarnation;
-    host.connections.add(this);
-  }
-
-  get writableLength(): number {
-    return this.inFlight;
-  }
-
-  get alive(): boolean {
-    return !this.host.down && this.host.incarnation === this.hostIncarnation;
-  }
-
-  setHandler(handler: ConnectionHandler): void {
-    this.handler = handler;
-    if (this.inbox.length > 0) this.scheduleInbox();
-  }
-
-  write(chunk: Buffer): boolean {
-    if (this.closed || !this.alive) return false;
-    const bytes = Buffer.from(chunk);
-    this.inFlight += bytes.length;
-    this.network.transmit(this, new Packet('data', bytes));
-    if (this.inFlight > this.network.bufferBytes) this.needDrain = true;
-    return !this.needDrain;
-  }
-
-  end(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.alive) this.network.transmit(this, new Packet('fin', null));
-  }
-
-  destroy(error?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.held = [];
-    if (this.alive) this.network.transmit(this, new Packet('rst', null));
-    this.emit({ close: error });
-  }
-
-  /**
-   * From the network's own timers: straight to the handler when nothing is queued before it (saves a timer per
-   * chunk); otherwise like emit.
-   */
-  deliver(event: InboxEvent): void {
-    if (this.handler === null || this.inbox.length > 0 || this.closeNotified) {
-      this.emit(event);
-      return;
-    }
-    if (Buffer.isBuffer(event)) this.handler.onData(event);
-    else {
-      this.closeNotified = true;
-      this.host.connections.delete(this);
-      this.handler.onClose(event.close);
-    }
-  }
-
-  /** Hands an event to the handler, or keeps it until there is one (delivered in order, from a timer). */
-  emit(event: InboxEvent): void {
-    if (this.closeNotified) return;
-    if (!Buffer.isBuffer(event)) this.closeNotified = true;
-    this.inbox.push(event);
-    if (this.handler !== null) this.scheduleInbox();
-  }
-
-  private scheduleInbox(): void {
-    if (this.inboxScheduled) return;
-    this.inboxScheduled = true;
-    this.network.clock.setTimeout(() => this.drainInbox(), 0);
-  }
-
-  private drainInbox(): void {
-    this.inboxScheduled = false;
-    while (this.inbox.length > 0) {
-      // Re-read each time: a handler may hand the connection over (handshake -> link) in the middle.
-      const handler = this.handler!;
-      const event = this.inbox.shift()!;
-      if (Buffer.isBuffer(event)) handler.onData(event);
-      else {
-        this.host.connections.delete(this);
-        handler.onClose(event.close);
-      }
-    }
-  }
-}
 
 function pairKey(a: string, b: string): string {
   return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
@@ -191,11 +59,7 @@ function directedKey(from: string, to: string): string {
   return `${from}\u0000${to}`;
 }
 
-function netError(code: string, message: string): Error {
-  return Object.assign(new Error(`${code}: ${message}`), { code });
-}
-
-export class MemoryNetwork {
+export class MemoryNetwork implements PacketCarrier {
   readonly clock: Clock;
   /** The network's PRNG; nodes in the same simulation may share it for nonces and jitter. */
   readonly random: SeededRandom;
