@@ -111,6 +111,7 @@ async function handle(api: Api, broker: Broker, req: IncomingMessage, res: Serve
     res.end(method === 'HEAD' ? undefined : page);
     return;
   }
+  if (path === '/favicon.ico') return sendEmpty(res, 204);
   if (path === '/metrics') {
     if (method !== 'GET') throw methodNotAllowed(['GET']);
     const text = collect(api.f);
