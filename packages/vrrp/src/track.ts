@@ -4,7 +4,7 @@
 // consecutive failures, a bad one turns good after `rise` consecutive successes. The counter is pure
 // (`trackStep`); ScriptTracker runs the script every `interval` and InterfaceTracker polls link state.
 // How a result moves the instance (keepalived): weight 0 and bad -> FAULT; weight > 0 adds the weight while
-// good; weight < 0 adds it while bad (`reverse` swaps those).
+// good; weight < 0 adds it while bad (`reverse` flips the sign of the adjustment).
 
 import { readFile } from 'node:fs/promises';
 import type { TrackScriptConfig } from './config.ts';
@@ -27,7 +27,9 @@ export function trackStep(h: TrackHealth, ok: boolean, rise: number, fall: numbe
 /** Priority contribution and fault of one tracked object (keepalived semantics). */
 export function trackEffect(good: boolean, weight: number, reverse = false): { delta: number; fault: boolean } {
   if (weight === 0) return { delta: 0, fault: !good };
-  const applies = reverse ? !good : weight > 0 ? good : !good;
+  // keepalived: a positive weight applies while the script succeeds, a negative one while it fails; `reverse`
+  // keeps when it applies and flips the direction.
+  const applies = weight > 0 ? good : !good;
   return { delta: applies ? (reverse ? -weight : weight) : 0, fault: false };
 }
 

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { GarpOps } from './arp.ts';
+import { parseConfig } from './config.ts';
+import { VrrpInstance } from './instance.ts';
+import type { NotifyOps } from './notify.ts';
+import { checkPacket, decodeIpv4, encodeAdvert, encodeIpv4, PacketCheck } from './packet.ts';
+import { FakeClock } from './scheduler.ts';
+import type { VipOps } from './vip.ts';
+
+const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function setup(extra = '') {
+  const config = parseConfig(`vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 9
+    version 3
+    priority 100
+    advert_int 0.1
+    virtual_ipaddress {
+        10.9.9.100/24
+    }
+    notify_master "/bin/nm"
+    notify_stop "/bin/ns"
+    notify /bin/n
+${extra}}`);
+  const clock = new FakeClock();
+  const events: string[] = [];
+  const sent: { pkt: Buffer; dst: string }[] = [];
+  const vips: VipOps = {
+    add: async (v) => (events.push(`add ${v.map((x) => x.address).join(',')}`), []),
+    remove: async (v) => (events.push(`del ${v.map((x) => x.address).join(',')}`), []),
+  };
+  const garp: GarpOps = { send: async (v, _d, n) => void events.push(`garp ${n}x${v.length}`) };
+  const notify: NotifyOps = { run: (argv) => events.push(`notify ${argv.join(' ')}`) };
+  const logs: string[] = [];
+  const inst = new VrrpInstance(config.instances[0]!, config.global, '10.9.9.2', {
+    clock,
+    transport: { send: (pkt, dst) => sent.push({ pkt, dst }) },
+    vips,
+    garp,
+    notify,
+    log: (m) => logs.push(m),
+    detail: () => undefined,
+    wallNow: () => new Date(0),
+  });
+  return { inst, clock, events, sent, logs };
+}
+
+function advertFrom(src: string, priority: number, vrid = 9): Buffer {
+  const msg = encodeAdvert(
+    { version: 3, vrid, priority, intervalCs: 10, addresses: ['10.9.9.100'], authType: 0, authData: '' },
+    { src, dst: '224.0.0.18' },
+  );
+  return encodeIpv4(msg, src, '224.0.0.18', 1);
+}
+
+describe('VrrpInstance runtime with a fake clock and fake ports', () => {
+  it('takes over after Master_Down_Interval: advert, VIPs, GARPs, then notify; second GARP burst after 5 s', async () => {
+    const { inst, clock, events, sent } = setup();
+    inst.start();
+    expect(inst.state.state).toBe('BACKUP');
+    clock.advance(360);
+    expect(inst.state.state).toBe('BACKUP'); // MDI(100) at 0.1 s = 361 ms
+    clock.advance(362);
+    expect(inst.state.state).toBe('MASTER');
+    await flush();
+    expect(events).toEqual([
+      'notify /bin/n INSTANCE VI_1 BACKUP 100',
+      'add 10.9.9.100',
+      'garp 5x1',
+      'notify /bin/nm',
+      'notify /bin/n INSTANCE VI_1 MASTER 100',
+    ]);
+    const first = sent[0]!;
+    expect(first.dst).toBe('224.0.0.18');
+    const ip = decodeIpv4(first.pkt)!;
+    expect(ip).toMatchObject({ ttl: 255, protocol: 112, src: '10.9.9.2', dst: '224.0.0.18' });
+    const c = checkPacket(first.pkt, {
+      version: 3, vrid: 9, unicast: false, authType: 0, authPass: '', intervalCs: 10, v3ChecksumAsV2: false, ownAddresses: [],
+    });
+    expect(c.check).toBe(PacketCheck.OK);
+    expect(c.advert).toMatchObject({ priority: 100, intervalCs: 10, addresses: ['10.9.9.100'] });
+    clock.advance(1362);
+    expect(sent.length).toBe(11); // one at takeover, then every 100 ms
+    clock.advance(5362);
+    await flush();
+    expect(events.filter((e) => e.startsWith('garp'))).toHaveLength(2);
+  });
+
+  it('a higher priority advert makes the master step down and remove its VIPs; invalid ones are only counted', async () => {
+    const { inst, clock, events, logs } = setup();
+    inst.start();
+    clock.advance(400);
+    expect(inst.state.state).toBe('MASTER');
+    const bad = advertFrom('10.9.9.3', 200);
+    bad[8] = 64; // TTL
+    inst.onPacket(bad);
+    expect(inst.state.state).toBe('MASTER');
+    expect(inst.counters.invalid).toEqual({ bad_ttl: 1 });
+    expect(logs.some((l) => /dropped invalid advert from 10\.9\.9\.3: bad_ttl/.test(l))).toBe(true);
+    inst.onPacket(advertFrom('10.9.9.3', 200));
+    expect(inst.state.state).toBe('BACKUP');
+    await flush();
+    expect(events).toContain('del 10.9.9.100');
+    expect(inst.status()).toMatchObject({ state: 'BACKUP', master: { ip: '10.9.9.3', priority: 200 } });
+    expect(inst.lastTransition).toMatchObject({ from: 'MASTER', to: 'BACKUP' });
+    expect(inst.lastTransition!.reason).toMatch(/higher priority 200 > 100/);
+  });
+
+  it('shutdown as master: priority 0 advert, VIPs removed, notify_stop', async () => {
+    const { inst, clock, events, sent } = setup();
+    inst.start();
+    clock.advance(400);
+    await flush();
+    events.length = 0;
+    await inst.shutdown();
+    const last = sent.at(-1)!;
+    expect(last.pkt[22]).toBe(0); // priority byte of the VRRP header
+    expect(events).toEqual(['del 10.9.9.100', 'notify /bin/ns', 'notify /bin/n INSTANCE VI_1 STOP 100']);
+    expect(inst.counters.priorityZeroSent).toBe(1);
+  });
+
+  it('unicast: one advert per peer, to the peer', () => {
+    const { inst, clock, sent } = setup('    unicast_src_ip 10.9.9.2\n    unicast_peer {\n        10.9.9.3\n        10.9.9.4\n    }\n');
+    inst.start();
+    clock.advance(400);
+    expect(sent.map((s) => s.dst)).toEqual(['10.9.9.3', '10.9.9.4']);
+    expect(decodeIpv4(sent[1]!.pkt)!.dst).toBe('10.9.9.4');
+  });
+});
