@@ -90,7 +90,7 @@ const MAX_REQUEST_ID = 0xffffffff;
  * the same turn); while the transport asks us to wait for drain, frames keep accumulating and go out in one write
  * on drain. send() allocates no promise and no closure.
  */
-export class PeerLink implements ConnectionHandler, FrameSink {
+export class PeerLink {
   readonly localNode: string;
   readonly remoteNode: string;
   readonly remoteIncarnation: number;
@@ -121,6 +121,8 @@ export class PeerLink implements ConnectionHandler, FrameSink {
   /** start() ran: the handler knows about this link and hears about its end. */
   private started = false;
   private readonly flushTask: () => void;
+  private readonly connectionHandler: ConnectionHandler;
+  private readonly frameSink: FrameSink;
   private readonly tickTask: () => void;
 
   constructor(params: PeerLinkParams) {
@@ -144,7 +146,14 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     this.tickTask = () => this.tick();
     this.decoder.maxFrameBytes = params.limits.maxFrameBytes;
     // From here on the link owns the connection; received bytes wait in the paused decoder until start().
-    this.connection.setHandler(this);
+    // Transport and decoder call in through these two objects, so those entry points stay off the public API.
+    this.connectionHandler = {
+      onData: (chunk) => this.onData(chunk),
+      onDrain: () => this.onDrain(),
+      onClose: (error) => this.onClose(error),
+    };
+    this.frameSink = { onFrame: (kind, body) => this.onFrame(kind, body) };
+    this.connection.setHandler(this.connectionHandler);
   }
 
   /**
@@ -157,7 +166,7 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     this.heartbeatTimer = this.clock.setTimeout(this.tickTask, this.limits.heartbeatTickMs);
     // Bytes that followed the handshake (possibly in the same chunk as its last frame) are decoded now.
     try {
-      this.decoder.resume(this);
+      this.decoder.resume(this.frameSink);
     } catch (error) {
       this.fail(error instanceof PeerError ? error : new PeerError('PROTOCOL_ERROR', String(error)));
     }
@@ -210,6 +219,7 @@ export class PeerLink implements ConnectionHandler, FrameSink {
   /** Orderly close: queued frames and a GOODBYE go out first. handler.onLinkDown gets no error. */
   close(reason = 'closed by the local node'): void {
     if (!this.open) return;
+    this.logger.info(`peer ${this.remoteNode}: closing the link (${reason})`);
     try {
       this.append(FrameKind.GOODBYE, 0, false, packr.pack({ reason }));
     } catch {
@@ -226,9 +236,9 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     this.fail(error);
   }
 
-  // ConnectionHandler
+  // Called by the transport (through connectionHandler)
 
-  onData(chunk: Buffer): void {
+  private onData(chunk: Buffer): void {
     this.receivedSinceTick = true;
     try {
       this.decoder.push(chunk);
@@ -237,12 +247,12 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     }
   }
 
-  onDrain(): void {
+  private onDrain(): void {
     this.transportBlocked = false;
     this.flush();
   }
 
-  onClose(error: Error | undefined): void {
+  private onClose(error: Error | undefined): void {
     if (this.lingerTimer !== null) {
       this.clock.clearTimeout(this.lingerTimer);
       this.lingerTimer = null;
@@ -252,9 +262,10 @@ export class PeerLink implements ConnectionHandler, FrameSink {
     this.fail(new PeerError('LINK_CLOSED', `peer ${this.remoteNode}: ${detail}`));
   }
 
-  // FrameSink: throws PeerError for protocol violations; onData turns that into closing the link.
+  // Called by the decoder (through frameSink). Throws PeerError for protocol violations; onData turns that into
+  // closing the link.
 
-  onFrame(kind: number, body: Buffer): void {
+  private onFrame(kind: number, body: Buffer): void {
     if (!this.open) return;
     switch (kind) {
       case FrameKind.HEARTBEAT:
