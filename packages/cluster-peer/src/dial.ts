@@ -2,7 +2,8 @@ import type { FrameDecoder } from './codec.ts';
 import { PeerError } from './errors.ts';
 import { Handshake, NONCE_BYTES, runHandshake } from './handshake.ts';
 import type { HandshakeResult } from './handshake.ts';
-import type { LinkRegistry, PeerConfig } from './options.ts';
+import { resolvePeerOptions } from './options.ts';
+import type { LinkRegistry, PeerConfig, PeerOptions } from './options.ts';
 import { PeerLink } from './peer-link.ts';
 import { formatAddress } from './transport/transport.ts';
 import type { Address, Connection } from './transport/transport.ts';
@@ -52,14 +53,15 @@ export function establishLink(
 /**
  * One attempt to link to `remoteNode` at `address`: connect, handshake, start the link. Rejects with a PeerError
  * (CONNECT_FAILED, COOKIE_MISMATCH, WRONG_NODE, DUPLICATE_LINK, HANDSHAKE_TIMEOUT, ...). No retries; PeerManager
- * retries with backoff.
+ * retries with backoff. Given PeerOptions without an incarnation, each call is a new incarnation of this node.
  */
 export async function dialPeer(
-  config: PeerConfig,
+  options: PeerOptions | PeerConfig,
   remoteNode: string,
   address: Address,
   registry?: LinkRegistry,
 ): Promise<PeerLink> {
+  const config = 'limits' in options ? options : resolvePeerOptions(options);
   let connection: Connection;
   try {
     connection = await config.transport.connect(address, config.connectTimeoutMs);

@@ -39,8 +39,8 @@ function waitUntil(predicate: () => boolean, ms = 3000): Promise<void> {
 describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () => {
   it('links over loopback and carries requests and many messages', async () => {
     const s = await server();
-    const config = resolvePeerOptions({ nodeName: 'rabbit@client', cookie: 'TCPCOOKIE', transport: new TcpTransport(), handler: new RecordingHandler(), logger: new CapturingLogger() });
-    const link: PeerLink = await dialPeer(config, 'rabbit@server', s.address);
+    const options = { nodeName: 'rabbit@client', cookie: 'TCPCOOKIE', transport: new TcpTransport(), handler: new RecordingHandler(), logger: new CapturingLogger() };
+    const link: PeerLink = await dialPeer(options, 'rabbit@server', s.address);
     cleanups.push(() => link.close());
     expect(await link.request({ echo: 42 })).toBe(42);
     for (let i = 0; i < 10_000; i++) link.send(i);
