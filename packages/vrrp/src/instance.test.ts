@@ -100,6 +100,7 @@ describe('VrrpInstance runtime with a fake clock and fake ports', () => {
     expect(logs.some((l) => /dropped invalid advert from 10\.9\.9\.3: bad_ttl/.test(l))).toBe(true);
     inst.onPacket(advertFrom('10.9.9.3', 200));
     expect(inst.state.state).toBe('BACKUP');
+    expect(inst.counters.addressMismatch).toBe(0);
     await flush();
     expect(events).toContain('del 10.9.9.100');
     expect(inst.status()).toMatchObject({ state: 'BACKUP', master: { ip: '10.9.9.3', priority: 200 } });

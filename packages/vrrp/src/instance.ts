@@ -16,7 +16,15 @@ import {
   type VrrpState,
 } from './machine.ts';
 import { notifyCommands, type NotifyOps } from './notify.ts';
-import { checkPacket, encodeAdvert, encodeIpv4, PacketCheck, VRRP_AUTH_NONE, type ReceiverExpectations } from './packet.ts';
+import {
+  checkPacket,
+  encodeAdvert,
+  encodeIpv4,
+  PacketCheck,
+  sameAddresses,
+  VRRP_AUTH_NONE,
+  type ReceiverExpectations,
+} from './packet.ts';
 import { DeadlineTimer, type Clock } from './scheduler.ts';
 import type { Transport } from './socket.ts';
 import type { VipOps } from './vip.ts';
@@ -53,6 +61,8 @@ export interface InstanceCounters {
   invalid: Partial<Record<PacketCheck, number>>;
   vipErrors: number;
   garpBursts: number;
+  /** Valid adverts whose VIP list differs from ours (accepted, logged). */
+  addressMismatch: number;
 }
 
 export class VrrpInstance {
@@ -68,6 +78,7 @@ export class VrrpInstance {
     invalid: {},
     vipErrors: 0,
     garpBursts: 0,
+    addressMismatch: 0,
   };
   lastTransition: Transition | undefined;
   private enteredAt: number;
@@ -78,6 +89,7 @@ export class VrrpInstance {
   private garpTimers: (() => void)[] = [];
   private pendingNotify: string[][] = [];
   private readonly exp: ReceiverExpectations;
+  private readonly advertisedAddresses: string[];
 
   constructor(
     readonly cfg: InstanceConfig,
@@ -94,6 +106,7 @@ export class VrrpInstance {
       lowerPrioAdvert: cfg.lowerPrioAdvert,
     };
     this.state = initialState(this.params, cfg.priority);
+    this.advertisedAddresses = cfg.vips.map((v) => v.address);
     this.enteredAt = ports.clock.now();
     this.timer = new DeadlineTimer(ports.clock, () => this.dispatch({ type: 'TIMER', now: this.ports.clock.now() }));
     this.exp = {
@@ -136,6 +149,12 @@ export class VrrpInstance {
     }
     this.counters.advertsReceived++;
     if (c.advert.priority === 0) this.counters.priorityZeroReceived++;
+    if (!sameAddresses(c.advert.addresses, this.advertisedAddresses)) {
+      const n = ++this.counters.addressMismatch;
+      const msg = `${this.tag()} advert from ${c.ip.src} lists [${c.advert.addresses.join(' ')}], we have [${this.advertisedAddresses.join(' ')}] (count ${n})`;
+      if (n <= 3 || n % 100 === 0) this.ports.log(msg);
+      else this.ports.detail(msg);
+    }
     this.dispatch({
       type: 'ADVERT',
       now: this.ports.clock.now(),
@@ -245,7 +264,7 @@ export class VrrpInstance {
           vrid: cfg.vrid,
           priority,
           intervalCs: cfg.advertIntervalCs,
-          addresses: cfg.vips.map((v) => v.address),
+          addresses: this.advertisedAddresses,
           authType: cfg.version === 2 ? cfg.authType : VRRP_AUTH_NONE,
           authData: cfg.authPass,
         },

@@ -7,8 +7,9 @@
 //   ..+8   authentication data (8 bytes)
 //
 // The checksum is the Internet checksum of the VRRP message. For v3 over IPv4 RFC 5798 §5.2.8 also covers an
-// IPv4 pseudo-header (src, dst, 0, 112, length); keepalived does that unless `v3_checksum_as_v2` is set (and
-// RFC 9568 clarified that only the message is summed). Encoding and checking are pure; sockets live in socket.ts.
+// IPv4 pseudo-header (src, dst, 0, 112, length); keepalived does that (captures in test/vrrp/fixtures) unless
+// `v3_checksum_as_v2` is set, for peers that sum the message alone. Encoding and checking are pure; sockets
+// live in socket.ts.
 
 export const VRRP_PROTOCOL = 112;
 export const VRRP_MCAST_ADDR = '224.0.0.18';
@@ -217,7 +218,13 @@ export interface CheckedPacket {
   check: PacketCheck;
   ip?: Ipv4Header;
   advert?: Advert;
-  /** The advert's VIP list differs from ours: RFC 3768 §7.1 lets us log it and still accept (keepalived does). */
+}
+
+/** RFC 3768 §7.1: an advert whose address list differs from ours MAY be logged; it is still accepted. */
+export function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
 }
 
 /** RFC 3768 §7.1 / RFC 5798 §7.1: receive checks in RFC order, on a whole IPv4 packet. */
