@@ -226,6 +226,10 @@ export function unpackBody(body: Uint8Array, kind: number): unknown {
   try {
     return packr.unpack(body);
   } catch (error) {
-    throw new PeerError('PROTOCOL_ERROR', `malformed msgpack in frame kind 0x${kind.toString(16)}: ${(error as Error).message}`);
+    const snippet = Buffer.from(body.subarray(0, 16)).toString('hex');
+    throw new PeerError(
+      'PROTOCOL_ERROR',
+      `malformed msgpack in frame kind 0x${kind.toString(16)} (${body.length} bytes, starting ${snippet}): ${(error as Error).message}`,
+    );
   }
 }

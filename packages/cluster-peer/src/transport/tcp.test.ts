@@ -1,7 +1,9 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeFrame, FrameDecoder, FrameKind, packr } from '../codec.ts';
 import { dialPeer } from '../dial.ts';
-import { resolvePeerOptions } from '../options.ts';
+import { Handshake, NONCE_BYTES } from '../handshake.ts';
+import { cryptoRandom } from '../random.ts';
 import type { PeerLink } from '../peer-link.ts';
 import { PeerServer } from '../peer-server.ts';
 import { CapturingLogger, RecordingHandler } from '../test-support.ts';
@@ -51,7 +53,7 @@ describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () =>
   it('rejects a dial with the wrong cookie on both ends', async () => {
     const s = await server();
     const logger = new CapturingLogger();
-    const config = resolvePeerOptions({ nodeName: 'rabbit@client', cookie: 'WRONG', transport: new TcpTransport(), handler: new RecordingHandler(), logger });
+    const config = { nodeName: 'rabbit@client', cookie: 'WRONG', transport: new TcpTransport(), handler: new RecordingHandler(), logger };
     await expect(dialPeer(config, 'rabbit@server', s.address)).rejects.toMatchObject({ code: 'COOKIE_MISMATCH' });
     await waitUntil(() => s.logger.some(/cookie mismatch/));
     expect(s.logger.some(/^error peer rabbit@client: cookie mismatch \(connection from 127\.0\.0\.1:\d+ refused\)$/)).toBe(true);
@@ -67,5 +69,43 @@ describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () =>
     socket.write(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'));
     await closed;
     expect(s.logger.some(/unknown node: during handshake: frame of 1095586128 bytes announced, maximum is 1024/)).toBe(true);
+  });
+
+  it('links a hand-written client that follows the documented protocol, and drops it on a malformed frame', async () => {
+    const s = await server();
+    const socket = net.connect(s.address.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const handshake = new Handshake({
+      role: 'initiator',
+      localNode: 'rabbit@raw',
+      localIncarnation: 1,
+      cookie: Buffer.from('TCPCOOKIE'),
+      nonce: cryptoRandom.bytes(NONCE_BYTES),
+      expectedRemote: 'rabbit@server',
+    });
+    let linked = false;
+    const decoder = new FrameDecoder(
+      {
+        onFrame(kind, body) {
+          if (linked) return;
+          const step = handshake.receive(kind, body);
+          if (step.reply !== null) socket.write(step.reply);
+          if (step.done !== null) {
+            linked = true;
+            socket.write(encodeFrame(FrameKind.MESSAGE, packr.pack({ hello: 'from raw' })));
+          }
+        },
+      },
+      1 << 20,
+    );
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+    socket.write(handshake.start()!);
+    await waitUntil(() => s.handler.messages.length === 1);
+    expect(s.handler.messages[0]).toEqual({ from: 'rabbit@raw', message: { hello: 'from raw' } });
+    socket.write(encodeFrame(FrameKind.MESSAGE, Buffer.from([0x01, 0x02])));
+    await closed;
+    expect(s.handler.events).toEqual(['up rabbit@raw', 'down rabbit@raw PROTOCOL_ERROR']);
+    expect(s.logger.some(/malformed msgpack in frame kind 0x11 \(2 bytes, starting 0102\)/)).toBe(true);
   });
 });
