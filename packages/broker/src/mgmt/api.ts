@@ -439,7 +439,11 @@ export class Api {
         const name = params['vhost']!;
         const d = await body();
         const created = !b.vhosts.has(name);
-        if (created) b.addVhost(name);
+        if (created) {
+          b.addVhost(name);
+          // RabbitMQ grants the user who created a vhost full permissions in it
+          b.setPermission({ user: user.name, vhost: name, configure: '.*', write: '.*', read: '.*' });
+        }
         const tracing = d['tracing'];
         if (tracing !== undefined) b.vhosts.get(name)!.tracing = boolField(d, 'tracing', false);
         return createdOrUpdated(created);
