@@ -160,8 +160,9 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
   };
 
   try {
-    // ---- topology
-    if (o.declare) {
+    // ---- topology (raced against the hard timeout: a broker that stops answering must not hang the run)
+    const setup = async (): Promise<void> => {
+      if (!o.declare) return;
       admin = new AMQPClient(o.uri);
       await admin.connect();
       const ch = await admin.channel();
@@ -180,7 +181,13 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
           await Promise.all(batch);
         }
       }
-    }
+    };
+    await Promise.race([
+      setup(),
+      abortP.then(() => {
+        throw new Error(errors[0] ?? 'aborted');
+      }),
+    ]);
     peakTimer = setInterval(() => {
       const s = broker();
       if (s && s.rssBytes > peakRss) peakRss = s.rssBytes;
@@ -244,6 +251,8 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       // ---- phase 1: publish pmessages per producer (with confirms if asked), nobody consuming
       await sleep(500);
       const rssBefore = broker();
+      const m0 = machineCpu();
+      const self0 = process.cpuUsage();
       const p0 = await snapAll(producers, 'none');
       for (const w of producers) w.send({ type: 'go' });
       const progress = setInterval(() => {
@@ -299,6 +308,20 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       const all = [...producers.map((w, i) => [w.label, pubCpu[i] ?? 0] as const), ...consumers.map((w, i) => [w.label, conCpu[i] ?? 0] as const)];
       const busiest = all.reduce((a, b) => (b[1] > a[1] ? b : a), ['', 0] as readonly [string, number]);
       const endSample = broker();
+      const m1 = machineCpu();
+      const self1 = process.cpuUsage(self0);
+      // Client CPU over both phases (publish: producers; drain: consumers), for the 'other load' figure.
+      let clientSec = (self1.user + self1.system) / 1e6;
+      producers.forEach((_w, i) => {
+        const a = p0[i]?.counters;
+        const b = pubEnd[i];
+        if (a && b) clientSec += b.cpuSec - a.cpuSec;
+      });
+      consumers.forEach((_w, i) => {
+        const a = c0[i]?.counters;
+        const b = cEnd[i]?.counters;
+        if (a && b) clientSec += b.cpuSec - a.cpuSec;
+      });
       const res: PerfResult = {
         ...empty,
         ok: errors.length === 0,
@@ -319,7 +342,12 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       if (rssBefore) res.rssBeforeBytes = rssBefore.rssBytes;
       if (rssQueued) res.rssQueuedBytes = rssQueued.rssBytes;
       if (endSample) res.brokerRssBytes = endSample.rssBytes;
-      if (rssBefore && endSample) res.brokerCpuPct = cpuPercent(rssBefore, endSample);
+      if (rssBefore && endSample) {
+        res.brokerCpuPct = cpuPercent(rssBefore, endSample);
+        const mdt = m1.at - m0.at;
+        const other = m1.busySec - m0.busySec - (endSample.cpuSec - rssBefore.cpuSec) - clientSec;
+        if (mdt > 0) res.otherCpuPct = Math.max(0, (other / mdt) * 100);
+      }
       if (errors.length) res.error = errors.join('; ');
       return res;
     }
@@ -441,14 +469,14 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     await Promise.all(producers.map((w) => w.stop()));
     await Promise.all(workers.filter((w) => !producers.includes(w)).map((w) => w.stop()));
     if (admin && o.declare) {
-      try {
-        const ch = await admin.channel();
+      const cleanup = async (): Promise<void> => {
+        const ch = await admin!.channel();
         for (const q of queueNames) await ch.queueDelete(q);
         if (ownExchange) await ch.exchangeDelete(exchangeName);
-        await Promise.race([admin.close(), sleep(2000)]);
-      } catch {
-        /* broker gone or unusable: nothing more to clean */
-      }
+        await Promise.race([admin!.close(), sleep(2000)]);
+      };
+      // A queue with millions of messages takes a while to delete; a broker that does not answer is left as it is.
+      await Promise.race([cleanup().catch(() => undefined), sleep(30_000)]);
     }
   }
 }
