@@ -202,7 +202,7 @@ describe.skipIf(!script)('rabbitmqadmin against Warren', () => {
   it('lists and closes connections; the AMQP client sees the close', async () => {
     const { client, conn } = await amqp(env);
     await conn.channel();
-    const list = await until(() => json('list', 'connections'), (l: unknown[]) => l.length === 1);
+    const list: any[] = await until(() => json('list', 'connections'), (l: unknown[]) => l.length === 1);
     expect(list[0]).toMatchObject({ user: 'guest', channels: 1 });
     const channels = await json('list', 'channels');
     expect(channels).toHaveLength(1);
