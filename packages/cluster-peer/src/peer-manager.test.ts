@@ -144,6 +144,27 @@ describe('PeerManager', { timeout: 10_000 }, () => {
     expect(n['a']!.manager.connectedNodes()).toEqual(['rabbit@b']);
   });
 
+  it('disconnect() stops redialing; send and waitForLink report a missing link', async () => {
+    const { clock, network, n } = await cluster(['a', 'b']);
+    const a = n['a']!.manager;
+    expect(() => a.send('rabbit@b', 'x')).toThrowError(expect.objectContaining({ code: 'NOT_CONNECTED' }) as Error);
+    const waiting = a.waitForLink('rabbit@b', 500);
+    const waitingCheck = expect(waiting).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
+    await clock.advance(500);
+    await waitingCheck;
+    a.connect('rabbit@b');
+    await clock.advanceUntil(() => a.link('rabbit@b') !== undefined, 1000);
+    const connects = (): number => network.trace.filter((l) => / connect a:\d+ -> b:25672$/.test(l)).length;
+    const before = connects();
+    a.disconnect('rabbit@b');
+    await clock.advance(20_000);
+    expect(a.link('rabbit@b')).toBeUndefined();
+    expect(connects()).toBe(before);
+    expect(n['b']!.logger.some(/peer rabbit@a closed the link: disconnected by the local node/)).toBe(true);
+    expect(() => a.connect('rabbit@a')).toThrowError(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    expect(() => a.connect('no-at-sign')).toThrowError(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+  });
+
   it('replays a whole cluster run identically from the same seed', async () => {
     const run = async (seed: number): Promise<string[]> => {
       const { clock, network, n } = await cluster(['a', 'b', 'c'], { seed, latencyMs: 2, jitterMs: 5, loss: 0.05 });
