@@ -141,3 +141,28 @@ describe('receive checks (RFC 3768 §7.1, RFC 5798 §7.1)', () => {
     expect(checkPacket(base, { ...exp, ownAddresses: ['10.213.99.1'] }).check).toBe(PacketCheck.OWN_PACKET);
   });
 });
+
+describe('fuzz: the receive path never throws', () => {
+  it('random bytes and random mutations of real adverts', () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const base = cap('v2_multicast_pass_auth');
+    const exp = expectFor(base);
+    for (let i = 0; i < 5000; i++) {
+      let pkt: Buffer;
+      if (i % 2 === 0) {
+        pkt = Buffer.alloc(rnd(80));
+        for (let j = 0; j < pkt.length; j++) pkt[j] = rnd(256);
+        if (pkt.length > 0 && i % 4 === 0) pkt[0] = 0x45;
+      } else {
+        pkt = Buffer.from(base.subarray(0, rnd(base.length + 1)));
+        for (let k = 0; k < 3; k++) if (pkt.length > 0) pkt[rnd(pkt.length)] = rnd(256);
+      }
+      const r = checkPacket(pkt, exp);
+      expect(Object.values(PacketCheck)).toContain(r.check);
+    }
+  });
+});
