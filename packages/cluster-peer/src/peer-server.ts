@@ -6,6 +6,12 @@ import type { PeerLink } from './peer-link.ts';
 import type { Address, Connection, Listener } from './transport/transport.ts';
 
 /**
+ * Unauthenticated connections allowed at once. A cluster has a handful of nodes, each opening one link; a flood of
+ * half-finished handshakes (each holding a socket and a timer for up to HANDSHAKE_TIMEOUT_MS) is turned away here.
+ */
+export const MAX_PENDING_HANDSHAKES = 64;
+
+/**
  * Accepts peer links: listens on the distribution port, runs the acceptor side of the handshake on every
  * connection, and hands authenticated links to the handler. Used on its own, it keeps every link a peer opens;
  * PeerManager gives it a registry so that there is one link per node.
@@ -47,6 +53,13 @@ export class PeerServer {
 
   private accept(connection: Connection): void {
     if (this.closed) {
+      connection.destroy();
+      return;
+    }
+    if (this.handshaking.size >= MAX_PENDING_HANDSHAKES) {
+      this.config.logger.warn(
+        `connection from ${connection.remoteAddress} refused: ${MAX_PENDING_HANDSHAKES} handshakes already in progress`,
+      );
       connection.destroy();
       return;
     }

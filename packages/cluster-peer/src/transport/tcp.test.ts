@@ -5,7 +5,7 @@ import { dialPeer } from '../dial.ts';
 import { Handshake, NONCE_BYTES } from '../handshake.ts';
 import { cryptoRandom } from '../random.ts';
 import type { PeerLink } from '../peer-link.ts';
-import { PeerServer } from '../peer-server.ts';
+import { MAX_PENDING_HANDSHAKES, PeerServer } from '../peer-server.ts';
 import { CapturingLogger, RecordingHandler } from '../test-support.ts';
 import { TcpTransport } from './tcp.ts';
 
@@ -69,6 +69,18 @@ describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () =>
     socket.write(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'));
     await closed;
     expect(s.logger.some(/unknown node: during handshake: frame of 1095586128 bytes announced, maximum is 1024/)).toBe(true);
+  });
+
+  it('turns away connections beyond MAX_PENDING_HANDSHAKES while handshakes are pending', async () => {
+    const s = await server();
+    const sockets: net.Socket[] = [];
+    cleanups.push(() => sockets.forEach((socket) => socket.destroy()));
+    for (let i = 0; i < MAX_PENDING_HANDSHAKES + 3; i++) {
+      const socket = net.connect(s.address.port, '127.0.0.1');
+      socket.on('error', () => {});
+      sockets.push(socket);
+    }
+    await waitUntil(() => s.logger.lines.filter((l) => l.includes('handshakes already in progress')).length === 3);
   });
 
   it('links a hand-written client that follows the documented protocol, and drops it on a malformed frame', async () => {
