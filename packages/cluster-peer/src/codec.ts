@@ -198,6 +198,11 @@ export class FrameWriter {
   take(): Buffer | null {
     if (this.position === this.start) return null;
     const out = this.chunk.subarray(this.start, this.position);
+    if (this.chunk.length > 4 * WRITER_CHUNK_BYTES) {
+      // A backlog grew the chunk; do not keep megabytes per link once it is gone.
+      this.chunk = Buffer.allocUnsafe(WRITER_CHUNK_BYTES);
+      this.position = 0;
+    }
     this.start = this.position;
     return out;
   }
