@@ -83,6 +83,8 @@ describe('FrameWriter', () => {
     expect(writer.take()!.length).toBe(5000 * 105);
     expect(batch).toEqual(copy);
     expect(writer.take()).toBeNull();
+    writer.write(FrameKind.HEARTBEAT, 0, false, null);
+    expect([...writer.take()!]).toEqual([0, 0, 0, 1, FrameKind.HEARTBEAT]);
   });
 });
 
