@@ -99,11 +99,18 @@ async function makeProducer(n: number): Promise<Producer> {
   };
 
   const canPublish = (): boolean =>
-    !stopped && !done && (limit === 0 || published < limit) && (cfg.confirm === 0 || outstanding < cfg.confirm);
+    !stopped &&
+    !done &&
+    client.blocked === undefined &&
+    (limit === 0 || published < limit) &&
+    (cfg.confirm === 0 || outstanding < cfg.confirm);
+  // connection.blocked (the broker's memory or disk alarm): publishes would be refused, so wait for unblocked.
+  client.onunblocked = (): void => scheduleFill();
 
   // Unlimited rate: fill the confirm window (or a batch) with the socket corked, so frames leave in one writev.
   const fill = (): void => {
     fillScheduled = false;
+    if (client.blocked !== undefined) return;
     if (!canPublish()) return checkDone();
     socket.cork();
     let i = 0;
@@ -137,7 +144,7 @@ async function makeProducer(n: number): Promise<Producer> {
     let base = 0;
     const perMs = cfg.ratePerProducer / 1000;
     timer = setInterval(() => {
-      if (stopped || done) return;
+      if (stopped || done || client.blocked !== undefined) return;
       // A broker that stops reading makes the socket buffer grow: wait instead of queueing in this process.
       if (socket.writableNeedDrain) return;
       const now = performance.now();
