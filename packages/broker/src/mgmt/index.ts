@@ -84,19 +84,21 @@ function closeServer(server: Server, stats: Stats): Promise<void> {
 }
 
 function authenticate(broker: Broker, req: IncomingMessage): User {
+  // the web UI asks with X-Requested-With so that a 401 does not make the browser pop up its own login dialog
+  const realm: Record<string, string> = req.headers['x-requested-with'] === 'XMLHttpRequest' ? {} : { 'www-authenticate': REALM };
   const h = req.headers.authorization;
   const m = h ? /^Basic\s+(\S+)$/i.exec(h) : null;
-  if (!m) throw new ApiError(401, 'not_authorised', 'Not_Authorized', { 'www-authenticate': REALM });
+  if (!m) throw new ApiError(401, 'not_authorised', 'Not_Authorized', realm);
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const i = decoded.indexOf(':');
   const name = i < 0 ? decoded : decoded.slice(0, i);
   const pass = i < 0 ? '' : decoded.slice(i + 1);
   const user = broker.users.get(name);
-  if (!user || !checkPassword(user, pass)) throw new ApiError(401, 'not_authorised', 'Login failed', { 'www-authenticate': REALM });
+  if (!user || !checkPassword(user, pass)) throw new ApiError(401, 'not_authorised', 'Login failed', realm);
   if (broker.opts.loopbackUsers.includes(name) && !isLoopback(req.socket.remoteAddress ?? '')) {
-    throw new ApiError(401, 'not_authorised', 'User can only log in via localhost', { 'www-authenticate': REALM });
+    throw new ApiError(401, 'not_authorised', 'User can only log in via localhost', realm);
   }
-  if (!isManagementUser(user)) throw new ApiError(401, 'not_authorised', 'Not management user', { 'www-authenticate': REALM });
+  if (!isManagementUser(user)) throw new ApiError(401, 'not_authorised', 'Not management user', realm);
   return user;
 }
 

@@ -162,8 +162,17 @@ export class Connection implements FrameSink {
       if (this.state === State.Closing) return;
       const ch = this.channels.get(channel);
       if (!ch) throw channelError(`content frame on unopened channel ${channel}`);
-      if (type === FRAME_HEADER) ch.onHeader(buf, start, end);
-      else ch.onBody(buf, start, end);
+      try {
+        if (type === FRAME_HEADER) ch.onHeader(buf, start, end);
+        else ch.onBody(buf, start, end);
+      } catch (err) {
+        // a soft error while completing a publish (too large, user_id mismatch) closes only the channel
+        if (err instanceof ChannelError) {
+          err.classId = 60;
+          err.methodId = 40;
+          ch.closeWithError(err);
+        } else throw err;
+      }
     } else if (type === FRAME_HEARTBEAT) {
       if (channel !== 0) throw new FrameError(`heartbeat frame on channel ${channel}`);
     } else {
