@@ -73,7 +73,7 @@ async function main(): Promise<void> {
 
   const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info });
   let stopping = false;
-  const control = new ControlServer(node, () => void shutdown('stop command'));
+  const control = new ControlServer(node, () => void shutdown('stop command'), (line) => log('warning', line));
   async function shutdown(why: string): Promise<void> {
     if (stopping) return;
     stopping = true;

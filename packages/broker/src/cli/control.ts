@@ -3,7 +3,7 @@
 import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PeerServer, TcpTransport, readCookieFile, silentLogger, type PeerLink } from '@warren/cluster-peer';
+import { PeerServer, TcpTransport, readCookieFile, type PeerLink } from '@warren/cluster-peer';
 import type { BrokerNode } from '../server/node.ts';
 import { CommandError, runCommand, type CommandRequest, type CommandResult } from './commands.ts';
 
@@ -48,11 +48,14 @@ export class ControlServer {
   private server: PeerServer | null = null;
   private readonly node: BrokerNode;
   private readonly onExit: () => void;
+  private readonly warn: (line: string) => void;
   port = 0;
 
-  constructor(node: BrokerNode, onExit: () => void) {
+  /** warn receives refused control connections (a wrong cookie) and link errors. */
+  constructor(node: BrokerNode, onExit: () => void, warn: (line: string) => void = () => {}) {
     this.node = node;
     this.onExit = onExit;
+    this.warn = warn;
   }
 
   async listen(host: string, port: number, cookieFile: string): Promise<number> {
@@ -63,7 +66,7 @@ export class ControlServer {
       nodeName: node.nodeName,
       cookie,
       transport: new TcpTransport(),
-      logger: silentLogger,
+      logger: { debug() {}, info() {}, warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
       handler: {
         onMessage: () => {},
         onRequest: async (_link: PeerLink, request: unknown): Promise<ControlReply> => {
