@@ -12,6 +12,7 @@ command -v arping >/dev/null 2>&1 || need="$need iputils-arping"
 command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v haproxy >/dev/null 2>&1 || need="$need haproxy"
 command -v keepalived >/dev/null 2>&1 || need="$need keepalived"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -z "$need" ] && exit 0
 SUDO=""
 if [ "$(id -u)" != "0" ]; then
