@@ -272,6 +272,7 @@ export class Api {
         const name = exName(params['name']!);
         const ex = this.exchange(vh, params['name']!);
         checkResource(b, user, vh.name, 'write', 'exchange', name);
+        if (ex.internal) throw notAuthorised(`ACCESS_REFUSED - cannot publish to internal exchange '${name}' in vhost '${vh.name}'`);
         const d = await body();
         const rk = d['routing_key'];
         if (typeof rk !== 'string') throw badRequest("Key 'routing_key' is mandatory and must be a string");
@@ -668,9 +669,12 @@ export class Api {
 
     // definitions
     this.on('definitions', {
-      GET: ({ user }) => {
+      GET: ({ user, query }) => {
         requireAdmin(user);
-        return { status: 200, body: exportAll(b) };
+        // the web UI's "download" link: ?download=<file name>
+        const dl = query.get('download');
+        const headers: Record<string, string> = dl ? { 'content-disposition': `attachment; filename="${dl.replace(/["\\\r\n]/g, '_')}"` } : {};
+        return { status: 200, body: exportAll(b), headers };
       },
       POST: async ({ user, rawBody, req }) => {
         requireAdmin(user);

@@ -18,8 +18,9 @@ export interface FormatContext {
   broker: Broker;
   cluster: ClusterView;
   stats: Stats;
-  /** the management listener's port, for listeners/contexts */
+  /** the management listener's port and address, for listeners/contexts */
   httpPort: number;
+  httpHost: string;
 }
 
 export const EXCHANGE_TYPES = [
@@ -40,7 +41,7 @@ export function listeners(f: FormatContext): object[] {
   const l = amqpListener(f);
   return [
     { node, protocol: 'amqp', ip_address: l.ip, port: l.port, socket_opts: {} },
-    { node, protocol: 'http', ip_address: '127.0.0.1', port: f.httpPort, socket_opts: { port: f.httpPort } },
+    { node, protocol: 'http', ip_address: f.httpHost, port: f.httpPort, socket_opts: { port: f.httpPort } },
   ];
 }
 

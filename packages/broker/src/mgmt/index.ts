@@ -48,7 +48,7 @@ function ui(): Buffer {
 
 export async function startManagement(broker: Broker, opts: ManagementOptions): Promise<RunningManagement> {
   const stats = new Stats(broker, opts.sampleIntervalMs ?? 5000);
-  const f: FormatContext = { broker, cluster: opts.cluster ?? localClusterView(broker), stats, httpPort: opts.port };
+  const f: FormatContext = { broker, cluster: opts.cluster ?? localClusterView(broker), stats, httpPort: opts.port, httpHost: opts.host ?? '127.0.0.1' };
   const api = new Api(f);
   const server = createServer((req, res) => {
     handle(api, broker, req, res).catch((err: unknown) => {

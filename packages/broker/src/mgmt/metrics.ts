@@ -5,7 +5,7 @@ import type { FormatContext } from './format.ts';
 
 type Labels = Record<string, string>;
 
-class Family {
+export class Family {
   readonly samples: { labels: Labels; value: number }[] = [];
   constructor(readonly name: string, readonly type: 'gauge' | 'counter' | 'untyped', readonly help: string) {}
   add(value: number, labels: Labels = {}): this {
