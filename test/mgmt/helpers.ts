@@ -53,8 +53,10 @@ export async function http(env: Env, method: string, path: string, body?: unknow
   return { status: r.status, headers: r.headers, text, json };
 }
 
-/** Debian's rabbitmqadmin (package rabbitmq-server): the plugin's copy, or /usr/bin/rabbitmqadmin. */
+/** Debian's rabbitmqadmin (package rabbitmq-server): $RABBITMQADMIN, the plugin's copy, or /usr/bin/rabbitmqadmin. */
 export function findRabbitmqadmin(): string | null {
+  const fromEnv = process.env['RABBITMQADMIN'];
+  if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
   const root = '/usr/lib/rabbitmq/lib';
   if (existsSync(root)) {
     for (const server of readdirSync(root).filter((d) => d.startsWith('rabbitmq_server-')).sort().reverse()) {

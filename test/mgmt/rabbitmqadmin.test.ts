@@ -9,7 +9,7 @@ import { amqp, findRabbitmqadmin, http, rabbitmqadmin, startEnv, until, type Cli
 const script = findRabbitmqadmin();
 if (!script) {
   console.warn('rabbitmqadmin tests skipped: no rabbitmqadmin found (install Debian package rabbitmq-server: it ships ' +
-    '/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_management-*/priv/www/cli/rabbitmqadmin)');
+    '/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_management-*/priv/www/cli/rabbitmqadmin; or point $RABBITMQADMIN at the script)');
 }
 
 describe.skipIf(!script)('rabbitmqadmin against Warren', () => {
