@@ -81,8 +81,8 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         lab.setPort('v', false);
         expect(await waitFor(() => lab.hasAddr('k', VIP), mdiMs(m, 150) + SLACK_MS, 20), lab.dump()).toBeDefined();
         expect(performance.now() - t0).toBeLessThan(mdiMs(m, 150) + SLACK_MS);
+        expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('k'), 3000)).toBeDefined();
         expect(lab.ping('c', VIP)).toBe(true);
-        expect(lab.neighMac('c', VIP)).toBe(lab.mac('k'));
 
         // 4. vrrpd returns and stays BACKUP: keepalived's adverts are valid to it.
         lab.setPort('v', true);
@@ -103,7 +103,9 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         lab.kill(k, 'SIGTERM');
         expect(await waitFor(() => lab.hasAddr('v', VIP), 3000 + SLACK_MS, 20), lab.dump()).toBeDefined();
         const took = performance.now() - t0;
-        expect(took).toBeLessThan(mdiMs(m, 100));
+        // The priority 0 advert (counted below) makes this Skew_Time, far below v2's 3.6 s Master_Down_Interval;
+        // for v3 at 0.1 s the bound is loose on purpose (process exit and polling on a loaded machine).
+        expect(took).toBeLessThan(Math.max(mdiMs(m, 100), 1500));
         expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('v'), 3000)).toBeDefined();
         expect(lab.ping('c', VIP)).toBe(true);
         const after = (await status(v.statusSock))!.instances[0]!;

@@ -111,10 +111,13 @@ export class Lab {
     return r[0]?.['lladdr'] as string | undefined;
   }
 
-  /** One ping with a short deadline; true if answered. */
-  ping(name: string, addr: string, waitS = 1): boolean {
-    const r = spawnSync('ip', ['netns', 'exec', this.ns(name), 'ping', '-n', '-q', '-c', '1', '-W', String(waitS), addr]);
-    return r.status === 0;
+  /** Ping with a short deadline (up to `tries` echo requests, for a loaded machine); true if one is answered. */
+  ping(name: string, addr: string, waitS = 1, tries = 3): boolean {
+    for (let i = 0; i < tries; i++) {
+      const r = spawnSync('ip', ['netns', 'exec', this.ns(name), 'ping', '-n', '-q', '-c', '1', '-W', String(waitS), addr]);
+      if (r.status === 0) return true;
+    }
+    return false;
   }
 
   writeFile(name: string, text: string, mode = 0o644): string {

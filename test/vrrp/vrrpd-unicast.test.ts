@@ -174,6 +174,7 @@ describe.skipIf(why !== undefined)('vrrpd: the seed article0 config (v2, unicast
     // v2, advert_int 1, priority 199: 3 + (256 - 199) / 256 = 3.223 s.
     expect(await waitFor(() => lab.hasAddr('b', lab.ip(45)), 3223 + SLACK_MS, 20), lab.dump()).toBeDefined();
     expect(performance.now() - t0).toBeLessThan(3223 + SLACK_MS);
+    expect(await waitFor(() => lab.neighMac('c', lab.ip(45)) === lab.mac('b'), 3000)).toBeDefined();
     expect(lab.ping('c', lab.ip(45))).toBe(true);
     await sleep(10);
   });
