@@ -1,6 +1,6 @@
 /** The processes a proxy bench run needs: a byte sink, Warren's broker, Warren's proxy and haproxy. All are killed on exit. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -89,6 +89,29 @@ export async function startSink(): Promise<{ port: number; proc: ChildProcess }>
   const proc = start(process.execPath, ['-e', SINK_JS, String(port)]);
   await waitForPort(port);
   return { port, proc };
+}
+
+const ECHO_JS = `
+require('node:net').createServer((s) => { s.setNoDelay(true); s.on('error', () => {}); s.pipe(s); })
+  .listen(Number(process.argv[1]), '127.0.0.1');
+`;
+
+export async function startEcho(): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = start(process.execPath, ['-e', ECHO_JS, String(port)]);
+  await waitForPort(port);
+  return { port, proc };
+}
+
+/** CPU time (user + system) a process has used so far, in milliseconds; NaN where /proc is not available. */
+export function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
 }
 
 export async function startBroker(): Promise<{ port: number; proc: ChildProcess }> {
