@@ -250,6 +250,14 @@ describe('connections and channels', () => {
     const { client, conn } = await amqp(env);
     const ch = await conn.channel();
     await ch.prefetch(7);
+    // an exclusive queue shows its owner and is locked for management
+    const { name: excl } = await ch.queueDeclare('', { exclusive: true });
+    const eq = (await http(env, 'GET', `/api/queues/%2F/${encodeURIComponent(excl)}`)).json;
+    expect(eq).toMatchObject({ exclusive: true, owner_pid_details: { peer_host: '127.0.0.1' } });
+    const locked = await http(env, 'POST', `/api/queues/%2F/${encodeURIComponent(excl)}/get`, { count: 1, ackmode: 'ack_requeue_true', encoding: 'auto' });
+    expect(locked.status).toBe(400);
+    expect(locked.json.reason).toMatch(/exclusive/);
+    expect((await http(env, 'DELETE', `/api/queues/%2F/${encodeURIComponent(excl)}`)).status).toBe(400);
     const list = await until(() => http(env, 'GET', '/api/connections'), (r) => r.json.length === 1);
     const c = list.json[0];
     expect(c).toMatchObject({ user: 'guest', vhost: '/', protocol: 'AMQP 0-9-1', state: 'running', channels: 1, peer_host: '127.0.0.1', node: env.b.broker.opts.nodeName });
@@ -269,6 +277,7 @@ describe('connections and channels', () => {
     await until(() => http(env, 'GET', '/api/connections'), (r) => r.json.length === 0);
     expect((await http(env, 'GET', '/api/connections')).json).toEqual([]);
     expect((await http(env, 'DELETE', `/api/connections/${encodeURIComponent(c.name)}`)).status).toBe(404);
+    expect((await http(env, 'GET', `/api/queues/%2F/${encodeURIComponent(excl)}`)).status).toBe(404);
   });
 });
 

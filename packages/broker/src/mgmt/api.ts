@@ -103,6 +103,12 @@ export class Api {
     return q;
   }
 
+  /** An exclusive queue belongs to its connection: management may look but not touch (RESOURCE_LOCKED, 400). */
+  private unlocked(vh: VHost, q: Queue): Queue {
+    amqp(() => vh.checkExclusive(q, 0));
+    return q;
+  }
+
   private exchange(vh: VHost, name: string): Exchange {
     const ex = vh.exchanges.get(exName(name));
     if (!ex) throw notFound();
@@ -323,7 +329,7 @@ export class Api {
       },
       DELETE: ({ user, params, query }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
-        const q = this.queue(vh, params['name']!);
+        const q = this.unlocked(vh, this.queue(vh, params['name']!));
         checkResource(b, user, vh.name, 'configure', 'queue', q.name);
         amqp(() => vh.deleteQueue(q, query.get('if-unused') === 'true', query.get('if-empty') === 'true'));
         return noContent;
@@ -332,7 +338,7 @@ export class Api {
     this.on('queues/:vhost/:name/contents', {
       DELETE: ({ user, params }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
-        const q = this.queue(vh, params['name']!);
+        const q = this.unlocked(vh, this.queue(vh, params['name']!));
         checkResource(b, user, vh.name, 'read', 'queue', q.name);
         q.purge();
         return noContent;
@@ -357,7 +363,7 @@ export class Api {
     this.on('queues/:vhost/:name/get', {
       POST: async ({ user, params, body }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
-        const q = this.queue(vh, params['name']!);
+        const q = this.unlocked(vh, this.queue(vh, params['name']!));
         checkResource(b, user, vh.name, 'read', 'queue', q.name);
         const d = await body();
         return ok(getMessages(q, d));
@@ -500,7 +506,6 @@ export class Api {
         const name = params['user']!;
         if (name === '') throw badRequest('user name must not be empty');
         const d = await body();
-        if (d['tags'] === undefined) throw badRequest("Key 'tags' is mandatory");
         const existing = b.users.get(name);
         let hash: string;
         if (typeof d['password'] === 'string') hash = hashPassword(d['password']);
@@ -510,7 +515,7 @@ export class Api {
           if (hash !== '' && Buffer.from(hash, 'base64').length !== 36) throw badRequest('password_hash must be a base64 salted SHA-256 hash (rabbit_password_hashing_sha256)');
         } else if (existing) hash = existing.passwordHash;
         else throw badRequest('password or password_hash must be set');
-        b.putUser({ name, passwordHash: hash, tags: parseTags(d['tags']) });
+        b.putUser({ name, passwordHash: hash, tags: d['tags'] === undefined && existing ? existing.tags : parseTags(d['tags']) });
         return createdOrUpdated(existing === undefined);
       },
       DELETE: ({ user, params }) => {
