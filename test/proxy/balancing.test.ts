@@ -98,3 +98,31 @@ describe('balancing across backend processes', () => {
     expect(await cli(sock, 'show info')).toMatch(/Name: warren-proxy/);
   });
 });
+
+describe('stats page admin', () => {
+  it('POST commands and haproxy form actions need stats admin and auth', async () => {
+    const [a, b] = await Promise.all([startBackend('A'), startBackend('B')]);
+    const { port, lb } = await startProxy(
+      `${DEFAULTS}listen l\n bind 127.0.0.1:0\n server a 127.0.0.1:${a.port}\n server b 127.0.0.1:${b.port}\n` +
+        'listen stats\n bind 127.0.0.1:0\n mode http\n stats uri /admin\n stats auth ops:secret\n stats admin if TRUE\n' +
+        'listen ro\n bind 127.0.0.1:0\n mode http\n stats uri /ro\n',
+    );
+    const auth = { authorization: `Basic ${Buffer.from('ops:secret').toString('base64')}` };
+    const url = `http://127.0.0.1:${port('stats')}/admin`;
+    expect((await fetch(`${url};cmd`, { method: 'POST', body: 'disable server l/a' })).status).toBe(401);
+    const r = await fetch(`${url};cmd`, { method: 'POST', body: 'disable server l/a', headers: auth });
+    expect(r.status).toBe(200);
+    expect(stats(lb, 'l', 'a').status).toBe('MAINT');
+    expect(await sequence(port('l'), 2)).toBe('BB');
+    const form = await fetch(url, { method: 'POST', body: 'b=l&s=a&s=b&action=drain', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+    expect(form.status).toBe(303);
+    expect(form.headers.get('location')).toBe('/admin;st=DONE');
+    expect(stats(lb, 'l', 'a').status).toBe('DRAIN');
+    expect(stats(lb, 'l', 'b').status).toBe('DRAIN');
+    const html = await (await fetch(url, { headers: auth })).text();
+    expect(html).toContain('<select name=action>');
+    const ro = await fetch(`http://127.0.0.1:${port('ro')}/ro;cmd`, { method: 'POST', body: 'enable server l/a' });
+    expect(ro.status).toBe(403);
+    expect(stats(lb, 'l', 'a').status).toBe('DRAIN');
+  });
+});

@@ -69,6 +69,14 @@ describe('timeouts', () => {
     await waitFor(() => lb.sessionCount === 0, 2000, 'session gone');
   });
 
+  it('timeout tunnel supersedes client and server timeouts once connected', async () => {
+    const a = await startBackend('A');
+    const { port } = await startProxy(`defaults\n mode tcp\n timeout connect 1s\n timeout client 30s\n timeout server 30s\n timeout tunnel 300ms\nlisten l\n bind 127.0.0.1:0\n server a 127.0.0.1:${a.port}\n`);
+    const c = await connect(port('l'));
+    await c.line();
+    await c.ended;
+  });
+
   it('timeout client 0 means no timeout', async () => {
     const a = await startBackend('A');
     const { port } = await startProxy(`defaults\n mode tcp\n timeout connect 1s\n timeout client 0\n timeout server 0\nlisten l\n bind 127.0.0.1:0\n server a 127.0.0.1:${a.port}\n`);

@@ -157,7 +157,10 @@ export class Session implements Counted, Queued {
     this.kill = pipeBoth(
       this.client,
       sock,
-      { client: ft.client, server: bt.server, clientFin: ft.clientFin, serverFin: bt.serverFin },
+      // haproxy: in TCP mode `timeout tunnel` supersedes the client and server timeouts once connected.
+      bt.tunnel !== null
+        ? { client: bt.tunnel, server: bt.tunnel, clientFin: ft.clientFin, serverFin: bt.serverFin }
+        : { client: ft.client, server: bt.server, clientFin: ft.clientFin, serverFin: bt.serverFin },
       () => this.finish(),
     );
   }
