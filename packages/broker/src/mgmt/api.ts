@@ -770,6 +770,19 @@ export class Api {
     this.on('extensions', { GET: () => ok([]) });
     this.on('auth', { GET: () => ok({ oauth_enabled: false }) });
     this.on('vhost-limits', { GET: () => ok([]) });
+    this.on('vhost-limits/:vhost', { GET: ({ user, params: p }) => (vhostForRead(b, user, p['vhost']!), ok([])) });
+    this.on('vhost-limits/:vhost/:name', {
+      PUT: ({ user, params: p }) => {
+        requireAdmin(user);
+        vhostForRead(b, user, p['vhost']!);
+        throw badRequest(`vhost limit '${p['name']}' is not supported: Warren enforces no per-vhost limits (max-connections, max-queues)`);
+      },
+      DELETE: ({ user, params: p }) => {
+        requireAdmin(user);
+        vhostForRead(b, user, p['vhost']!);
+        throw notFound();
+      },
+    });
     this.on('feature-flags', { GET: ({ user }) => (requireAdmin(user), ok([])) });
   }
 }
