@@ -222,6 +222,28 @@ describe('basic.get and settlement', () => {
     expect(await rejectionCode(sync(c2))).toBe(406);
   });
 
+  // BUG: a multiple ack naming a tag that is no longer unacked must fail with 406 (RabbitMQ); Warren acks every
+  // unacked tag below it and carries on.
+  it.skip('ack multiple=true naming an already-acked tag closes the channel with 406', async () => {
+    const c = await ch();
+    const q = await queueWith(c, 3);
+    const ms = [await getOne(c, q, false), await getOne(c, q, false), await getOne(c, q, false)];
+    await ms[1]!.ack();
+    await c.basicAck(ms[1]!.deliveryTag, true).catch(() => {});
+    expect(await rejectionCode(sync(c))).toBe(406);
+  });
+
+  // BUG: RabbitMQ refuses a publish whose expiration property is not a non-negative integer with 406
+  // PRECONDITION_FAILED ("invalid expiration"); Warren accepts it and ignores the expiration.
+  it.skip('a publish with an invalid expiration property closes the channel with 406', async () => {
+    for (const expiration of ['abc', '-5']) {
+      const c = await ch();
+      const q = await queueWith(c, 0);
+      await c.basicPublish('', q, 'x', { expiration }).catch(() => {});
+      expect(await rejectionCode(sync(c)), expiration).toBe(406);
+    }
+  });
+
   // BUG: Warren closes the whole connection with 406 (the error is raised while handling the content frames, outside
   // the channel's error handling); RabbitMQ closes only the channel with 406 PRECONDITION_FAILED.
   it.skip('a user_id property that is not the authenticated user closes only the channel with 406', async () => {

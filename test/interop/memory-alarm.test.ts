@@ -58,11 +58,12 @@ describe.skipIf(ON_REF)('memory alarm', () => {
     // RabbitMQ notifies a connection when it publishes during the alarm (Warren may tell it earlier)
     const ch = await conn.channel();
     await ch.basicPublish('amq.fanout', '', 'during the alarm').catch(() => {});
-    await waitFor(() => events.length === 1, 3000, 'connection.blocked');
-    expect(events[0]).toMatch(/^blocked:.+/);
+    // the notification may arrive with open-ok, before onblocked is assigned: amqp-client records it in conn.blocked
+    await waitFor(() => events.length === 1 || conn.blocked !== undefined, 3000, 'connection.blocked');
+    expect(events[0]?.slice(8) ?? conn.blocked).toMatch(/.+/);
     clearAlarm();
-    await waitFor(() => events.length === 2, 3000, 'connection.unblocked');
-    expect(events[1]).toBe('unblocked');
+    await waitFor(() => events.includes('unblocked'), 3000, 'connection.unblocked');
+    expect(conn.blocked).toBeUndefined();
   });
 
   // BUG: Warren routes the publish that arrives in the same socket read as the basic.publish (it only pauses the

@@ -79,6 +79,30 @@ describe('TTL and expiry', () => {
   });
 });
 
+describe('TTL edge cases', () => {
+  it('x-message-ttl 0 delivers to a waiting consumer and drops the message when nobody is consuming', async () => {
+    const c = await ch();
+    const live = await declare(c, { 'x-message-ttl': 0 });
+    const cons = await collect(c, live, { noAck: true });
+    await c.basicPublish('', live, 'now');
+    await waitFor(() => cons.msgs.length === 1, 2000, 'delivery');
+    const idle = await declare(c, { 'x-message-ttl': 0 });
+    await c.basicPublish('', idle, 'nobody');
+    await sync(c);
+    await sleep(50);
+    expect((await c.queueDeclare(idle, { passive: true })).messageCount).toBe(0);
+  });
+
+  it('a queue that dead-letters expired messages to itself drops them instead of looping', async () => {
+    const c = await ch();
+    const q = uniq('cycle');
+    await declare(c, { 'x-message-ttl': 20, 'x-dead-letter-exchange': '' }, q);
+    await c.basicPublish('', q, 'loop');
+    await sleep(400);
+    expect((await c.queueDeclare(q, { passive: true })).messageCount).toBe(0);
+  });
+});
+
 describe('length limits and overflow', () => {
   it('x-max-length with the default drop-head keeps the newest messages', async () => {
     const c = await ch();
