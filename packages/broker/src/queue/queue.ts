@@ -39,6 +39,14 @@ export interface QueueLimits {
   maxPriority: number;
 }
 
+/**
+ * Flow control thresholds: a queue with consumers holding more ready messages than FLOW_HIGH stops reading from the
+ * connections that publish to it until its consumers bring it below FLOW_LOW. High enough that a burst never
+ * blocks, low enough that a publisher cannot run ahead of its consumers by more than a fraction of a second.
+ */
+export const QUEUE_FLOW_HIGH = 4000;
+export const QUEUE_FLOW_LOW = 2000;
+
 export const enum EnqueueResult {
   Accepted,
   Rejected,
@@ -63,6 +71,8 @@ export class Queue implements Destination {
   readyBytes = 0;
   unackedCount = 0;
   readonly consumers: Consumer[] = [];
+  /** publishing connections held back by this queue's backlog */
+  readonly flowBlocked = new Set<{ flowRelease(q: Queue): void }>();
   private rr = 0;
   private hasPriorities = false;
   private hadConsumer = false;
@@ -244,6 +254,7 @@ export class Queue implements Destination {
     if (i < 0) return;
     this.consumers.splice(i, 1);
     this.hasPriorities = this.consumers.some((x) => x.priority !== 0);
+    if (this.consumers.length === 0 && this.flowBlocked.size > 0) this.releaseFlow();
     this.touch();
     // AMQP 0-9-1 queue.declare auto-delete: deleted when the last consumer is cancelled
     if (this.autoDelete && this.hadConsumer && this.consumers.length === 0 && !this.deleted) this.host.queueAutoDeleted(this);
@@ -305,6 +316,18 @@ export class Queue implements Destination {
     } finally {
       this.dispatching = false;
     }
+    if (this.flowBlocked.size > 0 && this.readyCount < QUEUE_FLOW_LOW) this.releaseFlow();
+  }
+
+  /** true when publishers to this queue should be held back */
+  get overFlowLimit(): boolean {
+    return this.readyCount > QUEUE_FLOW_HIGH && this.consumers.length > 0;
+  }
+
+  releaseFlow(): void {
+    const list = [...this.flowBlocked];
+    this.flowBlocked.clear();
+    for (const c of list) c.flowRelease(this);
   }
 
   private deliverTo(c: Consumer, qm: QueuedMessage): void {
@@ -369,6 +392,7 @@ export class Queue implements Destination {
 
   purge(): number {
     const n = this.readyCount;
+    if (this.flowBlocked.size > 0) queueMicrotask(() => this.releaseFlow());
     for (const d of this.levels) {
       for (const qm of d.clear()) if (qm.storeId >= 0) this.store?.remove(qm.storeId);
     }
@@ -387,6 +411,7 @@ export class Queue implements Destination {
     this.store?.destroy();
     this.store = null;
     for (const c of this.consumers.splice(0)) c.channel.consumerCancelledByServer(c);
+    this.releaseFlow();
     if (this.ttlTimer) clearTimeout(this.ttlTimer);
     if (this.expiresTimer) clearTimeout(this.expiresTimer);
     this.ttlTimer = null;

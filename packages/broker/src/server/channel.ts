@@ -567,6 +567,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private route(ex: Exchange, msg: Message, mandatory: boolean): void {
     const r = this.conn.vhost!.publish(ex, msg);
+    if (r.congested !== null) this.conn.flowBlock(r.congested);
     if (r.routed === 0 && r.rejected === 0 && mandatory) this.basicReturn(msg, REPLY.NO_ROUTE, 'NO_ROUTE');
     if (!this.confirm) return;
     const seq = ++this.publishSeq;

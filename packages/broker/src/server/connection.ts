@@ -72,6 +72,7 @@ export class Connection implements FrameSink {
   blocked = false;
   private blockedNotified = false;
   private paused = false;
+  private readonly flowQueues = new Set<FlowSource>();
   recvOct = 0;
   sendOct = 0;
   recvCnt = 0;
@@ -420,7 +421,7 @@ export class Connection implements FrameSink {
       this.blocked = false;
       if (this.paused) {
         this.paused = false;
-        this.socket.resume();
+        this.updateReading();
       }
       return;
     }
@@ -436,8 +437,34 @@ export class Connection implements FrameSink {
   throttle(): void {
     if (!this.paused) {
       this.paused = true;
-      this.socket.pause();
+      this.updateReading();
     }
+  }
+
+  // ---- flow control (RabbitMQ's "flow" connection state): a publisher is not read from while a queue it
+  // published to holds a backlog its consumers have not caught up with, so consumers are not starved by a
+  // publisher that fills the event loop, and memory does not grow without bound.
+
+  flowBlock(q: FlowSource): void {
+    if (this.flowQueues.has(q)) return;
+    this.flowQueues.add(q);
+    q.flowBlocked.add(this);
+    if (this.flowQueues.size === 1) this.updateReading();
+  }
+
+  flowRelease(q: FlowSource): void {
+    if (!this.flowQueues.delete(q)) return;
+    if (this.flowQueues.size === 0) this.updateReading();
+  }
+
+  get inFlow(): boolean {
+    return this.flowQueues.size > 0;
+  }
+
+  private updateReading(): void {
+    const stop = this.paused || this.flowQueues.size > 0;
+    if (stop && !this.socket.isPaused()) this.socket.pause();
+    else if (!stop && this.socket.isPaused()) this.socket.resume();
   }
 
   // ---- errors and closing
@@ -496,6 +523,8 @@ export class Connection implements FrameSink {
     this.heartbeatTimer = null;
     this.handshakeTimer = null;
     this.closeChannels();
+    for (const q of this.flowQueues) q.flowBlocked.delete(this);
+    this.flowQueues.clear();
     // exclusive queues die with their connection (AMQP 0-9-1 queue.declare exclusive)
     if (this.vhost) {
       for (const q of [...this.vhost.queues.values()]) if (q.exclusive && q.owner === this.id) this.vhost.removeQueue(q);
@@ -506,6 +535,11 @@ export class Connection implements FrameSink {
   channelClosed(id: number): void {
     this.channels.delete(id);
   }
+}
+
+/** A queue that can hold publishers back. */
+export interface FlowSource {
+  readonly flowBlocked: Set<{ flowRelease(q: FlowSource): void }>;
 }
 
 export function isLoopback(addr: string): boolean {

@@ -44,6 +44,8 @@ export interface PublishResult {
   rejected: number;
   /** routed to at least one durable queue as a persistent message: the confirm waits for the disk */
   needsDisk: boolean;
+  /** a queue it went to is over its flow limit: the publisher should be held back */
+  congested: Queue | null;
 }
 
 export class VHost implements QueueHost {
@@ -58,7 +60,7 @@ export class VHost implements QueueHost {
   // reused per publish: no allocation on the routing path
   private readonly destinations = new Set<Destination>();
   private readonly visited = new Set<Exchange>();
-  private readonly result: PublishResult = { routed: 0, rejected: 0, needsDisk: false };
+  private readonly result: PublishResult = { routed: 0, rejected: 0, needsDisk: false, congested: null };
   private deadLetterDepth = 0;
 
   constructor(name: string, ctx: VHostContext) {
@@ -276,6 +278,7 @@ export class VHost implements QueueHost {
     r.routed = 0;
     r.rejected = 0;
     r.needsDisk = false;
+    r.congested = null;
     const dests = this.destinations;
     dests.clear();
     this.collect(exchange, msg, dests);
@@ -287,6 +290,7 @@ export class VHost implements QueueHost {
       if (q.enqueue(msg) === EnqueueResult.Accepted) {
         r.routed++;
         if (persistent && q.durable && q.store !== null) r.needsDisk = true;
+        if (q.overFlowLimit) r.congested = q;
       } else r.rejected++;
     }
     dests.clear();
