@@ -69,6 +69,20 @@ describe('authentication and user tags', () => {
   });
 });
 
+describe('static page', () => {
+  it('serves the one-page UI without credentials, and nothing of RabbitMQ\'s', async () => {
+    const r = await fetch(`${env.base}/`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await r.text();
+    expect(html).toContain('id="login-form"');
+    expect(html).not.toMatch(/<script[^>]+src=["']https?:/); // no CDN
+    expect((await fetch(`${env.base}/index.html`, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(`${env.base}/cli/rabbitmqadmin`)).status).toBe(404);
+    expect((await fetch(`${env.base}/js/main.js`)).status).toBe(404);
+  });
+});
+
 describe('errors', () => {
   it('answers unknown paths with 404 and wrong methods with 405, in RabbitMQ error JSON', async () => {
     const nf = await http(env, 'GET', '/api/queues/%2F/does-not-exist');
