@@ -66,6 +66,10 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         // 1. vrrpd alone becomes master.
         let v = lab.vrrpd('v', conf(lab, m, 1, 2, 100, false));
         expect(await waitFor(async () => (await stateOf(v.statusSock)) === 'MASTER', mdiMs(m, 100) + 8000), lab.dump()).toBeDefined();
+        expect(await waitFor(() => lab.hasAddr('v', VIP), 3000)).toBeDefined();
+        // The client talks to the VIP, so it has a neighbour entry for the takeover's GARP to update.
+        expect(lab.ping('c', VIP)).toBe(true);
+        expect(lab.neighMac('c', VIP)).toBe(lab.mac('v'));
 
         // 2. keepalived with nopreempt stays BACKUP because it accepts vrrpd's adverts.
         const k = lab.keepalived('k', conf(lab, m, 2, 1, 150, true));
