@@ -46,6 +46,8 @@ export interface QueueLimits {
  */
 export const QUEUE_FLOW_HIGH = 4000;
 export const QUEUE_FLOW_LOW = 2000;
+/** A held-back publisher is let go when the queue delivered nothing for this long. */
+export const FLOW_STALL_CHECK_MS = 500;
 
 export const enum EnqueueResult {
   Accepted,
@@ -73,6 +75,9 @@ export class Queue implements Destination {
   readonly consumers: Consumer[] = [];
   /** publishing connections held back by this queue's backlog */
   readonly flowBlocked = new Set<{ flowRelease(q: Queue): void }>();
+  private flowTimer: NodeJS.Timeout | null = null;
+  /** deliverCount when consumers were found not to make progress, or -1 */
+  private flowStalledAt = -1;
   private rr = 0;
   private hasPriorities = false;
   private hadConsumer = false;
@@ -319,12 +324,40 @@ export class Queue implements Destination {
     if (this.flowBlocked.size > 0 && this.readyCount < QUEUE_FLOW_LOW) this.releaseFlow();
   }
 
-  /** true when publishers to this queue should be held back */
+  /** true when publishers to this queue should be held back: a backlog that consumers are working through */
   get overFlowLimit(): boolean {
-    return this.readyCount > QUEUE_FLOW_HIGH && this.consumers.length > 0;
+    if (this.readyCount <= QUEUE_FLOW_HIGH || this.consumers.length === 0) return false;
+    if (this.flowStalledAt >= 0) {
+      // consumers that stopped taking messages (prefetch full, never acking) must not stall publishers forever
+      if (this.deliverCount === this.flowStalledAt) return false;
+      this.flowStalledAt = -1;
+    }
+    return true;
+  }
+
+  /** Registers a publisher held back by this queue; if consumers stop making progress it is let go. */
+  holdPublisher(c: { flowRelease(q: Queue): void }): void {
+    this.flowBlocked.add(c);
+    if (this.flowTimer !== null) return;
+    let seen = this.deliverCount;
+    this.flowTimer = setInterval(() => {
+      if (this.flowBlocked.size === 0) return this.stopFlowTimer();
+      if (this.deliverCount === seen) {
+        this.flowStalledAt = this.deliverCount;
+        this.releaseFlow();
+      }
+      seen = this.deliverCount;
+    }, FLOW_STALL_CHECK_MS);
+    this.flowTimer.unref();
+  }
+
+  private stopFlowTimer(): void {
+    if (this.flowTimer) clearInterval(this.flowTimer);
+    this.flowTimer = null;
   }
 
   releaseFlow(): void {
+    this.stopFlowTimer();
     const list = [...this.flowBlocked];
     this.flowBlocked.clear();
     for (const c of list) c.flowRelease(this);

@@ -448,7 +448,7 @@ export class Connection implements FrameSink {
   flowBlock(q: FlowSource): void {
     if (this.flowQueues.has(q)) return;
     this.flowQueues.add(q);
-    q.flowBlocked.add(this);
+    q.holdPublisher(this);
     if (this.flowQueues.size === 1) this.updateReading();
   }
 
@@ -540,6 +540,7 @@ export class Connection implements FrameSink {
 /** A queue that can hold publishers back. */
 export interface FlowSource {
   readonly flowBlocked: Set<{ flowRelease(q: FlowSource): void }>;
+  holdPublisher(c: { flowRelease(q: FlowSource): void }): void;
 }
 
 export function isLoopback(addr: string): boolean {
