@@ -1,5 +1,6 @@
 // The management HTTP API driven directly: status codes, error bodies, auth and tags, and effects checked over AMQP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { amqp, http, startEnv, until, type Env } from './helpers.ts';
 import type { ClusterView } from '../../packages/broker/src/mgmt/index.ts';
 
@@ -406,6 +407,49 @@ describe('definitions', () => {
     }
     await http(env, 'DELETE', '/api/vhosts/prod');
     await http(env, 'DELETE', '/api/users/app');
+  });
+
+  it('imports a file in the format RabbitMQ 3.8 exports (string tags, cluster id, hashes from RabbitMQ)', async () => {
+    // rabbit_password_hashing_sha256: base64(salt(4) + sha256(salt + password)), computed here independently
+    const salt = Buffer.from([0x9a, 0x01, 0x7f, 0x33]);
+    const hash = Buffer.concat([salt, createHash('sha256').update(salt).update('from-rabbit').digest()]).toString('base64');
+    const file = {
+      rabbit_version: '3.8.3',
+      rabbitmq_version: '3.8.3',
+      users: [{ name: 'imported', password_hash: hash, hashing_algorithm: 'rabbit_password_hashing_sha256', tags: 'policymaker,management' }],
+      vhosts: [{ name: 'legacy' }],
+      permissions: [{ user: 'imported', vhost: 'legacy', configure: '.*', write: '.*', read: '.*' }],
+      topic_permissions: [],
+      parameters: [],
+      global_parameters: [{ name: 'cluster_name', value: 'rabbit@legacy-cluster' }, { name: 'internal_cluster_id', value: 'rabbitmq-cluster-id-abc' }],
+      policies: [{ vhost: 'legacy', name: 'dlx', pattern: '^delay$', 'apply-to': 'queues', definition: { 'dead-letter-exchange': 'render' }, priority: 0 }],
+      queues: [
+        { name: 'delay', vhost: 'legacy', durable: true, auto_delete: false, arguments: { 'x-message-ttl': 300, 'x-dead-letter-routing-key': 'delayed.render', 'x-dead-letter-exchange': 'render' } },
+        { name: 'render', vhost: 'legacy', durable: true, auto_delete: false, arguments: {} },
+      ],
+      exchanges: [{ name: 'render', vhost: 'legacy', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} }],
+      bindings: [{ source: 'render', vhost: 'legacy', destination: 'render', destination_type: 'queue', routing_key: '#.render', arguments: {} }],
+    };
+    const other = await startEnv();
+    try {
+      expect((await http(other, 'POST', '/api/definitions', file)).status).toBe(204);
+      expect((await http(other, 'GET', '/api/overview')).json.cluster_name).toBe('rabbit@legacy-cluster');
+      expect((await http(other, 'GET', '/api/whoami', undefined, ['imported', 'from-rabbit'])).json).toEqual({ name: 'imported', tags: ['policymaker', 'management'] });
+      const { conn } = await amqp(other, 'imported', 'from-rabbit', 'legacy');
+      const ch = await conn.channel();
+      await ch.basicPublish('', 'delay', 'later');
+      // TTL 300 ms then dead-lettered with the delayed.render key into render, bound by #.render
+      const got = await until(() => ch.basicGet('render', { noAck: true }), (m) => m !== null, 6000);
+      expect(got?.bodyToString()).toBe('later');
+      expect(got?.routingKey).toBe('delayed.render');
+      await conn.close();
+      const md5 = { users: [{ name: 'old', password_hash: 'AsYO2ESs62RcsxNVyxKaR5DGxVI=', tags: 'administrator' }] };
+      const r = await http(other, 'POST', '/api/definitions', md5);
+      expect(r.status).toBe(400);
+      expect(r.json.reason).toMatch(/MD5/);
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -142,6 +142,9 @@ export function importDefinitions(b: Broker, defs: Obj, into?: string): void {
     for (const u of list(defs, 'users')) {
       const name = str(u, 'name', 'user');
       checkHashingAlgorithm(u['hashing_algorithm']);
+      if (typeof u['password_hash'] === 'string' && u['password_hash'] !== '' && Buffer.from(u['password_hash'], 'base64').length !== 36) {
+        throw badRequest(`user '${name}': password_hash is not a rabbit_password_hashing_sha256 hash (exports from RabbitMQ before 3.6 use MD5, which Warren does not check)`);
+      }
       const hash = typeof u['password_hash'] === 'string' ? u['password_hash'] : typeof u['password'] === 'string' ? hashPassword(u['password']) : '';
       b.putUser({ name, passwordHash: hash, tags: parseTags(u['tags']) });
     }
