@@ -2,7 +2,7 @@
 // exclusive and prioritised consumers, get, ack/nack/reject/recover, confirms and transactions.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, sleep, within, RawClient, method, args, contentHeader, body, isMethod, Dec, type Target } from './helpers.ts';
+import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, sleep, within, RawClient, method, args, contentHeader, body, isMethod, Dec, Enc, type Target } from './helpers.ts';
 
 let t: Target;
 const clients = new Clients(() => t.url);
@@ -121,6 +121,65 @@ describe('consumers and prefetch', () => {
     const c = await ch();
     expect(await rejectionCode(c.basicConsume(uniq('missing'), { noAck: true }, () => {}))).toBe(404);
   });
+});
+
+describe('delivery under pressure and failure', () => {
+  it('a consumer that stops reading its socket for a while still gets every message once it reads again', async () => {
+    const c = await ch();
+    const q = (await c.queueDeclare('', { exclusive: false, autoDelete: false, durable: false })).name;
+    const payload = Buffer.alloc(4096, 'z');
+    for (let i = 0; i < 2000; i++) c.basicPublish('', q, payload).catch(() => {});
+    await sync(c);
+    const r = await RawClient.connect(t.port, t.host);
+    clients.track(() => r.destroy());
+    await r.handshake();
+    await r.openChannel(1);
+    r.socket.pause();
+    // basic.consume no-ack: the broker writes as fast as the socket lets it
+    r.send(method(1, 60, 20, new Enc().short(0).shortstr(q).shortstr('slow').bits(false, true, false, false).table({}).buf()));
+    await sleep(500);
+    r.socket.resume();
+    await waitFor(() => r.frames.filter(isMethod(60, 60, 1)).length === 2000, 10_000, '2000 deliveries');
+    await c.queueDelete(q);
+  }, 20_000);
+
+  it('unacked messages of a consumer whose TCP connection drops are requeued as redelivered', async () => {
+    const c = await ch();
+    const q = (await c.queueDeclare('', { exclusive: false, autoDelete: false, durable: false })).name;
+    await c.basicPublish('', q, 'first');
+    await c.basicPublish('', q, 'second');
+    await sync(c);
+    const r = await RawClient.connect(t.port, t.host);
+    await r.handshake();
+    await r.openChannel(1);
+    r.send(method(1, 60, 20, new Enc().short(0).shortstr(q).shortstr('dropper').bits(false, false, false, false).table({}).buf()));
+    await waitFor(() => r.frames.filter(isMethod(60, 60, 1)).length === 2, 3000, 'two deliveries');
+    r.destroy();
+    await waitFor(async () => (await c.queueDeclare(q, { passive: true })).messageCount === 2, 3000, 'requeued');
+    const a = await getOne(c, q);
+    const b = await getOne(c, q);
+    expect([a.bodyToString(), a.redelivered, b.bodyToString(), b.redelivered]).toEqual(['first', true, 'second', true]);
+    await c.queueDelete(q);
+  });
+
+  it('100 channels publishing concurrently with confirms lose nothing', async () => {
+    const c = await clients.amqp();
+    const setup = await c.channel();
+    const q = (await setup.queueDeclare('', { exclusive: true, autoDelete: false })).name;
+    const chans = await Promise.all(Array.from({ length: 100 }, () => c.channel()));
+    await Promise.all(chans.map((x) => x.confirmSelect()));
+    await within(Promise.all(chans.flatMap((x, i) => Array.from({ length: 20 }, (_, j) => x.basicPublish('', q, `${i}:${j}`)))), 10_000, 'confirms');
+    const got = await getAll(setup, q);
+    expect(got).toHaveLength(2000);
+    expect(new Set(got).size).toBe(2000);
+    // per channel, publish order is kept
+    const perChannel = new Map<string, number[]>();
+    for (const g of got) {
+      const [i, j] = g.split(':');
+      perChannel.set(i!, [...(perChannel.get(i!) ?? []), Number(j)]);
+    }
+    for (const seq of perChannel.values()) expect(seq).toEqual([...seq].sort((a, b) => a - b));
+  }, 20_000);
 });
 
 describe('basic.get and settlement', () => {

@@ -1,7 +1,7 @@
 // Exchanges with amqp-client: declare/delete rules and errors, exchange-to-exchange bindings, and routing by type.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, boundQueue, sync, waitFor, type Target } from './helpers.ts';
+import { startTarget, Clients, rejectionCode, uniq, getAll, boundQueue, sync, waitFor, sleep, type Target } from './helpers.ts';
 
 let t: Target;
 const clients = new Clients(() => t.url);
@@ -337,5 +337,46 @@ describe('routing by exchange type', () => {
     const c = await ch();
     await c.basicPublish(uniq('missing'), 'k', 'x').catch(() => {});
     expect(await rejectionCode(sync(c))).toBe(404);
+  });
+});
+
+describe('topic routing against an oracle', () => {
+  /** RabbitMQ's topic matching, written the obvious way: '*' one word, '#' zero or more. */
+  function topicMatch(pattern: string[], key: string[]): boolean {
+    if (pattern.length === 0) return key.length === 0;
+    const [p, ...pr] = pattern;
+    if (p === '#') return topicMatch(pr, key) || (key.length > 0 && topicMatch(pattern, key.slice(1)));
+    if (key.length === 0) return false;
+    return (p === '*' || p === key[0]) && topicMatch(pr, key.slice(1));
+  }
+
+  it('random bindings and routing keys route exactly as the reference matcher says', async () => {
+    let seed = 0x5eed;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const words = (alphabet: string[], max: number): string => Array.from({ length: 1 + rnd(max) }, () => alphabet[rnd(alphabet.length)]!).join('.');
+    const c = await ch();
+    const x = uniq('xfuzz');
+    await c.exchangeDeclare(x, 'topic', { durable: false });
+    const queues: { name: string; patterns: string[]; got: string[] }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const patterns = Array.from({ length: 1 + rnd(3) }, () => words(['a', 'b', 'c', '*', '#'], 4));
+      const name = await boundQueue(c, x, patterns);
+      const entry = { name, patterns, got: [] as string[] };
+      await c.basicConsume(name, { noAck: true }, (m) => {
+        entry.got.push(m.bodyToString() ?? '');
+      });
+      queues.push(entry);
+    }
+    const keys = Array.from({ length: 150 }, () => words(['a', 'b', 'c'], 4));
+    for (const k of keys) await c.basicPublish(x, k, k);
+    const expected = queues.map((q) => keys.filter((k) => q.patterns.some((p) => topicMatch(p.split('.'), k.split('.')))));
+    const total = expected.reduce((n, e) => n + e.length, 0);
+    await waitFor(() => queues.reduce((n, q) => n + q.got.length, 0) >= total, 5000, `${total} deliveries`);
+    await sleep(100);
+    for (let i = 0; i < queues.length; i++) expect(queues[i]!.got, queues[i]!.patterns.join(' | ')).toEqual(expected[i]);
+    await c.exchangeDelete(x);
   });
 });
