@@ -116,6 +116,18 @@ describe('amqplib', () => {
     ]);
   });
 
+  it('a 3 MB message crosses in frame_max-sized frames and arrives intact', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const q = (await ch.assertQueue('', { exclusive: true })).queue;
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32BE(i, i);
+    ch.sendToQueue(q, big);
+    const got = await within(new Promise<Buffer>((r) => void ch.consume(q, (m) => { if (m) r(m.content); }, { noAck: true })), 5000, 'big message');
+    expect(got.length).toBe(big.length);
+    expect(got.equals(big)).toBe(true);
+  });
+
   it('a confirm channel gets every publish confirmed (waitForConfirms)', async () => {
     const c = await connect();
     const ch = await c.createConfirmChannel();
