@@ -1,6 +1,7 @@
 // The management HTTP API driven directly: status codes, error bodies, auth and tags, and effects checked over AMQP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { amqp, http, startEnv, until, type Env } from './helpers.ts';
 import type { ClusterView } from '../../packages/broker/src/mgmt/index.ts';
 
@@ -67,6 +68,19 @@ describe('authentication and user tags', () => {
     expect(md5.status).toBe(400);
     await http(env, 'DELETE', '/api/users/alice');
     await http(env, 'DELETE', '/api/users/bob');
+  });
+});
+
+describe('listener', () => {
+  it('binds loopback by default and reports a port in use', async () => {
+    // the kernel's table of listening sockets: ours is on 127.0.0.1 only
+    const hexPort = env.m.port.toString(16).toUpperCase().padStart(4, '0');
+    const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A').map((f) => f[1]!.split(':')[0]);
+    expect(listening).toEqual(['0100007F']);
+    expect(readFileSync('/proc/net/tcp6', 'utf8')).not.toMatch(new RegExp(`:${hexPort} [0-9A-F:]+ 0A `));
+    const { startManagement } = await import('../../packages/broker/src/mgmt/index.ts');
+    await expect(startManagement(env.b.broker, { port: env.m.port })).rejects.toThrow(/EADDRINUSE/);
   });
 });
 

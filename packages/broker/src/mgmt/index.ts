@@ -59,13 +59,19 @@ export async function startManagement(broker: Broker, opts: ManagementOptions): 
     });
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' }, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    stats.close();
+    throw err;
+  }
+  server.on('error', (err) => broker.log(`management: listener error: ${err.message}`));
   const port = (server.address() as AddressInfo).port;
   f.httpPort = port;
   broker.log(`management: HTTP API, web UI and /metrics on http://${opts.host ?? '127.0.0.1'}:${port}/`);
