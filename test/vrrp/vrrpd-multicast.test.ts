@@ -44,7 +44,7 @@ vrrp_instance VI_1 {
     track_script {
         chk_ok
     }
-    notify_master "${notifySh} ${node} notify_master"
+${node === 'a' ? '    track_interface {\n        dum0 weight -60\n    }\n' : ''}    notify_master "${notifySh} ${node} notify_master"
     notify_backup "${notifySh} ${node} notify_backup"
     notify_fault "${notifySh} ${node} notify_fault"
     notify_stop "${notifySh} ${node} notify_stop"
@@ -59,6 +59,11 @@ vrrp_instance VI_1 {
     lab.addNode('a', 1);
     lab.addNode('b', 2);
     lab.addNode('c', 9);
+    // A second interface on a, tracked with a weight: its link going down lowers a's priority.
+    // (a veth pair inside a's namespace: taking dum1 down takes dum0's carrier away; no dummy module needed).
+    lab.exec('a', 'ip', ['link', 'add', 'dum0', 'type', 'veth', 'peer', 'name', 'dum1']);
+    lab.exec('a', 'ip', ['link', 'set', 'dum0', 'up']);
+    lab.exec('a', 'ip', ['link', 'set', 'dum1', 'up']);
     notifySh = lab.writeFile('notify.sh', `#!/bin/sh\nnode=$1; shift\necho "$*" >> ${lab.dir}/notify-$node.log\n`, 0o755);
     lab.writeFile('a-ok', '');
     lab.writeFile('b-ok', '');
@@ -134,6 +139,15 @@ vrrp_instance VI_1 {
     expect(await stateOf(b.statusSock)).toBe('MASTER');
     lab.writeFile('a-ok', '');
     expect(await waitFor(() => vipOn('a') && !vipOn('b'), 5000)).toBeDefined();
+    expect((await status(a.statusSock))!.instances[0]).toMatchObject({ state: 'MASTER', priority: 150 });
+  });
+
+  it('track_interface with a weight: the tracked link going down lowers the priority and moves the VIP', async () => {
+    lab.exec('a', 'ip', ['link', 'set', 'dum1', 'down']);
+    expect(await waitFor(() => vipOn('b') && !vipOn('a'), 5000), lab.dump()).toBeDefined();
+    expect((await status(a.statusSock))!.instances[0]).toMatchObject({ state: 'BACKUP', priority: 90 });
+    lab.exec('a', 'ip', ['link', 'set', 'dum1', 'up']);
+    expect(await waitFor(() => vipOn('a') && !vipOn('b'), 5000), lab.dump()).toBeDefined();
     expect((await status(a.statusSock))!.instances[0]).toMatchObject({ state: 'MASTER', priority: 150 });
   });
 

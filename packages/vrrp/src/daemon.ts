@@ -42,6 +42,7 @@ export class Daemon {
   statusAddress: string | undefined;
   private readonly startedAt = new Date().toISOString();
   unknownVrid = 0;
+  socketErrors = 0;
   private stopping = false;
   private readonly helper = new ShellHelper();
 
@@ -91,7 +92,17 @@ export class Daemon {
         try {
           this.sockets.set(
             cfg.interface,
-            new VrrpSocket(cfg.interface, (pkt) => this.onPacket(cfg.interface, pkt), (e) => log.info(`${cfg.interface}: socket error: ${e.message}`)),
+            new VrrpSocket(
+              cfg.interface,
+              (pkt) => this.onPacket(cfg.interface, pkt),
+              (e) => {
+                // A master sends up to 100 adverts/s: log the first errors, then every 100th.
+                const n = ++this.socketErrors;
+                const msg = `${cfg.interface}: socket error: ${e.message} (count ${n})`;
+                if (n <= 3 || n % 100 === 0) log.info(msg);
+                else log.detail(msg);
+              },
+            ),
           );
         } catch (e) {
           throw new DaemonError('SOCKET', `${cfg.interface}: cannot open raw socket for protocol 112: ${(e as Error).message}`);
@@ -203,6 +214,7 @@ export class Daemon {
       scripts: [...this.scripts.values()].map((s) => s.status()),
       interfaces: [...this.links.values()].map((l) => ({ name: l.ifname, up: l.good })),
       unknownVrid: this.unknownVrid,
+      socketErrors: this.socketErrors,
     };
   }
 
