@@ -344,9 +344,21 @@ export function exchangeJson(f: FormatContext, ex: Exchange, policies: Iterable<
 
 /** RabbitMQ's properties_key: "~" for no key and no arguments, the quoted routing key, or key~hash with arguments. */
 export function propertiesKey(routingKey: string, args: Record<string, unknown>): string {
-  const rk = routingKey === '' ? '' : encodeURIComponent(routingKey).replace(/~/g, '%7E');
+  const rk = quotePlus(routingKey);
   if (Object.keys(args).length === 0) return routingKey === '' ? '~' : rk;
   return `${rk}~${hashArgs(args)}`;
+}
+
+/** RabbitMQ's quote_binding: mochiweb quote_plus (alphanumerics and "._-" kept, space as +), then ~ as %7E. */
+function quotePlus(s: string): string {
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    if (/[A-Za-z0-9._-]/.test(c)) out += c;
+    else if (c === ' ') out += '+';
+    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 function hashArgs(args: Record<string, unknown>): string {

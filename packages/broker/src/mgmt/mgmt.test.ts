@@ -69,7 +69,9 @@ describe('binding properties keys and paths', () => {
   it('follows RabbitMQ: ~ for empty, the quoted key, or key~hash with arguments', () => {
     expect(propertiesKey('', {})).toBe('~');
     expect(propertiesKey('a.b', {})).toBe('a.b');
-    expect(propertiesKey('a/b c', {})).toBe('a%2Fb%20c');
+    expect(propertiesKey('a/b c', {})).toBe('a%2Fb+c');
+    expect(propertiesKey('x~y.#*', {})).toBe('x%7Ey.%23%2A');
+    expect(propertiesKey('é', {})).toBe('%C3%A9');
     const k1 = propertiesKey('rk', { x: 1 });
     expect(k1).toMatch(/^rk~[0-9a-z]+$/);
     expect(propertiesKey('rk', { x: 1 })).toBe(k1);
