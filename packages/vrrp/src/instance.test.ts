@@ -128,4 +128,25 @@ describe('VrrpInstance runtime with a fake clock and fake ports', () => {
     expect(sent.map((s) => s.dst)).toEqual(['10.9.9.3', '10.9.9.4']);
     expect(decodeIpv4(sent[1]!.pkt)!.dst).toBe('10.9.9.4');
   });
+
+  it('garp_master_delay / garp_master_refresh / refresh_repeat; no GARPs once backup', async () => {
+    const { inst, clock, events } = setup('    garp_master_delay 2\n    garp_master_repeat 3\n    garp_master_refresh 3\n    garp_master_refresh_repeat 1\n');
+    inst.start();
+    clock.advance(400); // master at ~361 ms: burst of 3
+    await flush();
+    clock.advance(400 + 2000); // + delay: burst of 3
+    await flush();
+    clock.advance(400 + 3000); // refresh: 1
+    await flush();
+    clock.advance(400 + 6000); // refresh: 1
+    await flush();
+    expect(events.filter((e) => e.startsWith('garp'))).toEqual(['garp 3x1', 'garp 3x1', 'garp 1x1', 'garp 1x1']);
+    // Step down just before the next refresh (due at ~9361 ms); it must not fire (MDI ends at ~9661 ms).
+    clock.advance(9300);
+    inst.onPacket(advertFrom('10.9.9.3', 200));
+    expect(inst.state.state).toBe('BACKUP');
+    clock.advance(9600);
+    await flush();
+    expect(events.filter((e) => e.startsWith('garp'))).toHaveLength(4);
+  });
 });

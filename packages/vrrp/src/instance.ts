@@ -86,7 +86,7 @@ export class VrrpInstance {
   private ipId = 0;
   /** VIP and GARP work runs in order, one step at a time, so a quick master->backup cannot reorder add/del. */
   private ioChain: Promise<void> = Promise.resolve();
-  private garpTimers: (() => void)[] = [];
+  private garpTimers: ((() => void) | undefined)[] = [];
   private pendingNotify: string[][] = [];
   private readonly exp: ReceiverExpectations;
   private readonly advertisedAddresses: string[];
@@ -180,7 +180,7 @@ export class VrrpInstance {
   async shutdown(): Promise<void> {
     this.dispatch({ type: 'SHUTDOWN', now: this.ports.clock.now() });
     this.timer.arm(undefined);
-    for (const c of this.garpTimers) c();
+    this.cancelGarps();
     await this.ioChain;
   }
 
@@ -211,8 +211,7 @@ export class VrrpInstance {
         });
         return;
       case 'REMOVE_VIPS':
-        for (const c of this.garpTimers) c();
-        this.garpTimers = [];
+        this.cancelGarps();
         this.queue(async () => {
           const errs = await this.ports.vips.remove([...this.cfg.vips, ...this.cfg.vipsExcluded], this.cfg.interface);
           this.vipErrors('removing', errs);
@@ -287,8 +286,7 @@ export class VrrpInstance {
     this.counters.vipErrors += errs.length;
   }
 
-  private garpBurst(): void {
-    const count = this.cfg.garp.repeat;
+  private garpBurst(count = this.cfg.garp.repeat): void {
     this.queue(async () => {
       if (this.state.state !== 'MASTER') return;
       this.counters.garpBursts++;
@@ -299,26 +297,28 @@ export class VrrpInstance {
     });
   }
 
-  // keepalived: a second burst garp_master_delay after becoming master, then every garp_master_refresh.
+  // keepalived: a second burst garp_master_delay after becoming master, then garp_master_refresh_repeat GARPs
+  // every garp_master_refresh. Two timer slots, replaced (not accumulated) as they re-arm.
   private scheduleGarps(now: number): void {
-    for (const c of this.garpTimers) c();
-    this.garpTimers = [];
+    this.cancelGarps();
     const clock = this.ports.clock;
-    if (this.cfg.garp.delayMs > 0) {
-      this.garpTimers.push(clock.setTimer(now + this.cfg.garp.delayMs, () => this.garpBurst()));
-    }
-    if (this.cfg.garp.refreshMs > 0) {
+    const g = this.cfg.garp;
+    if (g.delayMs > 0) this.garpTimers[0] = clock.setTimer(now + g.delayMs, () => this.garpBurst());
+    if (g.refreshMs > 0) {
       const refresh = (at: number): void => {
-        this.garpTimers.push(
-          clock.setTimer(at, () => {
-            if (this.state.state !== 'MASTER') return;
-            this.garpBurst();
-            refresh(at + this.cfg.garp.refreshMs);
-          }),
-        );
+        this.garpTimers[1] = clock.setTimer(at, () => {
+          if (this.state.state !== 'MASTER') return;
+          this.garpBurst(g.refreshRepeat);
+          refresh(at + g.refreshMs);
+        });
       };
-      refresh(now + this.cfg.garp.refreshMs);
+      refresh(now + g.refreshMs);
     }
+  }
+
+  private cancelGarps(): void {
+    for (const c of this.garpTimers) c?.();
+    this.garpTimers = [];
   }
 
   status(): Record<string, unknown> {
