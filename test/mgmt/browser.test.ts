@@ -127,6 +127,15 @@ describe.skipIf(typeof pw === 'string')('web UI in chromium', () => {
       await waitText('#error', /Login failed/);
     });
 
+    await step('a user without a management tag is refused', async () => {
+      await http(env, 'PUT', '/api/users/app-only', { password: 'a', tags: '' });
+      await page.fill('#login-user', 'app-only');
+      await page.fill('#login-pass', 'a');
+      await page.click('#login-button');
+      await waitText('#error', /Not management user/);
+      await page.fill('#login-user', 'guest');
+    });
+
     await step('login and overview', async () => {
       await page.fill('#login-pass', 'guest');
       await page.click('#login-button');
