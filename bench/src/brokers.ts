@@ -188,8 +188,10 @@ export async function startWarren(opts: { cpuProfDir?: string; nodeArgs?: string
   const ok = await waitForAmqp(uri, port, child, 30_000);
   if (!ok) {
     const why = tail(out);
+    const exited = child.exitCode !== null || child.signalCode !== null;
+    const how = exited ? `exited (${child.exitCode ?? child.signalCode}) before accepting AMQP connections` : 'did not accept AMQP connections within 30 s';
     await stop();
-    throw new Error(`Warren's broker did not accept AMQP connections within 30 s${why ? `:\n${why}` : ''}`);
+    throw new Error(`Warren's broker ${how}${why ? `: ${why.split('\n').slice(-3).join(' | ')}` : ' (no output)'}`);
   }
   return {
     name: 'Warren',

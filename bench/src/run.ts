@@ -272,7 +272,12 @@ async function main(): Promise<void> {
     statusPrefix = "[starting Warren's broker]";
     progress('');
     try {
-      warren = await startWarren(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {});
+      const start = (): Promise<RunningBroker> => startWarren(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {});
+      // One immediate retry: a start can fail for reasons that have nothing to do with the broker (a busy machine).
+      warren = await start().catch((e: unknown) => {
+        log(`Warren's broker failed to start (${(e as Error).message.split('\n')[0]}); trying once more`);
+        return start();
+      });
       warrenStarts.push(warren.startMs);
       log(`Warren accepting AMQP on ${warren.port} after ${warren.startMs.toFixed(0)} ms (pid ${warren.pid})`);
       warrenError = '';
