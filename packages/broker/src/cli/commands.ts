@@ -5,7 +5,7 @@ import type { Queue } from '../queue/queue.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
 import type { ApplyTo } from '../policy/policy.ts';
-import { PolicyError } from '../policy/policy.ts';
+import { PolicyError, validatePolicy } from '../policy/policy.ts';
 
 export interface CommandRequest {
   cmd: string;
@@ -210,41 +210,41 @@ const H: Record<string, Handler> = {
     ].join('\n');
     return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: [name], ram_nodes: [], running_nodes: running, alarms: [], partitions: {} } };
   },
-  set_cluster_name: (node, req) => {
+  set_cluster_name: async (node, req) => {
     const [name] = argN(req, 1, '<name>');
-    app(node).setClusterName(name!);
+    await app(node).change({ op: 'cluster.name', name: name! });
     return { info: `Setting cluster name to ${name} ...` };
   },
 
   // ---- users
-  add_user: (node, req) => {
+  add_user: async (node, req) => {
     const [user, pass] = argN(req, 2, '<username> <password>');
     const b = app(node);
     if (b.users.has(user!)) throw new CommandError(`User "${user}" already exists`, 65);
-    b.putUser({ name: user!, passwordHash: hashPassword(pass!), tags: [] });
+    await b.change({ op: 'user.put', user: { name: user!, passwordHash: hashPassword(pass!), tags: [] } });
     return { info: `Adding user "${user}" ...` };
   },
-  delete_user: (node, req) => {
+  delete_user: async (node, req) => {
     const [user] = argN(req, 1, '<username>');
     const b = app(node);
     if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
-    b.deleteUser(user!);
+    await b.change({ op: 'user.delete', name: user! });
     return { info: `Deleting user "${user}" ...` };
   },
-  change_password: (node, req) => {
+  change_password: async (node, req) => {
     const [user, pass] = argN(req, 2, '<username> <password>');
     const b = app(node);
     const u = b.users.get(user!);
     if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
-    b.putUser({ ...u, passwordHash: hashPassword(pass!) });
+    await b.change({ op: 'user.put', user: { ...u, passwordHash: hashPassword(pass!) } });
     return { info: `Changing password for user "${user}" ...` };
   },
-  clear_password: (node, req) => {
+  clear_password: async (node, req) => {
     const [user] = argN(req, 1, '<username>');
     const b = app(node);
     const u = b.users.get(user!);
     if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
-    b.putUser({ ...u, passwordHash: '' });
+    await b.change({ op: 'user.put', user: { ...u, passwordHash: '' } });
     return { info: `Clearing password for user "${user}" ...` };
   },
   authenticate_user: (node, req) => {
@@ -256,13 +256,13 @@ const H: Record<string, Handler> = {
     }
     return { info: `Authenticating user "${user}" ...`, text: 'Success' };
   },
-  set_user_tags: (node, req) => {
+  set_user_tags: async (node, req) => {
     if (req.args.length < 1) throw new CommandError('not enough arguments.\nUsage: brokerctl set_user_tags <username> <tag> [...]', 64);
     const [user, ...tags] = req.args;
     const b = app(node);
     const u = b.users.get(user!);
     if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
-    b.putUser({ ...u, tags });
+    await b.change({ op: 'user.put', user: { ...u, tags } });
     return { info: `Setting tags for user "${user}" to [${tags.join(', ')}] ...` };
   },
   list_users: (node) => {
@@ -271,18 +271,18 @@ const H: Record<string, Handler> = {
   },
 
   // ---- vhosts and permissions
-  add_vhost: (node, req) => {
+  add_vhost: async (node, req) => {
     const [name] = argN(req, 1, '<vhost>');
     const b = app(node);
     if (b.vhosts.has(name!)) throw new CommandError(`Virtual host '${name}' already exists`, 65);
-    b.addVhost(name!);
+    await b.change({ op: 'vhost.add', name: name! });
     return { info: `Adding vhost "${name}" ...` };
   },
-  delete_vhost: (node, req) => {
+  delete_vhost: async (node, req) => {
     const [name] = argN(req, 1, '<vhost>');
     const b = app(node);
     vhostOf(b, name!);
-    b.deleteVhost(name!);
+    await b.change({ op: 'vhost.delete', name: name! });
     return { info: `Deleting vhost "${name}" ...` };
   },
   list_vhosts: (node, req) => {
@@ -292,23 +292,24 @@ const H: Record<string, Handler> = {
     const rows = [...b.vhosts.values()].map((v) => cols.map((c) => (c === 'name' ? v.name : c === 'tracing' ? v.tracing : `[{${b.opts.nodeName},running}]`)));
     return { info: 'Listing vhosts ...', columns: cols, rows };
   },
-  set_permissions: (node, req) => {
+  set_permissions: async (node, req) => {
     const [user, conf, write, read] = argN(req, 4, '[-p <vhost>] <username> <conf> <write> <read>');
     const b = app(node);
     if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
     vhostOf(b, req.vhost);
     try {
-      b.setPermission({ user: user!, vhost: req.vhost, configure: conf!, write: write!, read: read! });
+      for (const re of [conf!, write!, read!]) new RegExp(re);
     } catch (err) {
       throw new CommandError(`invalid regular expression: ${(err as Error).message}`, 65);
     }
+    await b.change({ op: 'permission.set', permission: { user: user!, vhost: req.vhost, configure: conf!, write: write!, read: read! } });
     return { info: `Setting permissions for user "${user}" in vhost "${req.vhost}" ...` };
   },
-  clear_permissions: (node, req) => {
+  clear_permissions: async (node, req) => {
     const [user] = argN(req, 1, '[-p <vhost>] <username>');
     const b = app(node);
     if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
-    b.clearPermission(user!, req.vhost);
+    await b.change({ op: 'permission.clear', user: user!, vhost: req.vhost });
     return { info: `Clearing permissions for user "${user}" in vhost "${req.vhost}" ...` };
   },
   list_permissions: (node, req) => {
@@ -326,7 +327,7 @@ const H: Record<string, Handler> = {
   },
 
   // ---- policies
-  set_policy: (node, req) => {
+  set_policy: async (node, req) => {
     if (req.args.length !== 3) throw new CommandError('wrong number of arguments.\nUsage: brokerctl set_policy [-p <vhost>] [--priority <priority>] [--apply-to <apply-to>] <name> <pattern> <definition>', 64);
     const [name, pattern, defText] = req.args;
     const b = app(node);
@@ -340,22 +341,23 @@ const H: Record<string, Handler> = {
     const priority = Number(req.flags['priority'] ?? 0);
     if (!Number.isInteger(priority)) throw new CommandError(`--priority must be an integer`, 64);
     const applyTo = String(req.flags['apply-to'] ?? 'all') as ApplyTo;
+    const policy = { vhost: req.vhost, name: name!, pattern: pattern!, 'apply-to': applyTo, priority, definition };
     try {
-      b.setPolicy({ vhost: req.vhost, name: name!, pattern: pattern!, 'apply-to': applyTo, priority, definition });
+      validatePolicy(policy);
+      await b.change({ op: 'policy.set', policy });
     } catch (err) {
       if (err instanceof PolicyError) throw new CommandError(`Error:\nValidation failed\n\n${err.message}`, 65);
       throw err;
     }
     return { info: `Setting policy "${name}" for pattern "${pattern}" to "${defText}" with priority "${priority}" for vhost "${req.vhost}" ...` };
   },
-  clear_policy: (node, req) => {
+  clear_policy: async (node, req) => {
     const [name] = argN(req, 1, '[-p <vhost>] <name>');
     const b = app(node);
-    try {
-      b.clearPolicy(req.vhost, name!);
-    } catch (err) {
-      throw new CommandError(`Error:\nParameter does not exist\n${(err as Error).message}`, 65);
+    if (!b.vhosts.get(req.vhost)?.policies.has(name!)) {
+      throw new CommandError(`Error:\nParameter does not exist\npolicy '${name}' not found in vhost '${req.vhost}'`, 65);
     }
+    await b.change({ op: 'policy.clear', vhost: req.vhost, name: name! });
     return { info: `Clearing policy "${name}" on vhost "${req.vhost}" ...` };
   },
   list_policies: (node, req) => {
@@ -454,13 +456,16 @@ const H: Record<string, Handler> = {
     q.purge();
     return { info: `Purging queue '${name}' in vhost '${req.vhost}' ...` };
   },
-  delete_queue: (node, req) => {
+  delete_queue: async (node, req) => {
     const [name] = argN(req, 1, '[-p <vhost>] <queue>');
     const b = app(node);
     const vh = vhostOf(b, req.vhost);
     const q = vh.queues.get(name!);
     if (!q) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} not found`, 65);
-    const n = vh.deleteQueue(q, req.flags['if-unused'] === true, req.flags['if-empty'] === true);
+    if (req.flags['if-unused'] === true && q.consumerCount > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} in use`, 65);
+    if (req.flags['if-empty'] === true && q.messageCount > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} is not empty`, 65);
+    const n = q.messageCount;
+    await b.change({ op: 'queue.delete', vhost: req.vhost, name: name! });
     return { info: `Deleting queue '${name}' on vhost '${req.vhost}' ...`, text: `Queue was successfully deleted with ${n} ready messages` };
   },
   close_connection: async (node, req) => {

@@ -207,7 +207,8 @@ export class Api {
       GET: ({ user, params }) => {
         const ch = channels(user).find((x) => x['name'] === params['name']);
         if (!ch) throw notFound();
-        return ok(ch);
+        const details = consumers(user).filter((c) => (c['channel_details'] as { name?: string }).name === params['name']);
+        return ok({ ...ch, consumer_details: details });
       },
     });
 
@@ -315,7 +316,13 @@ export class Api {
     this.on('queues', { GET: ({ user }) => ok(queues(user)) });
     this.on('queues/:vhost', { GET: ({ user, params }) => ok(queues(user, params['vhost'])) });
     this.on('queues/:vhost/:name', {
-      GET: ({ user, params }) => ok(F.queueJson(f, this.queue(vhostForRead(b, user, params['vhost']!), params['name']!))),
+      GET: ({ user, params }) => {
+        const vh = vhostForRead(b, user, params['vhost']!);
+        const q = this.queue(vh, params['name']!);
+        // one queue also lists its consumers, as RabbitMQ's queue page does
+        const details = consumers(user, vh.name).filter((c) => (c['queue'] as { name: string }).name === q.name);
+        return ok({ ...F.queueJson(f, q), consumer_details: details });
+      },
       PUT: async ({ user, params, body }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
         const name = params['name']!;

@@ -14,6 +14,7 @@ import { CompiledPermission, hashPassword, type Permission, type User } from '..
 import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
 import { Message } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
+import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 
 export interface BrokerOptions {
   /** AMQP port; 0 picks a free one. Default 5672. */
@@ -80,6 +81,8 @@ export class Broker extends EventEmitter implements VHostContext {
   private memoryTimer: NodeJS.Timeout | null = null;
   running = false;
   readonly startedAt = Date.now();
+  /** set when this node is part of a cluster: metadata changes go through the replicated log */
+  replicator: MetadataReplicator | null = null;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -365,6 +368,52 @@ export class Broker extends EventEmitter implements VHostContext {
   setClusterName(name: string): void {
     this.clusterName = name;
     this.definitions.put('global', 'cluster_name', name);
+  }
+
+  // ---- metadata commands (cluster/metadata.ts)
+
+  /** Makes a metadata change: applied here at once on a single node, replicated first in a cluster. */
+  change(cmd: MetaCommand): Promise<void> {
+    if (this.replicator !== null) return this.replicator.propose(cmd);
+    try {
+      this.applyMeta(cmd);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Applies a committed metadata command to this node's state. Throws only on a single node (the caller's error). */
+  applyMeta(cmd: MetaCommand): void {
+    switch (cmd.op) {
+      case 'vhost.add':
+        if (!this.vhosts.has(cmd.name)) this.addVhost(cmd.name);
+        return;
+      case 'vhost.delete':
+        if (this.vhosts.has(cmd.name)) this.deleteVhost(cmd.name);
+        return;
+      case 'user.put':
+        return this.putUser(cmd.user);
+      case 'user.delete':
+        if (this.users.has(cmd.name)) this.deleteUser(cmd.name);
+        return;
+      case 'permission.set':
+        return this.setPermission(cmd.permission);
+      case 'permission.clear':
+        return this.clearPermission(cmd.user, cmd.vhost);
+      case 'policy.set':
+        return this.setPolicy(cmd.policy);
+      case 'policy.clear':
+        if (this.vhosts.get(cmd.vhost)?.policies.has(cmd.name)) this.clearPolicy(cmd.vhost, cmd.name);
+        return;
+      case 'cluster.name':
+        return this.setClusterName(cmd.name);
+      default: {
+        const vh = this.vhosts.get(cmd.vhost);
+        if (!vh) throw new Error(`vhost '${cmd.vhost}' does not exist`);
+        vh.applyMeta(cmd);
+      }
+    }
   }
 
   /** Publishes from outside AMQP (management API, brokerctl); returns the number of queues it reached. */

@@ -12,6 +12,7 @@ import { Message, type QueuedMessage } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
 import type { PermissionKind } from '../auth/users.ts';
+import type { MetaCommand } from '../cluster/metadata.ts';
 import { randomBytes } from 'node:crypto';
 
 /** RabbitMQ max_message_size default */
@@ -76,6 +77,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   // transactions
   tx = false;
   private txOps: TxOp[] = [];
+  // replicated metadata changes in flight
+  holding = false;
+  private held: Buffer[] = [];
   // stats
   publishCount = 0;
   deliverCount = 0;
@@ -166,6 +170,44 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     for (const q of touched) if (!q.deleted) q.dispatch();
   }
 
+  // ---- replicated metadata changes (cluster): later frames on this channel wait, in order
+
+  hold(frame: Buffer): void {
+    this.held.push(Buffer.from(frame));
+  }
+
+  /** Runs a metadata change through the broker (replicated in a cluster); replies with ok() once it is applied. */
+  private awaitChange(cmd: MetaCommand, ok: () => void): void {
+    const broker = this.conn.broker;
+    if (broker.replicator === null) {
+      broker.applyMeta(cmd);
+      ok();
+      return;
+    }
+    this.holding = true;
+    broker.replicator.propose(cmd).then(
+      () => {
+        if (this.state === State.Open) ok();
+        this.release();
+      },
+      (err: unknown) => {
+        if (this.state === State.Open) {
+          const e = err instanceof ChannelError ? err : new ChannelError(REPLY.INTERNAL_ERROR, (err as Error).message);
+          this.closeWithError(e);
+        }
+        this.release();
+      },
+    );
+  }
+
+  private release(): void {
+    this.holding = false;
+    const frames = this.held;
+    this.held = [];
+    if (frames.length > 0) this.conn.replayFrames(frames);
+    this.conn.scheduleFlush();
+  }
+
   // ---- permissions (RabbitMQ access control: configure / write / read regexes per user and vhost)
 
   check(kind: PermissionKind, type: 'queue' | 'exchange', name: string): void {
@@ -182,21 +224,33 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const vh = this.conn.vhost!;
     if (!a.passive) this.check('configure', 'exchange', a.exchange);
     if (a.exchange === '' && !a.passive) throw accessRefused(`operation not permitted on the default exchange`);
-    const ex = vh.declareExchange(a.exchange, a.type, a.durable, a.autoDelete, a.internal, a.arguments, a.passive);
-    void ex;
-    if (!a.nowait) {
+    const reply = (): void => {
+      if (a.nowait) return;
       M.encodeExchangeDeclareOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
+    };
+    if (a.passive || vh.exchanges.has(a.exchange) || this.conn.broker.replicator === null) {
+      vh.declareExchange(a.exchange, a.type, a.durable, a.autoDelete, a.internal, a.arguments, a.passive);
+      return reply();
     }
+    vh.checkNewExchange(a.exchange, a.type);
+    this.awaitChange({ op: 'exchange.declare', vhost: vh.name, name: a.exchange, type: a.type, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, args: a.arguments }, reply);
   }
 
   private exDelete(a: M.ExchangeDelete): void {
     this.check('configure', 'exchange', a.exchange);
-    this.conn.vhost!.deleteExchange(a.exchange, a.ifUnused);
-    if (!a.nowait) {
+    const vh = this.conn.vhost!;
+    const reply = (): void => {
+      if (a.nowait) return;
       M.encodeExchangeDeleteOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
+    };
+    if (this.conn.broker.replicator === null || !vh.exchanges.has(a.exchange)) {
+      vh.deleteExchange(a.exchange, a.ifUnused);
+      return reply();
     }
+    vh.checkDeleteExchange(a.exchange, a.ifUnused);
+    this.awaitChange({ op: 'exchange.delete', vhost: vh.name, name: a.exchange }, reply);
   }
 
   private exBind(a: M.ExchangeBind, unbind: boolean): void {
@@ -205,13 +259,19 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.check('read', 'exchange', a.source);
     const dest = vh.getExchange(a.destination);
     const src = vh.getExchange(a.source);
-    if (unbind) vh.unbind(src, dest, a.routingKey, a.arguments);
-    else vh.bind(src, dest, a.routingKey, a.arguments);
-    if (!a.nowait) {
+    const reply = (): void => {
+      if (a.nowait) return;
       if (unbind) M.encodeExchangeUnbindOk(this.conn.writer, this.id);
       else M.encodeExchangeBindOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
+    };
+    if (this.conn.broker.replicator === null) {
+      if (unbind) vh.unbind(src, dest, a.routingKey, a.arguments);
+      else vh.bind(src, dest, a.routingKey, a.arguments);
+      return reply();
     }
+    if (src.name === '') throw accessRefused(`operation not permitted on the default exchange`);
+    this.awaitChange({ op: unbind ? 'unbind' : 'bind', vhost: vh.name, source: src.name, destKind: 'exchange', dest: dest.name, routingKey: a.routingKey, args: a.arguments }, reply);
   }
 
   // ---- queue class
@@ -219,11 +279,20 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   private qDeclare(a: M.QueueDeclare): void {
     const vh = this.conn.vhost!;
     if (a.queue !== '' && !a.passive) this.check('configure', 'queue', a.queue);
-    const q = vh.declareQueue({ name: a.queue, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments, passive: a.passive, owner: this.conn.id });
-    if (!a.nowait) {
+    const reply = (q: Queue): void => {
+      if (a.nowait) return;
       M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, q.messageCount, q.consumerCount);
       this.conn.scheduleFlush();
+    };
+    const d = { name: a.queue, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments, passive: a.passive, owner: this.conn.id };
+    if (a.passive || (a.queue !== '' && vh.queues.has(a.queue)) || this.conn.broker.replicator === null) {
+      return reply(vh.declareQueue(d));
     }
+    const name = vh.checkNewQueue(d);
+    this.awaitChange({ op: 'queue.declare', vhost: vh.name, name, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, args: a.arguments, node: this.conn.broker.opts.nodeName, owner: this.conn.id }, () => {
+      const q = vh.queues.get(name);
+      if (q) reply(q);
+    });
   }
 
   private qBind(a: M.QueueBind, unbind: boolean): void {
@@ -232,11 +301,18 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.check('read', 'exchange', a.exchange);
     const q = vh.getQueue(a.queue, this.conn.id);
     const ex = vh.getExchange(a.exchange);
-    if (unbind) vh.unbind(ex, q, a.routingKey, a.arguments);
-    else vh.bind(ex, q, a.routingKey, a.arguments);
-    if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
-    else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
-    this.conn.scheduleFlush();
+    const reply = (): void => {
+      if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
+      else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+    };
+    if (this.conn.broker.replicator === null) {
+      if (unbind) vh.unbind(ex, q, a.routingKey, a.arguments);
+      else vh.bind(ex, q, a.routingKey, a.arguments);
+      return reply();
+    }
+    if (ex.name === '') throw accessRefused(`operation not permitted on the default exchange`);
+    this.awaitChange({ op: unbind ? 'unbind' : 'bind', vhost: vh.name, source: ex.name, destKind: 'queue', dest: q.name, routingKey: a.routingKey, args: a.arguments }, reply);
   }
 
   private qPurge(a: M.QueuePurge): void {
@@ -253,15 +329,17 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.check('configure', 'queue', a.queue);
     const vh = this.conn.vhost!;
     const q = vh.queues.get(a.queue);
-    let n = 0;
-    if (q) {
-      vh.checkExclusive(q, this.conn.id);
-      n = vh.deleteQueue(q, a.ifUnused, a.ifEmpty);
-    }
-    if (!a.nowait) {
+    const reply = (n: number): void => {
+      if (a.nowait) return;
       M.encodeQueueDeleteOk(this.conn.writer, this.id, n);
       this.conn.scheduleFlush();
-    }
+    };
+    if (!q) return reply(0);
+    vh.checkExclusive(q, this.conn.id);
+    if (this.conn.broker.replicator === null) return reply(vh.deleteQueue(q, a.ifUnused, a.ifEmpty));
+    vh.checkDeleteQueue(q, a.ifUnused, a.ifEmpty);
+    const n = q.messageCount;
+    this.awaitChange({ op: 'queue.delete', vhost: vh.name, name: q.name }, () => reply(n));
   }
 
   // ---- basic class: qos, consume, cancel

@@ -150,6 +150,14 @@ export class Connection implements FrameSink {
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     this.recvCnt++;
     if (this.state === State.Closed) return;
+    if (channel !== 0) {
+      const held = this.channels.get(channel);
+      // a channel waiting for a replicated metadata change keeps later frames in order until it is done
+      if (held !== undefined && held.holding) {
+        held.hold(buf.subarray(start - 7, end + 1));
+        return;
+      }
+    }
     if (type === FRAME_METHOD) {
       if (end - start < 4) throw new FrameError('method frame too short');
       const id = buf.readUInt32BE(start);
@@ -530,6 +538,24 @@ export class Connection implements FrameSink {
       for (const q of [...this.vhost.queues.values()]) if (q.exclusive && q.owner === this.id) this.vhost.removeQueue(q);
     }
     for (const w of this.closedWaiters.splice(0)) w();
+  }
+
+  /** Feeds frames a channel held back while it waited (see Channel.awaitChange). */
+  replayFrames(frames: Buffer[]): void {
+    try {
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        const ch = this.channels.get(f.readUInt16BE(1));
+        if (ch !== undefined && ch.holding) {
+          // the replayed frames started another wait: the rest stay held, in order
+          for (let j = i; j < frames.length; j++) ch.hold(frames[j]!);
+          return;
+        }
+        this.onFrame(f[0]!, f.readUInt16BE(1), f, 7, f.length - 1);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   channelClosed(id: number): void {

@@ -12,6 +12,7 @@ import { matchPolicy, type PolicyDef } from '../policy/policy.ts';
 import type { DefinitionsStore } from '../store/definitions-store.ts';
 import type { MessageStore } from '../store/message-store.ts';
 import { randomBytes } from 'node:crypto';
+import type { MetaCommand } from '../cluster/metadata.ts';
 
 const EXCHANGE_TYPES: Record<string, new (vhost: string, name: string, opts: ExchangeOptions) => Exchange> = {
   direct: DirectExchange,
@@ -86,12 +87,9 @@ export class VHost implements QueueHost {
       if (!existing) throw notFound(`no exchange '${name}' in vhost '${this.name}'`);
       return existing;
     }
-    if (name === '' || name.startsWith('amq.')) {
-      if (existing && name !== '' && existing.type === type && existing.durable === durable) return existing;
-      throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
-    }
-    const ctor = EXCHANGE_TYPES[type];
-    if (!ctor) throw new ConnectionError(REPLY.COMMAND_INVALID, `invalid exchange type '${type}'`);
+    // an existing exchange (amq.* included) is checked for equivalence; only new names are checked (RabbitMQ)
+    if (!existing) this.checkNewExchange(name, type);
+    const ctor = EXCHANGE_TYPES[type]!;
     if (existing) {
       const diff = (what: string, got: unknown, cur: unknown): ChannelError =>
         preconditionFailed(`inequivalent arg '${what}' for exchange '${name}' in vhost '${this.name}': received '${String(got)}' but current is '${String(cur)}'`);
@@ -108,6 +106,20 @@ export class VHost implements QueueHost {
     return ex;
   }
 
+  /** The checks a new exchange passes before it is created (or proposed to the cluster). */
+  checkNewExchange(name: string, type: string): void {
+    if (name === '' || name.startsWith('amq.')) throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
+    if (!EXCHANGE_TYPES[type]) throw new ConnectionError(REPLY.COMMAND_INVALID, `invalid exchange type '${type}'`);
+  }
+
+  checkDeleteExchange(name: string, ifUnused: boolean): Exchange | undefined {
+    if (name === '') throw accessRefused('operation not permitted on the default exchange');
+    if (name.startsWith('amq.')) throw accessRefused(`exchange '${name}' in vhost '${this.name}' is a system exchange and cannot be deleted`);
+    const ex = this.exchanges.get(name);
+    if (ex && ifUnused && (ex.bindings.size > 0 || this.hasBindingsTo(ex))) throw preconditionFailed(`exchange '${name}' in vhost '${this.name}' in use`);
+    return ex;
+  }
+
   getExchange(name: string): Exchange {
     const ex = this.exchanges.get(name);
     if (!ex) throw notFound(`no exchange '${name}' in vhost '${this.name}'`);
@@ -115,11 +127,8 @@ export class VHost implements QueueHost {
   }
 
   deleteExchange(name: string, ifUnused: boolean): void {
-    if (name === '') throw accessRefused('operation not permitted on the default exchange');
-    if (name.startsWith('amq.')) throw accessRefused(`exchange '${name}' in vhost '${this.name}' is a system exchange and cannot be deleted`);
-    const ex = this.exchanges.get(name);
+    const ex = this.checkDeleteExchange(name, ifUnused);
     if (!ex) return; // idempotent, as RabbitMQ 3.x
-    if (ifUnused && (ex.bindings.size > 0 || this.hasBindingsTo(ex))) throw preconditionFailed(`exchange '${name}' in vhost '${this.name}' in use`);
     this.removeExchange(ex);
   }
 
@@ -165,9 +174,7 @@ export class VHost implements QueueHost {
       existing.touch();
       return existing;
     }
-    if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}`;
-    else if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
-    validateQueueArgs(name, this.name, d.arguments);
+    name = this.checkNewQueue(d);
     const store = d.durable ? this.ctx.messageStore.openQueue(this.name, name) : null;
     const q = new Queue(this.name, name, { durable: d.durable, exclusive: d.exclusive, autoDelete: d.autoDelete, arguments: d.arguments, owner: d.exclusive ? d.owner : 0 }, this, store);
     this.queues.set(name, q);
@@ -178,6 +185,20 @@ export class VHost implements QueueHost {
     // AMQP 0-9-1 §3.1.3.1: every queue is bound to the default exchange by its name (implicit, not listed as a
     // removable binding); routing to it is resolved directly in route().
     return q;
+  }
+
+  /** The checks a new queue passes; returns its name (generated for a server-named queue). */
+  checkNewQueue(d: QueueDeclare): string {
+    let name = d.name;
+    if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}`;
+    else if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
+    validateQueueArgs(name, this.name, d.arguments);
+    return name;
+  }
+
+  checkDeleteQueue(q: Queue, ifUnused: boolean, ifEmpty: boolean): void {
+    if (ifUnused && q.consumerCount > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' in use`);
+    if (ifEmpty && q.messageCount > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' is not empty`);
   }
 
   checkExclusive(q: Queue, owner: number): void {
@@ -194,8 +215,7 @@ export class VHost implements QueueHost {
   }
 
   deleteQueue(q: Queue, ifUnused: boolean, ifEmpty: boolean): number {
-    if (ifUnused && q.consumerCount > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' in use`);
-    if (ifEmpty && q.messageCount > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' is not empty`);
+    this.checkDeleteQueue(q, ifUnused, ifEmpty);
     return this.removeQueue(q);
   }
 
@@ -390,6 +410,37 @@ export class VHost implements QueueHost {
       this.publish(ex, copy);
     } finally {
       this.deadLetterDepth--;
+    }
+  }
+
+  /** Applies a replicated exchange/queue/binding command (see cluster/metadata.ts). */
+  applyMeta(cmd: MetaCommand): void {
+    switch (cmd.op) {
+      case 'exchange.declare':
+        this.declareExchange(cmd.name, cmd.type, cmd.durable, cmd.autoDelete, cmd.internal, cmd.args, false);
+        return;
+      case 'exchange.delete':
+        this.deleteExchange(cmd.name, false);
+        return;
+      case 'queue.declare':
+        this.declareQueue({ name: cmd.name, durable: cmd.durable, exclusive: cmd.exclusive, autoDelete: cmd.autoDelete, arguments: cmd.args, passive: false, owner: cmd.owner });
+        return;
+      case 'queue.delete': {
+        const q = this.queues.get(cmd.name);
+        if (q) this.removeQueue(q);
+        return;
+      }
+      case 'bind':
+      case 'unbind': {
+        const src = this.getExchange(cmd.source);
+        const dest = cmd.destKind === 'queue' ? this.queues.get(cmd.dest) : this.exchanges.get(cmd.dest);
+        if (!dest) throw notFound(`no ${cmd.destKind} '${cmd.dest}' in vhost '${this.name}'`);
+        if (cmd.op === 'bind') this.bind(src, dest, cmd.routingKey, cmd.args);
+        else this.unbind(src, dest, cmd.routingKey, cmd.args);
+        return;
+      }
+      default:
+        throw new Error(`not a vhost command: ${cmd.op}`);
     }
   }
 

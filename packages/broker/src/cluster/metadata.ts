@@ -1,0 +1,35 @@
+// Cluster metadata commands. On a single node they are applied at once; in a cluster every change is proposed to
+// the replicated metadata log and applied, in log order, on every node (the proposing node included) once committed.
+// apply must be deterministic: a command that no longer makes sense (the object changed in between) is skipped and
+// logged on every node alike.
+import type { FieldTable } from '../amqp/reader.ts';
+import type { Permission, User } from '../auth/users.ts';
+import type { PolicyDef } from '../policy/policy.ts';
+
+export type MetaCommand =
+  | { op: 'exchange.declare'; vhost: string; name: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable }
+  | { op: 'exchange.delete'; vhost: string; name: string }
+  | { op: 'queue.declare'; vhost: string; name: string; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable; node: string; owner: number }
+  | { op: 'queue.delete'; vhost: string; name: string }
+  | { op: 'bind' | 'unbind'; vhost: string; source: string; destKind: 'queue' | 'exchange'; dest: string; routingKey: string; args: FieldTable }
+  | { op: 'vhost.add'; name: string }
+  | { op: 'vhost.delete'; name: string }
+  | { op: 'user.put'; user: User }
+  | { op: 'user.delete'; name: string }
+  | { op: 'permission.set'; permission: Permission }
+  | { op: 'permission.clear'; user: string; vhost: string }
+  | { op: 'policy.set'; policy: PolicyDef }
+  | { op: 'policy.clear'; vhost: string; name: string }
+  | { op: 'cluster.name'; name: string };
+
+/** Replicates metadata commands; propose resolves once the command is committed and applied on this node. */
+export interface MetadataReplicator {
+  propose(cmd: MetaCommand): Promise<void>;
+}
+
+/** The error a metadata change gets when no disc node can record it. */
+export class NoDiscNodeError extends Error {
+  constructor(detail: string) {
+    super(`metadata change refused: no running disc node can record it (${detail}); publishing and consuming go on`);
+  }
+}
