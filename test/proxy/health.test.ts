@@ -71,6 +71,23 @@ describe('health checks', () => {
     expect(kept.socket.destroyed).toBe(false);
   });
 
+  it('on-marked-up shutdown-backup-sessions moves clients off the backup when the active server returns', async () => {
+    const a = await startBackend('A', { health: true });
+    const bk = await startBackend('K');
+    const { port, lb } = await startProxy(
+      `${DEFAULTS}listen l\n bind 127.0.0.1:0\n server a 127.0.0.1:${a.port} check port ${a.healthPort} inter ${INTER} rise 1 fall 1 on-marked-up shutdown-backup-sessions\n` +
+        ` server k 127.0.0.1:${bk.port} backup\n`,
+    );
+    a.proc.kill('SIGUSR2'); // health port closed: a goes DOWN, the backup takes over
+    await waitFor(() => stats(lb, 'l', 'a').status === 'DOWN', 5000, 'a DOWN');
+    const onBackup = await connect(port('l'));
+    expect(await onBackup.line()).toBe('K');
+    a.proc.kill('SIGUSR2'); // health port back: a comes UP and the backup session is shut down
+    await waitFor(() => stats(lb, 'l', 'a').status === 'UP', 5000, 'a UP');
+    await onBackup.ended;
+    expect(await whoAnswers(port('l'))).toBe('A');
+  });
+
   it('fastinter and downinter pace the checks by state', async () => {
     const a = await startBackend('A');
     const { lb } = await startProxy(`${DEFAULTS}listen l\n bind 127.0.0.1:0\n server a 127.0.0.1:${a.port} check inter 5s fastinter 50 downinter 5s rise 1 fall 20\n`);
