@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { rabbitmqVersion, startDiscard, startRabbitmq, startWarren, type RunningBroker } from './brokers.ts';
 import { repoRoot, runPerf } from './perf.ts';
 import { killAllSync, sleep, track } from './procs.ts';
-import { cpuPercent, sampleTree } from './procstat.ts';
+import { cpuPercent, machineCpu, sampleTree } from './procstat.ts';
 import { markdown, stat, summarize, svg, fmtNum, type BrokerSide, type Report, type ScenarioReport, type TargetReport } from './report.ts';
 import { ceilingScenarios, scenarios, type Mode, type Scenario } from './scenarios.ts';
 import { defaultPerfOptions, type PerfOptions, type PerfResult } from './types.ts';
@@ -32,6 +32,8 @@ interface Args {
   warren: boolean;
   ceiling: boolean;
   embeddedReps: number;
+  /** Wait up to this many seconds before each run for the machine to be quiet (other work below 30 % of a core). */
+  quietWaitSec: number;
   cpuProfDir?: string;
   outDir: string;
 }
@@ -43,6 +45,7 @@ const help = `usage: npm run bench -- [options]
   --only ID[,ID...]     run only these scenarios (ids from --list; a prefix is enough)
   --no-rabbitmq         Warren only                     --no-warren    RabbitMQ only
   --no-ceiling          skip the discard-server ceiling check
+  --quiet-wait SEC      before each run, wait up to SEC s for other work on the machine to stop (< 30 % CPU)
   --warren-cpu-prof DIR run Warren's broker under node --cpu-prof, profiles written to DIR when it stops
   --out DIR             where results go (default bench/results)
   --list                list the scenarios and exit`;
@@ -58,6 +61,7 @@ function parseArgs(argv: string[]): Args {
     warren: true,
     ceiling: true,
     embeddedReps: 7,
+    quietWaitSec: 0,
     outDir: join(repoRoot, 'bench', 'results'),
   };
   const set: Record<string, number> = {};
@@ -79,6 +83,7 @@ function parseArgs(argv: string[]): Args {
       case '--no-warren': a.warren = false; break;
       case '--no-ceiling': a.ceiling = false; break;
       case '--warren-cpu-prof': a.cpuProfDir = val(); break;
+      case '--quiet-wait': a.quietWaitSec = Number(val()); break;
       case '--out': a.outDir = val(); break;
       case '--list':
         for (const s of [...scenarios, ...ceilingScenarios]) console.log(`${s.id.padEnd(24)} ${s.title}`);
@@ -142,6 +147,17 @@ function perfOptions(s: Scenario, mode: Mode, broker: RunningBroker): PerfOption
   };
   o.timeoutSec = o.warmupSec + o.durationSec + 90 + (o.pmessages * o.producers) / 5000;
   return o;
+}
+
+/** Waits up to maxSec for the whole machine to be quiet: CPU over 500 ms below 30 % of one core. */
+async function quiet(maxSec: number): Promise<void> {
+  const until = performance.now() + maxSec * 1000;
+  while (performance.now() < until) {
+    const a = machineCpu();
+    await sleep(500);
+    const b = machineCpu();
+    if (((b.busySec - a.busySec) / (b.at - a.at)) * 100 < 30) return;
+  }
 }
 
 /** Waits (up to 15 s) until the broker is idle again: the previous run's queue deletion, GC and so on. */
@@ -354,6 +370,10 @@ async function main(): Promise<void> {
           }
           progress('waiting for the broker to be idle');
           await settle(broker.pid);
+          if (args.quietWaitSec > 0) {
+            progress(`waiting up to ${args.quietWaitSec} s for the machine to be quiet`);
+            await quiet(args.quietWaitSec);
+          }
           const r = await runPerf(perfOptions(s, mode, broker));
           if (!broker.alive()) {
             r.ok = false;
