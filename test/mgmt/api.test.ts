@@ -264,6 +264,11 @@ describe('queues, exchanges, bindings, publish and get', () => {
     const ch = await conn.channel();
     await ch.basicConsume('pq', { noAck: true }, () => {});
     expect((await http(env, 'DELETE', '/api/queues/%2F/pq?if-unused=true')).status).toBe(400);
+    const one = (await http(env, 'GET', '/api/queues/%2F/pq')).json;
+    expect(one.consumers).toBe(1);
+    expect(one.consumer_details).toHaveLength(1);
+    const chName = one.consumer_details[0].channel_details.name as string;
+    expect((await http(env, 'GET', `/api/channels/${encodeURIComponent(chName)}`)).json.consumer_details[0].queue).toEqual({ name: 'pq', vhost: '/' });
     const consumers = (await http(env, 'GET', '/api/consumers/%2F')).json;
     expect(consumers.find((c: { queue: { name: string } }) => c.queue.name === 'pq')).toMatchObject({ ack_required: false, active: true, channel_details: { number: ch.id } });
     expect((await http(env, 'DELETE', '/api/queues/%2F/pq')).status).toBe(204);
