@@ -23,6 +23,12 @@ export interface DaemonOptions {
   notify?: NotifyOps;
 }
 
+/** Equal configuration, ignoring where it was written (file and line). */
+function sameConfig(a: unknown, b: unknown): boolean {
+  const strip = (_k: string, v: unknown): unknown => (_k === 'file' || _k === 'line' ? undefined : v);
+  return JSON.stringify(a, strip) === JSON.stringify(b, strip);
+}
+
 export class DaemonError extends Error {
   constructor(
     readonly code: 'NO_ADDRESS' | 'SOCKET',
@@ -35,6 +41,9 @@ export class DaemonError extends Error {
 
 export class Daemon {
   readonly instances: VrrpInstance[] = [];
+  private readonly clock: Clock;
+  private readonly vips: VipOps;
+  private readonly garp: GarpOps;
   private readonly sockets = new Map<string, VrrpSocket>();
   private readonly scripts = new Map<string, ScriptTracker>();
   private readonly links = new Map<string, InterfaceTracker>();
@@ -47,9 +56,13 @@ export class Daemon {
   private readonly helper = new ShellHelper();
 
   private constructor(
-    readonly config: VrrpConfig,
+    public config: VrrpConfig,
     private readonly opts: DaemonOptions,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? REAL_CLOCK;
+    this.vips = opts.vips ?? helperVips(this.helper);
+    this.garp = opts.garp ?? helperGarp(this.helper);
+  }
 
   static async start(config: VrrpConfig, opts: DaemonOptions): Promise<Daemon> {
     const d = new Daemon(config, opts);
@@ -59,78 +72,14 @@ export class Daemon {
 
   private async init(): Promise<void> {
     const { log } = this.opts;
-    const clock = this.opts.clock ?? REAL_CLOCK;
     this.helper.warm();
-    const vips = this.opts.vips ?? helperVips(this.helper);
-    const garp = this.opts.garp ?? helperGarp(this.helper);
     if (this.opts.garp === undefined) {
       const missing = await checkArping(this.helper);
       if (missing !== undefined) log.info(missing);
     }
     for (const w of this.config.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
-
-    for (const cfg of this.config.instances) {
-      const allVips = [...cfg.vips, ...cfg.vipsExcluded].map((v) => v.address);
-      const src = cfg.unicastSrcIp ?? cfg.mcastSrcIp ?? (await primaryAddress(cfg.interface, allVips));
-      if (src === undefined) {
-        throw new DaemonError('NO_ADDRESS', `(${cfg.name}) interface ${cfg.interface} has no IPv4 address to send adverts from`);
-      }
-      // A restarted vrrpd (after kill -9) must not keep answering for VIPs it no longer owns.
-      if (cfg.priority !== 255) await vips.remove([...cfg.vips, ...cfg.vipsExcluded], cfg.interface);
-      const inst = new VrrpInstance(cfg, this.config.global, src, {
-        clock,
-        transport: { send: (pkt, dst) => this.sockets.get(cfg.interface)?.send(pkt, dst) },
-        vips,
-        garp,
-        notify: this.opts.notify ?? SPAWN_NOTIFY,
-        log: log.info,
-        detail: log.detail,
-        wallNow: () => new Date(),
-      });
-      this.instances.push(inst);
-      if (!this.sockets.has(cfg.interface)) {
-        try {
-          this.sockets.set(
-            cfg.interface,
-            new VrrpSocket(
-              cfg.interface,
-              (pkt) => this.onPacket(cfg.interface, pkt),
-              (e) => {
-                // A master sends up to 100 adverts/s: log the first errors, then every 100th.
-                const n = ++this.socketErrors;
-                const msg = `${cfg.interface}: socket error: ${e.message} (count ${n})`;
-                if (n <= 3 || n % 100 === 0) log.info(msg);
-                else log.detail(msg);
-              },
-            ),
-          );
-        } catch (e) {
-          throw new DaemonError('SOCKET', `${cfg.interface}: cannot open raw socket for protocol 112: ${(e as Error).message}`);
-        }
-      }
-      if (cfg.unicastPeers.length === 0) this.sockets.get(cfg.interface)!.join(this.config.global.mcastGroup);
-      log.info(
-        `(${cfg.name}) VRRPv${cfg.version} vrid ${cfg.vrid} on ${cfg.interface} from ${src}, priority ${cfg.priority}, advert_int ${cfg.advertIntervalCs / 100} s, ${cfg.unicastPeers.length > 0 ? `unicast to ${cfg.unicastPeers.join(',')}` : `multicast ${this.config.global.mcastGroup}`}`,
-      );
-    }
-
-    for (const cfg of this.config.instances) {
-      for (const r of cfg.trackScripts) {
-        if (this.scripts.has(r.name)) continue;
-        const sc = this.config.scripts.get(r.name)!;
-        this.scripts.set(r.name, new ScriptTracker(sc, clock, () => this.reevaluate(), log.info));
-      }
-      const ifs = [...(cfg.dontTrackPrimary ? [] : [cfg.interface]), ...cfg.trackInterfaces.map((t) => t.name)];
-      for (const name of ifs) {
-        if (this.links.has(name)) continue;
-        this.links.set(
-          name,
-          new InterfaceTracker(name, clock, (t) => this.onLinkChange(t), log.info),
-        );
-      }
-    }
-    await Promise.all([...this.links.values()].map((l) => l.start()));
-    for (const s of this.scripts.values()) s.start();
+    for (const cfg of this.config.instances) this.instances.push(await this.createInstance(cfg));
+    await this.syncTrackers();
 
     if (this.opts.statusSocket !== undefined || this.opts.statusPort !== undefined) {
       this.status = new StatusServer(() => this.statusJson());
@@ -143,6 +92,139 @@ export class Daemon {
 
     this.reevaluate();
     for (const i of this.instances) i.start();
+  }
+
+  private async createInstance(cfg: InstanceConfig): Promise<VrrpInstance> {
+    const { log } = this.opts;
+    const allVips = [...cfg.vips, ...cfg.vipsExcluded];
+    const src = cfg.unicastSrcIp ?? cfg.mcastSrcIp ?? (await primaryAddress(cfg.interface, allVips.map((v) => v.address)));
+    if (src === undefined) {
+      throw new DaemonError('NO_ADDRESS', `(${cfg.name}) interface ${cfg.interface} has no IPv4 address to send adverts from`);
+    }
+    // A restarted vrrpd (after kill -9) must not keep answering for VIPs it no longer owns.
+    if (cfg.priority !== 255) await this.vips.remove(allVips, cfg.interface);
+    const inst = new VrrpInstance(cfg, this.config.global, src, {
+      clock: this.clock,
+      transport: { send: (pkt, dst) => this.sockets.get(cfg.interface)?.send(pkt, dst) },
+      vips: this.vips,
+      garp: this.garp,
+      notify: this.opts.notify ?? SPAWN_NOTIFY,
+      log: log.info,
+      detail: log.detail,
+      wallNow: () => new Date(),
+    });
+    const sock = this.ensureSocket(cfg.interface);
+    if (cfg.unicastPeers.length === 0) sock.join(this.config.global.mcastGroup);
+    log.info(
+      `(${cfg.name}) VRRPv${cfg.version} vrid ${cfg.vrid} on ${cfg.interface} from ${src}, priority ${cfg.priority}, advert_int ${cfg.advertIntervalCs / 100} s, ${cfg.unicastPeers.length > 0 ? `unicast to ${cfg.unicastPeers.join(',')}` : `multicast ${this.config.global.mcastGroup}`}`,
+    );
+    return inst;
+  }
+
+  private ensureSocket(ifname: string): VrrpSocket {
+    const have = this.sockets.get(ifname);
+    if (have !== undefined) return have;
+    const { log } = this.opts;
+    try {
+      const sock = new VrrpSocket(
+        ifname,
+        (pkt) => this.onPacket(ifname, pkt),
+        (e) => {
+          // A master sends up to 100 adverts/s: log the first errors, then every 100th.
+          const n = ++this.socketErrors;
+          const msg = `${ifname}: socket error: ${e.message} (count ${n})`;
+          if (n <= 3 || n % 100 === 0) log.info(msg);
+          else log.detail(msg);
+        },
+      );
+      this.sockets.set(ifname, sock);
+      return sock;
+    } catch (e) {
+      throw new DaemonError('SOCKET', `${ifname}: cannot open raw socket for protocol 112: ${(e as Error).message}`);
+    }
+  }
+
+  /** Make the script and link trackers match the current config: keep unchanged ones, start new ones. */
+  private async syncTrackers(): Promise<void> {
+    const { log } = this.opts;
+    const wantScripts = new Set(this.config.instances.flatMap((c) => c.trackScripts.map((r) => r.name)));
+    for (const [name, t] of this.scripts) {
+      const next = this.config.scripts.get(name);
+      if (!wantScripts.has(name) || next === undefined || !sameConfig(next, t.cfg)) {
+        t.stop();
+        this.scripts.delete(name);
+      }
+    }
+    for (const name of wantScripts) {
+      if (this.scripts.has(name)) continue;
+      const t = new ScriptTracker(this.config.scripts.get(name)!, this.clock, () => this.reevaluate(), log.info);
+      this.scripts.set(name, t);
+      t.start();
+    }
+    const wantLinks = new Set(
+      this.config.instances.flatMap((c) => [...(c.dontTrackPrimary ? [] : [c.interface]), ...c.trackInterfaces.map((t) => t.name)]),
+    );
+    for (const [name, l] of this.links) {
+      if (!wantLinks.has(name)) {
+        l.stop();
+        this.links.delete(name);
+      }
+    }
+    const fresh: InterfaceTracker[] = [];
+    for (const name of wantLinks) {
+      if (this.links.has(name)) continue;
+      const l = new InterfaceTracker(name, this.clock, (t) => this.onLinkChange(t), log.info);
+      this.links.set(name, l);
+      fresh.push(l);
+    }
+    await Promise.all(fresh.map((l) => l.start()));
+  }
+
+  /**
+   * SIGHUP: apply a new configuration. Instances whose configuration is unchanged keep running undisturbed;
+   * removed or changed ones stop as on shutdown (a master hands over with a priority 0 advert) and changed or
+   * new ones start from INIT. Trackers are kept when unchanged.
+   */
+  async reload(next: VrrpConfig): Promise<void> {
+    if (this.stopping) return;
+    const { log } = this.opts;
+    const globalSame = sameConfig(next.global, this.config.global);
+    const keep: VrrpInstance[] = [];
+    const retire: VrrpInstance[] = [];
+    for (const inst of this.instances) {
+      const n = next.instances.find((c) => c.name === inst.cfg.name);
+      if (globalSame && n !== undefined && sameConfig(n, inst.cfg)) keep.push(inst);
+      else retire.push(inst);
+    }
+    const fresh = next.instances.filter((c) => !keep.some((k) => k.cfg.name === c.name));
+    log.info(
+      `Reloading: ${keep.length} instance(s) unchanged, ${retire.length} stopping, ${fresh.length} starting`,
+    );
+    for (const w of next.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
+    await Promise.all(retire.map((i) => i.shutdown()));
+    this.instances.splice(0, this.instances.length, ...keep);
+    this.config = next;
+    const started: VrrpInstance[] = [];
+    for (const cfg of fresh) {
+      try {
+        const inst = await this.createInstance(cfg);
+        this.instances.push(inst);
+        started.push(inst);
+      } catch (e) {
+        log.info(`(${cfg.name}) not started: ${(e as Error).message}`);
+      }
+    }
+    const used = new Set(this.instances.map((i) => i.cfg.interface));
+    for (const [ifname, sock] of this.sockets) {
+      if (!used.has(ifname)) {
+        await sock.flush();
+        sock.close();
+        this.sockets.delete(ifname);
+      }
+    }
+    await this.syncTrackers();
+    this.reevaluate();
+    for (const i of started) i.start();
   }
 
   private onPacket(ifname: string, pkt: Buffer): void {

@@ -94,7 +94,21 @@ function main(): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => log.info('SIGHUP: configuration reload is not supported; restart vrrpd'));
+      let reloading: Promise<void> = Promise.resolve();
+      process.on('SIGHUP', () => {
+        reloading = reloading.then(async () => {
+          if (stopping) return;
+          log.info(`SIGHUP: reloading ${file}`);
+          let next;
+          try {
+            next = loadConfig(file);
+          } catch (e) {
+            log.info(`reload failed, keeping the running configuration: ${(e as Error).message}`);
+            return;
+          }
+          await daemon.reload(next).catch((e: unknown) => log.info(`reload: ${(e as Error).message}`));
+        });
+      });
       process.on('SIGUSR1', () => log.info(`status: ${JSON.stringify(daemon.statusJson())}`));
     },
     (e: unknown) => {
