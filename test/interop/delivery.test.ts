@@ -182,6 +182,45 @@ describe('delivery under pressure and failure', () => {
   }, 20_000);
 });
 
+describe('message bodies at frame boundaries', () => {
+  it('bodies of 0, 1 and around one and two frame payloads round-trip intact (frame_max 8192)', async () => {
+    const c = await clients.amqp('?frameMax=8192');
+    const chan = await c.channel();
+    const q = (await chan.queueDeclare('', { exclusive: true })).name;
+    const payload = 8192 - 8;
+    const sizes = [0, 1, payload - 1, payload, payload + 1, 2 * payload, 2 * payload + 1, 100_003];
+    const bodies = sizes.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + n) % 256)));
+    for (const b of bodies) await chan.basicPublish('', q, b);
+    const cons = await collect(chan, q, { noAck: true });
+    await waitFor(() => cons.msgs.length === sizes.length, 3000, 'deliveries');
+    expect(cons.msgs.map((m) => m.bodySize)).toEqual(sizes);
+    cons.msgs.forEach((m, i) => expect(Buffer.from(m.body ?? new Uint8Array()).equals(bodies[i]!), `size ${sizes[i]}`).toBe(true));
+  });
+
+  it('frames split across many small TCP segments are reassembled', async () => {
+    const r = await RawClient.connect(t.port, t.host);
+    clients.track(() => r.destroy());
+    await r.handshake();
+    const q = uniq('split');
+    const data = Buffer.alloc(3000, 'y');
+    const wire = Buffer.concat([
+      method(1, 20, 10, new Enc().shortstr('').buf()),
+      method(1, 50, 10, args.queueDeclare(q, { exclusive: true })),
+      method(1, 60, 40, args.basicPublish('', q)), contentHeader(1, data.length), body(1, data),
+      method(1, 60, 70, args.basicGet(q, true)),
+    ]);
+    r.socket.setNoDelay(true);
+    for (let off = 0; off < wire.length; off += 7) {
+      r.socket.write(wire.subarray(off, off + 7));
+      if (off % 700 === 0) await sleep(1);
+    }
+    await r.expect(isMethod(60, 71, 1), 5000, 'basic.get-ok');
+    const parts: Buffer[] = [];
+    while (Buffer.concat(parts).length < data.length) parts.push((await r.expect((f) => f.type === 3, 3000, 'body')).payload);
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
+});
+
 describe('basic.get and settlement', () => {
   it('basic.get returns messages in order with the remaining count, then get-empty', async () => {
     const c = await ch();
