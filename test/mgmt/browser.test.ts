@@ -145,6 +145,7 @@ describe.skipIf(typeof pw === 'string')('web UI in chromium', () => {
       expect(await text('#count-connections .v')).toBe('1');
       expect(await text('#count-queues .v')).toBe('2');
       expect(await text('#alarms')).toContain('None');
+      expect(await page.locator('#rates-chart polyline').count()).toBe(3);
     });
 
     await step('nodes', async () => {

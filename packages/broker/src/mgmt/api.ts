@@ -11,9 +11,9 @@ import { AmqpError, REPLY } from '../amqp/errors.ts';
 import { Message } from '../queue/message.ts';
 import { PolicyError, type ApplyTo } from '../policy/policy.ts';
 import type { QueuedMessage } from '../queue/message.ts';
-import { ApiError, badRequest, boolField, notAuthorised, notFound, parseJsonBody, readBody, strField } from './http.ts';
+import { ApiError, badRequest, boolField, notAuthorised, notFound, parseJsonBody, strField } from './http.ts';
 import {
-  canSeeVhost, checkResource, isAdmin, isMonitor, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
+  canSeeVhost, checkResource, isMonitor, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
 } from './access.ts';
 import * as F from './format.ts';
 import { encodePayload, jsonToProperties, jsonToTable, propertiesToJson, tableToJson } from './convert.ts';
@@ -868,4 +868,3 @@ function getMessages(q: Queue, d: Record<string, unknown>): Record<string, unkno
   return out;
 }
 
-export { isAdmin };

@@ -1,5 +1,5 @@
 // The JSON shapes of RabbitMQ's management API (3.10) for Warren's objects.
-import { cpus, hostname } from 'node:os';
+import { cpus } from 'node:os';
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import type { Broker } from '../server/broker.ts';
 import { VERSION, WARREN_VERSION } from '../server/broker.ts';
@@ -390,4 +390,3 @@ export function policyJson(p: PolicyDef): Record<string, unknown> {
   return { vhost: p.vhost, name: p.name, pattern: p.pattern, 'apply-to': p['apply-to'], definition: tableToJson(p.definition), priority: p.priority };
 }
 
-export const HOSTNAME = hostname();
