@@ -22,12 +22,8 @@ function vipArgs(op: 'add' | 'del', v: VirtualIp, dev: string): string[] {
 }
 
 /** Returns error messages (empty when all went well). */
-async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string, helper?: ShellHelper): Promise<string[]> {
-  const results = await Promise.all(
-    vips.map((v) =>
-      helper !== undefined ? helper.run(['ip', ...vipArgs(op, v, dev)]) : run('ip', vipArgs(op, v, dev), IP_CMD_TIMEOUT_MS),
-    ),
-  );
+async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string, helper: ShellHelper): Promise<string[]> {
+  const results = await Promise.all(vips.map((v) => helper.run(['ip', ...vipArgs(op, v, dev)])));
   const errors: string[] = [];
   results.forEach((r, i) => {
     if (r.code === 0) return;
@@ -39,12 +35,7 @@ async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string, 
   return errors;
 }
 
-export const IPROUTE2_VIPS: VipOps = {
-  add: (vips, dev) => each('add', vips, dev),
-  remove: (vips, dev) => each('del', vips, dev),
-};
-
-/** The same through the helper shell (no Node fork on the takeover path). */
+/** Through the helper shell (no Node fork on the takeover path; it falls back to a direct spawn itself). */
 export function helperVips(helper: ShellHelper): VipOps {
   return {
     add: (vips, dev) => each('add', vips, dev, helper),
