@@ -356,6 +356,23 @@ describe('basic.get and settlement', () => {
   });
 });
 
+describe('direct reply-to', () => {
+  // BUG (missing feature): RabbitMQ's pseudo-queue amq.rabbitmq.reply-to (RPC without a reply queue, used by many RPC
+  // libraries) is not implemented: consuming from it is 404 NOT_FOUND.
+  it.skip('a reply published to the amq.rabbitmq.reply-to address reaches the requester', async () => {
+    const c = await ch();
+    const server = (await c.queueDeclare('', { exclusive: true })).name;
+    const replies = await collect(c, 'amq.rabbitmq.reply-to', { noAck: true });
+    const s = await ch();
+    await s.basicConsume(server, { noAck: true }, async (m) => {
+      await s.basicPublish('', m.properties.replyTo ?? '', `pong:${m.bodyToString() ?? ''}`);
+    });
+    await c.basicPublish('', server, 'ping', { replyTo: 'amq.rabbitmq.reply-to' });
+    await waitFor(() => replies.msgs.length === 1, 2000, 'reply');
+    expect(replies.msgs[0]!.bodyToString()).toBe('pong:ping');
+  });
+});
+
 describe('publisher confirms', () => {
   it('every publish on a confirm channel is acked, including an unroutable mandatory one after its basic.return', async () => {
     const c = await ch();

@@ -205,6 +205,24 @@ describe('dead-lettering', () => {
   });
 });
 
+describe('single active consumer', () => {
+  // BUG: Warren accepts x-single-active-consumer but ignores it and round-robins between consumers; RabbitMQ delivers
+  // only to the first consumer and moves to the next when it goes (ordering guarantees depend on this).
+  it.skip('x-single-active-consumer: only one consumer receives; the next one takes over when it is cancelled', async () => {
+    const c = await ch();
+    const q = await declare(c, { 'x-single-active-consumer': true });
+    const first = await collect(c, q, { noAck: true });
+    const second = await collect(c, q, { noAck: true });
+    for (let i = 0; i < 4; i++) await c.basicPublish('', q, `s${i}`);
+    await waitFor(() => first.msgs.length + second.msgs.length === 4, 2000, 'deliveries');
+    expect(first.msgs.map((m) => m.bodyToString())).toEqual(['s0', 's1', 's2', 's3']);
+    await c.basicCancel(first.tag);
+    for (let i = 4; i < 6; i++) await c.basicPublish('', q, `s${i}`);
+    await waitFor(() => second.msgs.length === 2, 2000, 'takeover');
+    expect(second.msgs.map((m) => m.bodyToString())).toEqual(['s4', 's5']);
+  });
+});
+
 describe('priorities', () => {
   it('x-max-priority delivers higher priorities first, FIFO within a priority, and caps priorities above the max', async () => {
     const c = await ch();
