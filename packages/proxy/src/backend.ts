@@ -11,6 +11,7 @@
 import { createBalancer, type Balancer } from './balance/balancer.ts';
 import type { Clock } from './clock.ts';
 import type { ProxyConfig } from './config/types.ts';
+import { LOG_ALERT, LOG_EMERG, LOG_NOTICE } from './log/syslog.ts';
 import type { Logger } from './logger.ts';
 import { sameAddress, Server } from './server.ts';
 
@@ -39,6 +40,8 @@ export class Backend {
   closedBytesOut = 0;
   lastChange: number;
   stopped = false;
+  /** Where state-change lines go besides the process log (the proxy's `log` targets); set by the LoadBalancer. */
+  onLog: ((severity: number, msg: string) => void) | null = null;
 
   constructor(
     readonly config: ProxyConfig,
@@ -209,8 +212,13 @@ export class Backend {
       `Server ${this.name}/${server.name} is ${what}${reason ? `, reason: ${reason}` : ''}. ` +
       `${this.activeUp()} active and ${this.backupUp()} backup servers left. ` +
       `${server.cur} sessions active, ${this.queue.length} remaining in queue.`;
-    if (what === 'DOWN' || what === 'going DOWN for maintenance') this.log.warn(msg);
+    const down = what === 'DOWN' || what === 'going DOWN for maintenance';
+    if (down) this.log.warn(msg);
     else this.log.notice(msg);
-    if (!this.up && what.includes('DOWN')) this.log.alert(`backend '${this.name}' has no server available!`);
+    this.onLog?.(down ? LOG_ALERT : LOG_NOTICE, msg); // haproxy: srv_set_stopped logs at LOG_ALERT
+    if (!this.up && what.includes('DOWN')) {
+      this.log.alert(`backend '${this.name}' has no server available!`);
+      this.onLog?.(LOG_EMERG, `backend ${this.name} has no server available!`);
+    }
   }
 }

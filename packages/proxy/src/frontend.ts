@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import type { Backend } from './backend.ts';
 import type { ProxyConfig } from './config/types.ts';
+import type { SessionLog } from './log/session-log.ts';
 import { Session } from './session.ts';
 
 export class ConnectionLimit {
@@ -43,6 +44,7 @@ export class Frontend {
     defaultMaxconn: number,
     private readonly httpHandler: ((socket: Socket) => void) | null,
     previous?: Frontend,
+    readonly sessionLog: SessionLog | null = null,
   ) {
     this.name = config.name;
     this.maxconn = config.maxconn ?? defaultMaxconn;
@@ -71,6 +73,10 @@ export class Frontend {
 
   get cur(): number {
     return this.sessions.size;
+  }
+
+  get globalConnections(): number {
+    return this.limit.cur;
   }
 
   get waitingCount(): number {
@@ -117,6 +123,9 @@ export class Frontend {
       socket.on('error', () => {});
       socket.destroy();
       return;
+    }
+    if (this.sessionLog?.enabled) {
+      this.sessionLog.accepted(socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localAddress ?? '', socket.localPort ?? 0, this.name);
     }
     const session = new Session(socket, this, this.backend);
     this.sessions.add(session);

@@ -8,11 +8,13 @@ import net, { type Server as NetServer, type Socket } from 'node:net';
 import { Backend } from './backend.ts';
 import { SYSTEM_CLOCK, type Clock } from './clock.ts';
 import { DEFAULT_GLOBAL_MAXCONN } from './config/defaults.ts';
-import type { Bind, Config, ProxyConfig } from './config/types.ts';
+import type { Bind, Config, LogTarget, ProxyConfig } from './config/types.ts';
 import { ConnectionLimit, Frontend } from './frontend.ts';
 import type { CheckResult } from './health/check-result.ts';
 import { Checker } from './health/checker.ts';
 import { probe as realProbe, type ProbeSpec } from './health/probe.ts';
+import { SessionLog } from './log/session-log.ts';
+import { Syslog } from './log/syslog.ts';
 import { StderrLogger, type Logger } from './logger.ts';
 import { CliSocket } from './runtime/cli-socket.ts';
 import type { Server } from './server.ts';
@@ -45,6 +47,7 @@ export class LoadBalancer {
   private limit: ConnectionLimit;
   private readonly probe: (spec: ProbeSpec) => Promise<CheckResult>;
   private stopping = false;
+  private syslog: Syslog;
   reloads = 0;
 
   private constructor(config: Config, opts: LoadBalancerOptions) {
@@ -54,6 +57,7 @@ export class LoadBalancer {
     this.probe = opts.probe ?? realProbe;
     this.startedAt = this.clock.now();
     this.limit = new ConnectionLimit(config.global.maxconn ?? DEFAULT_GLOBAL_MAXCONN);
+    this.syslog = new Syslog(config.global.logTag);
   }
 
   static async start(config: Config, opts: LoadBalancerOptions = {}): Promise<LoadBalancer> {
@@ -83,7 +87,10 @@ export class LoadBalancer {
     const limit = this.limit;
     for (const p of config.proxies) {
       if (p.kind === 'frontend' || p.disabled) continue;
-      backends.set(p.name, new Backend(p, this.clock, this.log, oldBackends.get(p.name)));
+      const be = new Backend(p, this.clock, this.log, oldBackends.get(p.name));
+      const targets = logTargets(config, p);
+      if (targets.length) be.onLog = (severity, msg) => this.syslog.send(targets, severity, msg);
+      backends.set(p.name, be);
     }
     const defaultMaxconn = config.global.maxconn ?? DEFAULT_GLOBAL_MAXCONN;
     for (const p of config.proxies) {
@@ -91,7 +98,9 @@ export class LoadBalancer {
       const be = p.defaultBackend !== null ? (backends.get(p.defaultBackend) ?? null) : p.kind === 'listen' ? (backends.get(p.name) ?? null) : null;
       const http = p.mode === 'http' && p.stats.enabled ? createStatsHandler(this, p) : null;
       if (p.mode === 'http' && !http) this.log.warn(`proxy '${p.name}': 'mode http' is forwarded as plain TCP`);
-      const fe = new Frontend(p, be, limit, defaultMaxconn, http, oldFrontends.get(p.name));
+      const targets = logTargets(config, p);
+      const sessionLog = targets.length ? new SessionLog(this.syslog, targets, p.options.tcplog, p.options.dontlognull) : null;
+      const fe = new Frontend(p, be, limit, defaultMaxconn, http, oldFrontends.get(p.name), sessionLog);
       frontends.set(p.name, fe);
     }
     // Open new listeners first, so a reload that cannot bind leaves the running configuration untouched.
@@ -282,7 +291,11 @@ export class LoadBalancer {
     const killAll = (): void => {
       for (const fe of this.frontends.values()) for (const s of [...fe.sessions]) s.shutdown();
     };
-    if (!opts.graceful) return killAll();
+    if (!opts.graceful) {
+      killAll();
+      this.syslog.close();
+      return;
+    }
     const deadline = opts.hardStopAfterMs ?? null;
     const started = Date.now();
     while (this.limit.cur > 0) {
@@ -293,11 +306,16 @@ export class LoadBalancer {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    this.syslog.close();
   }
 
   get isStopping(): boolean {
     return this.stopping;
   }
+}
+
+function logTargets(config: Config, p: ProxyConfig): LogTarget[] {
+  return p.logGlobal ? [...p.logTargets, ...config.global.logTargets] : p.logTargets;
 }
 
 function listenerKey(p: ProxyConfig, b: Bind): string {

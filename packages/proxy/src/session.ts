@@ -14,6 +14,15 @@ import type { Frontend } from './frontend.ts';
 import { pipeBoth, type PipeEnd } from './pipe.ts';
 import type { Counted, Server } from './server.ts';
 
+/** haproxy termination states (configuration.txt §8.5): who ended the session, then in which phase. */
+const PIPE_TERMINATION: Record<PipeEnd, string> = {
+  closed: '--',
+  'client-timeout': 'cD',
+  'server-timeout': 'sD',
+  'client-error': 'CD',
+  'server-error': 'SD',
+};
+
 const RETRY_TURNAROUND_MAX_MS = 1000; // haproxy: retries wait min(timeout connect, 1s) after a connection error
 
 type Phase = 'new' | 'queued' | 'connecting' | 'retry-wait' | 'established' | 'closed';
@@ -28,6 +37,14 @@ export class Session implements Counted, Queued {
   private timer: NodeJS.Timeout | null = null;
   private kill: ((why: PipeEnd) => void) | null = null;
   private finished = false;
+  // For the session log line.
+  readonly acceptedAt = Date.now();
+  private queueStart = 0;
+  private queueMs = 0;
+  private connectStart = 0;
+  private connectMs = -1;
+  private serverName = '<NOSRV>';
+  private termination = '--';
   private readonly onClientGone: () => void;
 
   constructor(
@@ -37,7 +54,7 @@ export class Session implements Counted, Queued {
   ) {
     this.clientAddress = client.remoteAddress ?? '';
     this.retriesLeft = backend.config.retries;
-    this.onClientGone = () => this.close();
+    this.onClientGone = () => this.close(this.phase === 'queued' ? 'CQ' : 'CC');
     // Until the pipe takes over, an error or close on the client ends the session wherever it waits.
     client.on('error', this.onClientGone);
     client.on('close', this.onClientGone);
@@ -56,9 +73,10 @@ export class Session implements Counted, Queued {
   private assign(avoid: Server | null): void {
     if (this.phase === 'closed') return;
     const choice = this.backend.choose(this.clientAddress, avoid);
-    if (choice === null) return this.close();
+    if (choice === null) return this.close('SC');
     if (choice === 'queue') {
       this.phase = 'queued';
+      this.queueStart = Date.now();
       const t = this.backend.config.timeouts;
       this.backend.enqueue(this, t.queue ?? t.connect); // haproxy: timeout queue defaults to timeout connect
       this.backend.drainQueue();
@@ -70,16 +88,22 @@ export class Session implements Counted, Queued {
   /** Called by the backend queue when a slot is free. */
   dequeue(server: Server): void {
     if (this.phase !== 'queued') return;
+    this.queueMs += Date.now() - this.queueStart;
     this.connect(server);
   }
 
   queueTimeout(): void {
-    if (this.phase === 'queued') this.close();
+    if (this.phase === 'queued') {
+      this.queueMs += Date.now() - this.queueStart;
+      this.close('sQ');
+    }
   }
 
   private connect(srv: Server): void {
     this.phase = 'connecting';
     this.srv = srv;
+    this.serverName = srv.name;
+    this.connectStart = Date.now();
     srv.sessions.add(this);
     if (srv.sessions.size > srv.smax) srv.smax = srv.sessions.size;
     const port = srv.config.port ?? this.client.localPort ?? 0;
@@ -103,7 +127,7 @@ export class Session implements Counted, Queued {
     failed.econ++;
     this.backend.econ++;
     this.releaseServer();
-    if (this.retriesLeft <= 0) return this.close();
+    if (this.retriesLeft <= 0) return this.close('SC');
     this.retriesLeft--;
     this.retryCount++;
     failed.wretr++;
@@ -144,6 +168,7 @@ export class Session implements Counted, Queued {
     this.timer = null;
     sock.removeAllListeners('error');
     this.phase = 'established';
+    this.connectMs = Date.now() - this.connectStart;
     const srv = this.srv as Server;
     srv.stot++;
     this.backend.stot++;
@@ -161,18 +186,23 @@ export class Session implements Counted, Queued {
       bt.tunnel !== null
         ? { client: bt.tunnel, server: bt.tunnel, clientFin: ft.clientFin, serverFin: bt.serverFin }
         : { client: ft.client, server: bt.server, clientFin: ft.clientFin, serverFin: bt.serverFin },
-      () => this.finish(),
+      (how) => {
+        if (this.termination === '--') this.termination = PIPE_TERMINATION[how];
+        this.finish();
+      },
     );
   }
 
   /** Tears the session down from outside (shutdown-sessions, stop). */
   shutdown(): void {
+    this.termination = 'KD'; // haproxy: K = killed (admin, shutdown-sessions, stop)
     if (this.kill) this.kill('server-error');
-    else this.close();
+    else this.close('KD');
   }
 
-  private close(): void {
+  private close(termination: string): void {
     if (this.phase === 'closed') return;
+    if (this.termination === '--') this.termination = termination;
     if (this.phase === 'queued') this.backend.unqueue(this);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -199,7 +229,34 @@ export class Session implements Counted, Queued {
       this.backend.closedBytesIn += bytesIn;
       this.backend.closedBytesOut += bytesOut;
     }
+    const srvconn = this.srv?.cur ?? 0;
     this.releaseServer();
+    const log = this.frontend.sessionLog;
+    if (log?.enabled) {
+      log.ended({
+        clientAddress: this.clientAddress,
+        clientPort: this.client.remotePort ?? 0,
+        localAddress: this.client.localAddress ?? '',
+        localPort: this.client.localPort ?? 0,
+        frontend: this.frontend.name,
+        backend: this.backend.name,
+        server: this.serverName,
+        acceptedAt: this.acceptedAt,
+        queueMs: this.queueMs,
+        connectMs: this.connectMs,
+        totalMs: Date.now() - this.acceptedAt,
+        bytesIn,
+        bytesOut,
+        termination: this.termination,
+        actconn: this.frontend.globalConnections,
+        feconn: this.frontend.cur,
+        beconn: this.backend.cur + (srvconn > 0 ? 1 : 0),
+        srvconn,
+        retries: this.retryCount,
+        srvQueue: 0,
+        backendQueue: this.backend.queued,
+      });
+    }
     this.frontend.release(this, bytesIn, bytesOut);
   }
 

@@ -34,11 +34,15 @@ export function defaultProxy(kind: ProxyConfig['kind'], name: string, file: stri
       amqpCheck: false,
       httpCheck: null,
       allbackups: false,
+      tcplog: false,
+      dontlognull: false,
     },
     retries: DEFAULT_RETRIES,
     timeouts: { connect: null, client: null, server: null, clientFin: null, serverFin: null, queue: null, check: null, tunnel: null },
     maxconn: null,
     stats: defaultStats(),
+    logTargets: [],
+    logGlobal: false,
   };
 }
 
@@ -53,6 +57,8 @@ export function inheritDefaults(defaults: ProxyConfig, kind: ProxyConfig['kind']
   p.timeouts = { ...defaults.timeouts };
   p.maxconn = defaults.maxconn;
   p.stats = { ...defaults.stats, auth: [...defaults.stats.auth] };
+  p.logTargets = [...defaults.logTargets];
+  p.logGlobal = defaults.logGlobal;
   p.defaultBackend = defaults.defaultBackend;
   p.defaultBackendWhere = defaults.defaultBackendWhere;
   return p;

@@ -32,7 +32,10 @@ describe('parseConfig', () => {
     ]);
     expect(mon?.mode).toBe('http');
     expect(mon?.stats).toMatchObject({ enabled: true, uri: '/stats', refresh: 5000 });
-    expect(cfg.warnings.map((w) => w.directive)).toEqual(expect.arrayContaining(['chroot', 'daemon', 'uid', 'gid', 'log']));
+    expect(cfg.warnings.map((w) => w.directive)).toEqual(expect.arrayContaining(['chroot', 'daemon', 'uid', 'gid']));
+    expect(cfg.global.logTargets).toEqual([{ kind: 'udp', host: '127.0.0.1', port: 514, facility: 16, level: 6, file: 'a1.cfg', line: 3 }]);
+    expect(rmq?.logGlobal).toBe(true);
+    expect(rmq?.options.tcplog).toBe(true);
   });
 
   it('reads seed article 0: legacy listen address, escaped realm, stats socket, frontends and backends', () => {

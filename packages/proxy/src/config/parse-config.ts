@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { defaultProxy, inheritDefaults } from './defaults.ts';
 import { parseDuration, parseInteger } from './duration.ts';
+import { parseLogTarget } from './log-target.ts';
 import { addBind, option, PROXY_IGNORED, PROXY_KEYWORDS, type KeywordContext, type SectionKind } from './proxy-keywords.ts';
 import { tokenize, TokenizeError } from './tokenize.ts';
 import type { Config, ConfigMessage, GlobalConfig, ProxyConfig } from './types.ts';
@@ -22,7 +23,7 @@ export function formatMessage(m: ConfigMessage): string {
 
 /** Global keywords with no effect here (process management, logging targets, TLS, tuning). */
 const GLOBAL_IGNORED = new Set([
-  'log', 'log-send-hostname', 'log-tag', 'chroot', 'user', 'group', 'uid', 'gid', 'daemon', 'nbproc', 'nbthread',
+  'log-send-hostname', 'chroot', 'user', 'group', 'uid', 'gid', 'daemon', 'nbproc', 'nbthread',
   'cpu-map', 'quiet', 'debug', 'master-worker', 'ulimit-n', 'node', 'description', 'ca-base', 'crt-base', 'maxsslconn',
   'maxconnrate', 'maxsessrate', 'maxpipes', 'server-state-file', 'server-state-base', 'localpeer', 'external-check',
   'insecure-fork-wanted', 'lua-load', 'expose-experimental-directives', 'noepoll', 'nopoll', 'nosplice', 'zero-warning',
@@ -32,7 +33,7 @@ const GLOBAL_IGNORED = new Set([
 const UNSUPPORTED_SECTIONS = new Set(['peers', 'resolvers', 'userlist', 'mailers', 'program', 'cache', 'ring', 'http-errors', 'fcgi-app']);
 
 export function emptyGlobal(): GlobalConfig {
-  return { maxconn: null, pidfile: null, statsSockets: [], hardStopAfter: null, spreadChecks: 0 };
+  return { maxconn: null, pidfile: null, statsSockets: [], hardStopAfter: null, spreadChecks: 0, logTargets: [], logTag: 'proxy' };
 }
 
 export function parseConfigFiles(files: string[]): Config {
@@ -135,6 +136,11 @@ function proxyKeyword(ctx: KeywordContext, kw: string, args: string[]): void {
   if (kw === 'no' && args[0] === 'option') {
     return option(ctx, args.slice(1), true);
   }
+  if (kw === 'no' && args[0] === 'log') {
+    ctx.proxy.logTargets = [];
+    ctx.proxy.logGlobal = false;
+    return;
+  }
   const k = PROXY_KEYWORDS[kw];
   if (k) {
     const letter = ctx.kind[0] as string;
@@ -186,6 +192,17 @@ function globalKeyword(
     }
     case 'stats':
       return globalStats(g, args, warn, error, file, line);
+    case 'log': {
+      const t = parseLogTarget(args, file, line);
+      if (typeof t === 'string') return error(kw, t);
+      if (t === null) return warn(kw, `unix socket log targets are not supported; '${args[0] ?? ''}' is ignored`);
+      g.logTargets.push(t);
+      return;
+    }
+    case 'log-tag':
+      if (!args[0]) return error(kw, 'expects a tag');
+      g.logTag = args[0];
+      return;
   }
   if (GLOBAL_IGNORED.has(kw) || kw.startsWith('tune.') || kw.startsWith('ssl-') || kw.startsWith('h2-')) {
     return warn(kw, 'not implemented and ignored');

@@ -4,6 +4,7 @@
  */
 import { parseAddress } from './address.ts';
 import { completeServer } from './defaults.ts';
+import { parseLogTarget } from './log-target.ts';
 import { parseDuration, parseInteger } from './duration.ts';
 import { parseServerKeywords } from './server-line.ts';
 import type { BalanceAlgorithm, ProxyConfig, Timeouts } from './types.ts';
@@ -52,7 +53,7 @@ const BALANCE: Record<string, BalanceAlgorithm> = {
 
 /** Options accepted for compatibility that have no effect on a TCP proxy (logging formats, HTTP modes). */
 const OPTIONS_NO_EFFECT = new Set([
-  'tcplog', 'httplog', 'dontlognull', 'dontlog-normal', 'log-separate-errors', 'logasap', 'log-health-checks',
+  'httplog', 'dontlog-normal', 'log-separate-errors', 'logasap', 'log-health-checks',
   'http-server-close', 'httpclose', 'forceclose', 'http-keep-alive', 'forwardfor', 'http-pretend-keepalive',
   'http-buffer-request', 'abortonclose', 'splice-auto', 'splice-request', 'splice-response', 'contstats',
   'socket-stats', 'independent-streams', 'nolinger', 'persist', 'prefer-last-server', 'transparent',
@@ -103,6 +104,12 @@ export function option(ctx: KeywordContext, args: string[], negate: boolean): vo
       return;
     case 'allbackups':
       o.allbackups = on;
+      return;
+    case 'tcplog': // haproxy: one log line per TCP session, at its end
+      o.tcplog = on;
+      return;
+    case 'dontlognull': // haproxy: no log line for sessions that transferred no data
+      o.dontlognull = on;
       return;
   }
   if (OPTIONS_NO_EFFECT.has(name)) {
@@ -287,11 +294,21 @@ export const PROXY_KEYWORDS: Record<string, Keyword> = {
   disabled: { where: 'dfbl', handle: (ctx) => void (ctx.proxy.disabled = true) },
   enabled: { where: 'dfbl', handle: (ctx) => void (ctx.proxy.disabled = false) },
   transparent: { where: 'dbl', handle: (ctx) => ctx.warn('transparent', 'not implemented and ignored') },
+  log: {
+    where: 'dfbl',
+    handle: (ctx, args) => {
+      if (args[0] === 'global') return void (ctx.proxy.logGlobal = true);
+      const t = parseLogTarget(args, ctx.file, ctx.line);
+      if (typeof t === 'string') return ctx.error('log', t);
+      if (t === null) return ctx.warn('log', `unix socket log targets are not supported; '${args[0] ?? ''}' is ignored`);
+      ctx.proxy.logTargets.push(t);
+    },
+  },
 };
 
 /** Keywords accepted with a warning: logging, ACLs, HTTP processing, and the like. */
 export const PROXY_IGNORED = new Set([
-  'log', 'description', 'id', 'fullconn', 'hash-type', 'cookie', 'acl', 'tcp-request', 'tcp-response', 'http-request',
+  'description', 'id', 'fullconn', 'hash-type', 'cookie', 'acl', 'tcp-request', 'tcp-response', 'http-request',
   'http-response', 'http-check', 'tcp-check', 'errorfile', 'errorloc', 'capture', 'monitor-uri', 'monitor', 'source',
   'rate-limit', 'backlog', 'log-format', 'unique-id-format', 'unique-id-header', 'compression', 'http-reuse',
   'stick-table', 'stick', 'persist', 'dispatch', 'bind-process', 'grace', 'redirect', 'reqadd', 'rspadd', 'email-alert',

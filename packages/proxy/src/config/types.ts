@@ -56,6 +56,14 @@ export interface StatsConfig {
   hideVersion: boolean;
 }
 
+export interface LogTarget extends Where {
+  kind: 'udp' | 'stdout' | 'stderr';
+  host: string;
+  port: number;
+  facility: number; // syslog facility number (local0 = 16)
+  level: number; // highest severity number sent (notice = 5: emerg..notice)
+}
+
 export interface ProxyOptions {
   clitcpka: boolean;
   srvtcpka: boolean;
@@ -64,6 +72,8 @@ export interface ProxyOptions {
   amqpCheck: boolean;
   httpCheck: { method: string; uri: string; version: string } | null;
   allbackups: boolean;
+  tcplog: boolean;
+  dontlognull: boolean;
 }
 
 export interface ProxyConfig extends Where {
@@ -82,6 +92,9 @@ export interface ProxyConfig extends Where {
   timeouts: Timeouts;
   maxconn: number | null;
   stats: StatsConfig;
+  /** `log` lines of the section; `log global` adds the global targets. */
+  logTargets: LogTarget[];
+  logGlobal: boolean;
 }
 
 export interface StatsSocketConfig extends Where {
@@ -96,6 +109,8 @@ export interface GlobalConfig {
   statsSockets: StatsSocketConfig[];
   hardStopAfter: number | null;
   spreadChecks: number;
+  logTargets: LogTarget[];
+  logTag: string;
 }
 
 export interface ConfigMessage extends Where {
