@@ -19,7 +19,6 @@ describe('health checks', () => {
     await waitFor(() => stats(lb, 'l', 'a').status === 'UP' && stats(lb, 'l', 'a').check_status === 'L4OK', 5000, 'a fully UP');
     const killedAt = Date.now();
     await a.kill();
-    await waitFor(() => stats(lb, 'l', 'a').status === 'UP 1/3', 5000, 'a going down');
     await waitFor(() => stats(lb, 'l', 'a').status === 'DOWN', 5000, 'a DOWN');
     // fall = 3 failed checks, inter apart: at least 2 intervals after the kill.
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(2 * INTER);
