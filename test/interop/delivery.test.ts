@@ -472,6 +472,20 @@ describe('transactions', () => {
     expect(await obs.basicGet(q, { noAck: true })).toBeNull();
   });
 
+  // BUG: Warren queues the bad ack and only fails at tx.commit, after routing the publishes queued before it, so a
+  // failed commit is partly applied. RabbitMQ refuses the unknown tag at basic.ack (406) and nothing of the
+  // transaction is applied.
+  it.skip('an ack of an unknown tag inside a transaction fails at once and nothing of the transaction is applied', async () => {
+    const c = await ch();
+    const q = await queueWith(c, 0);
+    await c.txSelect();
+    await c.basicPublish('', q, 'must not be routed');
+    await c.basicAck(42);
+    expect(await rejectionCode(sync(c))).toBe(406);
+    const obs = await ch();
+    expect((await obs.queueDeclare(q, { passive: true })).messageCount).toBe(0);
+  });
+
   it('tx.commit without tx.select is refused with 406', async () => {
     const c = await ch();
     expect(await rejectionCode(c.txCommit())).toBe(406);
