@@ -18,6 +18,10 @@ const children = new Set<ChildProcess>();
 const lbs = new Set<LoadBalancer>();
 const dirs = new Set<string>();
 const sockets = new Set<net.Socket>();
+// If a worker exits without running afterEach (a crash, a timeout), still take the backend processes down.
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 /** Kills every process, proxy, socket and temp dir the helpers made; call from afterEach. */
 export async function cleanup(): Promise<void> {
