@@ -125,6 +125,19 @@ describe('length limits and overflow', () => {
     expect(await getAll(c, q)).toEqual(['a', 'b']);
   });
 
+  it('x-overflow reject-publish-dlx refuses the new message (nack) and dead-letters it with reason maxlen', async () => {
+    const c = await ch();
+    const d = await dlx(c);
+    const q = await declare(c, { 'x-max-length': 1, 'x-overflow': 'reject-publish-dlx', 'x-dead-letter-exchange': d.exchange });
+    await c.confirmSelect();
+    await c.basicPublish('', q, 'kept');
+    await expect(c.basicPublish('', q, 'refused')).rejects.toThrow(/rejected/i);
+    expect(await getAll(c, q)).toEqual(['kept']);
+    const m = await getOne(c, d.queue);
+    expect(m.bodyToString()).toBe('refused');
+    expect(deaths(m)[0]).toMatchObject({ reason: 'maxlen', queue: q });
+  });
+
   it('x-overflow drop-head dead-letters the dropped head with reason maxlen', async () => {
     const c = await ch();
     const d = await dlx(c);
