@@ -35,9 +35,10 @@ export class CompiledPermission {
   readonly write: RegExp;
   readonly read: RegExp;
   constructor(p: Permission) {
-    this.configure = new RegExp(p.configure);
-    this.write = new RegExp(p.write);
-    this.read = new RegExp(p.read);
+    // an empty permission grants nothing (RabbitMQ reads '' as '^$')
+    this.configure = new RegExp(p.configure === '' ? '^$' : p.configure);
+    this.write = new RegExp(p.write === '' ? '^$' : p.write);
+    this.read = new RegExp(p.read === '' ? '^$' : p.read);
   }
 }
 

@@ -144,10 +144,16 @@ export class Queue implements Destination {
     }
     const now = this.host.now();
     const expiresAt = this.expiryFor(msg, now);
-    if (expiresAt <= now && this.consumers.length === 0) {
-      // a message that expires on arrival is never queued (RabbitMQ: ttl 0 means deliver now or drop)
+    if (expiresAt <= now) {
+      // expired on arrival (ttl 0): delivered only if a consumer can take it right now, else dropped (RabbitMQ)
       this.publishCount++;
-      this.deadLetterMessage(msg, 'expired');
+      const c = this.readyCount === 0 ? this.nextConsumer() : undefined;
+      if (c === undefined) {
+        this.deadLetterMessage(msg, 'expired');
+        return EnqueueResult.Accepted;
+      }
+      const id = this.store !== null && msg.properties.deliveryMode === 2 ? this.store.append(msg) : -1;
+      this.deliverTo(c, new QueuedMessage(msg, id, Infinity, this.priorityOf(msg)));
       return EnqueueResult.Accepted;
     }
     const id = this.store !== null && msg.properties.deliveryMode === 2 ? this.store.append(msg) : -1;

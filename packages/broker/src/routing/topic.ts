@@ -17,7 +17,7 @@ export class TopicExchange extends Exchange {
 
   protected add(b: Binding): void {
     let node = this.root;
-    for (const w of b.routingKey.split('.')) {
+    for (const w of words(b.routingKey)) {
       let next = node.children.get(w);
       if (!next) {
         next = new TrieNode();
@@ -29,10 +29,10 @@ export class TopicExchange extends Exchange {
   }
 
   protected remove(b: Binding): void {
-    const words = b.routingKey.split('.');
+    const ws = words(b.routingKey);
     const path: TrieNode[] = [this.root];
     let node = this.root;
-    for (const w of words) {
+    for (const w of ws) {
       const next = node.children.get(w);
       if (!next) return;
       path.push(next);
@@ -42,16 +42,21 @@ export class TopicExchange extends Exchange {
     if (n > 0) node.destinations.set(b.destination, n);
     else node.destinations.delete(b.destination);
     // prune empty nodes
-    for (let i = words.length; i > 0; i--) {
+    for (let i = ws.length; i > 0; i--) {
       const child = path[i]!;
       if (child.children.size > 0 || child.destinations.size > 0) break;
-      path[i - 1]!.children.delete(words[i - 1]!);
+      path[i - 1]!.children.delete(ws[i - 1]!);
     }
   }
 
   route(routingKey: string, _headers: FieldTable | undefined, out: Set<Destination>): void {
-    match(this.root, routingKey.split('.'), 0, out);
+    // the empty routing key is zero words (RabbitMQ), so only '#' matches it
+    match(this.root, routingKey === '' ? [] : routingKey.split('.'), 0, out);
   }
+}
+
+function words(key: string): string[] {
+  return key === '' ? [] : key.split('.');
 }
 
 function collect(node: TrieNode, out: Set<Destination>): void {

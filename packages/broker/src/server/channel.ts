@@ -72,11 +72,15 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   private publishSeq = 0;
   private lastConfirmed = 0;
   private readonly pendingDisk = new Map<number, true>();
+  /** sequence numbers already nacked, in order, that a later multiple ack must not cover */
+  private nacked: number[] = [];
   private confirmScheduled = false;
   private readonly confirmBound: () => void;
   // transactions
   tx = false;
   private txOps: TxOp[] = [];
+  /** the last queue declared on this channel (for empty queue names) */
+  private lastQueue = '';
   // replicated metadata changes in flight
   holding = false;
   private held: Buffer[] = [];
@@ -276,16 +280,26 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   // ---- queue class
 
+  /** AMQP 0-9-1 §1.7.2: an empty queue name means the queue last declared on this channel. */
+  private queueName(name: string): string {
+    if (name !== '') return name;
+    if (this.lastQueue === '') throw notFound('no previously declared queue');
+    return this.lastQueue;
+  }
+
   private qDeclare(a: M.QueueDeclare): void {
     const vh = this.conn.vhost!;
-    if (a.queue !== '' && !a.passive) this.check('configure', 'queue', a.queue);
     const reply = (q: Queue): void => {
+      this.lastQueue = q.name;
       if (a.nowait) return;
       M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, q.messageCount, q.consumerCount);
       this.conn.scheduleFlush();
     };
-    const d = { name: a.queue, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments, passive: a.passive, owner: this.conn.id };
-    if (a.passive || (a.queue !== '' && vh.queues.has(a.queue)) || this.conn.broker.replicator === null) {
+    // a server-named queue is checked under its generated name, as RabbitMQ does
+    const given = a.passive ? this.queueName(a.queue) : a.queue === '' ? vh.serverName() : a.queue;
+    if (!a.passive) this.check('configure', 'queue', given);
+    const d = { name: given, durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments, passive: a.passive, owner: this.conn.id, serverNamed: a.queue === '' };
+    if (a.passive || vh.queues.has(given) || this.conn.broker.replicator === null) {
       return reply(vh.declareQueue(d));
     }
     const name = vh.checkNewQueue(d);
@@ -297,9 +311,10 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private qBind(a: M.QueueBind, unbind: boolean): void {
     const vh = this.conn.vhost!;
-    this.check('write', 'queue', a.queue);
+    const qname = this.queueName(a.queue);
+    this.check('write', 'queue', qname);
     this.check('read', 'exchange', a.exchange);
-    const q = vh.getQueue(a.queue, this.conn.id);
+    const q = vh.getQueue(qname, this.conn.id);
     const ex = vh.getExchange(a.exchange);
     const reply = (): void => {
       if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
@@ -316,8 +331,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   private qPurge(a: M.QueuePurge): void {
-    this.check('read', 'queue', a.queue);
-    const q = this.conn.vhost!.getQueue(a.queue, this.conn.id);
+    const qname = this.queueName(a.queue);
+    this.check('read', 'queue', qname);
+    const q = this.conn.vhost!.getQueue(qname, this.conn.id);
     const n = q.purge();
     if (!a.nowait) {
       M.encodeQueuePurgeOk(this.conn.writer, this.id, n);
@@ -326,9 +342,10 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   private qDelete(a: M.QueueDelete): void {
-    this.check('configure', 'queue', a.queue);
+    const qname = this.queueName(a.queue);
+    this.check('configure', 'queue', qname);
     const vh = this.conn.vhost!;
-    const q = vh.queues.get(a.queue);
+    const q = vh.queues.get(qname);
     const reply = (n: number): void => {
       if (a.nowait) return;
       M.encodeQueueDeleteOk(this.conn.writer, this.id, n);
@@ -356,8 +373,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private bConsume(a: M.BasicConsume): void {
     const vh = this.conn.vhost!;
-    this.check('read', 'queue', a.queue);
-    const q = vh.getQueue(a.queue, this.conn.id);
+    const qname = this.queueName(a.queue);
+    this.check('read', 'queue', qname);
+    const q = vh.getQueue(qname, this.conn.id);
     let tag = a.consumerTag;
     if (tag === '') tag = `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}`;
     else if (this.consumers.has(tag)) throw notAllowed(`attempt to reuse consumer tag '${tag}'`);
@@ -443,8 +461,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   // ---- basic.get
 
   private bGet(a: M.BasicGet): void {
-    this.check('read', 'queue', a.queue);
-    const q = this.conn.vhost!.getQueue(a.queue, this.conn.id);
+    const qname = this.queueName(a.queue);
+    this.check('read', 'queue', qname);
+    const q = this.conn.vhost!.getQueue(qname, this.conn.id);
     const qm = q.get(a.noAck);
     const w = this.conn.writer;
     if (qm === undefined) {
@@ -468,13 +487,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   private take(tag: number, multiple: boolean): QueuedMessage[] {
     const out: QueuedMessage[] = [];
     if (multiple) {
+      // RabbitMQ: the named tag itself must be outstanding (0 means all)
+      if (tag !== 0 && !this.unacked.has(tag)) throw preconditionFailed(`unknown delivery tag ${tag}`);
       for (const [t, qm] of this.unacked) {
         if (tag !== 0 && t > tag) break;
         out.push(qm);
         this.unacked.delete(t);
       }
-      // AMQP: a multiple ack naming an unknown tag above zero is still an error when nothing matched
-      if (out.length === 0 && tag !== 0 && tag > this.deliveryTag) throw preconditionFailed(`unknown delivery tag ${tag}`);
     } else {
       const qm = this.unacked.get(tag);
       if (qm === undefined) throw preconditionFailed(`unknown delivery tag ${tag}`);
@@ -554,8 +573,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.settle(a.deliveryTag, false, a.requeue);
   }
 
-  private bRecover(_a: M.BasicRecover, async: boolean): void {
-    // RabbitMQ redelivers (requeues) every unacked message whatever `requeue` says
+  private bRecover(a: M.BasicRecover, async: boolean): void {
+    // RabbitMQ implements only requeue=true
+    if (!a.requeue) throw notImplemented('requeue=false');
     this.requeueAll();
     if (!async) {
       M.encodeBasicRecoverOk(this.conn.writer, this.id);
@@ -576,7 +596,6 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.pubRoutingKey = a.routingKey;
     this.pubMandatory = a.mandatory;
     this.expect = Expect.Header;
-    if (this.conn.blocked) this.conn.throttle();
   }
 
   onHeader(buf: Buffer, start: number, end: number): void {
@@ -632,6 +651,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const msg = new Message(ex.name, this.pubRoutingKey, this.pubProps, this.pubRawProps, this.pubBody!, Date.now());
     this.pubBody = null;
     this.publishCount++;
+    const exp = msg.properties.expiration;
+    if (exp !== undefined && !/^\d{1,15}$/.test(exp)) throw preconditionFailed(`invalid expiration '${exp}'`);
     const userId = msg.properties.userId;
     if (userId !== undefined && userId !== this.conn.user!.name) {
       throw preconditionFailed(`user_id property set to '${userId}' but authenticated user was '${this.conn.user!.name}'`);
@@ -651,8 +672,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const seq = ++this.publishSeq;
     if (r.rejected > 0) {
       M.encodeBasicNack(this.conn.writer, this.id, seq, false, false);
+      this.nacked.push(seq);
       this.conn.scheduleFlush();
-      if (this.pendingDisk.size === 0) this.scheduleConfirms();
+      this.scheduleConfirms();
       return;
     }
     if (r.needsDisk) {
@@ -697,11 +719,17 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       const first = this.pendingDisk.keys().next().value as number;
       upTo = first - 1;
     }
-    if (upTo > this.lastConfirmed) {
-      M.encodeBasicAck(this.conn.writer, this.id, upTo, upTo - this.lastConfirmed > 1);
-      this.lastConfirmed = upTo;
-      this.conn.scheduleFlush();
+    if (upTo <= this.lastConfirmed) return;
+    // ack the ranges between nacked sequence numbers, so no message is confirmed twice
+    let from = this.lastConfirmed;
+    while (this.nacked.length > 0 && this.nacked[0]! <= upTo) {
+      const n = this.nacked.shift()!;
+      if (n - 1 > from) M.encodeBasicAck(this.conn.writer, this.id, n - 1, n - 1 - from > 1);
+      from = n;
     }
+    if (upTo > from) M.encodeBasicAck(this.conn.writer, this.id, upTo, upTo - from > 1);
+    this.lastConfirmed = upTo;
+    this.conn.scheduleFlush();
   }
 
   // ---- transactions (AMQP 0-9-1 §1.9.2)

@@ -73,6 +73,8 @@ export class Connection implements FrameSink {
   private blockedNotified = false;
   private paused = false;
   private readonly flowQueues = new Set<FlowSource>();
+  /** frames received while publishing is blocked by the memory alarm, in order */
+  private alarmHeld: Buffer[] | null = null;
   recvOct = 0;
   sendOct = 0;
   recvCnt = 0;
@@ -150,6 +152,17 @@ export class Connection implements FrameSink {
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     this.recvCnt++;
     if (this.state === State.Closed) return;
+    if (this.alarmHeld !== null) {
+      this.alarmHeld.push(Buffer.from(buf.subarray(start - 7, end + 1)));
+      return;
+    }
+    if (this.blocked && type === FRAME_METHOD && channel !== 0 && this.state === State.Running && end - start >= 4 && buf.readUInt32BE(start) === M.BASIC_PUBLISH) {
+      // memory alarm: a publish waits, with everything after it, until the alarm clears (RabbitMQ blocks the
+      // connection on its first publish); the socket is not read meanwhile
+      this.alarmHeld = [Buffer.from(buf.subarray(start - 7, end + 1))];
+      this.throttle();
+      return;
+    }
     if (channel !== 0) {
       const held = this.channels.get(channel);
       // a channel waiting for a replicated metadata change keeps later frames in order until it is done
@@ -163,7 +176,7 @@ export class Connection implements FrameSink {
       const id = buf.readUInt32BE(start);
       const info = M.METHODS.get(id);
       if (!info) throw new ConnectionError(REPLY.NOT_IMPLEMENTED, `unknown method ${id >>> 16}.${id & 0xffff}`);
-      const args = info.decode(this.r.reset(buf, start + 4, end));
+      const args = id === M.CONNECTION_START_OK ? decodeStartOk(this.r.reset(buf, start + 4, end)) : info.decode(this.r.reset(buf, start + 4, end));
       if (channel === 0) this.connectionMethod(id, args, info.classId, info.methodId);
       else this.channelMethod(channel, id, args, info.classId, info.methodId);
     } else if (type === FRAME_HEADER || type === FRAME_BODY) {
@@ -183,7 +196,7 @@ export class Connection implements FrameSink {
         } else throw err;
       }
     } else if (type === FRAME_HEARTBEAT) {
-      if (channel !== 0) throw new FrameError(`heartbeat frame on channel ${channel}`);
+      if (channel !== 0) throw unexpectedFrame(`heartbeat frame on channel ${channel}`);
     } else {
       throw new FrameError(`unknown frame type ${type}`);
     }
@@ -203,12 +216,15 @@ export class Connection implements FrameSink {
     try {
       switch (id) {
         case M.CONNECTION_START_OK:
+          if (s === State.Running) throw channelError('unexpected method in connection state running');
           if (s !== State.StartOk) throw commandInvalid('connection.start-ok out of order');
           return this.startOk(args as M.ConnectionStartOk);
         case M.CONNECTION_TUNE_OK:
+          if (s === State.Running) throw channelError('unexpected method in connection state running');
           if (s !== State.TuneOk) throw commandInvalid('connection.tune-ok out of order');
           return this.tuneOk(args as M.ConnectionTuneOk);
         case M.CONNECTION_OPEN:
+          if (s === State.Running) throw channelError('unexpected method in connection state running');
           if (s !== State.Open) throw commandInvalid('connection.open out of order');
           return this.open(args as M.ConnectionOpen);
         case M.CONNECTION_CLOSE: {
@@ -306,13 +322,13 @@ export class Connection implements FrameSink {
     let password: string;
     if (a.mechanism === 'PLAIN') {
       // RFC 4616: [authzid] NUL authcid NUL passwd
-      const parts = Buffer.from(a.response, 'utf8').toString('utf8').split('\u0000');
+      const parts = (a as StartOk).responseBytes.toString('utf8').split('\u0000');
       if (parts.length !== 3) throw new ConnectionError(REPLY.ACCESS_REFUSED, 'PLAIN login refused: malformed response');
       username = parts[1]!;
       password = parts[2]!;
     } else if (a.mechanism === 'AMQPLAIN') {
       // a field table without its length prefix: LOGIN and PASSWORD
-      const raw = Buffer.from(a.response, 'utf8');
+      const raw = (a as StartOk).responseBytes;
       const len = Buffer.alloc(4);
       len.writeUInt32BE(raw.length);
       let t: FieldTable;
@@ -375,6 +391,8 @@ export class Connection implements FrameSink {
     const intervalMs = (this.heartbeat * 1000) / 2;
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
+      // while we do not read (memory alarm, flow) the peer's heartbeats sit unread: that is not silence
+      if (this.socket.isPaused()) this.lastRead = now;
       // two missed intervals of silence from the peer: it is dead
       if (now - this.lastRead > this.heartbeat * 2 * 1000) {
         this.broker.log(`closing AMQP connection ${this.peer}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
@@ -427,6 +445,9 @@ export class Connection implements FrameSink {
       }
       this.blockedNotified = false;
       this.blocked = false;
+      const held = this.alarmHeld;
+      this.alarmHeld = null;
+      if (held !== null) this.replayFrames(held);
       if (this.paused) {
         this.paused = false;
         this.updateReading();
@@ -567,6 +588,19 @@ export class Connection implements FrameSink {
 export interface FlowSource {
   readonly flowBlocked: Set<{ flowRelease(q: FlowSource): void }>;
   holdPublisher(c: { flowRelease(q: FlowSource): void }): void;
+}
+
+interface StartOk extends M.ConnectionStartOk {
+  responseBytes: Buffer;
+}
+
+/** connection.start-ok with the SASL response kept as bytes: AMQPLAIN's binary table is not UTF-8. */
+function decodeStartOk(r: Reader): StartOk {
+  const clientProperties = r.table();
+  const mechanism = r.shortstr();
+  const responseBytes = Buffer.from(r.longstrBytes());
+  const locale = r.shortstr();
+  return { clientProperties, mechanism, response: '', responseBytes, locale };
 }
 
 export function isLoopback(addr: string): boolean {
