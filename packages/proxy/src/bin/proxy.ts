@@ -5,7 +5,9 @@
  * connections (a bad new configuration is reported and the old one keeps running); SIGTERM and SIGUSR1 stop
  * gracefully (listeners close, sessions finish, bounded by `hard-stop-after`); a second SIGTERM or SIGINT stops now.
  */
+import { lookup } from 'node:dns/promises';
 import { unlinkSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { ConfigError, formatMessage, parseConfigFiles } from '../config/parse-config.ts';
 import type { Config } from '../config/types.ts';
 import { LoadBalancer } from '../load-balancer.ts';
@@ -86,10 +88,32 @@ function load(files: string[], log: StderrLogger): Config | null {
   }
 }
 
+/**
+ * haproxy refuses to start when a server name does not resolve. Here names are resolved at connect time (so a
+ * config written for other machines still loads), and an unresolvable name is a warning naming file and line.
+ */
+async function warnUnresolved(cfg: Config, log: StderrLogger): Promise<void> {
+  const RESOLVE_TIMEOUT_MS = 2000; // a broken resolver must not hold up start-up or `-c`
+  const checks: Promise<string | null>[] = [];
+  for (const p of cfg.proxies) {
+    for (const srv of p.servers) {
+      if (isIP(srv.host)) continue;
+      const msg = `config : [${srv.file}:${srv.line}] : 'server ${p.name}/${srv.name}' : could not resolve address '${srv.host}' (will retry at connect time).`;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<string>((r) => (timer = setTimeout(() => r(msg), RESOLVE_TIMEOUT_MS)));
+      checks.push(
+        Promise.race([lookup(srv.host).then(() => null, () => msg), timeout]).finally(() => clearTimeout(timer)),
+      );
+    }
+  }
+  for (const m of await Promise.all(checks)) if (m) log.warn(m);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const log = new StderrLogger(args.quiet);
   const cfg = load(args.files, log);
+  if (cfg) await warnUnresolved(cfg, log);
   if (args.check) {
     if (!cfg) process.exit(1);
     process.stdout.write('Configuration file is valid\n');
