@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { amqp, http, startEnv, until, type Env } from './helpers.ts';
 import type { ClusterView } from '../../packages/broker/src/mgmt/index.ts';
+import { NoDiscNodeError } from '../../packages/broker/src/cluster/metadata.ts';
 
 let env: Env;
 beforeAll(async () => {
@@ -548,6 +549,54 @@ describe('health checks and overview', () => {
     const ov = (await http(env, 'GET', '/api/overview?columns=rabbitmq_version,object_totals.queues')).json;
     expect(Object.keys(ov).sort()).toEqual(['object_totals', 'rabbitmq_version']);
     for (const n of ['zeta', 'alpha', 'mid']) await http(env, 'DELETE', `/api/queues/%2F/page-${n}`);
+  });
+});
+
+describe('metadata changes in a cluster', () => {
+  it('go through broker.change as commands, and a refused change is a 503', async () => {
+    const c = await startEnv();
+    const broker = c.b.broker;
+    const proposed: string[] = [];
+    let refuse = false;
+    broker.replicator = {
+      propose: async (cmd) => {
+        if (refuse) throw new NoDiscNodeError('test');
+        proposed.push(cmd.op);
+        broker.applyMeta(cmd);
+      },
+    };
+    try {
+      expect((await http(c, 'PUT', '/api/exchanges/%2F/cx', { type: 'direct' })).status).toBe(201);
+      expect((await http(c, 'PUT', '/api/queues/%2F/cq', { durable: true })).status).toBe(201);
+      expect((await http(c, 'PUT', '/api/queues/%2F/cq', { durable: true })).status).toBe(204);
+      expect((await http(c, 'PUT', '/api/queues/%2F/cq', { durable: false })).status).toBe(400);
+      expect((await http(c, 'PUT', '/api/queues/%2F/amq.x', {})).status).toBe(401);
+      expect((await http(c, 'POST', '/api/bindings/%2F/e/cx/q/cq', { routing_key: 'k' })).status).toBe(201);
+      expect((await http(c, 'POST', '/api/exchanges/%2F/cx/publish', { routing_key: 'k', payload: 'p', payload_encoding: 'string', properties: {} })).json).toEqual({ routed: true });
+      expect((await http(c, 'DELETE', '/api/bindings/%2F/e/cx/q/cq/k')).status).toBe(204);
+      expect((await http(c, 'PUT', '/api/vhosts/cv')).status).toBe(201);
+      expect((await http(c, 'PUT', '/api/users/cu', { password: 'p', tags: 'management' })).status).toBe(201);
+      expect((await http(c, 'PUT', '/api/permissions/cv/cu', { configure: '.*', write: '.*', read: '.*' })).status).toBe(201);
+      expect((await http(c, 'PUT', '/api/policies/%2F/cp', { pattern: '^cq$', definition: { 'max-length': 1 } })).status).toBe(201);
+      expect((await http(c, 'PUT', '/api/policies/%2F/bad', { pattern: '.*', definition: { nope: 1 } })).status).toBe(400);
+      expect((await http(c, 'DELETE', '/api/policies/%2F/cp')).status).toBe(204);
+      expect((await http(c, 'DELETE', '/api/queues/%2F/cq')).status).toBe(204);
+      expect((await http(c, 'DELETE', '/api/exchanges/%2F/cx')).status).toBe(204);
+      expect((await http(c, 'POST', '/api/definitions', { vhosts: [{ name: 'dv' }], queues: [{ name: 'dq', vhost: 'dv', durable: true, auto_delete: false, arguments: {} }] })).status).toBe(204);
+      expect(proposed).toEqual([
+        'exchange.declare', 'queue.declare', 'bind', 'unbind', 'vhost.add', 'permission.set', 'user.put', 'permission.set',
+        'policy.set', 'policy.clear', 'queue.delete', 'exchange.delete', 'vhost.add', 'queue.declare',
+      ]);
+      expect(broker.vhosts.get('dv')?.queues.has('dq')).toBe(true);
+      refuse = true;
+      const r = await http(c, 'PUT', '/api/queues/%2F/later', {});
+      expect(r.status).toBe(503);
+      expect(r.json.reason).toMatch(/no running disc node/);
+      expect(broker.vhosts.get('/')!.queues.has('later')).toBe(false);
+    } finally {
+      broker.replicator = null;
+      await c.close();
+    }
   });
 });
 

@@ -7,15 +7,16 @@ import type { Queue } from '../queue/queue.ts';
 import type { Exchange } from '../routing/exchange.ts';
 import type { User } from '../auth/users.ts';
 import { hashPassword } from '../auth/users.ts';
-import { AmqpError, REPLY } from '../amqp/errors.ts';
 import { Message } from '../queue/message.ts';
-import { PolicyError, type ApplyTo } from '../policy/policy.ts';
+import { validatePolicy, type ApplyTo, type PolicyDef } from '../policy/policy.ts';
 import type { QueuedMessage } from '../queue/message.ts';
 import { ApiError, badRequest, boolField, notAuthorised, notFound, parseJsonBody, strField } from './http.ts';
 import {
   canSeeVhost, checkResource, isMonitor, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
 } from './access.ts';
 import * as F from './format.ts';
+import * as C from './changes.ts';
+import { amqp, change } from './changes.ts';
 import { encodePayload, jsonToProperties, jsonToTable, propertiesToJson, tableToJson } from './convert.ts';
 import { checkHashingAlgorithm, exportAll, exportVhost, importDefinitions, parseTags } from './definitions.ts';
 import { deleteParameter, getParameter, parameterList, putParameter } from './parameters.ts';
@@ -143,7 +144,7 @@ export class Api {
         requireAdmin(user);
         const name = strField(await body(), 'name');
         if (!name) throw badRequest('name is required');
-        b.setClusterName(name);
+        await change(b, { op: 'cluster.name', name });
         return noContent;
       },
     });
@@ -261,15 +262,15 @@ export class Api {
         if (!type) throw badRequest("Key 'type' is mandatory");
         checkResource(b, user, vh.name, 'configure', 'exchange', name);
         const created = !vh.exchanges.has(name);
-        amqp(() => vh.declareExchange(name, type, boolField(d, 'durable', true), boolField(d, 'auto_delete', false), boolField(d, 'internal', false), jsonToTable(d['arguments'], 'arguments'), false));
+        await C.declareExchange(b, vh, name, type, boolField(d, 'durable', true), boolField(d, 'auto_delete', false), boolField(d, 'internal', false), jsonToTable(d['arguments'], 'arguments'));
         return createdOrUpdated(created);
       },
-      DELETE: ({ user, params, query }) => {
+      DELETE: async ({ user, params, query }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
         const name = exName(params['name']!);
         if (!vh.exchanges.has(name)) throw notFound();
         checkResource(b, user, vh.name, 'configure', 'exchange', name);
-        amqp(() => vh.deleteExchange(name, query.get('if-unused') === 'true'));
+        await C.deleteExchange(b, vh, name, query.get('if-unused') === 'true');
         return noContent;
       },
     });
@@ -331,14 +332,14 @@ export class Api {
         checkResource(b, user, vh.name, 'configure', 'queue', name);
         const args = jsonToTable(d['arguments'], 'arguments');
         const created = !vh.queues.has(name);
-        amqp(() => vh.declareQueue({ name, durable: boolField(d, 'durable', true), exclusive: false, autoDelete: boolField(d, 'auto_delete', false), arguments: args, passive: false, owner: 0 }));
+        await C.declareQueue(b, vh, name, boolField(d, 'durable', true), boolField(d, 'auto_delete', false), args);
         return createdOrUpdated(created);
       },
-      DELETE: ({ user, params, query }) => {
+      DELETE: async ({ user, params, query }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
         const q = this.unlocked(vh, this.queue(vh, params['name']!));
         checkResource(b, user, vh.name, 'configure', 'queue', q.name);
-        amqp(() => vh.deleteQueue(q, query.get('if-unused') === 'true', query.get('if-empty') === 'true'));
+        await C.deleteQueue(b, vh, q, query.get('if-unused') === 'true', query.get('if-empty') === 'true');
         return noContent;
       },
     });
@@ -406,7 +407,7 @@ export class Api {
           const rk = d['routing_key'] === undefined || d['routing_key'] === null ? '' : d['routing_key'];
           if (typeof rk !== 'string') throw badRequest('routing_key must be a string');
           const args = jsonToTable(d['arguments'], 'arguments');
-          amqp(() => vh.bind(src, dest, rk, args));
+          await C.bind(b, vh, false, src, dest, rk, args);
           return { status: 201, headers: { location: F.propertiesKey(rk, tableToJson(args)) } };
         },
       });
@@ -417,7 +418,7 @@ export class Api {
           if (!found) throw notFound();
           return ok(found);
         },
-        DELETE: ({ user, params }) => {
+        DELETE: async ({ user, params }) => {
           const vh = vhostForWrite(b, user, params['vhost']!);
           const src = this.exchange(vh, params['source']!);
           const dest = destOf(vh, params['dest']!);
@@ -425,7 +426,7 @@ export class Api {
           if (!bd) throw notFound();
           checkResource(b, user, vh.name, 'read', 'exchange', src.name);
           checkResource(b, user, vh.name, 'write', dest.kind, dest.name);
-          amqp(() => vh.unbind(src, dest, bd.routingKey, bd.arguments));
+          await C.bind(b, vh, true, src, dest, bd.routingKey, bd.arguments);
           return noContent;
         },
       });
@@ -454,18 +455,18 @@ export class Api {
         const d = await body();
         const created = !b.vhosts.has(name);
         if (created) {
-          b.addVhost(name);
+          await change(b, { op: 'vhost.add', name });
           // RabbitMQ grants the user who created a vhost full permissions in it
-          b.setPermission({ user: user.name, vhost: name, configure: '.*', write: '.*', read: '.*' });
+          await change(b, { op: 'permission.set', permission: { user: user.name, vhost: name, configure: '.*', write: '.*', read: '.*' } });
         }
         const tracing = d['tracing'];
         if (tracing !== undefined) b.vhosts.get(name)!.tracing = boolField(d, 'tracing', false);
         return createdOrUpdated(created);
       },
-      DELETE: ({ user, params }) => {
+      DELETE: async ({ user, params }) => {
         requireAdmin(user);
         if (!b.vhosts.has(params['vhost']!)) throw notFound();
-        b.deleteVhost(params['vhost']!);
+        await change(b, { op: 'vhost.delete', name: params['vhost']! });
         return noContent;
       },
     });
@@ -497,7 +498,7 @@ export class Api {
         requireAdmin(user);
         const names = (await body())['users'];
         if (!Array.isArray(names)) throw badRequest("Key 'users' must be a list of user names");
-        for (const n of names) if (typeof n === 'string' && b.users.has(n)) b.deleteUser(n);
+        for (const n of names) if (typeof n === 'string' && b.users.has(n)) await change(b, { op: 'user.delete', name: n });
         return noContent;
       },
     });
@@ -522,13 +523,13 @@ export class Api {
           if (hash !== '' && Buffer.from(hash, 'base64').length !== 36) throw badRequest('password_hash must be a base64 salted SHA-256 hash (rabbit_password_hashing_sha256)');
         } else if (existing) hash = existing.passwordHash;
         else throw badRequest('password or password_hash must be set');
-        b.putUser({ name, passwordHash: hash, tags: d['tags'] === undefined && existing ? existing.tags : parseTags(d['tags']) });
+        await change(b, { op: 'user.put', user: { name, passwordHash: hash, tags: d['tags'] === undefined && existing ? existing.tags : parseTags(d['tags']) } });
         return createdOrUpdated(existing === undefined);
       },
-      DELETE: ({ user, params }) => {
+      DELETE: async ({ user, params }) => {
         requireAdmin(user);
         if (!b.users.has(params['user']!)) throw notFound();
-        b.deleteUser(params['user']!);
+        await change(b, { op: 'user.delete', name: params['user']! });
         return noContent;
       },
     });
@@ -568,17 +569,20 @@ export class Api {
         };
         const created = b.permissionFor(name, vhost) === null;
         const perm = { user: name, vhost, configure: get('configure'), write: get('write'), read: get('read') };
-        try {
-          b.setPermission(perm);
-        } catch (err) {
-          throw badRequest(`invalid regular expression: ${(err as Error).message}`);
+        for (const re of [perm.configure, perm.write, perm.read]) {
+          try {
+            new RegExp(re);
+          } catch (err) {
+            throw badRequest(`invalid regular expression: ${(err as Error).message}`);
+          }
         }
+        await change(b, { op: 'permission.set', permission: perm });
         return createdOrUpdated(created);
       },
-      DELETE: ({ user, params }) => {
+      DELETE: async ({ user, params }) => {
         requireAdmin(user);
         if (b.permissionFor(params['user']!, params['vhost']!) === null) throw notFound();
-        b.clearPermission(params['user']!, params['vhost']!);
+        await change(b, { op: 'permission.clear', user: params['user']!, vhost: params['vhost']! });
         return noContent;
       },
     });
@@ -616,19 +620,16 @@ export class Api {
         if (!Number.isInteger(prio)) throw badRequest('priority must be an integer');
         const applyTo = (d['apply-to'] ?? 'all') as ApplyTo;
         const created = !vh.policies.has(params['name']!);
-        try {
-          b.setPolicy({ vhost: vh.name, name: params['name']!, pattern, 'apply-to': applyTo, priority: prio, definition: jsonToTable(def, 'definition') });
-        } catch (err) {
-          if (err instanceof PolicyError) throw badRequest(`Validation failed\n\n${err.message}\n`);
-          throw err;
-        }
+        const policy: PolicyDef = { vhost: vh.name, name: params['name']!, pattern, 'apply-to': applyTo, priority: prio, definition: jsonToTable(def, 'definition') };
+        amqp(() => validatePolicy(policy)); // a clear 400 before anything is proposed to the cluster
+        await change(b, { op: 'policy.set', policy });
         return createdOrUpdated(created);
       },
-      DELETE: ({ user, params }) => {
+      DELETE: async ({ user, params }) => {
         requirePolicymaker(user);
         const vh = vhostForWrite(b, user, params['vhost']!);
         if (!vh.policies.has(params['name']!)) throw notFound();
-        b.clearPolicy(vh.name, params['name']!);
+        await change(b, { op: 'policy.clear', vhost: vh.name, name: params['name']! });
         return noContent;
       },
     });
@@ -690,7 +691,7 @@ export class Api {
       },
       POST: async ({ user, rawBody, req }) => {
         requireAdmin(user);
-        importDefinitions(b, definitionsBody(await rawBody(), req));
+        await importDefinitions(b, definitionsBody(await rawBody(), req));
         return noContent;
       },
     });
@@ -704,16 +705,18 @@ export class Api {
       POST: async ({ user, params: p, rawBody, req }) => {
         requireAdmin(user);
         if (!b.vhosts.has(p['vhost']!)) throw notFound();
-        importDefinitions(b, definitionsBody(await rawBody(), req), p['vhost']!);
+        await importDefinitions(b, definitionsBody(await rawBody(), req), p['vhost']!);
         return noContent;
       },
     });
 
     // health
     this.on('aliveness-test/:vhost', {
-      GET: ({ user, params: p }) => {
+      GET: async ({ user, params: p }) => {
         const vh = vhostForWrite(b, user, p['vhost']!);
-        const q = amqp(() => vh.declareQueue({ name: 'aliveness-test', durable: false, exclusive: false, autoDelete: false, arguments: {}, passive: false, owner: 0 }));
+        await C.declareQueue(b, vh, 'aliveness-test', false, false, {});
+        const q = vh.queues.get('aliveness-test');
+        if (!q) return { status: 503, body: { status: 'failed', reason: 'the aliveness-test queue could not be declared' } };
         q.purge();
         vh.publish(vh.getExchange(''), new Message('', 'aliveness-test', {}, null, Buffer.from('test_message'), b.now()));
         const got = q.get(true);
@@ -813,20 +816,6 @@ function definitionsBody(raw: Buffer, req: IncomingMessage): Record<string, unkn
     throw badRequest('multipart body without a "file" part');
   }
   return parseJsonBody(raw);
-}
-
-/** Runs a broker operation, turning AMQP errors into API errors (404 for not found, 400 otherwise). */
-function amqp<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof AmqpError) {
-      if (err.code === REPLY.NOT_FOUND) throw new ApiError(404, 'not_found', err.message);
-      if (err.code === REPLY.ACCESS_REFUSED) throw notAuthorised(err.message);
-      throw badRequest(err.message);
-    }
-    throw err;
-  }
 }
 
 const ACKMODES = ['ack_requeue_true', 'ack_requeue_false', 'reject_requeue_true', 'reject_requeue_false'];

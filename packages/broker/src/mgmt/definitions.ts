@@ -4,11 +4,13 @@ import type { Broker } from '../server/broker.ts';
 import { VERSION } from '../server/broker.ts';
 import type { VHost } from '../server/vhost.ts';
 import { hashPassword } from '../auth/users.ts';
-import { PolicyError, type ApplyTo, type PolicyDef } from '../policy/policy.ts';
+import { PolicyError, validatePolicy, type ApplyTo, type PolicyDef } from '../policy/policy.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { AmqpError } from '../amqp/errors.ts';
 import { tableToJson, jsonToTable } from './convert.ts';
-import { badRequest } from './http.ts';
+import { ApiError, badRequest } from './http.ts';
+import * as C from './changes.ts';
+import { change } from './changes.ts';
 import { parameterList, putParameter } from './parameters.ts';
 
 type Obj = Record<string, unknown>;
@@ -122,19 +124,21 @@ export function checkHashingAlgorithm(alg: unknown): void {
  * Imports a definitions document. With `into`, the document is one vhost's (no vhost fields; objects go there).
  * Everything is validated first where it can be, then applied in RabbitMQ's order.
  */
-export function importDefinitions(b: Broker, defs: Obj, into?: string): void {
+export async function importDefinitions(b: Broker, defs: Obj, into?: string): Promise<void> {
   const vhostOf = (o: Obj, what: string): VHost => {
     const name = into ?? str(o, 'vhost', what);
     const vh = b.vhosts.get(name);
     if (!vh) throw badRequest(`${what}: vhost '${name}' does not exist`);
     return vh;
   };
-  const wrap = (what: string, fn: () => void): void => {
+  // every change goes through broker.change (replicated in a cluster); errors name the object
+  const wrap = async (what: string, fn: () => void | Promise<void>): Promise<void> => {
     try {
-      fn();
+      await fn();
     } catch (err) {
+      if (err instanceof ApiError) throw new ApiError(err.status, err.error, `${what}: ${err.message}`);
       if (err instanceof AmqpError || err instanceof PolicyError) throw badRequest(`${what}: ${err.message}`);
-      if (err instanceof Error && !(err as { status?: number }).status) throw badRequest(`${what}: ${err.message}`);
+      if (err instanceof Error) throw badRequest(`${what}: ${err.message}`);
       throw err;
     }
   };
@@ -146,21 +150,26 @@ export function importDefinitions(b: Broker, defs: Obj, into?: string): void {
         throw badRequest(`user '${name}': password_hash is not a rabbit_password_hashing_sha256 hash (exports from RabbitMQ before 3.6 use MD5, which Warren does not check)`);
       }
       const hash = typeof u['password_hash'] === 'string' ? u['password_hash'] : typeof u['password'] === 'string' ? hashPassword(u['password']) : '';
-      b.putUser({ name, passwordHash: hash, tags: parseTags(u['tags']) });
+      await wrap(`user '${name}'`, () => change(b, { op: 'user.put', user: { name, passwordHash: hash, tags: parseTags(u['tags']) } }));
     }
     for (const v of list(defs, 'vhosts')) {
       const name = str(v, 'name', 'vhost');
-      if (!b.vhosts.has(name)) b.addVhost(name);
+      if (!b.vhosts.has(name)) await wrap(`vhost '${name}'`, () => change(b, { op: 'vhost.add', name }));
     }
     for (const p of list(defs, 'permissions')) {
       const user = str(p, 'user', 'permission');
       const vhost = str(p, 'vhost', 'permission');
       if (!b.users.has(user)) throw badRequest(`permission: user '${user}' does not exist`);
       if (!b.vhosts.has(vhost)) throw badRequest(`permission: vhost '${vhost}' does not exist`);
-      wrap('permission', () => b.setPermission({ user, vhost, configure: str(p, 'configure', 'permission'), write: str(p, 'write', 'permission'), read: str(p, 'read', 'permission') }));
+      const perm = { user, vhost, configure: str(p, 'configure', 'permission'), write: str(p, 'write', 'permission'), read: str(p, 'read', 'permission') };
+      await wrap('permission', () => {
+        for (const re of [perm.configure, perm.write, perm.read]) new RegExp(re);
+        return change(b, { op: 'permission.set', permission: perm });
+      });
     }
     for (const g of list(defs, 'global_parameters')) {
-      if (g['name'] === 'cluster_name' && typeof g['value'] === 'string') b.setClusterName(g['value']);
+      const v = g['value'];
+      if (g['name'] === 'cluster_name' && typeof v === 'string') await wrap('cluster_name', () => change(b, { op: 'cluster.name', name: v }));
     }
   }
   for (const p of list(defs, 'parameters')) {
@@ -177,20 +186,23 @@ export function importDefinitions(b: Broker, defs: Obj, into?: string): void {
       priority: Number(p['priority'] ?? 0),
       definition: jsonToTable(p['definition'], 'policy definition'),
     };
-    wrap(`policy '${pol.name}'`, () => b.setPolicy(pol));
+    await wrap(`policy '${pol.name}'`, () => {
+      validatePolicy(pol);
+      return change(b, { op: 'policy.set', policy: pol });
+    });
   }
   for (const q of list(defs, 'queues')) {
     const vh = vhostOf(q, 'queue');
     const name = str(q, 'name', 'queue');
     const args: FieldTable = jsonToTable(q['arguments'], 'queue arguments');
-    wrap(`queue '${name}'`, () => vh.declareQueue({ name, durable: bool(q, 'durable', true), exclusive: false, autoDelete: bool(q, 'auto_delete', false), arguments: args, passive: false, owner: 0 }));
+    await wrap(`queue '${name}'`, () => C.declareQueue(b, vh, name, bool(q, 'durable', true), bool(q, 'auto_delete', false), args));
   }
   for (const e of list(defs, 'exchanges')) {
     const vh = vhostOf(e, 'exchange');
     const name = str(e, 'name', 'exchange');
     if (name === '' || name.startsWith('amq.')) continue;
     const args = jsonToTable(e['arguments'], 'exchange arguments');
-    wrap(`exchange '${name}'`, () => vh.declareExchange(name, str(e, 'type', 'exchange'), bool(e, 'durable', true), bool(e, 'auto_delete', false), bool(e, 'internal', false), args, false));
+    await wrap(`exchange '${name}'`, () => C.declareExchange(b, vh, name, str(e, 'type', 'exchange'), bool(e, 'durable', true), bool(e, 'auto_delete', false), bool(e, 'internal', false), args));
   }
   for (const bd of list(defs, 'bindings')) {
     const vh = vhostOf(bd, 'binding');
@@ -202,6 +214,6 @@ export function importDefinitions(b: Broker, defs: Obj, into?: string): void {
     if (!src) throw badRequest(`binding: source exchange '${source}' does not exist in vhost '${vh.name}'`);
     if (!dest) throw badRequest(`binding: destination ${type} '${destination}' does not exist in vhost '${vh.name}'`);
     const rk = typeof bd['routing_key'] === 'string' ? bd['routing_key'] : '';
-    wrap('binding', () => vh.bind(src, dest, rk, jsonToTable(bd['arguments'], 'binding arguments')));
+    await wrap('binding', () => C.bind(b, vh, false, src, dest, rk, jsonToTable(bd['arguments'], 'binding arguments')));
   }
 }
