@@ -342,9 +342,7 @@ describe('basic.get and settlement', () => {
     }
   });
 
-  // BUG: Warren closes the whole connection with 406 (the error is raised while handling the content frames, outside
-  // the channel's error handling); RabbitMQ closes only the channel with 406 PRECONDITION_FAILED.
-  it.skip('a user_id property that is not the authenticated user closes only the channel with 406', async () => {
+  it('a user_id property that is not the authenticated user closes only the channel with 406', async () => {
     const c = await clients.amqp();
     const chan = await c.channel();
     await chan.basicPublish('amq.direct', 'x', 'forged', { userId: 'mallory' }).catch(() => {});

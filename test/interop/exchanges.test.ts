@@ -80,9 +80,8 @@ describe('exchange.declare and exchange.delete', () => {
     await c2.exchangeDeclare('amq.topic', 'topic', { passive: true });
   });
 
-  // BUG (minor): redeclaring a built-in amq.* exchange with other properties is 406 PRECONDITION_FAILED (inequivalent
-  // arg) in RabbitMQ, which checks the existing exchange before the reserved name; Warren answers 403.
-  it.skip('redeclaring amq.direct with another type or durability fails with 406', async () => {
+  // RabbitMQ checks an existing exchange's equivalence before the reserved name
+  it('redeclaring amq.direct with another type or durability fails with 406', async () => {
     expect(await rejectionCode((await ch()).exchangeDeclare('amq.direct', 'fanout', { durable: true }))).toBe(406);
     expect(await rejectionCode((await ch()).exchangeDeclare('amq.direct', 'direct', { durable: false }))).toBe(406);
   });
