@@ -397,6 +397,19 @@ describe('publisher confirms', () => {
     expect(await getAll(c, q)).toEqual(['a', 'b', 'c']);
   });
 
+  it('persistent messages to a durable queue are confirmed, mixed with transient ones', async () => {
+    const c = await ch();
+    await c.confirmSelect();
+    const q = uniq('durable-confirm');
+    await c.queueDeclare(q, { durable: true, autoDelete: false, exclusive: false });
+    const order: number[] = [];
+    const pubs = Array.from({ length: 50 }, (_, i) => c.basicPublish('', q, `d${i}`, { deliveryMode: i % 3 === 0 ? 1 : 2 }).then((seq) => order.push(seq)));
+    await within(Promise.all(pubs), 5000, 'confirms');
+    // brokers may confirm out of order (RabbitMQ acks transient messages before earlier persistent ones)
+    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect((await c.queueDelete(q)).messageCount).toBe(50);
+  });
+
   it('x-overflow reject-publish: the publish that does not fit is nacked, the ones before it are acked', async () => {
     const c = await ch();
     await c.confirmSelect();
