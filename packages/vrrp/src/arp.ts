@@ -27,13 +27,12 @@ export interface GarpOps {
 export function helperGarp(helper: ShellHelper): GarpOps {
   return {
     async send(vips, defaultDev, count) {
-      const all: Promise<unknown>[] = [];
+      const argvs: string[][] = [];
       for (const v of vips) {
-        for (let i = 0; i < count; i++) {
-          all.push(helper.run(['arping', '-q', '-U', '-c', '1', '-w', '2', '-I', v.dev ?? defaultDev, v.address], { detach: true }));
-        }
+        for (let i = 0; i < count; i++) argvs.push(['arping', '-q', '-U', '-c', '1', '-w', '2', '-I', v.dev ?? defaultDev, v.address]);
       }
-      await Promise.all(all);
+      // One helper round trip: a subshell starts all of them in the background.
+      await helper.runDetached(argvs);
     },
   };
 }

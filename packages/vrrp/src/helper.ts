@@ -88,7 +88,10 @@ export class ShellHelper {
     const c = this.ensure();
     if (c === undefined) return directRun(argv[0]!, argv.slice(1), HELPER_TIMEOUT_MS);
     const cmd = argv.map(shQuote).join(' ');
-    const line = opts.detach === true ? `(${cmd} >/dev/null 2>&1 &)` : cmd;
+    return this.write(c, opts.detach === true ? `(${cmd} >/dev/null 2>&1 &)` : cmd);
+  }
+
+  private write(c: ChildProcessWithoutNullStreams, line: string): Promise<ExecResult> {
     const id = ++this.seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -98,6 +101,16 @@ export class ShellHelper {
       this.pending.set(id, { resolve, timer });
       c.stdin.write(`${id} ${line}\n`);
     });
+  }
+
+  /** Start several commands in the background with one helper round trip; resolves once they are started. */
+  runDetached(argvs: readonly (readonly string[])[]): Promise<ExecResult> {
+    if (argvs.length === 0) return Promise.resolve({ code: 0, signal: null, stdout: '', stderr: '', timedOut: false });
+    const c = this.ensure();
+    if (c === undefined) {
+      return Promise.all(argvs.map((a) => directRun(a[0]!, a.slice(1), HELPER_TIMEOUT_MS))).then((rs) => rs[0]!);
+    }
+    return this.write(c, `(${argvs.map((a) => `${a.map(shQuote).join(' ')} >/dev/null 2>&1 &`).join(' ')})`);
   }
 
   close(): void {

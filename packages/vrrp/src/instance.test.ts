@@ -59,6 +59,7 @@ describe('VrrpInstance runtime with a fake clock and fake ports', () => {
     const { inst, clock, events, sent } = setup();
     inst.start();
     expect(inst.state.state).toBe('BACKUP');
+    await flush();
     clock.advance(360);
     expect(inst.state.state).toBe('BACKUP'); // MDI(100) at 0.1 s = 361 ms
     clock.advance(362);

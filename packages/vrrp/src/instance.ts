@@ -84,7 +84,11 @@ export class VrrpInstance {
   private enteredAt: number;
   private readonly timer: DeadlineTimer;
   private ipId = 0;
-  /** VIP and GARP work runs in order, one step at a time, so a quick master->backup cannot reorder add/del. */
+  /**
+   * VIP and GARP commands are issued at once, in order, to the helper shell, which runs them one after the other
+   * (so add/del cannot be reordered and no round trip is spent between "add" and "garp"); ioChain tracks their
+   * completion so notify scripts start after the VIPs are set and shutdown waits for the removal.
+   */
   private ioChain: Promise<void> = Promise.resolve();
   private garpTimers: ((() => void) | undefined)[] = [];
   private pendingNotify: string[][] = [];
@@ -205,14 +209,14 @@ export class VrrpInstance {
         this.sendAdvert(a.priority);
         return;
       case 'ADD_VIPS':
-        this.queue(async () => {
+        this.issue(async () => {
           const errs = await this.ports.vips.add([...this.cfg.vips, ...this.cfg.vipsExcluded], this.cfg.interface);
           this.vipErrors('setting', errs);
         });
         return;
       case 'REMOVE_VIPS':
         this.cancelGarps();
-        this.queue(async () => {
+        this.issue(async () => {
           const errs = await this.ports.vips.remove([...this.cfg.vips, ...this.cfg.vipsExcluded], this.cfg.interface);
           this.vipErrors('removing', errs);
         });
@@ -277,8 +281,15 @@ export class VrrpInstance {
     }
   }
 
+  /** Run `work` after everything issued or queued before it has completed (notify scripts). */
   private queue(work: () => Promise<void>): void {
     this.ioChain = this.ioChain.then(work).catch((e: unknown) => this.ports.log(`${this.tag()} ${(e as Error).message}`));
+  }
+
+  /** Start `work` now (its commands go to the helper in call order); its completion joins ioChain. */
+  private issue(work: () => Promise<void>): void {
+    const done = work().catch((e: unknown) => this.ports.log(`${this.tag()} ${(e as Error).message}`));
+    this.ioChain = this.ioChain.then(() => done);
   }
 
   private vipErrors(what: string, errs: string[]): void {
@@ -287,8 +298,8 @@ export class VrrpInstance {
   }
 
   private garpBurst(count = this.cfg.garp.repeat): void {
-    this.queue(async () => {
-      if (this.state.state !== 'MASTER') return;
+    if (this.state.state !== 'MASTER') return;
+    this.issue(async () => {
       this.counters.garpBursts++;
       await this.ports.garp.send(this.cfg.vips, this.cfg.interface, count, (msg) =>
         this.ports.log(`${this.tag()} gratuitous ARP error: ${msg}`),
