@@ -168,4 +168,20 @@ describe('broker binary', () => {
       child.kill('SIGKILL');
     }
   });
+
+  it('serves the management API when --management-port is given, with the broker\'s users', async () => {
+    const port = await freePort();
+    const mport = await freePort();
+    const child = spawn(BROKER_BIN, ['--port', String(port), '--memory', '--node-name', 'rabbit@mgmt', '--dist-port', String(await freePort()), '--management-port', String(mport)], { env: env.env, stdio: 'ignore' });
+    try {
+      await waitForPort(mport);
+      const auth = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
+      const r = await fetch(`http://127.0.0.1:${mport}/api/overview`, { headers: { authorization: auth } });
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { node: string }).node).toBe('rabbit@mgmt');
+      expect((await fetch(`http://127.0.0.1:${mport}/api/overview`)).status).toBe(401);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 });

@@ -13,7 +13,7 @@ function log(level: string, line: string): void {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`broker: ${msg}\nusage: broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--quiet]\n`);
+  process.stderr.write(`broker: ${msg}\nusage: broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--management-port N] [--management-host H] [--quiet]\n`);
   process.exit(64);
 }
 
@@ -30,6 +30,8 @@ async function main(): Promise<void> {
         'node-name': { type: 'string', short: 'n' },
         'dist-port': { type: 'string' },
         'cookie-file': { type: 'string' },
+        'management-port': { type: 'string' },
+        'management-host': { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -71,7 +73,10 @@ async function main(): Promise<void> {
   const distPort = num(v['dist-port'] ?? process.env['RABBITMQ_DIST_PORT'], '--dist-port') ?? cfg.distPort ?? (port === 0 ? 0 : port === 5672 ? DEFAULT_DIST_PORT : port + 20000);
   const cookieFile = v['cookie-file'] ?? cfg.cookieFile ?? defaultCookieFile();
 
-  const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info });
+  // the management plugin runs when a port is configured (RabbitMQ's management.tcp.port), on loopback by default
+  const mgmtPort = num(v['management-port'], '--management-port') ?? cfg.managementPort;
+  const mgmt = mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? '127.0.0.1' };
+  const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info }, mgmt);
   let stopping = false;
   const control = new ControlServer(node, () => void shutdown('stop command'), (line) => log('warning', line));
   async function shutdown(why: string): Promise<void> {

@@ -39,6 +39,8 @@ export class QueuedMessage {
   redelivered: boolean;
   deliveryCount: number;
   priority: number;
+  /** position in the queue's enqueue order */
+  seq = 0;
   /** set while the message is delivered and unacked: who holds it */
   consumer: import('./consumer.ts').Consumer | null = null;
   queue: import('./queue.ts').Queue | null = null;

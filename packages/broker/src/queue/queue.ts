@@ -3,7 +3,7 @@
 import type { FieldTable, FieldValue } from '../amqp/reader.ts';
 import type { Destination } from '../routing/exchange.ts';
 import type { QueueStore } from '../store/message-store.ts';
-import { Deque } from './deque.ts';
+import { Level } from './level.ts';
 import { Consumer } from './consumer.ts';
 import { Message, QueuedMessage } from './message.ts';
 
@@ -68,7 +68,9 @@ export class Queue implements Destination {
   policy: { name: string; definition: FieldTable } | null = null;
   limits: QueueLimits;
   /** ready messages, one deque per priority level (index = priority) */
-  private readonly levels: Deque<QueuedMessage>[];
+  private readonly levels: Level[];
+  /** enqueue order, so returned messages go back to their place */
+  private seq = 0;
   private readyCount = 0;
   readyBytes = 0;
   unackedCount = 0;
@@ -80,6 +82,7 @@ export class Queue implements Destination {
   private flowStalledAt = -1;
   private rr = 0;
   private hasPriorities = false;
+  private readonly singleActive: boolean;
   private hadConsumer = false;
   deleted = false;
   private dispatching = false;
@@ -104,8 +107,9 @@ export class Queue implements Destination {
     this.host = host;
     this.store = store;
     this.limits = computeLimits(opts.arguments, undefined);
+    this.singleActive = opts.arguments['x-single-active-consumer'] === true;
     this.levels = [];
-    for (let i = 0; i <= this.limits.maxPriority; i++) this.levels.push(new Deque<QueuedMessage>());
+    for (let i = 0; i <= this.limits.maxPriority; i++) this.levels.push(new Level());
     this.touch();
   }
 
@@ -202,6 +206,7 @@ export class Queue implements Destination {
   }
 
   private pushReady(qm: QueuedMessage): void {
+    qm.seq = this.seq++;
     this.levels[qm.priority]!.push(qm);
     this.readyCount++;
     this.readyBytes += qm.msg.body.length;
@@ -277,6 +282,11 @@ export class Queue implements Destination {
 
   private nextConsumer(): Consumer | undefined {
     const cs = this.consumers;
+    if (this.singleActive) {
+      // x-single-active-consumer: the oldest consumer gets everything; the next one takes over when it goes
+      const c = cs[0];
+      return c !== undefined && c.hasCapacity() ? c : undefined;
+    }
     const n = cs.length;
     let best: Consumer | undefined;
     let bestIdx = 0;
@@ -424,7 +434,7 @@ export class Queue implements Destination {
     if (consumer !== null) consumer.unacked--;
     if (this.deleted) return;
     qm.redelivered = true;
-    this.levels[qm.priority]!.unshift(qm);
+    this.levels[qm.priority]!.giveBack(qm);
     this.readyCount++;
     this.readyBytes += qm.msg.body.length;
   }

@@ -251,7 +251,9 @@ export class Broker extends EventEmitter implements VHostContext {
   private startMemoryMonitor(): void {
     const wm = this.opts.memoryHighWatermark;
     // node's heap is what grows with queued messages; rss also counts buffers
-    const total = Number(process.constrainedMemory?.() || 0) || totalmem();
+    // constrainedMemory() is the cgroup limit, or a huge number when there is none
+    const constrained = Number(process.constrainedMemory?.() || 0);
+    const total = constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
     this.memoryLimit = wm <= 1 ? Math.floor(total * wm) : wm;
     this.memoryTimer = setInterval(() => this.checkMemory(), this.opts.memoryCheckIntervalMs);
     this.memoryTimer.unref();

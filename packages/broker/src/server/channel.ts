@@ -13,6 +13,7 @@ import type { Queue } from '../queue/queue.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
 import type { PermissionKind } from '../auth/users.ts';
 import type { MetaCommand } from '../cluster/metadata.ts';
+import { REPLY_TO_QUEUE } from './vhost.ts';
 import { randomBytes } from 'node:crypto';
 
 /** RabbitMQ max_message_size default */
@@ -148,8 +149,39 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.conn.scheduleFlush();
   }
 
+  // ---- direct reply-to (RabbitMQ): replies go straight to this channel's no-ack consumer, no queue involved
+
+  private replyTag: string | null = null;
+  private replyToken = '';
+
+  private consumeReplies(a: M.BasicConsume): void {
+    if (!a.noAck) throw preconditionFailed('reply consumer cannot acknowledge');
+    if (this.replyTag !== null) throw preconditionFailed('reply consumer already set');
+    const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
+    this.replyTag = tag;
+    this.replyToken = `${randomBytes(12).toString('base64url')}.${this.conn.id}.${this.id}`;
+    this.conn.vhost!.replyConsumers.set(this.replyToken, this);
+    if (!a.nowait) {
+      M.encodeBasicConsumeOk(this.conn.writer, this.id, tag);
+      this.conn.scheduleFlush();
+    }
+  }
+
+  private stopReplies(): void {
+    this.conn.vhost?.replyConsumers.delete(this.replyToken);
+    this.replyTag = null;
+  }
+
+  deliverReply(msg: Message): void {
+    if (this.replyTag === null || this.state !== State.Open) return;
+    M.encodeBasicDeliver(this.conn.writer, this.id, this.replyTag, ++this.deliveryTag, false, msg.exchange, msg.routingKey);
+    this.writeContent(msg);
+    this.conn.scheduleFlush();
+  }
+
   /** Releases consumers and requeues unacked deliveries (channel or connection closed). */
   teardown(): void {
+    if (this.replyTag !== null) this.stopReplies();
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     this.requeueAll();
@@ -373,6 +405,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private bConsume(a: M.BasicConsume): void {
     const vh = this.conn.vhost!;
+    if (a.queue === REPLY_TO_QUEUE) return this.consumeReplies(a);
     const qname = this.queueName(a.queue);
     this.check('read', 'queue', qname);
     const q = vh.getQueue(qname, this.conn.id);
@@ -394,6 +427,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   private bCancel(a: M.BasicCancel): void {
+    if (this.replyTag !== null && a.consumerTag === this.replyTag) this.stopReplies();
     const c = this.consumers.get(a.consumerTag);
     if (c) {
       this.consumers.delete(a.consumerTag);
@@ -549,8 +583,14 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     for (const q of touched) if (!q.deleted) q.dispatch();
   }
 
+  /** In a transaction, settlements are checked when they arrive and applied at commit (RabbitMQ). */
+  private checkTag(tag: number, multiple: boolean): void {
+    if (!(multiple && tag === 0) && !this.unacked.has(tag)) throw preconditionFailed(`unknown delivery tag ${tag}`);
+  }
+
   private bAck(a: M.BasicAck): void {
     if (this.tx) {
+      this.checkTag(a.deliveryTag, a.multiple);
       this.txOps.push({ kind: 'ack', tag: a.deliveryTag, multiple: a.multiple });
       return;
     }
@@ -559,6 +599,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private bNack(a: M.BasicNack): void {
     if (this.tx) {
+      this.checkTag(a.deliveryTag, a.multiple);
       this.txOps.push({ kind: 'nack', tag: a.deliveryTag, multiple: a.multiple, requeue: a.requeue });
       return;
     }
@@ -567,6 +608,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private bReject(a: M.BasicReject): void {
     if (this.tx) {
+      this.checkTag(a.deliveryTag, false);
       this.txOps.push({ kind: 'reject', tag: a.deliveryTag, multiple: false, requeue: a.requeue });
       return;
     }
@@ -651,6 +693,11 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const msg = new Message(ex.name, this.pubRoutingKey, this.pubProps, this.pubRawProps, this.pubBody!, Date.now());
     this.pubBody = null;
     this.publishCount++;
+    if (msg.properties.replyTo === REPLY_TO_QUEUE) {
+      if (this.replyTag === null) throw preconditionFailed('fast reply consumer does not exist');
+      msg.properties = { ...msg.properties, replyTo: `${REPLY_TO_QUEUE}.${this.replyToken}` };
+      msg.rawProperties = null;
+    }
     const exp = msg.properties.expiration;
     if (exp !== undefined && !/^\d{1,15}$/.test(exp)) throw preconditionFailed(`invalid expiration '${exp}'`);
     const userId = msg.properties.userId;

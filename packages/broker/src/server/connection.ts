@@ -307,7 +307,7 @@ export class Connection implements FrameSink {
         consumer_priorities: true,
         authentication_failure_close: true,
         per_consumer_qos: true,
-        direct_reply_to: false,
+        direct_reply_to: true,
       },
     };
     M.encodeConnectionStart(this.writer, 0, 0, 9, props, 'PLAIN AMQPLAIN', 'en_US');

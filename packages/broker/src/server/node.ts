@@ -4,15 +4,30 @@ import { rmSync } from 'node:fs';
 import { Broker, createStores, type BrokerOptions } from './broker.ts';
 import type { MessageStore } from '../store/message-store.ts';
 import type { DefinitionsStore } from '../store/definitions-store.ts';
+import { startManagement, type RunningManagement } from '../mgmt/index.ts';
+
+export interface ManagementListener {
+  port: number;
+  host: string;
+}
 
 export class BrokerNode {
   readonly options: BrokerOptions;
   broker: Broker | null = null;
   private stores: { messages: MessageStore; definitions: DefinitionsStore } | null = null;
   readonly startedAt = Date.now();
+  /** the management plugin (HTTP API, UI, /metrics), when enabled: it starts and stops with the app */
+  readonly management: ManagementListener | null;
+  private mgmt: RunningManagement | null = null;
 
-  constructor(options: BrokerOptions) {
+  constructor(options: BrokerOptions, management: ManagementListener | null = null) {
     this.options = options;
+    this.management = management;
+  }
+
+  /** the management listener's port while it runs */
+  get managementPort(): number {
+    return this.mgmt?.port ?? 0;
   }
 
   get nodeName(): string {
@@ -30,12 +45,25 @@ export class BrokerNode {
     const broker = new Broker({ ...this.options, stores: this.stores });
     await broker.start();
     this.broker = broker;
+    if (this.management !== null) {
+      try {
+        this.mgmt = await startManagement(broker, { port: this.management.port, host: this.management.host });
+        broker.log(`management plugin (HTTP API, UI, /metrics) on ${this.management.host}:${this.mgmt.port}`);
+      } catch (err) {
+        await broker.stop();
+        this.broker = null;
+        throw new Error(`cannot start the management listener on ${this.management.host}:${this.management.port}: ${(err as Error).message}`);
+      }
+    }
     return broker;
   }
 
   async stopApp(): Promise<void> {
     const b = this.broker;
     if (!b) return;
+    const m = this.mgmt;
+    this.mgmt = null;
+    await m?.close();
     await b.stop();
   }
 

@@ -58,6 +58,8 @@ export class VHost implements QueueHost {
   readonly queues = new Map<string, Queue>();
   readonly policies = new Map<string, PolicyDef>();
   tracing = false;
+  /** direct reply-to consumers by token (RabbitMQ's amq.rabbitmq.reply-to pseudo-queue) */
+  readonly replyConsumers = new Map<string, { deliverReply(msg: Message): void }>();
   /** set by the broker to learn about auto-deleted queues (to cancel consumers on channels) */
   onQueueDeleted: ((q: Queue) => void) | null = null;
   // reused per publish: no allocation on the routing path
@@ -317,6 +319,10 @@ export class VHost implements QueueHost {
       msg.rawProperties = null;
     }
     const persistent = msg.properties.deliveryMode === 2;
+    if (dests.has(REPLY_DESTINATION)) {
+      dests.delete(REPLY_DESTINATION);
+      r.routed++;
+    }
     for (const d of dests) {
       if (d.kind !== 'queue') continue;
       const q = d as Queue;
@@ -335,6 +341,13 @@ export class VHost implements QueueHost {
     if (exchange.name === '') {
       const q = this.queues.get(msg.routingKey);
       if (q) out.add(q);
+      else if (msg.routingKey.startsWith(REPLY_TO_PREFIX)) {
+        const c = this.replyConsumers.get(msg.routingKey.slice(REPLY_TO_PREFIX.length));
+        if (c) {
+          c.deliverReply(msg);
+          out.add(REPLY_DESTINATION);
+        }
+      }
     } else {
       exchange.route(msg.routingKey, headers, out);
     }
@@ -463,6 +476,11 @@ export class VHost implements QueueHost {
     for (const q of this.queues.values()) q.stop();
   }
 }
+
+export const REPLY_TO_QUEUE = 'amq.rabbitmq.reply-to';
+const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
+/** marks "delivered straight to a reply consumer" in a routing result */
+const REPLY_DESTINATION: Destination = { kind: 'queue', name: '\u0000reply-to' };
 
 export function key(...parts: string[]): string {
   return parts.join('\u0000');
