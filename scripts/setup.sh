@@ -13,6 +13,7 @@ command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v haproxy >/dev/null 2>&1 || need="$need haproxy"
 command -v keepalived >/dev/null 2>&1 || need="$need keepalived"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+[ -d /usr/lib/rabbitmq ] || need="$need rabbitmq-server"
 [ -z "$need" ] && exit 0
 SUDO=""
 if [ "$(id -u)" != "0" ]; then
@@ -27,6 +28,12 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "setup: installing Debian packages:$need" >&2
 export DEBIAN_FRONTEND=noninteractive
+# installed packages must not start their services: the tests start their own instances
+made_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d && made_policy=1
+fi
 $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends $need >/dev/null \
   || echo "setup: apt-get failed; tests that need$need will be skipped" >&2
+[ -z "$made_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 exit 0
