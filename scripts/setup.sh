@@ -5,7 +5,7 @@
 set -u
 need=""
 command -v amqp-publish >/dev/null 2>&1 || need="$need amqp-tools"
-python3 -c 'import pika' >/dev/null 2>&1 || need="$need python3-pika"
+{ /usr/bin/python3 -c 'import pika' || python3 -c 'import pika'; } >/dev/null 2>&1 || need="$need python3-pika"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v arping >/dev/null 2>&1 || need="$need iputils-arping"
