@@ -274,9 +274,7 @@ describe('basic.get and settlement', () => {
     expect(again.map((m) => [m.bodyToString(), m.redelivered])).toEqual([['m0', true], ['m1', true], ['m2', true]]);
   });
 
-  // BUG: Warren puts every requeued message at the head of the queue, so messages nacked one by one in the order they
-  // were delivered come back reversed; RabbitMQ puts a requeued message back at its original position.
-  it.skip('messages requeued one by one go back to their original positions', async () => {
+  it('messages requeued one by one go back to their original positions', async () => {
     const c = await ch();
     const q = await queueWith(c, 4);
     const ms = [await getOne(c, q, false), await getOne(c, q, false), await getOne(c, q, false)];
@@ -330,9 +328,7 @@ describe('basic.get and settlement', () => {
     expect(await rejectionCode(sync(c2))).toBe(406);
   });
 
-  // BUG: a multiple ack naming a tag that is no longer unacked must fail with 406 (RabbitMQ); Warren acks every
-  // unacked tag below it and carries on.
-  it.skip('ack multiple=true naming an already-acked tag closes the channel with 406', async () => {
+  it('ack multiple=true naming an already-acked tag closes the channel with 406', async () => {
     const c = await ch();
     const q = await queueWith(c, 3);
     const ms = [await getOne(c, q, false), await getOne(c, q, false), await getOne(c, q, false)];
@@ -341,9 +337,7 @@ describe('basic.get and settlement', () => {
     expect(await rejectionCode(sync(c))).toBe(406);
   });
 
-  // BUG: RabbitMQ refuses a publish whose expiration property is not a non-negative integer with 406
-  // PRECONDITION_FAILED ("invalid expiration"); Warren accepts it and ignores the expiration.
-  it.skip('a publish with an invalid expiration property closes the channel with 406', async () => {
+  it('a publish with an invalid expiration property closes the channel with 406', async () => {
     for (const expiration of ['abc', '-5']) {
       const c = await ch();
       const q = await queueWith(c, 0);
@@ -365,9 +359,7 @@ describe('basic.get and settlement', () => {
 });
 
 describe('direct reply-to', () => {
-  // BUG (missing feature): RabbitMQ's pseudo-queue amq.rabbitmq.reply-to (RPC without a reply queue, used by many RPC
-  // libraries) is not implemented: consuming from it is 404 NOT_FOUND.
-  it.skip('a reply published to the amq.rabbitmq.reply-to address reaches the requester', async () => {
+  it('a reply published to the amq.rabbitmq.reply-to address reaches the requester', async () => {
     const c = await ch();
     const server = (await c.queueDeclare('', { exclusive: true })).name;
     const replies = await collect(c, 'amq.rabbitmq.reply-to', { noAck: true });
@@ -419,10 +411,7 @@ describe('publisher confirms', () => {
     expect(await getAll(c, q)).toEqual(['fits']);
   });
 
-  // BUG: Warren sends basic.nack for the refused publish and then a basic.ack(multiple=true) whose tag covers the same
-  // sequence number, so the refused message is confirmed twice and a client that matches confirms to tags (amqp-client)
-  // loses the earlier publishes' acks. RabbitMQ confirms each sequence number exactly once.
-  it.skip('reject-publish: two publishes in one write get exactly one confirm each (ack 1, nack 2)', async () => {
+  it('reject-publish: two publishes in one write get exactly one confirm each (ack 1, nack 2)', async () => {
     const r = await RawClient.connect(t.port, t.host);
     clients.track(() => r.destroy());
     await r.handshake();
@@ -493,10 +482,7 @@ describe('transactions', () => {
     expect(await obs.basicGet(q, { noAck: true })).toBeNull();
   });
 
-  // BUG: Warren queues the bad ack and only fails at tx.commit, after routing the publishes queued before it, so a
-  // failed commit is partly applied. RabbitMQ refuses the unknown tag at basic.ack (406) and nothing of the
-  // transaction is applied.
-  it.skip('an ack of an unknown tag inside a transaction fails at once and nothing of the transaction is applied', async () => {
+  it('an ack of an unknown tag inside a transaction fails at once and nothing of the transaction is applied', async () => {
     const c = await ch();
     const q = await queueWith(c, 0);
     await c.txSelect();

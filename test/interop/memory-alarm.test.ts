@@ -66,10 +66,7 @@ describe.skipIf(ON_REF)('memory alarm', () => {
     expect(conn.blocked).toBeUndefined();
   });
 
-  // BUG: Warren routes the publish that arrives in the same socket read as the basic.publish (it only pauses the
-  // socket afterwards), so a blocked publisher's message is enqueued during the alarm. RabbitMQ stops processing the
-  // connection's frames at the first publish and holds the message until the alarm clears.
-  it.skip('a publish made while blocked is held until the alarm clears, then arrives with the ones after it', async () => {
+  it('a publish made while blocked is held until the alarm clears, then arrives with the ones after it', async () => {
     const { ch } = await observer();
     const q = uniq('held');
     await ch.queueDeclare(q, { durable: false, autoDelete: false, exclusive: false });
@@ -134,10 +131,7 @@ describe.skipIf(ON_REF)('memory alarm', () => {
     expect(m?.bodyToString()).toBe('during alarm');
   });
 
-  // BUG: while a publisher is blocked Warren stops reading its socket but keeps the heartbeat deadline, so a client
-  // with a short heartbeat is disconnected (its heartbeats sit unread). RabbitMQ pauses heartbeat monitoring for
-  // blocked connections.
-  it.skip('a blocked publisher with a 1 s heartbeat that keeps sending heartbeats is not disconnected', async () => {
+  it('a blocked publisher with a 1 s heartbeat that keeps sending heartbeats is not disconnected', async () => {
     const { ch } = await observer();
     const q = uniq('hb');
     await ch.queueDeclare(q, { durable: false, autoDelete: false, exclusive: false });

@@ -73,16 +73,12 @@ describe('configure permission', () => {
     await a.queueDelete(q);
   });
 
-  // BUG: Warren skips the configure check for server-named queues; RabbitMQ checks the generated amq.gen-* name, so a
-  // user whose configure regex does not match it is refused with 403.
-  it.skip('a server-named queue is checked against configure with its generated name', async () => {
+  it('a server-named queue is checked against configure with its generated name', async () => {
     const c = await asErin();
     expect(await rejectionCode(c.queueDeclare('', { exclusive: true }))).toBe(403);
   });
 
-  // BUG: an empty permission string must match nothing (RabbitMQ treats '' as '^$'); Warren compiles it as a regex
-  // that matches every name, so `set_permissions user "" ".*" ".*"` grants configure on everything.
-  it.skip('an empty configure permission refuses every declare', async () => {
+  it('an empty configure permission refuses every declare', async () => {
     const frank = await clients.amqp('', userUrl('frank'));
     const c = await frank.channel();
     expect(await rejectionCode(c.queueDeclare(uniq('frank-q'), { durable: false }))).toBe(403);

@@ -63,10 +63,7 @@ describe.skipIf(PY === undefined)(PY === undefined ? 'pika: SKIPPED, no python3 
     expect(ok('confirms')).toEqual({ routed: 'acked', unroutable: 'returned', count: 1 });
   });
 
-  // BUG: Warren confirms the refused publish twice (basic.nack, then a basic.ack with multiple=true naming the same
-  // tag); pika's BlockingChannel then fails with StreamLostError "_CallbackResult was already set" and the connection
-  // is lost. RabbitMQ sends one basic.nack and pika raises NackError.
-  it.skip('confirm_delivery: a publish refused by x-overflow reject-publish raises NackError and the channel goes on', () => {
+  it('confirm_delivery: a publish refused by x-overflow reject-publish raises NackError and the channel goes on', () => {
     expect(ok('confirms_reject_publish')).toEqual({ full: 'nacked', after: 2 });
   });
 

@@ -64,8 +64,7 @@ describe('hard errors close the connection with the right reply code', () => {
     expect([c.classId, c.methodId]).toEqual([40, 10]);
   });
 
-  // BUG: Warren answers 503 COMMAND_INVALID; RabbitMQ 3.10 answers 504 CHANNEL_ERROR "unexpected method in connection state running"
-  it.skip('504 CHANNEL_ERROR: connection.open or tune-ok again after the connection is open', async () => {
+  it('504 CHANNEL_ERROR: connection.open or tune-ok again after the connection is open', async () => {
     const r = await ready();
     r.send(method(0, 10, 40, new Enc().shortstr('/').shortstr('').octet(0).buf()));
     await expectHardError(r, 504);
@@ -74,8 +73,7 @@ describe('hard errors close the connection with the right reply code', () => {
     await expectHardError(r2, 504);
   });
 
-  // BUG: Warren answers 501 FRAME_ERROR; RabbitMQ 3.10 answers 505 UNEXPECTED_FRAME
-  it.skip('505 UNEXPECTED_FRAME: a heartbeat frame on a non-zero channel', async () => {
+  it('505 UNEXPECTED_FRAME: a heartbeat frame on a non-zero channel', async () => {
     const r = await ready();
     r.send(frame(8, 1, Buffer.alloc(0)));
     await expectHardError(r, 505);
@@ -121,9 +119,7 @@ describe('hard errors close the connection with the right reply code', () => {
     await expectHardError(r, 540);
   });
 
-  // BUG: Warren requeues and answers recover-ok (its comment says RabbitMQ ignores requeue); RabbitMQ 3.10 closes the
-  // connection with 540 NOT_IMPLEMENTED "requeue=false".
-  it.skip('540 NOT_IMPLEMENTED: basic.recover with requeue=false', async () => {
+  it('540 NOT_IMPLEMENTED: basic.recover with requeue=false', async () => {
     const r = await ready();
     r.send(method(1, 60, 110, new Enc().bits(false).buf()));
     await expectHardError(r, 540);

@@ -235,9 +235,7 @@ describe('dead-lettering', () => {
 });
 
 describe('single active consumer', () => {
-  // BUG: Warren accepts x-single-active-consumer but ignores it and round-robins between consumers; RabbitMQ delivers
-  // only to the first consumer and moves to the next when it goes (ordering guarantees depend on this).
-  it.skip('x-single-active-consumer: only one consumer receives; the next one takes over when it is cancelled', async () => {
+  it('x-single-active-consumer: only one consumer receives; the next one takes over when it is cancelled', async () => {
     const c = await ch();
     const q = await declare(c, { 'x-single-active-consumer': true });
     const first = await collect(c, q, { noAck: true });

@@ -106,9 +106,7 @@ describe('queue.declare', () => {
     await c.basicCancel(b.tag);
     await waitFor(async () => (await rejectionCode((await ch()).queueDeclare(q, { passive: true }))) === 404, 3000, 'auto-delete');
   });
-  // BUG: RabbitMQ resolves an empty queue name in queue.bind/basic.get/basic.consume/queue.purge/queue.delete to the
-  // queue last declared on the channel (AMQP 0-9-1 'queue name shortcut'); Warren answers 404 "no queue ''".
-  it.skip('an empty queue name refers to the queue last declared on the channel', async () => {
+  it('an empty queue name refers to the queue last declared on the channel', async () => {
     const c = await ch();
     await c.queueDeclare('', { exclusive: true });
     await c.queueBind('', 'amq.direct', 'shortcut-key');
@@ -117,9 +115,7 @@ describe('queue.declare', () => {
     expect((await c.basicGet('', { noAck: true }))?.bodyToString()).toBe('via shortcut');
   });
 
-  // BUG (minor): Warren answers 406 PRECONDITION_FAILED; RabbitMQ answers 405 RESOURCE_LOCKED when an exclusive
-  // queue is redeclared as non-exclusive, even by its owner.
-  it.skip('redeclaring an exclusive queue as non-exclusive fails with 405', async () => {
+  it('redeclaring an exclusive queue as non-exclusive fails with 405', async () => {
     const c = await ch();
     const q = uniq('excl');
     await c.queueDeclare(q, { exclusive: true, durable: false, autoDelete: false });
