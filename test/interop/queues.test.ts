@@ -115,6 +115,22 @@ describe('queue.declare', () => {
     expect((await c.basicGet('', { noAck: true }))?.bodyToString()).toBe('via shortcut');
   });
 
+  // BUG: with both the queue name and the routing key empty, queue.bind binds the last declared queue under its own
+  // name (AMQP 0-9-1 queue.bind, RabbitMQ); Warren binds it with the empty routing key.
+  it.skip('queue.bind with an empty queue name and an empty routing key uses the queue name as the key', async () => {
+    const c = await ch();
+    const q = (await c.queueDeclare('', { exclusive: true })).name;
+    await c.queueBind('', 'amq.direct', '');
+    await c.basicPublish('amq.direct', q, 'by queue name');
+    await c.basicPublish('amq.direct', '', 'by empty key');
+    expect(await getAll(c, q)).toEqual(['by queue name']);
+  });
+
+  it('an empty queue name on a channel that declared no queue is 404', async () => {
+    const c = await ch();
+    expect(await rejectionCode(c.basicGet('', { noAck: true }))).toBe(404);
+  });
+
   it('redeclaring an exclusive queue as non-exclusive fails with 405', async () => {
     const c = await ch();
     const q = uniq('excl');
