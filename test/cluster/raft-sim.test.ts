@@ -30,12 +30,22 @@ export async function schedule(seed: number): Promise<Outcome> {
   const specs = Array.from({ length: size }, (_, i) => ({ id: `n${i + 1}`, kind: (i >= size - ramCount ? 'ram' : 'disc') as SimKind }));
   const disc = specs.filter((s) => s.kind === 'disc').map((s) => s.id);
   const ram = specs.filter((s) => s.kind === 'ram').map((s) => s.id);
+  const electionMin = 100 + (dice.uint32() % 200);
   const sim = new RaftSim({
     seed,
     nodes: specs,
     // Disc nodes bootstrap as voters; ram nodes start empty and are added as learners below.
     bootstrap: { voters: disc, learners: [] },
-    raft: { snapshotThreshold: 5 + (dice.uint32() % 30), proposeTimeoutMs: 3000 },
+    raft: {
+      snapshotThreshold: 5 + (dice.uint32() % 30),
+      proposeTimeoutMs: 3000,
+      // Timing varies per seed: tight election ranges give split votes; one-entry batches let old-term entries
+      // reach followers apart from the new leader's no-op (the Figure 8 situation).
+      electionTimeoutMinMs: electionMin,
+      electionTimeoutMaxMs: electionMin + 10 + (dice.uint32() % 300),
+      heartbeatMs: 20 + (dice.uint32() % (electionMin / 2)),
+      maxBatchEntries: dice.float() < 0.5 ? 1 + (dice.uint32() % 4) : 256,
+    },
   });
   if (ONLY_SEED !== undefined) sim.traceLimit = 100_000;
   if (process.env.RAFT_SIM_TRACE !== undefined) sim.echoTrace = true;
@@ -51,19 +61,27 @@ export async function schedule(seed: number): Promise<Outcome> {
 
   const steps = 40 + (dice.uint32() % 40);
   for (let step = 0; step < steps; step++) {
-    await sim.run(10 + (dice.uint32() % 250), 25);
+    // Mostly calm steps, sometimes a storm of events a few milliseconds apart (crashes in mid-election).
+    await sim.run(dice.float() < 0.25 ? 1 + (dice.uint32() % 20) : 10 + (dice.uint32() % 250), 25);
     const roll = dice.uint32() % 100;
     const ups = sim.upIds();
     if (roll < 40) {
       for (let k = 1 + (dice.uint32() % 3); k > 0 && ups.length > 0; k--) sim.propose(pick(ups), command());
     } else if (roll < 50) {
-      if (ups.length > 0) sim.crash(pick(ups));
+      // Crash someone; half the time the leader.
+      const leader = sim.leader()?.id;
+      if (leader !== undefined && dice.float() < 0.5) sim.crash(leader);
+      else if (ups.length > 0) sim.crash(pick(ups));
     } else if (roll < 62) {
       const downs = [...sim.nodes.values()].filter((n) => !n.up).map((n) => n.id);
       if (downs.length > 0) sim.start(pick(downs));
     } else if (roll < 70) {
       const ids = [...sim.nodes.keys()];
-      const side = ids.filter(() => dice.float() < 0.5);
+      const leader = sim.leader()?.id;
+      // Half the time isolate the leader (with its proposals in flight), alone or with one other node.
+      const side = leader !== undefined && dice.float() < 0.5
+        ? [leader, ...(dice.float() < 0.5 ? [pick(ids)] : [])]
+        : ids.filter(() => dice.float() < 0.5);
       const rest = ids.filter((id) => !side.includes(id));
       if (dice.float() < 0.3 && ids.length >= 3) {
         // Three-way split.

@@ -971,6 +971,9 @@ export class RaftNode {
   }
 
   private onRefused(req: Request, code: 'NOT_LEADER' | 'REFUSED' | 'BUSY', message: string): void {
+    // None of these appended anything, and a copy of the forward arriving later cannot be appended either (a node
+    // that was not leader of the forward's term never becomes leader of that term): the outcome is known again.
+    req.submitted = false;
     if (code === 'REFUSED') return this.fail(req, new RaftError('REFUSED', message, false));
     if (code === 'NOT_LEADER') {
       req.state = 'waiting';

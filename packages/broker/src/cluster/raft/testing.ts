@@ -68,6 +68,12 @@ export class RaftSim {
   messages = 0;
   /** Trace lines kept (the most recent). */
   traceLimit = 400;
+  /** Sees every message a live node sends (before loss and partitions); tests check what was durable by then. */
+  tap: ((from: string, to: string, msg: RaftMessage) => void) | undefined;
+  /** Drops the messages it returns true for (targeted faults in unit tests). */
+  dropIf: ((from: string, to: string, msg: RaftMessage) => boolean) | undefined;
+  /** Replaces a message in flight (undefined: drop it); for targeted faults in unit tests. */
+  rewrite: ((from: string, to: string, msg: RaftMessage) => RaftMessage | undefined) | undefined;
   /** Print trace lines as they happen. */
   echoTrace = false;
   private groups = new Map<string, number>();
@@ -117,7 +123,8 @@ export class RaftSim {
     for (const id of this.nodes.keys()) this.start(id);
   }
 
-  start(id: string): void {
+  /** Starts (or restarts) a node; `overrides` replace RaftOptions for this incarnation only. */
+  start(id: string, overrides: SimOptions['raft'] = {}): void {
     const n = this.node(id);
     if (n.up) return;
     n.incarnation++;
@@ -125,6 +132,7 @@ export class RaftSim {
     const incarnation = n.incarnation;
     const raft = new RaftNode({
       ...this.options.raft,
+      ...overrides,
       id,
       storage: n.storage,
       clock: this.clock,
@@ -232,7 +240,14 @@ export class RaftSim {
     const sender = this.node(from);
     if (!sender.up || sender.incarnation !== incarnation) return;
     this.messages++;
+    this.tap?.(from, to, msg);
     if (!this.nodes.has(to) || !this.connected(from, to)) return;
+    if (this.dropIf?.(from, to, msg) === true) return;
+    if (this.rewrite !== undefined) {
+      const replaced = this.rewrite(from, to, msg);
+      if (replaced === undefined) return;
+      msg = replaced;
+    }
     if (this.netRandom.float() < this.loss) return;
     const copies = this.netRandom.float() < this.duplicate ? 2 : 1;
     for (let i = 0; i < copies; i++) {

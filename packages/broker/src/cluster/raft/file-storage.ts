@@ -1,0 +1,304 @@
+// Raft storage on disc, for disc nodes. A directory holds three kinds of file:
+//
+//   state          {term, votedFor}: replaced atomically (write state.tmp, fsync, rename, fsync the directory)
+//   snapshot       the latest snapshot and the generation of the log file that follows it: replaced atomically
+//   log.<gen>      append-only records, one per entry:  u32 length | u32 crc32(payload) | payload
+//
+// Every method returns only after fsync, so the node may answer an RPC afterwards (Raft Figure 2: "updated on
+// stable storage before responding to RPCs"). A crash (kill -9, power loss) in the middle of an append leaves a
+// torn or corrupt last record: load() stops at the first record whose length or checksum does not check out and
+// truncates the file there. Such an entry was never acknowledged (the append had not returned), so dropping it is
+// safe. Truncating a conflicting suffix is an ftruncate at the record's offset.
+//
+// A snapshot (compaction or InstallSnapshot) writes the retained entries to a NEW log file log.<gen+1> first, then
+// the snapshot file naming that generation (atomic rename), then deletes the old log. A crash before the rename
+// leaves the old snapshot and log in force (the new log file is ignored and removed on load); after it, the new.
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RaftStorage } from './storage.ts';
+import type { LogEntry, Snapshot, StoredState } from './types.ts';
+
+/** How commands and snapshot data become bytes. Default: JSON, with Uint8Array/Buffer and bigint preserved. */
+export interface RaftCodec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
+}
+
+export const jsonCodec: RaftCodec = {
+  encode(value) {
+    return Buffer.from(
+      JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+        const raw = this[key];
+        if (raw instanceof Uint8Array) return { $bin: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+        if (typeof v === 'bigint') return { $big: v.toString() };
+        return v;
+      }),
+      'utf8',
+    );
+  },
+  decode(bytes) {
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), (_key, v: unknown) => {
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        const o = v as Record<string, unknown>;
+        const keys = Object.keys(o);
+        if (keys.length === 1 && typeof o.$bin === 'string') return Buffer.from(o.$bin, 'base64');
+        if (keys.length === 1 && typeof o.$big === 'string') return BigInt(o.$big);
+      }
+      return v;
+    });
+  },
+};
+
+export interface FileStorageOptions {
+  codec?: RaftCodec;
+  /** false skips fsync (tests that do not simulate power loss); default true. */
+  fsync?: boolean;
+}
+
+const HEADER = 8;
+const SNAPSHOT_MAGIC = 0x52534e31; // "RSN1"
+
+export class FileStorage implements RaftStorage {
+  readonly dir: string;
+  private readonly codec: RaftCodec;
+  private readonly sync: boolean;
+  private logFd: number | undefined;
+  private logGen = 0;
+  /** Byte offset of each entry's record in the current log file, by position after the snapshot. */
+  private offsets: number[] = [];
+  private logSize = 0;
+  private snapIndex = 0;
+  private loaded = false;
+  private closed = false;
+
+  constructor(dir: string, options: FileStorageOptions = {}) {
+    this.dir = dir;
+    this.codec = options.codec ?? jsonCodec;
+    this.sync = options.fsync ?? true;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  load(): StoredState {
+    this.check();
+    let term = 0;
+    let votedFor: string | null = null;
+    const stateBytes = readIfExists(join(this.dir, 'state'));
+    if (stateBytes !== undefined) {
+      const s = JSON.parse(stateBytes.toString('utf8')) as { term: number; votedFor: string | null };
+      term = s.term;
+      votedFor = s.votedFor;
+    }
+    let snapshot: Snapshot | undefined;
+    const snapBytes = readIfExists(join(this.dir, 'snapshot'));
+    if (snapBytes !== undefined) {
+      const decoded = this.decodeSnapshot(snapBytes);
+      snapshot = decoded.snapshot;
+      this.logGen = decoded.logGen;
+    }
+    this.snapIndex = snapshot?.index ?? 0;
+    // Leftovers of an interrupted write: temp files, and log files of other generations.
+    const current = `log.${this.logGen}`;
+    for (const name of readdirSync(this.dir)) {
+      if (name.endsWith('.tmp') || (name.startsWith('log.') && name !== current)) unlinkSync(join(this.dir, name));
+    }
+    const path = join(this.dir, current);
+    const bytes = readIfExists(path) ?? Buffer.alloc(0);
+    this.logFd = openSync(path, bytes.length === 0 ? 'w+' : 'r+');
+    if (bytes.length === 0) this.fsyncDir(); // a new file: make its directory entry durable
+    const entries: LogEntry[] = [];
+    this.offsets = [];
+    let offset = 0;
+    while (offset + HEADER <= bytes.length) {
+      const length = bytes.readUInt32BE(offset);
+      const crc = bytes.readUInt32BE(offset + 4);
+      if (offset + HEADER + length > bytes.length) break; // torn: the write did not finish
+      const payload = bytes.subarray(offset + HEADER, offset + HEADER + length);
+      if (crc32(payload) !== crc) break; // corrupt tail
+      let entry: LogEntry;
+      try {
+        entry = this.codec.decode(payload) as LogEntry;
+      } catch {
+        break;
+      }
+      if (entry.index !== this.snapIndex + entries.length + 1) break;
+      entries.push(entry);
+      this.offsets.push(offset);
+      offset += HEADER + length;
+    }
+    this.logSize = offset;
+    if (offset < bytes.length) {
+      ftruncateSync(this.logFd, offset);
+      this.fsyncFd(this.logFd);
+    }
+    this.loaded = true;
+    return { term, votedFor, snapshot, entries };
+  }
+
+  saveState(term: number, votedFor: string | null): void {
+    this.check();
+    this.replaceFile('state', Buffer.from(JSON.stringify({ term, votedFor }), 'utf8'));
+  }
+
+  append(entries: readonly LogEntry[]): void {
+    this.check();
+    if (entries.length === 0) return;
+    const expected = this.snapIndex + this.offsets.length + 1;
+    if (entries[0]!.index !== expected) throw new Error(`FileStorage.append: entry ${entries[0]!.index} does not follow ${expected - 1}`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (const e of entries) {
+      const record = encodeRecord(this.codec.encode(e));
+      this.offsets.push(this.logSize + size);
+      chunks.push(record);
+      size += record.length;
+    }
+    writeAll(this.fd(), Buffer.concat(chunks, size), this.logSize);
+    this.logSize += size;
+    this.fsyncFd(this.fd());
+  }
+
+  truncateFrom(fromIndex: number): void {
+    this.check();
+    const position = fromIndex - this.snapIndex - 1;
+    if (position >= this.offsets.length) return;
+    const offset = position <= 0 ? 0 : this.offsets[position]!;
+    ftruncateSync(this.fd(), offset);
+    this.fsyncFd(this.fd());
+    this.offsets.length = Math.max(0, position);
+    this.logSize = offset;
+  }
+
+  saveSnapshot(snapshot: Snapshot, entries: readonly LogEntry[]): void {
+    this.check();
+    const gen = this.logGen + 1;
+    // 1. The retained entries, in the next generation's log file.
+    const logName = `log.${gen}`;
+    const fd = openSync(join(this.dir, logName), 'w+');
+    const offsets: number[] = [];
+    let size = 0;
+    const chunks: Buffer[] = [];
+    for (const e of entries) {
+      const record = encodeRecord(this.codec.encode(e));
+      offsets.push(size);
+      chunks.push(record);
+      size += record.length;
+    }
+    if (size > 0) writeAll(fd, Buffer.concat(chunks, size), 0);
+    this.fsyncFd(fd);
+    // 2. The snapshot naming that generation: from here on, the new pair is what load() sees.
+    const payload = this.codec.encode({ index: snapshot.index, term: snapshot.term, config: snapshot.config, data: snapshot.data, logGen: gen });
+    const file = Buffer.alloc(12 + payload.length);
+    file.writeUInt32BE(SNAPSHOT_MAGIC, 0);
+    file.writeUInt32BE(payload.length, 4);
+    file.writeUInt32BE(crc32(payload), 8);
+    file.set(payload, 12);
+    this.replaceFile('snapshot', file);
+    // 3. The old log is garbage now.
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    try {
+      unlinkSync(join(this.dir, `log.${this.logGen}`));
+    } catch {
+      // already gone
+    }
+    this.logFd = fd;
+    this.logGen = gen;
+    this.offsets = offsets;
+    this.logSize = size;
+    this.snapIndex = snapshot.index;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    this.logFd = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private check(): void {
+    if (this.closed) throw new Error(`FileStorage ${this.dir} is closed`);
+  }
+
+  private fd(): number {
+    if (!this.loaded || this.logFd === undefined) throw new Error('FileStorage: load() first');
+    return this.logFd;
+  }
+
+  private fsyncFd(fd: number): void {
+    if (this.sync) fdatasyncSync(fd);
+  }
+
+  /** Atomic replace: tmp file, fsync, rename, fsync of the directory (so the rename itself is durable). */
+  private replaceFile(name: string, bytes: Uint8Array): void {
+    const tmp = join(this.dir, `${name}.tmp`);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeAll(fd, bytes, 0);
+      if (this.sync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, join(this.dir, name));
+    this.fsyncDir();
+  }
+
+  private fsyncDir(): void {
+    if (!this.sync) return;
+    const dirFd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+
+  private decodeSnapshot(bytes: Buffer): { snapshot: Snapshot; logGen: number } {
+    if (bytes.length < 12 || bytes.readUInt32BE(0) !== SNAPSHOT_MAGIC) throw new Error(`${this.dir}/snapshot: not a snapshot file`);
+    const length = bytes.readUInt32BE(4);
+    const payload = bytes.subarray(12, 12 + length);
+    // The file is replaced by rename, so a torn snapshot means the disc itself is damaged: refuse to guess.
+    if (payload.length !== length || crc32(payload) !== bytes.readUInt32BE(8)) throw new Error(`${this.dir}/snapshot: checksum mismatch`);
+    const s = this.codec.decode(payload) as Snapshot & { logGen: number };
+    return { snapshot: { index: s.index, term: s.term, config: s.config, data: s.data }, logGen: s.logGen };
+  }
+}
+
+function encodeRecord(payload: Uint8Array): Buffer {
+  const record = Buffer.alloc(HEADER + payload.length);
+  record.writeUInt32BE(payload.length, 0);
+  record.writeUInt32BE(crc32(payload), 4);
+  record.set(payload, HEADER);
+  return record;
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+function readIfExists(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE), as in zlib. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
