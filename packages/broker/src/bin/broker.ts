@@ -5,7 +5,8 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BrokerNode } from '../server/node.ts';
 import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-conf.ts';
-import { ControlServer, DEFAULT_DIST_PORT, defaultCookieFile } from '../cli/control.ts';
+import { DEFAULT_DIST_PORT, defaultCookieFile } from '../cli/control.ts';
+import { ClusterService } from '../cluster/cluster-service.ts';
 
 function log(level: string, line: string): void {
   const t = new Date().toISOString().replace('T', ' ').replace('Z', '');
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const mgmt = mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? '127.0.0.1' };
   const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info }, mgmt);
   let stopping = false;
-  const control = new ControlServer(node, () => void shutdown('stop command'), (line) => log('warning', line));
+  const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command') });
   async function shutdown(why: string): Promise<void> {
     if (stopping) return;
     stopping = true;
@@ -94,19 +95,20 @@ async function main(): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // the distribution port first: a clustered node needs its peers to get its metadata
+  try {
+    const cport = await control.listen(host ?? '0.0.0.0', distPort, cookieFile);
+    info(`distribution port (brokerctl, cluster peers) ${cport}, cookie ${cookieFile}`);
+  } catch (err) {
+    process.stderr.write(`broker: cannot open the distribution port ${distPort}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   try {
     await node.startApp();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`broker: cannot start node ${fullName}: ${e.code === 'EADDRINUSE' ? `port ${port} is in use` : e.message}\n`);
-    process.exit(1);
-  }
-  try {
-    const cport = await control.listen(host ?? '0.0.0.0', distPort, cookieFile);
-    info(`control channel for brokerctl on port ${cport} (cookie ${cookieFile})`);
-  } catch (err) {
-    process.stderr.write(`broker: cannot open the control port ${distPort}: ${(err as Error).message}\n`);
-    await node.stopApp();
+    await control.close();
     process.exit(1);
   }
   info(`Server startup complete; data ${dataDir ?? '(in memory)'}`);

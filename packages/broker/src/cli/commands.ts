@@ -163,21 +163,49 @@ const H: Record<string, Handler> = {
     app(node);
     return {};
   },
-  reset: (node) => {
+  reset: async (node) => {
     if (node.running) throw new CommandError(`Mnesia is still running on node ${node.nodeName}.\nPlease stop the node with brokerctl stop_app first.`, 69);
+    await node.cluster?.leave();
     node.reset();
     return { info: `Resetting node ${node.nodeName} ...` };
   },
   force_reset: (node) => {
     if (node.running) throw new CommandError(`Mnesia is still running on node ${node.nodeName}.\nPlease stop the node with brokerctl stop_app first.`, 69);
+    node.cluster?.forceLeave();
     node.reset();
     return { info: `Forcefully resetting node ${node.nodeName} ...` };
   },
 
-  cluster_status: (node) => {
+  join_cluster: async (node, req) => {
+    const [target] = argN(req, 1, '[--ram] <existing_cluster_member>');
+    if (!node.cluster) throw new CommandError('this node has no distribution port', 69);
+    const t = target!.includes('@') ? target! : `rabbit@${target}`;
+    await node.cluster.join(t, req.flags['ram'] === true ? 'ram' : 'disc');
+    return { info: `Clustering node ${node.nodeName} with ${t}` };
+  },
+  change_cluster_node_type: async (node, req) => {
+    const [type] = argN(req, 1, 'disc|ram');
+    if (type !== 'disc' && type !== 'ram') throw new CommandError(`node type must be disc or ram, got '${type}'`, 64);
+    if (!node.cluster) throw new CommandError('this node has no distribution port', 69);
+    await node.cluster.changeType(type);
+    return { info: `Turning ${node.nodeName} into a ${type} node` };
+  },
+  forget_cluster_node: async (node, req) => {
+    const [target] = argN(req, 1, '[--offline] <existing_cluster_member>');
+    if (!node.cluster) throw new CommandError('this node has no distribution port', 69);
+    await node.cluster.forget(target!, req.flags['offline'] === true);
+    return { info: `Removing node ${target} from the cluster` };
+  },
+  force_boot: (node) => {
+    // a Raft cluster never needs it: a disc node that restarts recovers from its log and the other disc nodes
+    return { info: `Ensuring the node ${node.nodeName} boots on its own next time ...`, text: 'force_boot has no effect here: disc nodes recover from the replicated log once a majority of them is up' };
+  },
+
+  cluster_status: async (node) => {
     const name = node.nodeName;
     const b = node.broker;
-    const running = node.running ? [name] : [];
+    const m = node.cluster?.membership() ?? { voters: [name], learners: [] };
+    const running = node.cluster ? await node.cluster.runningNodes() : node.running ? [name] : [];
     const text = [
       `Cluster status of node ${name} ...`,
       'Basics',
@@ -186,8 +214,9 @@ const H: Record<string, Handler> = {
       '',
       'Disk Nodes',
       '',
-      name,
+      ...m.voters,
       '',
+      ...(m.learners.length > 0 ? ['RAM Nodes', '', ...m.learners, ''] : []),
       'Running Nodes',
       '',
       ...running,
@@ -208,7 +237,7 @@ const H: Record<string, Handler> = {
       '',
       ...(node.running ? [`Node: ${name}, interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0`] : []),
     ].join('\n');
-    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: [name], ram_nodes: [], running_nodes: running, alarms: [], partitions: {} } };
+    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, alarms: [], partitions: {} } };
   },
   set_cluster_name: async (node, req) => {
     const [name] = argN(req, 1, '<name>');

@@ -5,6 +5,7 @@
 import type { FieldTable } from '../amqp/reader.ts';
 import type { Permission, User } from '../auth/users.ts';
 import type { PolicyDef } from '../policy/policy.ts';
+import type { MetadataState } from './state.ts';
 
 export type MetaCommand =
   | { op: 'exchange.declare'; vhost: string; name: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable }
@@ -20,7 +21,11 @@ export type MetaCommand =
   | { op: 'permission.clear'; user: string; vhost: string }
   | { op: 'policy.set'; policy: PolicyDef }
   | { op: 'policy.clear'; vhost: string; name: string }
-  | { op: 'cluster.name'; name: string };
+  | { op: 'cluster.name'; name: string }
+  /** the whole metadata at once: the first entry of a new cluster carries the founding node's state */
+  | { op: 'load'; state: MetadataState }
+  /** changes nothing; committing it shows this node has applied everything before it */
+  | { op: 'barrier' };
 
 /** Replicates metadata commands; propose resolves once the command is committed and applied on this node. */
 export interface MetadataReplicator {

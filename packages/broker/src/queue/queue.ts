@@ -25,6 +25,8 @@ export interface QueueOptions {
   arguments: FieldTable;
   /** connection id of the exclusive owner */
   owner: number;
+  /** the node the queue lives on (its messages and consumers are there) */
+  node: string;
 }
 
 /** Effective queue settings from x-arguments and the applied policy (AMQP extensions, RabbitMQ semantics). */
@@ -63,6 +65,7 @@ export class Queue implements Destination {
   readonly autoDelete: boolean;
   readonly arguments: FieldTable;
   readonly owner: number;
+  readonly node: string;
   readonly host: QueueHost;
   store: QueueStore | null;
   policy: { name: string; definition: FieldTable } | null = null;
@@ -104,6 +107,7 @@ export class Queue implements Destination {
     this.autoDelete = opts.autoDelete;
     this.arguments = opts.arguments;
     this.owner = opts.owner;
+    this.node = opts.node;
     this.host = host;
     this.store = store;
     this.limits = computeLimits(opts.arguments, undefined);

@@ -15,6 +15,7 @@ import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
 import { Message } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
+import { reconcile } from '../cluster/state.ts';
 
 export interface BrokerOptions {
   /** AMQP port; 0 picks a free one. Default 5672. */
@@ -37,6 +38,8 @@ export interface BrokerOptions {
   /** ms between memory checks. Default 1000 */
   memoryCheckIntervalMs?: number;
   log?: (line: string) => void;
+  /** Metadata comes from the cluster's replicated log, not from local definitions (set by the cluster service). */
+  clustered?: boolean;
   /** Stores to use instead of creating them from dataDir (a node keeps them across stop_app/start_app). */
   stores?: { messages: MessageStore; definitions: DefinitionsStore };
 }
@@ -80,6 +83,7 @@ export class Broker extends EventEmitter implements VHostContext {
   memoryLimit = 0;
   private memoryTimer: NodeJS.Timeout | null = null;
   running = false;
+  readonly clustered: boolean;
   readonly startedAt = Date.now();
   /** set when this node is part of a cluster: metadata changes go through the replicated log */
   replicator: MetadataReplicator | null = null;
@@ -104,6 +108,7 @@ export class Broker extends EventEmitter implements VHostContext {
       log: options.log ?? (() => {}),
     };
     this.clusterName = this.opts.nodeName;
+    this.clustered = options.clustered === true;
     const stores = options.stores ?? createStores(this.opts.dataDir);
     this.messageStore = stores.messages;
     this.definitions = stores.definitions;
@@ -111,6 +116,10 @@ export class Broker extends EventEmitter implements VHostContext {
 
   now(): number {
     return Date.now();
+  }
+
+  get localNode(): string {
+    return this.opts.nodeName;
   }
 
   log(line: string): void {
@@ -131,6 +140,8 @@ export class Broker extends EventEmitter implements VHostContext {
 
   /** Rebuilds in-memory state from the definitions and message stores. */
   boot(): void {
+    // a clustered node gets its metadata from the replicated log once it starts (cluster/cluster-service.ts)
+    if (this.clustered) return;
     const defs = this.definitions.load();
     const firstBoot = (defs.get('user')?.size ?? 0) === 0 && (defs.get('vhost')?.size ?? 0) === 0;
     this.definitions.muted = true;
@@ -172,8 +183,7 @@ export class Broker extends EventEmitter implements VHostContext {
       const r = q as { vhost: string; name: string; auto_delete: boolean; arguments: FieldTable };
       const vh = this.vhosts.get(r.vhost);
       if (!vh) continue;
-      const queue = vh.declareQueue({ name: r.name, durable: true, exclusive: false, autoDelete: r.auto_delete, arguments: r.arguments, passive: false, owner: 0 });
-      this.recoverMessages(queue);
+      vh.declareQueue({ name: r.name, durable: true, exclusive: false, autoDelete: r.auto_delete, arguments: r.arguments, passive: false, owner: 0 });
     }
     for (const b of get('binding').values()) {
       const r = b as { vhost: string; source: string; destination: string; destination_type: string; routing_key: string; arguments: FieldTable };
@@ -183,11 +193,6 @@ export class Broker extends EventEmitter implements VHostContext {
       if (vh && src && dest) vh.bind(src, dest, r.routing_key, r.arguments);
     }
     for (const vh of this.vhosts.values()) vh.reapplyPolicies();
-  }
-
-  private recoverMessages(q: Queue): void {
-    if (!q.store) return;
-    for (const r of q.store.recover()) q.restore(r.id, r.msg, r.redelivered);
   }
 
   private listen(): Promise<void> {
@@ -410,6 +415,10 @@ export class Broker extends EventEmitter implements VHostContext {
         return;
       case 'cluster.name':
         return this.setClusterName(cmd.name);
+      case 'load':
+        return reconcile(this, cmd.state);
+      case 'barrier':
+        return;
       default: {
         const vh = this.vhosts.get(cmd.vhost);
         if (!vh) throw new Error(`vhost '${cmd.vhost}' does not exist`);

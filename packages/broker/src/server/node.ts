@@ -5,6 +5,10 @@ import { Broker, createStores, type BrokerOptions } from './broker.ts';
 import type { MessageStore } from '../store/message-store.ts';
 import type { DefinitionsStore } from '../store/definitions-store.ts';
 import { startManagement, type RunningManagement } from '../mgmt/index.ts';
+import type { ClusterService } from '../cluster/cluster-service.ts';
+import { MemoryStore } from '../store/memory-store.ts';
+import { SegmentStore } from '../store/segment-store.ts';
+import { MemoryDefinitionsStore } from '../store/definitions-store.ts';
 
 export interface ManagementListener {
   port: number;
@@ -19,6 +23,8 @@ export class BrokerNode {
   /** the management plugin (HTTP API, UI, /metrics), when enabled: it starts and stops with the app */
   readonly management: ManagementListener | null;
   private mgmt: RunningManagement | null = null;
+  /** the distribution port's service, when the node runs as a process (the binary sets it) */
+  cluster: ClusterService | null = null;
 
   constructor(options: BrokerOptions, management: ManagementListener | null = null) {
     this.options = options;
@@ -40,11 +46,28 @@ export class BrokerNode {
 
   async startApp(): Promise<Broker> {
     if (this.broker?.running) return this.broker;
-    // in-memory stores live as long as the node, so stop_app/start_app keeps definitions, like a ram node
-    if (this.stores === null || this.options.dataDir !== undefined) this.stores = createStores(this.options.dataDir);
-    const broker = new Broker({ ...this.options, stores: this.stores });
+    const clustered = this.cluster?.clustered === true;
+    if (clustered) {
+      // metadata lives in the replicated log; messages of local durable queues stay in this node's store
+      const dir = this.options.dataDir;
+      this.stores = { messages: dir !== undefined ? new SegmentStore(`${dir}/msgs`) : (this.stores?.messages ?? new MemoryStore()), definitions: new MemoryDefinitionsStore() };
+    } else if (this.stores === null || this.options.dataDir !== undefined) {
+      // in-memory stores live as long as the node, so stop_app/start_app keeps definitions, like a ram node
+      this.stores = createStores(this.options.dataDir);
+    }
+    const broker = new Broker({ ...this.options, stores: this.stores, clustered });
     await broker.start();
     this.broker = broker;
+    if (clustered) {
+      try {
+        await this.cluster!.attach(broker);
+      } catch (err) {
+        this.cluster!.stopRaft();
+        await broker.stop();
+        this.broker = null;
+        throw err;
+      }
+    }
     if (this.management !== null) {
       try {
         this.mgmt = await startManagement(broker, { port: this.management.port, host: this.management.host });
@@ -64,11 +87,16 @@ export class BrokerNode {
     const m = this.mgmt;
     this.mgmt = null;
     await m?.close();
+    this.cluster?.stopRaft();
     await b.stop();
   }
 
   /** rabbitmqctl reset: forget every definition and message. The app must be stopped. */
   reset(): void {
+    this.wipe();
+  }
+
+  private wipe(): void {
     if (this.running) throw new Error(`node ${this.nodeName} is running: stop the app with brokerctl stop_app first`);
     if (this.options.dataDir !== undefined) {
       rmSync(`${this.options.dataDir}/msgs`, { recursive: true, force: true });

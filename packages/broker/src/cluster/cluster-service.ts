@@ -1,0 +1,405 @@
+// The node's distribution port: one PeerManager carries brokerctl's control requests and, once the node is part of a
+// cluster, the Raft messages that replicate metadata among the nodes.
+//
+// Joining (brokerctl join_cluster [--ram] rabbit@a, run on b with b's app stopped):
+//   b -> a  {type: 'join', node: b, role: voter|learner}
+//   a       if a is not clustered yet: bootstraps a Raft cluster of itself and commits {op: 'load', state} carrying
+//           its current metadata as the first command; then commits the membership change adding b
+//   a -> b  {ok, members}
+//   b       forgets its own metadata and messages (like reset), records the members in DATA/cluster.json, and on
+//           start_app starts Raft with empty storage: the leader sends it the log (or a snapshot).
+// Disc nodes are Raft voters with the log on disc (DATA/raft); ram nodes are learners with the log in memory.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PeerManager, TcpTransport, readCookieFile, systemClock, cryptoRandom, type PeerLink } from '@warren/cluster-peer';
+import type { BrokerNode } from '../server/node.ts';
+import type { Broker } from '../server/broker.ts';
+import { runCommand, CommandError, type CommandRequest } from '../cli/commands.ts';
+import { lookupNode, registerNode, unregisterNode, DEFAULT_DIST_PORT, type ControlReply } from '../cli/control.ts';
+import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type RaftMessage, type RaftStorage, type Membership } from './raft/index.ts';
+import { exportState, reconcile, type MetadataState } from './state.ts';
+import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
+
+/** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
+export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
+
+export interface ClusterFile {
+  /** every member when last seen, and its type */
+  nodes: Record<string, 'disc' | 'ram'>;
+}
+
+export type NodeType = 'disc' | 'ram';
+
+export class ClusterService {
+  readonly node: BrokerNode;
+  private manager: PeerManager | null = null;
+  raft: RaftNode | null = null;
+  private readonly log: (line: string) => void;
+  private readonly warn: (line: string) => void;
+  private readonly onExit: () => void;
+  port = 0;
+
+  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void }) {
+    this.node = node;
+    this.log = opts.log;
+    this.warn = opts.warn;
+    this.onExit = opts.onExit;
+    node.cluster = this;
+  }
+
+  get nodeName(): string {
+    return this.node.nodeName;
+  }
+
+  private get dataDir(): string | undefined {
+    return this.node.options.dataDir;
+  }
+
+  // ---- cluster.json: who the members are, so a restarting node knows whom to reach
+
+  private memoryClusterFile: ClusterFile | null = null;
+
+  clusterFile(): ClusterFile | null {
+    if (this.dataDir === undefined) return this.memoryClusterFile;
+    const p = join(this.dataDir, 'cluster.json');
+    if (!existsSync(p)) return null;
+    return JSON.parse(readFileSync(p, 'utf8')) as ClusterFile;
+  }
+
+  private writeClusterFile(f: ClusterFile | null): void {
+    if (this.dataDir === undefined) {
+      this.memoryClusterFile = f;
+      return;
+    }
+    const p = join(this.dataDir, 'cluster.json');
+    if (f === null) {
+      rmSync(p, { force: true });
+      return;
+    }
+    mkdirSync(this.dataDir, { recursive: true });
+    writeFileSync(`${p}.tmp`, JSON.stringify(f, null, 2));
+    renameSync(`${p}.tmp`, p);
+  }
+
+  get clustered(): boolean {
+    return this.clusterFile() !== null;
+  }
+
+  /** This node's type in the cluster (a standalone node is a disc node). */
+  get nodeType(): NodeType {
+    return this.clusterFile()?.nodes[this.nodeName] ?? 'disc';
+  }
+
+  // ---- the distribution port
+
+  async listen(host: string, port: number, cookieFile: string): Promise<number> {
+    const cookie = await readCookieFile(cookieFile);
+    this.manager = new PeerManager({
+      nodeName: this.nodeName,
+      cookie,
+      transport: new TcpTransport(),
+      listen: { host, port },
+      resolve: (node: string) => {
+        const registered = lookupNode(node);
+        if (registered !== null) return { host: '127.0.0.1', port: registered };
+        return { host: node.slice(node.indexOf('@') + 1), port: DEFAULT_DIST_PORT };
+      },
+      heartbeatTickMs: 500,
+      heartbeatMissedTicks: 4,
+      logger: { debug() {}, info() {}, warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
+      handler: {
+        onMessage: (link: PeerLink, msg: unknown) => this.onMessage(link, msg),
+        onRequest: (link: PeerLink, req: unknown) => this.onRequest(link, req),
+        onLinkUp: (link: PeerLink) => {
+          if (!link.remoteNode.startsWith('brokerctl-')) this.log(`peer link up: ${link.remoteNode}`);
+        },
+        onLinkDown: (link: PeerLink) => {
+          if (!link.remoteNode.startsWith('brokerctl-')) this.log(`peer link down: ${link.remoteNode}`);
+        },
+      },
+    });
+    const addr = await this.manager.start();
+    this.port = addr?.port ?? port;
+    registerNode(this.nodeName, this.port);
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    this.stopRaft();
+    unregisterNode(this.nodeName);
+    await this.manager?.stop();
+    this.manager = null;
+  }
+
+  private onMessage(link: PeerLink, msg: unknown): void {
+    const m = msg as { type?: string; m?: RaftMessage };
+    if (m.type === 'raft' && m.m !== undefined) this.raft?.receive(link.remoteNode, m.m);
+  }
+
+  private async onRequest(link: PeerLink, req: unknown): Promise<unknown> {
+    const r = req as { type?: string };
+    if (r.type === undefined) return this.control(req as CommandRequest);
+    switch (r.type) {
+      case 'join':
+        return this.acceptJoin(req as { node: string; role: 'voter' | 'learner' });
+      case 'member':
+        return this.changeMember(req as { node: string; role: 'voter' | 'learner' | 'absent' });
+      case 'running':
+        return { running: this.node.running };
+      default:
+        throw new Error(`unknown request ${r.type} from ${link.remoteNode}`);
+    }
+  }
+
+  private async control(req: CommandRequest): Promise<ControlReply> {
+    try {
+      const result = await runCommand(this.node, req);
+      if (result.exit) setTimeout(this.onExit, 50);
+      return { ok: true, result };
+    } catch (err) {
+      if (err instanceof CommandError) return { ok: false, error: err.message, exitCode: err.exitCode };
+      if (err instanceof NoLeaderError || err instanceof NoDiscNodeError) return { ok: false, error: err.message, exitCode: 69 };
+      return { ok: false, error: (err as Error).message, exitCode: 70 };
+    }
+  }
+
+  private request(node: string, req: unknown, timeoutMs = 15_000): Promise<unknown> {
+    const m = this.manager!;
+    m.connect(node);
+    return m.waitForLink(node, Math.min(timeoutMs, 10_000)).then((link) => link.request(req, { timeoutMs }));
+  }
+
+  // ---- Raft
+
+  private raftStorage(): RaftStorage {
+    if (this.nodeType === 'disc' && this.dataDir !== undefined) return new FileStorage(join(this.dataDir, 'raft'));
+    return new MemoryStorage();
+  }
+
+  /** Starts this node's Raft member for a broker app that is starting; resolves once metadata is current. */
+  async attach(broker: Broker): Promise<void> {
+    const file = this.clusterFile();
+    if (file === null) return;
+    for (const n of Object.keys(file.nodes)) if (n !== this.nodeName) this.manager?.connect(n);
+    const raft = new RaftNode({
+      id: this.nodeName,
+      transport: { send: (to, msg) => void this.sendRaft(to, msg) },
+      storage: this.raftStorage(),
+      clock: systemClock,
+      random: cryptoRandom,
+      logger: { debug() {}, info: (m: string) => this.log(m), warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
+      apply: (command) => {
+        try {
+          broker.applyMeta(command as MetaCommand);
+        } catch (err) {
+          // every node skips the same command the same way
+          this.warn(`metadata command ${(command as MetaCommand).op} skipped: ${(err as Error).message}`);
+        }
+      },
+      snapshot: () => exportState(broker),
+      restore: (data) => reconcile(broker, data as MetadataState),
+      onStatusChange: (st) => this.onRaftStatus(st.members.map((m) => [m.id, m.voter] as const)),
+    });
+    this.raft = raft;
+    broker.replicator = {
+      propose: (cmd) =>
+        raft.propose(cmd).then(
+          () => undefined,
+          (err: unknown) => {
+            throw err instanceof NoLeaderError ? new NoDiscNodeError(err.message) : err;
+          },
+        ),
+    };
+    raft.start();
+    // wait until this node has applied everything committed before it started (RabbitMQ: a node waits for its peers)
+    const until = Date.now() + CLUSTER_BOOT_WAIT_MS;
+    for (;;) {
+      try {
+        await raft.propose({ op: 'barrier' });
+        return;
+      } catch (err) {
+        if (Date.now() > until) {
+          const others = Object.keys(file.nodes).filter((n) => n !== this.nodeName);
+          throw new Error(`timed out waiting for the cluster's disc nodes (${others.join(', ')}): ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  stopRaft(): void {
+    this.raft?.stop();
+    this.raft = null;
+  }
+
+  private sendRaft(to: string, msg: RaftMessage): void {
+    const m = this.manager;
+    if (!m) return;
+    if (m.link(to) === undefined) {
+      m.connect(to);
+      return;
+    }
+    try {
+      m.send(to, { type: 'raft', m: msg });
+    } catch {
+      /* link just went away: Raft retries */
+    }
+  }
+
+  /** Keeps cluster.json in step with the membership the log says. */
+  private onRaftStatus(members: readonly (readonly [string, boolean])[]): void {
+    if (members.length === 0) return;
+    const nodes: Record<string, NodeType> = {};
+    for (const [id, voter] of members) nodes[id] = voter ? 'disc' : 'ram';
+    const cur = this.clusterFile();
+    if (cur && JSON.stringify(cur.nodes) === JSON.stringify(nodes)) return;
+    if (!(this.nodeName in nodes)) return; // removed: reset handles the file
+    this.writeClusterFile({ nodes });
+    for (const n of Object.keys(nodes)) if (n !== this.nodeName) this.manager?.connect(n);
+  }
+
+  membership(): Membership {
+    if (this.raft) return this.raft.membership();
+    const f = this.clusterFile();
+    if (!f) return { voters: [this.nodeName], learners: [] };
+    return {
+      voters: Object.entries(f.nodes).filter(([, t]) => t === 'disc').map(([n]) => n),
+      learners: Object.entries(f.nodes).filter(([, t]) => t === 'ram').map(([n]) => n),
+    };
+  }
+
+  /** Members whose broker app is running, as far as this node can tell right now. */
+  async runningNodes(): Promise<string[]> {
+    const m = this.membership();
+    const all = [...m.voters, ...m.learners];
+    const out: string[] = [];
+    await Promise.all(
+      all.map(async (n) => {
+        if (n === this.nodeName) {
+          if (this.node.running) out.push(n);
+          return;
+        }
+        const link = this.manager?.link(n);
+        if (!link) return;
+        try {
+          const r = (await link.request({ type: 'running' }, { timeoutMs: 2000 })) as { running: boolean };
+          if (r.running) out.push(n);
+        } catch {
+          /* unreachable counts as not running */
+        }
+      }),
+    );
+    return all.filter((n) => out.includes(n));
+  }
+
+  // ---- membership operations
+
+  /** On the node being joined: make the joiner a member (bootstrapping a cluster of this node if needed). */
+  private async acceptJoin(req: { node: string; role: 'voter' | 'learner' }): Promise<{ members: ClusterFile }> {
+    const broker = this.node.broker;
+    if (!this.clustered) {
+      if (!broker || !broker.running) throw new Error(`node ${this.nodeName} is not running: start it before others join it`);
+      // found the cluster: this node is its first disc node, its current metadata the first command
+      const state = exportState(broker);
+      this.writeClusterFile({ nodes: { [this.nodeName]: 'disc' } });
+      const storage = this.raftStorage();
+      RaftNode.bootstrap(storage, { voters: [this.nodeName], learners: [] });
+      storage.close();
+      // restart the app on the replicated log (clients see a brief reconnect, as when RabbitMQ forms a cluster)
+      await this.node.stopApp();
+      await this.node.startApp();
+      await this.node.broker!.replicator!.propose({ op: 'load', state });
+      this.log(`node ${this.nodeName} founded a cluster`);
+    }
+    if (!this.raft) throw new Error(`node ${this.nodeName} is not running`);
+    await this.raft.changeMembership(req.node, req.role);
+    this.log(`node ${req.node} joined the cluster as a ${req.role === 'voter' ? 'disc' : 'ram'} node`);
+    return { members: this.clusterFile()! };
+  }
+
+  private async changeMember(req: { node: string; role: 'voter' | 'learner' | 'absent' }): Promise<{ ok: true }> {
+    if (!this.raft) throw new Error(`node ${this.nodeName} is not running`);
+    try {
+      await this.raft.changeMembership(req.node, req.role);
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'REFUSED') throw new Error(`${err.message}: at least one disc node must remain`);
+      throw err;
+    }
+    return { ok: true };
+  }
+
+  /** join_cluster, run on the joining node (app stopped). */
+  async join(target: string, type: NodeType): Promise<void> {
+    if (this.node.running) throw new CommandError(`node ${this.nodeName} is running: stop the app with brokerctl stop_app first`, 69);
+    if (target === this.nodeName) throw new CommandError('a node cannot join itself', 64);
+    const reply = (await this.request(target, { type: 'join', node: this.nodeName, role: type === 'disc' ? 'voter' : 'learner' }, 30_000)) as { members: ClusterFile };
+    // like RabbitMQ, joining replaces this node's own metadata and messages with the cluster's
+    this.node.reset();
+    this.wipeRaft();
+    const nodes = { ...reply.members.nodes, [this.nodeName]: type };
+    this.writeClusterFile({ nodes });
+  }
+
+  private wipeRaft(): void {
+    if (this.dataDir !== undefined) rmSync(join(this.dataDir, 'raft'), { recursive: true, force: true });
+  }
+
+  /** reset of a clustered node: leave the cluster (the others forget it), then forget everything. */
+  async leave(): Promise<void> {
+    const f = this.clusterFile();
+    if (f === null) return;
+    const others = Object.keys(f.nodes).filter((n) => n !== this.nodeName);
+    let done = others.length === 0;
+    for (const n of others) {
+      try {
+        await this.request(n, { type: 'member', node: this.nodeName, role: 'absent' }, 10_000);
+        done = true;
+        break;
+      } catch (err) {
+        this.warn(`could not leave the cluster through ${n}: ${(err as Error).message}`);
+      }
+    }
+    if (!done) throw new CommandError(`no running cluster node could remove ${this.nodeName}; use force_reset`, 69);
+    this.writeClusterFile(null);
+    this.wipeRaft();
+  }
+
+  /** force_reset: forget the cluster without telling anyone. */
+  forceLeave(): void {
+    this.writeClusterFile(null);
+    this.wipeRaft();
+  }
+
+  async changeType(type: NodeType): Promise<void> {
+    if (this.node.running) throw new CommandError(`node ${this.nodeName} is running: stop the app with brokerctl stop_app first`, 69);
+    const f = this.clusterFile();
+    if (f === null) throw new CommandError(`node ${this.nodeName} is not clustered; a standalone node is a disc node`, 69);
+    const others = Object.keys(f.nodes).filter((n) => n !== this.nodeName);
+    let last: unknown;
+    for (const n of others) {
+      try {
+        await this.request(n, { type: 'member', node: this.nodeName, role: type === 'disc' ? 'voter' : 'learner' }, 15_000);
+        f.nodes[this.nodeName] = type;
+        this.writeClusterFile(f);
+        if (type === 'ram') this.wipeRaft();
+        return;
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw new CommandError(`could not change the node type: ${(last as Error)?.message ?? 'no other node'}`, 69);
+  }
+
+  async forget(target: string, offline: boolean): Promise<void> {
+    if (offline) throw new CommandError('forget_cluster_node --offline is not supported: forget from a running node', 64);
+    if (!this.raft) throw new CommandError(`node ${this.nodeName} is not running`, 69);
+    const m = this.raft.membership();
+    if (!m.voters.includes(target) && !m.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
+    if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
+    try {
+      await this.raft.changeMembership(target, 'absent');
+    } catch (err) {
+      throw new CommandError((err as Error).message, 69);
+    }
+  }
+}
