@@ -2,7 +2,7 @@
 // purge and delete with their preconditions.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, type Target } from './helpers.ts';
+import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, RawClient, method, args, isMethod, ON_REF, type Target } from './helpers.ts';
 
 let t: Target;
 const clients = new Clients(() => t.url);
@@ -200,3 +200,29 @@ describe('bind, unbind, purge, delete', () => {
     expect(c.closed).toBe(false);
   });
 });
+
+describe.skipIf(ON_REF)('cleanup when connections go away', () => {
+  it('50 connections with exclusive queues and consumers, half closed cleanly and half cut off, leave nothing behind', async () => {
+    const vh = t.warren!.broker.vhosts.get('/')!;
+    const before = vh.queues.size;
+    const raws: RawClient[] = [];
+    for (let i = 0; i < 25; i++) {
+      const c = await clients.amqp();
+      const chan = await c.channel();
+      const q = await chan.queueDeclare('', { exclusive: true });
+      await chan.basicConsume(q.name, { noAck: false }, () => {});
+      await chan.basicPublish('', q.name, 'x');
+      const r = await RawClient.connect(t.port, t.host);
+      raws.push(r);
+      await r.handshake();
+      await r.openChannel(1);
+      r.send(method(1, 50, 10, args.queueDeclare(`cut-${i}-${uniq()}`, { exclusive: true })));
+      await r.expect(isMethod(50, 11, 1));
+    }
+    expect(vh.queues.size).toBe(before + 50);
+    await clients.closeAll();
+    for (const r of raws) r.destroy();
+    await waitFor(() => vh.queues.size === before && t.warren!.broker.connections.size === 0, 5000, 'cleanup');
+  }, 20_000);
+});
+
