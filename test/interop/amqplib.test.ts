@@ -190,6 +190,24 @@ describe('amqplib', () => {
     expect(await within(seen, 3000, 'cancel')).toBeNull();
   });
 
+  it('assertQueue options (messageTtl, deadLetterExchange, maxLength, maxPriority) behave as RabbitMQ\'s x-arguments', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const dlx = uniq('adlx');
+    await ch.assertExchange(dlx, 'fanout', { durable: false, autoDelete: true });
+    const dead = (await ch.assertQueue('', { exclusive: true })).queue;
+    await ch.bindQueue(dead, dlx, '');
+    const q = (await ch.assertQueue('', { exclusive: true, messageTtl: 50, deadLetterExchange: dlx, maxLength: 2, maxPriority: 3 })).queue;
+    ch.sendToQueue(q, Buffer.from('low'), { priority: 0 });
+    ch.sendToQueue(q, Buffer.from('high'), { priority: 3 });
+    ch.sendToQueue(q, Buffer.from('newest'), { priority: 1 });
+    const got: string[] = [];
+    await ch.consume(dead, (m) => { if (m) got.push(`${m.content.toString()}:${String((m.properties.headers?.['x-death'] as { reason: string }[] | undefined)?.[0]?.reason)}`); }, { noAck: true });
+    await waitFor(() => got.length === 3, 3000, 'three dead letters');
+    // max-length 2 drops the head: 'high' is the head of a priority queue; the other two expire
+    expect(got.sort()).toEqual(['high:maxlen', 'low:expired', 'newest:expired']);
+  });
+
   it('topic routing with bindings made through amqplib', async () => {
     const c = await connect();
     const ch = await c.createChannel();
