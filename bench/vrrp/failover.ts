@@ -92,20 +92,16 @@ async function oneRun(s: Scenario, impl: Impl, run: number): Promise<RunResult> 
     // Crash at a fixed phase: CRASH_AFTER_ADVERT_MS after an advert from the master reaches the client, so the
     // result does not swing by up to one advert interval with where in the cycle the crash happens.
     const sniff = spawn('ip', ['netns', 'exec', lab.ns('c'), process.execPath, SNIFFER, 'eth0', '60000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // Adverts printed before we are ready are read and dropped: only one that arrives after arming counts.
+    let armed = false;
+    let onAdvert: () => void = () => undefined;
+    sniff.stdout.on('data', (d: Buffer) => {
+      if (armed && d.toString().includes(`"src":"${lab.ip(1)}"`)) onAdvert();
+    });
     await sleep(300);
     await new Promise<void>((resolve) => {
-      let buf = '';
-      const onData = (d: Buffer): void => {
-        buf += d.toString();
-        if (buf.includes(`"src":"${lab.ip(1)}"`)) {
-          sniff.stdout.off('data', onData);
-          resolve();
-        }
-      };
-      sniff.stdout.on('data', (d: Buffer) => {
-        buf = '';
-        onData(d);
-      });
+      onAdvert = resolve;
+      armed = true;
     });
     sniff.kill('SIGKILL');
     await sleep(CRASH_AFTER_ADVERT_MS);

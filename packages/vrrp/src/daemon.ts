@@ -2,6 +2,7 @@
 
 import { checkArping, helperGarp, type GarpOps } from './arp.ts';
 import { ShellHelper } from './helper.ts';
+import { IpBatch } from './ip-batch.ts';
 import type { InstanceConfig, VrrpConfig } from './config.ts';
 import { VrrpInstance } from './instance.ts';
 import type { Logger } from './log.ts';
@@ -54,13 +55,14 @@ export class Daemon {
   socketErrors = 0;
   private stopping = false;
   private readonly helper = new ShellHelper();
+  private readonly ipBatch = new IpBatch();
 
   private constructor(
     public config: VrrpConfig,
     private readonly opts: DaemonOptions,
   ) {
     this.clock = opts.clock ?? REAL_CLOCK;
-    this.vips = opts.vips ?? helperVips(this.helper);
+    this.vips = opts.vips ?? helperVips(this.helper, this.ipBatch);
     this.garp = opts.garp ?? helperGarp(this.helper);
   }
 
@@ -73,6 +75,7 @@ export class Daemon {
   private async init(): Promise<void> {
     const { log } = this.opts;
     this.helper.warm();
+    this.ipBatch.warm();
     if (this.opts.garp === undefined) {
       const missing = await checkArping(this.helper);
       if (missing !== undefined) log.info(missing);
@@ -309,6 +312,7 @@ export class Daemon {
     await Promise.all([...this.sockets.values()].map((s) => s.flush()));
     for (const s of this.sockets.values()) s.close();
     this.helper.close();
+    this.ipBatch.close();
     await this.status?.close();
   }
 }

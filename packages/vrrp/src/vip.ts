@@ -7,6 +7,7 @@
 import type { VirtualIp } from './config.ts';
 import { run } from './exec.ts';
 import type { ShellHelper } from './helper.ts';
+import type { IpBatch } from './ip-batch.ts';
 
 export const IP_CMD_TIMEOUT_MS = 5000;
 
@@ -21,25 +22,35 @@ function vipArgs(op: 'add' | 'del', v: VirtualIp, dev: string): string[] {
   return a;
 }
 
+const benign = (op: 'add' | 'del', err: string): boolean =>
+  // Already present / already gone: the end state is what we wanted.
+  (op === 'add' && /File exists|already assigned/i.test(err)) ||
+  (op === 'del' && /Cannot assign requested address|not found/i.test(err));
+
 /** Returns error messages (empty when all went well). */
-async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string, helper: ShellHelper): Promise<string[]> {
-  const results = await Promise.all(vips.map((v) => helper.run(['ip', ...vipArgs(op, v, dev)])));
+async function each(op: 'add' | 'del', vips: readonly VirtualIp[], dev: string, helper: ShellHelper, batch?: IpBatch): Promise<string[]> {
+  const argvs = vips.map((v) => vipArgs(op, v, dev));
+  const fast = batch === undefined ? undefined : await batch.run(argvs);
+  if (fast !== undefined) {
+    return fast.flatMap((err, i) => (err === undefined || benign(op, err) ? [] : [`ip ${argvs[i]!.join(' ')}: ${err}`]));
+  }
+  const results = await Promise.all(argvs.map((a) => helper.run(['ip', ...a])));
   const errors: string[] = [];
   results.forEach((r, i) => {
-    if (r.code === 0) return;
-    // Already present / already gone: the end state is what we wanted.
-    if (op === 'add' && /File exists/.test(r.stderr)) return;
-    if (op === 'del' && /Cannot assign requested address|not found/i.test(r.stderr)) return;
-    errors.push(`ip ${vipArgs(op, vips[i]!, dev).join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    if (r.code === 0 || benign(op, r.stderr)) return;
+    errors.push(`ip ${argvs[i]!.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
   });
   return errors;
 }
 
-/** Through the helper shell (no Node fork on the takeover path; it falls back to a direct spawn itself). */
-export function helperVips(helper: ShellHelper): VipOps {
+/**
+ * Through a long-lived `ip -batch` (ip-batch.ts), else the helper shell (no Node fork on the takeover path
+ * either way; the helper itself falls back to a direct spawn).
+ */
+export function helperVips(helper: ShellHelper, batch?: IpBatch): VipOps {
   return {
-    add: (vips, dev) => each('add', vips, dev, helper),
-    remove: (vips, dev) => each('del', vips, dev, helper),
+    add: (vips, dev) => each('add', vips, dev, helper, batch),
+    remove: (vips, dev) => each('del', vips, dev, helper, batch),
   };
 }
 
