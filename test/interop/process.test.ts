@@ -95,6 +95,11 @@ async function client(url: string): Promise<AMQPBaseClient> {
   return c;
 }
 
+// a worker that ends without running afterEach (killed run) must not leave brokers behind
+process.once('exit', () => {
+  for (const ch of children) if (ch.exitCode === null && ch.signalCode === null) ch.kill('SIGKILL');
+});
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'warren-interop-'));
   const cookie = join(dir, 'cookie');
