@@ -7,10 +7,14 @@
 //   RAFT_SIM_SEED=1234 npx vitest run test/cluster/raft-sim        replay one seed (prints its trace on failure)
 //   RAFT_SIM_TRACE=1 RAFT_SIM_SEED=1234 ...                         and print every trace line as it happens
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStorage, MemoryStorage } from '../../packages/broker/src/cluster/raft/index.ts';
 import { RaftSim, type SimKind } from '../../packages/broker/src/cluster/raft/testing.ts';
 import { SeededRandom } from '@warren/cluster-peer';
 
-const SCHEDULES = Number(process.env.RAFT_SIM_SCHEDULES ?? 200);
+const SCHEDULES = Number(process.env.RAFT_SIM_SCHEDULES ?? 500);
 const ONLY_SEED = process.env.RAFT_SIM_SEED === undefined ? undefined : Number(process.env.RAFT_SIM_SEED);
 
 interface Outcome {
@@ -21,7 +25,8 @@ interface Outcome {
   leaders: number;
 }
 
-export async function schedule(seed: number): Promise<Outcome> {
+/** One schedule. With `dir`, disc nodes keep their log in FileStorage under it (reopened after each crash). */
+export async function schedule(seed: number, dir?: string): Promise<Outcome> {
   const dice = new SeededRandom(seed * 2654435761);
   const pick = <T>(xs: readonly T[]): T => xs[dice.uint32() % xs.length]!;
   // Topology: 3-5 nodes, 1-3 of them ram learners (at least one disc node).
@@ -36,6 +41,12 @@ export async function schedule(seed: number): Promise<Outcome> {
     nodes: specs,
     // Disc nodes bootstrap as voters; ram nodes start empty and are added as learners below.
     bootstrap: { voters: disc, learners: [] },
+    ...(dir === undefined
+      ? {}
+      : {
+          storage: (id: string, kind: SimKind) => (kind === 'disc' ? new FileStorage(join(dir, `${seed}-${id}`), { fsync: false }) : new MemoryStorage()),
+          reopen: (id: string) => new FileStorage(join(dir, `${seed}-${id}`), { fsync: false }),
+        }),
     raft: {
       snapshotThreshold: 5 + (dice.uint32() % 30),
       proposeTimeoutMs: 3000,
@@ -163,5 +174,18 @@ describe('raft simulation', () => {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.log(`raft-sim: ${seeds.length} schedules, ${acked} acknowledged proposals, ${leaders} elected leaders, ${messages} messages in ${seconds} s`);
     expect(acked).toBeGreaterThan(seeds.length);
+  }, 600_000);
+
+  it('schedules with disc nodes on FileStorage keep the invariants across crashes and reopening', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raft-sim-'));
+    try {
+      const count = Math.max(5, Math.floor(SCHEDULES / 10));
+      for (let seed = 100_001; seed < 100_001 + count; seed++) {
+        const outcome = await schedule(seed, dir);
+        if (outcome.violations.length > 0) expect.fail([`seed ${seed} (file storage) failed`, ...outcome.violations.slice(0, 10)].join('\n'));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 600_000);
 });

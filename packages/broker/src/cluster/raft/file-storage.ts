@@ -102,6 +102,7 @@ export class FileStorage implements RaftStorage {
       if (name.endsWith('.tmp') || (name.startsWith('log.') && name !== current)) unlinkSync(join(this.dir, name));
     }
     const path = join(this.dir, current);
+    if (this.logFd !== undefined) closeSync(this.logFd); // loaded before (RaftNode.bootstrap, then the node)
     const bytes = readIfExists(path) ?? Buffer.alloc(0);
     this.logFd = openSync(path, bytes.length === 0 ? 'w+' : 'r+');
     if (bytes.length === 0) this.fsyncDir(); // a new file: make its directory entry durable

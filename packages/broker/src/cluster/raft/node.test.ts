@@ -368,7 +368,8 @@ describe('membership changes (§4.1, one server at a time)', () => {
     await settled(sim, leader.removeMember('c'));
     expect(leader.membership()).toEqual({ voters: ['b', 'd'], learners: [] });
     await settled(sim, leader.changeMembership('d', 'learner'));
-    // Only b is a voter now: making it ram or forgetting it is refused.
+    // Only b is a voter now (and leader, after d stepped down if it led): making it ram or forgetting it is refused.
+    expect(await sim.runUntil(() => sim.leader()?.id === 'b', 3000)).toBe(true);
     const last = sim.leader()!;
     expect(last.id).toBe('b');
     for (const role of ['learner', 'absent'] as const) {
@@ -388,6 +389,24 @@ describe('membership changes (§4.1, one server at a time)', () => {
       { id: 'b', voter: true, matchIndex: last.status().lastLogIndex, lastContactMsAgo: 0 },
       expect.objectContaining({ id: 'd', voter: false, matchIndex: last.status().lastLogIndex }),
     ]);
+    expectClean(sim);
+  });
+
+  it('a disc node that cannot be reached is not made a voter: it stays a learner and the cluster keeps committing', async () => {
+    const sim = cluster(['a', 'b', 'c']);
+    sim.nodes.set('x', { id: 'x', kind: 'disc', storage: new MemoryStorage(), raft: undefined, sm: { lastIndex: 0, commands: [] }, up: false, incarnation: 0 });
+    const leader = await leaderOf(sim);
+    const r = await settled(sim, leader.addVoter('x', { timeoutMs: 2000 }));
+    expect(r.error).toMatchObject({ code: 'BUSY', outcomeUnknown: false });
+    expect((r.error as Error).message).toMatch(/x has not caught up/);
+    expect(leader.membership()).toEqual({ voters: ['a', 'b', 'c'], learners: ['x'] });
+    expect((await settled(sim, leader.propose('still'))).value).toBeDefined();
+    // Once it is up, the same call promotes it.
+    sim.start('x');
+    expect((await settled(sim, leader.addVoter('x'))).value).toBeDefined();
+    expect(leader.membership()).toEqual({ voters: ['a', 'b', 'c', 'x'], learners: [] });
+    await sim.run(300);
+    expect(commands(sim, 'x')).toEqual(['still']);
     expectClean(sim);
   });
 

@@ -107,6 +107,7 @@ interface Request {
   term: number;
   /** Whether the op may have reached a leader's log (decides outcomeUnknown of a later error). */
   submitted: boolean;
+  lastRefusal: string;
 }
 
 type InternalRole = 'follower' | 'precandidate' | 'candidate' | 'leader';
@@ -257,20 +258,24 @@ export class RaftNode {
    * (forwarded to the leader). Refused (REFUSED) if it would leave no voter. Resolves once the new membership is
    * committed and applied here; a change to the current membership resolves at once.
    */
-  changeMembership(id: string, role: MemberRole): Promise<{ index: number }> {
-    return this.submit({ kind: 'member', id, role });
+  changeMembership(id: string, role: MemberRole, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.submit({ kind: 'member', id, role }, options.timeoutMs);
   }
 
-  addVoter(id: string): Promise<{ index: number }> {
-    return this.changeMembership(id, 'voter');
+  /** join_cluster / change_cluster_node_type disc. A node not yet in the cluster first joins as a learner and is
+   *  promoted once caught up; if it does not catch up in time this fails with BUSY and the node stays a learner. */
+  addVoter(id: string, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.changeMembership(id, 'voter', options);
   }
 
-  addLearner(id: string): Promise<{ index: number }> {
-    return this.changeMembership(id, 'learner');
+  /** join_cluster --ram / change_cluster_node_type ram. */
+  addLearner(id: string, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.changeMembership(id, 'learner', options);
   }
 
-  removeMember(id: string): Promise<{ index: number }> {
-    return this.changeMembership(id, 'absent');
+  /** forget_cluster_node. */
+  removeMember(id: string, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.changeMembership(id, 'absent', options);
   }
 
   /** The latest membership this node knows (possibly not yet committed). */
@@ -907,7 +912,7 @@ export class RaftNode {
   // ---------------------------------------------------------------------------------------------------------------
   // Requests: propose / membership changes, local or forwarded to the leader.
 
-  private submit(op: ForwardOp): Promise<{ index: number }> {
+  private submit(op: ForwardOp, timeoutMs?: number): Promise<{ index: number }> {
     if (this.stopped) return Promise.reject(new RaftError('STOPPED', `raft node ${this.id} is stopped`, false));
     return new Promise((resolve, reject) => {
       const req: Request = {
@@ -922,9 +927,10 @@ export class RaftNode {
         index: 0,
         term: 0,
         submitted: false,
+        lastRefusal: '',
       };
       this.requests.set(req.requestId, req);
-      req.timer = this.clock.setTimeout(() => this.onRequestTimeout(req), this.proposeTimeoutMs);
+      req.timer = this.clock.setTimeout(() => this.onRequestTimeout(req), timeoutMs ?? this.proposeTimeoutMs);
       this.dispatch(req);
     });
   }
@@ -932,9 +938,9 @@ export class RaftNode {
   private onRequestTimeout(req: Request): void {
     req.timer = undefined;
     if (!this.requests.has(req.requestId)) return;
-    if (!req.submitted) this.fail(req, new NoLeaderError());
-    else if (req.state === 'retry') this.fail(req, new RaftError('BUSY', `another membership change stayed in progress for ${this.proposeTimeoutMs} ms`, false));
-    else this.fail(req, new RaftError('TIMEOUT', `not committed within ${this.proposeTimeoutMs} ms; it may still be`, true));
+    if (req.state === 'retry') this.fail(req, new RaftError('BUSY', `${req.lastRefusal} (gave up after ${this.clock.now() - req.submittedAt} ms)`, false));
+    else if (!req.submitted) this.fail(req, new NoLeaderError());
+    else this.fail(req, new RaftError('TIMEOUT', `not committed within ${this.clock.now() - req.submittedAt} ms; it may still be`, true));
   }
 
   private dispatch(req: Request): void {
@@ -980,8 +986,10 @@ export class RaftNode {
       this.dispatch(req);
       return;
     }
-    // BUSY: another membership change (or the new leader's first commit) is in progress: retry shortly.
+    // BUSY: another membership change (or the new leader's first commit, or a new voter's catch-up) is in
+    // progress: retry shortly.
     req.state = 'retry';
+    req.lastRefusal = message;
     this.clock.setTimeout(() => {
       if (req.state === 'retry') this.dispatch(req);
     }, this.heartbeatMs);
@@ -1054,6 +1062,19 @@ export class RaftNode {
       // leader must have committed an entry of its own term first.
       if (this.configIndex > this.commitIndex || this.commitIndex < this.leaderReadyIndex) {
         return { code: 'BUSY', error: 'another membership change is in progress' };
+      }
+      if (op.role === 'voter' && op.id !== this.id) {
+        // §4.2.1: a new voter first catches up as a learner; it becomes a voter only once it has the committed log
+        // and answers. A disc node that cannot be reached thus never becomes a voter the majority would wait for.
+        if (current === 'absent') {
+          const learnerIndex = this.appendLocal({ type: 'config', config: withRole(this.config, op.id, 'learner') });
+          this.log_('info', `membership change at ${learnerIndex}: ${op.id} joins as a learner to catch up before it votes`);
+          return { code: 'BUSY', error: `${op.id} is catching up as a learner before it becomes a voter` };
+        }
+        const p = this.progress.get(op.id);
+        if (p === undefined || p.match < this.commitIndex || this.clock.now() - p.lastAck > this.electionMax) {
+          return { code: 'BUSY', error: `${op.id} has not caught up (it has ${p?.match ?? 0} of ${this.commitIndex} committed entries${p !== undefined && this.clock.now() - p.lastAck > this.electionMax ? ' and does not answer' : ''})` };
+        }
       }
       index = this.appendLocal({ type: 'config', config: next });
       this.log_('info', `membership change at ${index}: ${op.id} -> ${op.role} (${describe(next)})`);
