@@ -82,7 +82,7 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker) => unknown> = {
   synchronised_slave_pids: () => '',
   mirror_pids: () => '',
   synchronised_mirror_pids: () => '',
-  node: (_q, b) => b.opts.nodeName,
+  node: (q) => q.node,
 };
 
 function pickColumns(req: CommandRequest, all: Record<string, unknown>, defaults: string[]): string[] {

@@ -19,6 +19,7 @@ import { lookupNode, registerNode, unregisterNode, DEFAULT_DIST_PORT, type Contr
 import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type RaftMessage, type RaftStorage, type Membership } from './raft/index.ts';
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
+import { RemoteQueues } from './remote-queues.ts';
 
 /** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
 export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
@@ -38,6 +39,7 @@ export class ClusterService {
   private readonly warn: (line: string) => void;
   private readonly onExit: () => void;
   port = 0;
+  readonly remote: RemoteQueues;
 
   constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void }) {
     this.node = node;
@@ -45,6 +47,7 @@ export class ClusterService {
     this.warn = opts.warn;
     this.onExit = opts.onExit;
     node.cluster = this;
+    this.remote = new RemoteQueues(() => this.node.broker, () => this.manager);
   }
 
   get nodeName(): string {
@@ -114,7 +117,13 @@ export class ClusterService {
           if (!link.remoteNode.startsWith('brokerctl-')) this.log(`peer link up: ${link.remoteNode}`);
         },
         onLinkDown: (link: PeerLink) => {
-          if (!link.remoteNode.startsWith('brokerctl-')) this.log(`peer link down: ${link.remoteNode}`);
+          if (link.remoteNode.startsWith('brokerctl-')) return;
+          this.log(`peer link down: ${link.remoteNode}`);
+          this.remote.linkDown(link.remoteNode);
+        },
+        onDrain: () => {
+          // remote consumers waited for the link: let their queues deliver again
+          for (const vh of this.node.broker?.vhosts.values() ?? []) for (const q of vh.queues.values()) if (q.consumerCount > 0) q.dispatch();
         },
       },
     });
@@ -134,6 +143,7 @@ export class ClusterService {
   private onMessage(link: PeerLink, msg: unknown): void {
     const m = msg as { type?: string; m?: RaftMessage };
     if (m.type === 'raft' && m.m !== undefined) this.raft?.receive(link.remoteNode, m.m);
+    else if (m.type !== undefined) this.remote.onMessage(link, m as { type: string });
   }
 
   private async onRequest(link: PeerLink, req: unknown): Promise<unknown> {
@@ -146,8 +156,11 @@ export class ClusterService {
         return this.changeMember(req as { node: string; role: 'voter' | 'learner' | 'absent' });
       case 'running':
         return { running: this.node.running };
-      default:
-        throw new Error(`unknown request ${r.type} from ${link.remoteNode}`);
+      default: {
+        const out = this.remote.onRequest(link, r as { type: string });
+        if (out === undefined) throw new Error(`unknown request ${r.type} from ${link.remoteNode}`);
+        return out;
+      }
     }
   }
 
@@ -201,6 +214,8 @@ export class ClusterService {
       onStatusChange: (st) => this.onRaftStatus(st.members.map((m) => [m.id, m.voter] as const)),
     });
     this.raft = raft;
+    broker.forwarder = (q, msg, waiter, token) => this.remote.forward(q, msg, waiter, token);
+    broker.remoteQueues = this.remote;
     broker.replicator = {
       propose: (cmd) =>
         raft.propose(cmd).then(

@@ -1,6 +1,18 @@
 // A consumer: a channel's subscription to one queue (AMQP 0-9-1 §1.8.3.3 basic.consume).
 import type { FieldTable } from '../amqp/reader.ts';
-import type { Queue } from './queue.ts';
+/**
+ * What a consumer is attached to and what a delivered message is settled with: a local Queue, or a subscription to a
+ * queue on another node (cluster/remote-queues.ts) that carries the settlements there.
+ */
+export interface ConsumerQueue {
+  readonly name: string;
+  readonly deleted: boolean;
+  ack(qm: QueuedMessage, consumer: Consumer | null): void;
+  reject(qm: QueuedMessage, consumer: Consumer | null): void;
+  requeue(qm: QueuedMessage, consumer: Consumer | null): void;
+  dispatch(): void;
+  removeConsumer(c: Consumer): void;
+}
 import type { QueuedMessage } from './message.ts';
 
 /** What a queue needs from the channel that owns a consumer. */
@@ -16,7 +28,7 @@ export interface ConsumerChannel {
 
 export class Consumer {
   readonly tag: string;
-  readonly queue: Queue;
+  readonly queue: ConsumerQueue;
   readonly channel: ConsumerChannel;
   readonly noAck: boolean;
   readonly exclusive: boolean;
@@ -26,7 +38,7 @@ export class Consumer {
   unacked = 0;
   delivered = 0;
 
-  constructor(tag: string, queue: Queue, channel: ConsumerChannel, noAck: boolean, exclusive: boolean, prefetch: number, args: FieldTable) {
+  constructor(tag: string, queue: ConsumerQueue, channel: ConsumerChannel, noAck: boolean, exclusive: boolean, prefetch: number, args: FieldTable) {
     this.tag = tag;
     this.queue = queue;
     this.channel = channel;

@@ -43,7 +43,9 @@ export class QueuedMessage {
   seq = 0;
   /** set while the message is delivered and unacked: who holds it */
   consumer: import('./consumer.ts').Consumer | null = null;
-  queue: import('./queue.ts').Queue | null = null;
+  queue: import('./consumer.ts').ConsumerQueue | null = null;
+  /** the delivery id on the queue's node, for a message delivered from a queue on another node */
+  remoteId = 0;
 
   constructor(msg: Message, storeId: number, expiresAt: number, priority: number) {
     this.msg = msg;

@@ -4,7 +4,7 @@ import type { FieldTable, FieldValue } from '../amqp/reader.ts';
 import type { Destination } from '../routing/exchange.ts';
 import type { QueueStore } from '../store/message-store.ts';
 import { Level } from './level.ts';
-import { Consumer } from './consumer.ts';
+import { Consumer, type ConsumerQueue } from './consumer.ts';
 import { Message, QueuedMessage } from './message.ts';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
@@ -56,7 +56,7 @@ export const enum EnqueueResult {
   Rejected,
 }
 
-export class Queue implements Destination {
+export class Queue implements Destination, ConsumerQueue {
   readonly kind = 'queue' as const;
   readonly name: string;
   readonly vhost: string;

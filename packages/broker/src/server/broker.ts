@@ -9,13 +9,14 @@ import { Connection } from './connection.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { SegmentStore } from '../store/segment-store.ts';
 import { JournalDefinitionsStore, MemoryDefinitionsStore, type DefinitionsStore, type DefKind } from '../store/definitions-store.ts';
-import type { MessageStore } from '../store/message-store.ts';
+import type { DurableWaiter, MessageStore } from '../store/message-store.ts';
 import { CompiledPermission, hashPassword, type Permission, type User } from '../auth/users.ts';
 import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
 import { Message } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 import { reconcile } from '../cluster/state.ts';
+import type { RemoteQueues } from '../cluster/remote-queues.ts';
 
 export interface BrokerOptions {
   /** AMQP port; 0 picks a free one. Default 5672. */
@@ -87,6 +88,15 @@ export class Broker extends EventEmitter implements VHostContext {
   readonly startedAt = Date.now();
   /** set when this node is part of a cluster: metadata changes go through the replicated log */
   replicator: MetadataReplicator | null = null;
+  /** set when this node is part of a cluster: carries messages to queues on other nodes */
+  forwarder: ((q: Queue, msg: Message, waiter: DurableWaiter | null, token: number) => boolean) | null = null;
+
+  /** set when this node is part of a cluster: consuming from queues on other nodes */
+  remoteQueues: RemoteQueues | null = null;
+
+  forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean {
+    return this.forwarder !== null && this.forwarder(q, msg, waiter, token);
+  }
 
   constructor(options: BrokerOptions = {}) {
     super();

@@ -7,7 +7,7 @@ import { Reader } from '../amqp/reader.ts';
 import { ChannelError, ConnectionError, REPLY, accessRefused, notAllowed, notFound, preconditionFailed, unexpectedFrame, notImplemented } from '../amqp/errors.ts';
 import type { Connection } from './connection.ts';
 import type { Exchange } from '../routing/exchange.ts';
-import { Consumer, type ConsumerChannel } from '../queue/consumer.ts';
+import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, type QueuedMessage } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
@@ -72,7 +72,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   confirm = false;
   private publishSeq = 0;
   private lastConfirmed = 0;
-  private readonly pendingDisk = new Map<number, true>();
+  /** sequence number -> confirmations still awaited (the local disc, queues on other nodes) */
+  private readonly pendingDisk = new Map<number, number>();
   /** sequence numbers already nacked, in order, that a later multiple ack must not cover */
   private nacked: number[] = [];
   private confirmScheduled = false;
@@ -195,7 +196,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const list = [...this.unacked.values()];
     this.unacked.clear();
     this.unackedCount = 0;
-    const touched = new Set<Queue>();
+    const touched = new Set<ConsumerQueue>();
     for (let i = list.length - 1; i >= 0; i--) {
       const qm = list[i]!;
       const q = qm.queue!;
@@ -210,6 +211,29 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   hold(frame: Buffer): void {
     this.held.push(Buffer.from(frame));
+  }
+
+  /**
+   * Waits for an operation done on another node (a remote queue): later frames on this channel wait, in order.
+   * A failure closes the channel (404 when the queue's node is down, 403 for exclusive use).
+   */
+  private awaitAsync<T>(p: Promise<T>, ok: (v: T) => void, failed?: () => void): void {
+    this.holding = true;
+    p.then(
+      (v) => {
+        if (this.state === State.Open) ok(v);
+        this.release();
+      },
+      (err: unknown) => {
+        failed?.();
+        if (this.state === State.Open) {
+          const text = (err as Error).message.replace(/^.*?(ACCESS_REFUSED|NOT_FOUND) - /, '$1 - ');
+          const code = text.startsWith('ACCESS_REFUSED') ? REPLY.ACCESS_REFUSED : REPLY.NOT_FOUND;
+          this.closeWithError(new ChannelError(code, text.replace(/^(ACCESS_REFUSED|NOT_FOUND) - /, '')));
+        }
+        this.release();
+      },
+    );
   }
 
   /** Runs a metadata change through the broker (replicated in a cluster); replies with ok() once it is applied. */
@@ -412,6 +436,21 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     let tag = a.consumerTag;
     if (tag === '') tag = `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}`;
     else if (this.consumers.has(tag)) throw notAllowed(`attempt to reuse consumer tag '${tag}'`);
+    const remote = this.conn.broker.remoteQueues;
+    if (q.node !== this.conn.broker.localNode && remote !== null) {
+      // the queue lives on another node: subscribe there; deliveries come back over the peer link. Later frames on
+      // this channel wait until the subscription is in place, so the tag cannot be taken twice meanwhile.
+      const consumed = remote.subscribe(q.node, vh.name, q.name, this, tag, a.noAck, a.exclusive, this.prefetchCount, a.arguments);
+      this.awaitAsync(consumed, (c) => {
+        this.consumers.set(tag, c);
+        if (!a.nowait) {
+          M.encodeBasicConsumeOk(this.conn.writer, this.id, tag);
+          this.conn.scheduleFlush();
+        }
+        (c.queue as { activate?: () => void }).activate?.();
+      });
+      return;
+    }
     if (q.hasExclusiveConsumer() || (a.exclusive && q.consumerCount > 0)) {
       throw accessRefused(`queue '${q.name}' in vhost '${vh.name}' in exclusive use`);
     }
@@ -498,6 +537,26 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const qname = this.queueName(a.queue);
     this.check('read', 'queue', qname);
     const q = this.conn.vhost!.getQueue(qname, this.conn.id);
+    const remote = this.conn.broker.remoteQueues;
+    if (q.node !== this.conn.broker.localNode && remote !== null) {
+      this.awaitAsync(remote.get(q.node, q.vhost, q.name, a.noAck), (got) => {
+        const w = this.conn.writer;
+        if (got === null) M.encodeBasicGetEmpty(w, this.id, '');
+        else {
+          const tag = ++this.deliveryTag;
+          if (!a.noAck) {
+            got.qm.consumer = null;
+            got.qm.queue = got.target;
+            this.unacked.set(tag, got.qm);
+            this.unackedCount++;
+          }
+          M.encodeBasicGetOk(w, this.id, tag, got.qm.redelivered, got.qm.msg.exchange, got.qm.msg.routingKey, got.count);
+          this.writeContent(got.qm.msg);
+        }
+        this.conn.scheduleFlush();
+      });
+      return;
+    }
     const qm = q.get(a.noAck);
     const w = this.conn.writer;
     if (qm === undefined) {
@@ -553,7 +612,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       return;
     }
     const list = this.take(tag, true);
-    const touched = new Set<Queue>();
+    const touched = new Set<ConsumerQueue>();
     for (const qm of list) {
       qm.queue!.ack(qm, qm.consumer);
       touched.add(qm.queue!);
@@ -565,7 +624,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private settle(tag: number, multiple: boolean, requeue: boolean): void {
     const list = this.take(tag, multiple);
-    const touched = new Set<Queue>();
+    const touched = new Set<ConsumerQueue>();
     if (requeue) {
       for (let i = list.length - 1; i >= 0; i--) {
         const qm = list[i]!;
@@ -712,11 +771,11 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   private route(ex: Exchange, msg: Message, mandatory: boolean): void {
-    const r = this.conn.vhost!.publish(ex, msg);
+    const seq = this.confirm ? ++this.publishSeq : 0;
+    const r = this.conn.vhost!.publish(ex, msg, this.confirm ? this : null, seq);
     if (r.congested !== null) this.conn.flowBlock(r.congested);
     if (r.routed === 0 && r.rejected === 0 && mandatory) this.basicReturn(msg, REPLY.NO_ROUTE, 'NO_ROUTE');
     if (!this.confirm) return;
-    const seq = ++this.publishSeq;
     if (r.rejected > 0) {
       M.encodeBasicNack(this.conn.writer, this.id, seq, false, false);
       this.nacked.push(seq);
@@ -724,9 +783,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       this.scheduleConfirms();
       return;
     }
-    if (r.needsDisk) {
-      this.pendingDisk.set(seq, true);
-      this.conn.broker.messageStore.whenDurable(this, seq);
+    if (r.needsDisk || r.remoteWaits > 0) {
+      this.pendingDisk.set(seq, (r.needsDisk ? 1 : 0) + r.remoteWaits);
+      if (r.needsDisk) this.conn.broker.messageStore.whenDurable(this, seq);
     } else this.scheduleConfirms();
   }
 
@@ -748,7 +807,24 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   onDurable(seq: number): void {
-    if (this.pendingDisk.delete(seq)) this.scheduleConfirms();
+    const n = this.pendingDisk.get(seq);
+    if (n === undefined) return;
+    if (n > 1) this.pendingDisk.set(seq, n - 1);
+    else {
+      this.pendingDisk.delete(seq);
+      this.scheduleConfirms();
+    }
+  }
+
+  onNack(seq: number): void {
+    if (!this.pendingDisk.delete(seq) || this.state !== State.Open) return;
+    M.encodeBasicNack(this.conn.writer, this.id, seq, false, false);
+    // keep nacked ascending: a later multiple ack must step over it
+    let i = this.nacked.length;
+    while (i > 0 && this.nacked[i - 1]! > seq) i--;
+    this.nacked.splice(i, 0, seq);
+    this.conn.scheduleFlush();
+    this.scheduleConfirms();
   }
 
   private scheduleConfirms(): void {

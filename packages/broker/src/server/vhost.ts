@@ -10,7 +10,7 @@ import { EnqueueResult, Queue, type DeadLetterReason, type QueueHost } from '../
 import { Message } from '../queue/message.ts';
 import { matchPolicy, type PolicyDef } from '../policy/policy.ts';
 import type { DefinitionsStore } from '../store/definitions-store.ts';
-import type { MessageStore } from '../store/message-store.ts';
+import type { DurableWaiter, MessageStore } from '../store/message-store.ts';
 import { randomBytes } from 'node:crypto';
 import type { MetaCommand } from '../cluster/metadata.ts';
 
@@ -25,6 +25,11 @@ const EXCHANGE_TYPES: Record<string, new (vhost: string, name: string, opts: Exc
 export interface VHostContext {
   /** this node's name */
   readonly localNode: string;
+  /**
+   * Sends a message to a queue that lives on another node; false when that node cannot be reached. With a waiter,
+   * the waiter hears onDurable(token) once the owner has it (on disc if persistent), or onNack(token).
+   */
+  forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean;
   readonly messageStore: MessageStore;
   readonly definitions: DefinitionsStore;
   now(): number;
@@ -53,6 +58,8 @@ export interface PublishResult {
   needsDisk: boolean;
   /** a queue it went to is over its flow limit: the publisher should be held back */
   congested: Queue | null;
+  /** confirms to wait for from queues on other nodes */
+  remoteWaits: number;
 }
 
 export class VHost implements QueueHost {
@@ -69,7 +76,7 @@ export class VHost implements QueueHost {
   // reused per publish: no allocation on the routing path
   private readonly destinations = new Set<Destination>();
   private readonly visited = new Set<Exchange>();
-  private readonly result: PublishResult = { routed: 0, rejected: 0, needsDisk: false, congested: null };
+  private readonly result: PublishResult = { routed: 0, rejected: 0, needsDisk: false, congested: null, remoteWaits: 0 };
   private deadLetterDepth = 0;
 
   constructor(name: string, ctx: VHostContext) {
@@ -308,8 +315,9 @@ export class VHost implements QueueHost {
    * Routes a message to queues (AMQP 0-9-1 §3.1.3) through exchange-to-exchange bindings and alternate exchanges.
    * The returned object is reused by the next call.
    */
-  publish(exchange: Exchange, msg: Message): PublishResult {
+  publish(exchange: Exchange, msg: Message, waiter: DurableWaiter | null = null, token = 0): PublishResult {
     const r = this.result;
+    r.remoteWaits = 0;
     r.routed = 0;
     r.rejected = 0;
     r.needsDisk = false;
@@ -334,6 +342,15 @@ export class VHost implements QueueHost {
     for (const d of dests) {
       if (d.kind !== 'queue') continue;
       const q = d as Queue;
+      if (q.node !== this.ctx.localNode) {
+        // a classic queue lives on one node; the others forward to it
+        const wait = waiter !== null && persistent && q.durable;
+        if (this.ctx.forward(q, msg, wait ? waiter : null, token)) {
+          r.routed++;
+          if (wait) r.remoteWaits++;
+        }
+        continue;
+      }
       if (q.enqueue(msg) === EnqueueResult.Accepted) {
         r.routed++;
         if (persistent && q.durable && q.store !== null) r.needsDisk = true;

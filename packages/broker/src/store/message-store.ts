@@ -27,6 +27,8 @@ export interface QueueStore {
 /** Receives onDurable(token) when what was appended before whenDurable() is on disk. No closure per message. */
 export interface DurableWaiter {
   onDurable(token: number): void;
+  /** the message could not be stored where it went (a queue on another node that did not answer) */
+  onNack?(token: number): void;
 }
 
 export interface MessageStore {

@@ -712,7 +712,7 @@ export class RaftNode {
   // Log replication, leader side.
 
   /** Appends an entry of the current term to the leader's log; it reaches storage in the next flush. */
-  private appendLocal(body: { type: 'command'; command: unknown } | { type: 'config'; config: Membership } | { type: 'noop' }): number {
+  private appendLocal(body: { type: 'command'; command: unknown; rid: string } | { type: 'config'; config: Membership } | { type: 'noop' }): number {
     const index = this.lastIndex + 1;
     const entry = { ...body, index, term: this.term } as LogEntry;
     this.log.push(entry);
@@ -885,6 +885,9 @@ export class RaftNode {
         } catch (error) {
           this.log_('error', `apply of entry ${index} threw: ${String(error)}`);
         }
+        // Our own request, whatever became of the leader's answer (it may have been lost).
+        const own = entry.rid === undefined ? undefined : this.requests.get(entry.rid);
+        if (own !== undefined) this.succeed(own, index);
       }
       const reqs = this.pendingByIndex.get(index);
       if (reqs !== undefined) {
@@ -1047,7 +1050,7 @@ export class RaftNode {
     if (seen !== undefined) return seen;
     let index: number;
     if (op.kind === 'command') {
-      index = this.appendLocal({ type: 'command', command: op.command });
+      index = this.appendLocal({ type: 'command', command: op.command, rid: requestId });
     } else {
       const current = this.config.voters.includes(op.id) ? 'voter' : this.config.learners.includes(op.id) ? 'learner' : 'absent';
       // Already so: nothing to append. Wait for the entry that made it so (term -1: it is committed already).

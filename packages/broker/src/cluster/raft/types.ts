@@ -10,10 +10,11 @@ export interface Membership {
 
 export const EMPTY_MEMBERSHIP: Membership = Object.freeze({ voters: Object.freeze([]), learners: Object.freeze([]) });
 
-/** A log entry (Raft §5.3). `command` entries carry a broker command; `config` entries a membership (§4.1);
- *  `noop` is what a new leader appends to commit earlier terms' entries (§5.4.2, §8). */
+/** A log entry (Raft §5.3). `command` entries carry a broker command (and the id of the request that proposed it,
+ *  so the proposing node recognises it when it applies it); `config` entries a membership (§4.1); `noop` is what a
+ *  new leader appends to commit earlier terms' entries (§5.4.2, §8). */
 export type LogEntry =
-  | { readonly index: number; readonly term: number; readonly type: 'command'; readonly command: unknown }
+  | { readonly index: number; readonly term: number; readonly type: 'command'; readonly command: unknown; readonly rid?: string }
   | { readonly index: number; readonly term: number; readonly type: 'config'; readonly config: Membership }
   | { readonly index: number; readonly term: number; readonly type: 'noop' };
 

@@ -1,0 +1,377 @@
+// Classic queues live on one node and are reachable from all (as in RabbitMQ): a node forwards publishes to the
+// queue's node, and subscribes there on behalf of its consumers.
+//
+// Messages on the peer link, between the consumer's node C and the queue's node O:
+//   C -> O  pub     {v, q, e, k, p, b, t}            one-way, or a request when C's publisher waits for a confirm
+//   C -> O  sub     {cid, v, q, noAck, prefetch, exclusive, args}   request: O attaches a consumer that sends to C
+//   O -> C  dlv     {cid, id, r, e, k, p, b}         a delivery; id names it on O
+//   C -> O  settle  {cid, ops: [[id, 0 ack | 1 reject | 2 requeue], ...]}   batched per tick
+//   C -> O  unsub   {cid}                            the consumer went: O requeues what it still holds for it
+//   O -> C  cancelled {cid}                           the queue went (deleted): C cancels the consumer
+//   C -> O  get     {v, q, noAck}                    request: a message or {empty}; with acks it is held as cid "get"
+// When the link drops, O requeues everything held for C's consumers, and C cancels those consumers (their queue is
+// unreachable, as RabbitMQ's consumers of a down node's queue are).
+import type { PeerLink, PeerManager } from '@warren/cluster-peer';
+import type { Broker } from '../server/broker.ts';
+import type { Queue } from '../queue/queue.ts';
+import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
+import { Message, QueuedMessage } from '../queue/message.ts';
+import type { DurableWaiter } from '../store/message-store.ts';
+import { Writer } from '../amqp/writer.ts';
+import { Reader, type FieldTable } from '../amqp/reader.ts';
+import * as M from '../amqp/methods.ts';
+
+const ACK = 0;
+const REJECT = 1;
+const REQUEUE = 2;
+
+interface WireMessage {
+  e: string;
+  k: string;
+  p: Uint8Array;
+  b: Uint8Array;
+  t?: number;
+}
+
+function rawProps(msg: Message): Buffer {
+  if (msg.rawProperties !== null) return msg.rawProperties;
+  const w = new Writer(64);
+  M.encodeProperties(w, msg.properties);
+  return w.take();
+}
+
+function toMessage(m: WireMessage): Message {
+  const raw = Buffer.from(m.p);
+  const props = M.decodeProperties(new Reader(raw, 2), raw.readUInt16BE(0));
+  return new Message(m.e, m.k, props, raw, Buffer.from(m.b), m.t ?? Date.now());
+}
+
+/** On the queue's node: a consumer on another node, seen as a channel that sends deliveries over the link. */
+class RemoteConsumerChannel implements ConsumerChannel {
+  readonly id = 0;
+  readonly connectionId = 0;
+  readonly unacked = new Map<number, QueuedMessage>();
+  private nextId = 0;
+  consumer: Consumer | null = null;
+  readonly link: PeerLink;
+  readonly cid: string;
+
+  constructor(link: PeerLink, cid: string) {
+    this.link = link;
+    this.cid = cid;
+  }
+
+  canDeliver(): boolean {
+    return this.link.isOpen && !this.link.writableNeedDrain;
+  }
+
+  deliver(c: Consumer, qm: QueuedMessage): void {
+    const id = ++this.nextId;
+    if (!c.noAck) this.unacked.set(id, qm);
+    const m = qm.msg;
+    this.link.send({ type: 'dlv', cid: this.cid, id, r: qm.redelivered, e: m.exchange, k: m.routingKey, p: rawProps(m), b: m.body });
+  }
+
+  hold(qm: QueuedMessage): number {
+    const id = ++this.nextId;
+    this.unacked.set(id, qm);
+    return id;
+  }
+
+  consumerCancelledByServer(): void {
+    if (this.link.isOpen) this.link.send({ type: 'cancelled', cid: this.cid });
+  }
+
+  settle(q: Queue, ops: [number, number][]): void {
+    for (const [id, op] of ops) {
+      const qm = this.unacked.get(id);
+      if (qm === undefined) continue;
+      this.unacked.delete(id);
+      if (op === ACK) q.ack(qm, this.consumer);
+      else if (op === REJECT) q.reject(qm, this.consumer);
+      else q.requeue(qm, this.consumer);
+    }
+    if (!q.deleted) q.dispatch();
+  }
+
+  /** Everything still held goes back to the queue (the consumer or its node went away). */
+  releaseAll(q: Queue): void {
+    const held = [...this.unacked.values()];
+    this.unacked.clear();
+    for (const qm of held) q.requeue(qm, this.consumer);
+    if (!q.deleted) q.dispatch();
+  }
+}
+
+/** On the consumer's node: one subscription to a queue on another node; what deliveries are settled with. */
+export class RemoteSubscription implements ConsumerQueue {
+  readonly name: string;
+  readonly deleted = false;
+  readonly node: string;
+  readonly cid: string;
+  consumer: Consumer | null = null;
+  /** deliveries that arrived before the client got consume-ok */
+  private early: QueuedMessage[] | null = [];
+  private ops: [number, number][] = [];
+  private scheduled = false;
+  private readonly owner: RemoteQueues;
+
+  constructor(owner: RemoteQueues, node: string, name: string, cid: string) {
+    this.owner = owner;
+    this.node = node;
+    this.name = name;
+    this.cid = cid;
+  }
+
+  private push(qm: QueuedMessage, op: number): void {
+    this.ops.push([qm.remoteId, op]);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.ops.length === 0) return;
+    const ops = this.ops;
+    this.ops = [];
+    this.owner.send(this.node, { type: 'settle', cid: this.cid, ops });
+  }
+
+  /** A delivery from the queue's node. */
+  deliver(qm: QueuedMessage): void {
+    if (this.consumer === null) return;
+    if (this.early !== null) this.early.push(qm);
+    else this.consumer.channel.deliver(this.consumer, qm);
+  }
+
+  /** consume-ok went out: deliveries may follow it. */
+  activate(): void {
+    const early = this.early;
+    this.early = null;
+    if (early !== null && this.consumer !== null) for (const qm of early) this.consumer.channel.deliver(this.consumer, qm);
+  }
+
+  ack(qm: QueuedMessage): void {
+    this.push(qm, ACK);
+  }
+  reject(qm: QueuedMessage): void {
+    this.push(qm, REJECT);
+  }
+  requeue(qm: QueuedMessage): void {
+    this.push(qm, REQUEUE);
+  }
+  dispatch(): void {}
+
+  removeConsumer(): void {
+    this.flush();
+    this.owner.unsubscribe(this);
+  }
+}
+
+export class RemoteQueues {
+  private readonly broker: () => Broker | null;
+  private readonly manager: () => PeerManager | null;
+  /** on the queue's node: remote consumers by link node and cid */
+  private readonly remote = new Map<string, { ch: RemoteConsumerChannel; q: Queue }>();
+  /** on the consumer's node: subscriptions by cid */
+  private readonly subs = new Map<string, RemoteSubscription>();
+  private nextCid = 0;
+
+  constructor(broker: () => Broker | null, manager: () => PeerManager | null) {
+    this.broker = broker;
+    this.manager = manager;
+  }
+
+  send(node: string, msg: unknown): boolean {
+    const link = this.manager()?.link(node);
+    if (!link || !link.isOpen) return false;
+    try {
+      link.send(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- publishing (C side)
+
+  forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean {
+    const link = this.manager()?.link(q.node);
+    if (!link || !link.isOpen) return false;
+    const payload = { type: 'pub', v: q.vhost, q: q.name, e: msg.exchange, k: msg.routingKey, p: rawProps(msg), b: msg.body, t: msg.timestamp };
+    if (waiter === null) {
+      try {
+        link.send(payload);
+      } catch {
+        return false;
+      }
+      return true;
+    }
+    link.request(payload, { timeoutMs: 15_000 }).then(
+      () => waiter.onDurable(token),
+      () => waiter.onNack?.(token),
+    );
+    return true;
+  }
+
+  // ---- consuming (C side)
+
+  subscribe(node: string, vhost: string, queue: string, channel: ConsumerChannel, tag: string, noAck: boolean, exclusive: boolean, prefetch: number, args: FieldTable): Promise<Consumer> {
+    const cid = `${++this.nextCid}`;
+    const sub = new RemoteSubscription(this, node, queue, cid);
+    // the local consumer has no prefetch of its own: the queue's node enforces it
+    const c = new Consumer(tag, sub, channel, noAck, exclusive, 0, args);
+    sub.consumer = c;
+    const link = this.manager()?.link(node);
+    if (!link || !link.isOpen) return Promise.reject(new Error(`node ${node} of queue '${queue}' is down or inaccessible`));
+    this.subs.set(cid, sub);
+    return link.request({ type: 'sub', cid, v: vhost, q: queue, noAck, prefetch, exclusive, args }, { timeoutMs: 15_000 }).then(
+      () => c,
+      (err: unknown) => {
+        this.subs.delete(cid);
+        throw err;
+      },
+    );
+  }
+
+  unsubscribe(sub: RemoteSubscription): void {
+    this.subs.delete(sub.cid);
+    this.send(sub.node, { type: 'unsub', cid: sub.cid });
+  }
+
+  get(node: string, vhost: string, queue: string, noAck: boolean): Promise<{ qm: QueuedMessage; count: number; target: ConsumerQueue } | null> {
+    const link = this.manager()?.link(node);
+    if (!link || !link.isOpen) return Promise.reject(new Error(`node ${node} of queue '${queue}' is down or inaccessible`));
+    return link.request({ type: 'get', v: vhost, q: queue, noAck }, { timeoutMs: 15_000 }).then((r) => {
+      const reply = r as ({ empty: true } | (WireMessage & { id: number; r: boolean; count: number }));
+      if ('empty' in reply) return null;
+      const qm = new QueuedMessage(toMessage(reply), -1, Infinity, 0);
+      qm.redelivered = reply.r;
+      qm.remoteId = reply.id;
+      return { qm, count: reply.count, target: new RemoteSubscription(this, node, queue, `get|${vhost}|${queue}`) };
+    });
+  }
+
+  // ---- the queue's node (O side) and deliveries arriving on C
+
+  onMessage(link: PeerLink, m: { type: string } & Record<string, unknown>): boolean {
+    switch (m.type) {
+      case 'pub':
+        void this.onPub(m as never);
+        return true;
+      case 'dlv': {
+        const sub = this.subs.get(m['cid'] as string);
+        if (sub === undefined || sub.consumer === null) return true;
+        const qm = new QueuedMessage(toMessage(m as unknown as WireMessage), -1, Infinity, 0);
+        qm.redelivered = m['r'] as boolean;
+        qm.remoteId = m['id'] as number;
+        sub.deliver(qm);
+        return true;
+      }
+      case 'settle': {
+        const e = this.remote.get(`${link.remoteNode}|${m['cid'] as string}`);
+        e?.ch.settle(e.q, m['ops'] as [number, number][]);
+        return true;
+      }
+      case 'unsub': {
+        const k = `${link.remoteNode}|${m['cid'] as string}`;
+        const e = this.remote.get(k);
+        if (e) {
+          this.remote.delete(k);
+          if (e.ch.consumer) e.q.removeConsumer(e.ch.consumer);
+          e.ch.releaseAll(e.q);
+        }
+        return true;
+      }
+      case 'cancelled': {
+        const sub = this.subs.get(m['cid'] as string);
+        if (sub?.consumer) {
+          this.subs.delete(sub.cid);
+          sub.consumer.channel.consumerCancelledByServer(sub.consumer);
+        }
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private localQueue(vhost: string, name: string): Queue {
+    const q = this.broker()?.vhosts.get(vhost)?.queues.get(name);
+    if (!q || !this.broker()?.running) throw new Error(`NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
+    return q;
+  }
+
+  /** A forwarded publish; as a request it resolves once the message is safe here (on disc when persistent). */
+  onPub(m: WireMessage & { v: string; q: string }): Promise<void> {
+    let q: Queue;
+    try {
+      q = this.localQueue(m.v, m.q);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const msg = toMessage(m);
+    q.enqueue(msg);
+    if (!(msg.persistent && q.durable)) return Promise.resolve();
+    const broker = this.broker()!;
+    return new Promise((resolve) => broker.messageStore.whenDurable({ onDurable: () => resolve() }, 0));
+  }
+
+  onRequest(link: PeerLink, m: { type: string } & Record<string, unknown>): unknown {
+    switch (m.type) {
+      case 'pub':
+        return this.onPub(m as never);
+      case 'sub': {
+        const q = this.localQueue(m['v'] as string, m['q'] as string);
+        if (q.hasExclusiveConsumer() || (m['exclusive'] === true && q.consumerCount > 0)) {
+          throw new Error(`ACCESS_REFUSED - queue '${q.name}' in vhost '${q.vhost}' in exclusive use`);
+        }
+        const ch = new RemoteConsumerChannel(link, m['cid'] as string);
+        const c = new Consumer(`remote:${link.remoteNode}:${m['cid'] as string}`, q, ch, m['noAck'] === true, m['exclusive'] === true, (m['prefetch'] as number) ?? 0, (m['args'] as FieldTable) ?? {});
+        ch.consumer = c;
+        this.remote.set(`${link.remoteNode}|${ch.cid}`, { ch, q });
+        // attach after the reply is on its way, so deliveries follow consume-ok
+        setImmediate(() => q.addConsumer(c));
+        return { ok: true };
+      }
+      case 'get': {
+        const q = this.localQueue(m['v'] as string, m['q'] as string);
+        const noAck = m['noAck'] === true;
+        const qm = q.get(noAck);
+        if (qm === undefined) return { empty: true };
+        let id = 0;
+        if (!noAck) {
+          const cid = `get|${q.vhost}|${q.name}`;
+          const k = `${link.remoteNode}|${cid}`;
+          let e = this.remote.get(k);
+          if (!e || e.q !== q) {
+            e = { ch: new RemoteConsumerChannel(link, cid), q };
+            this.remote.set(k, e);
+          }
+          id = e.ch.hold(qm);
+        }
+        const msg = qm.msg;
+        return { id, r: qm.redelivered, e: msg.exchange, k: msg.routingKey, p: rawProps(msg), b: msg.body, count: q.messageCount };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** A peer's link went down: what its consumers held goes back to our queues; our consumers of its queues end. */
+  linkDown(node: string): void {
+    for (const [k, e] of [...this.remote]) {
+      if (!k.startsWith(`${node}|`)) continue;
+      this.remote.delete(k);
+      if (e.ch.consumer) e.q.removeConsumer(e.ch.consumer);
+      e.ch.releaseAll(e.q);
+    }
+    for (const sub of [...this.subs.values()]) {
+      if (sub.node !== node || sub.consumer === null) continue;
+      this.subs.delete(sub.cid);
+      sub.consumer.channel.consumerCancelledByServer(sub.consumer);
+    }
+  }
+}
