@@ -121,10 +121,7 @@ describe.skipIf(ON_REF)('memory alarm', () => {
     expect(r.closed).toBe(false);
   });
 
-  // BUG: Warren sends connection.blocked to every connection as soon as the alarm is raised; RabbitMQ 3.10 blocks (and
-  // notifies) a connection only when it publishes. Consumer-only connections being told they are blocked matters:
-  // pika closes a connection that stays blocked longer than blocked_connection_timeout.
-  it.skip('a connection that does not publish is not sent connection.blocked', async () => {
+  it('a connection that does not publish is not sent connection.blocked', async () => {
     const r = await rawPublisher();
     await waitFor(() => b.broker.memoryAlarm, 3000, 'alarm');
     await sleep(400);

@@ -91,9 +91,7 @@ describe('hard errors close the connection with the right reply code', () => {
     await expectHardError(r, 504);
   });
 
-  // BUG (minor): Warren answers 503 COMMAND_INVALID; RabbitMQ 3.10 answers 504 CHANNEL_ERROR "unexpected method in
-  // connection state running" for a non-connection method on channel 0.
-  it.skip('504 CHANNEL_ERROR: a channel or queue method sent on channel 0', async () => {
+  it('504 CHANNEL_ERROR: a channel or queue method sent on channel 0', async () => {
     const r = await ready();
     r.send(method(0, 20, 10, new Enc().shortstr('').buf()));
     await expectHardError(r, 504);

@@ -111,9 +111,7 @@ describe('length limits and overflow', () => {
     expect(await getAll(c, q)).toEqual(['c', 'd']);
   });
 
-  // BUG: a requeued message (nack/reject with requeue, channel close) is put back without enforcing x-max-length;
-  // RabbitMQ applies the limit again (drop-head drops the oldest), so the queue never exceeds its length.
-  it.skip('x-max-length still holds after an unacked message is requeued', async () => {
+  it('x-max-length still holds after an unacked message is requeued', async () => {
     const c = await ch();
     const q = await declare(c, { 'x-max-length': 2 });
     await c.basicPublish('', q, 'm0');
@@ -249,9 +247,7 @@ describe('single active consumer', () => {
     expect(second.msgs.map((m) => m.bodyToString())).toEqual(['s4', 's5']);
   });
 
-  // BUG: x-single-active-consumer is not among the arguments checked for equivalence, so redeclaring the queue with
-  // another value succeeds; RabbitMQ refuses it with 406 (inequivalent arg).
-  it.skip('redeclaring with a different x-single-active-consumer fails with 406', async () => {
+  it('redeclaring with a different x-single-active-consumer fails with 406', async () => {
     const c = await ch();
     const q = await declare(c, { 'x-single-active-consumer': true });
     expect(await rejectionCode(c.queueDeclare(q, { exclusive: true, autoDelete: false, durable: false }, { 'x-single-active-consumer': false }))).toBe(406);

@@ -115,9 +115,7 @@ describe('queue.declare', () => {
     expect((await c.basicGet('', { noAck: true }))?.bodyToString()).toBe('via shortcut');
   });
 
-  // BUG: with both the queue name and the routing key empty, queue.bind binds the last declared queue under its own
-  // name (AMQP 0-9-1 queue.bind, RabbitMQ); Warren binds it with the empty routing key.
-  it.skip('queue.bind with an empty queue name and an empty routing key uses the queue name as the key', async () => {
+  it('queue.bind with an empty queue name and an empty routing key uses the queue name as the key', async () => {
     const c = await ch();
     const q = (await c.queueDeclare('', { exclusive: true })).name;
     await c.queueBind('', 'amq.direct', '');

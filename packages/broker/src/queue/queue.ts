@@ -441,6 +441,8 @@ export class Queue implements Destination, ConsumerQueue {
     this.levels[qm.priority]!.giveBack(qm);
     this.readyCount++;
     this.readyBytes += qm.msg.body.length;
+    // length limits hold for requeued messages too (drop-head drops from the head, where they went back)
+    this.enforceLength();
   }
 
   purge(): number {

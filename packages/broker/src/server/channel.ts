@@ -372,6 +372,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.check('read', 'exchange', a.exchange);
     const q = vh.getQueue(qname, this.conn.id);
     const ex = vh.getExchange(a.exchange);
+    // AMQP 0-9-1 queue.bind: with the current queue and an empty key, the key is the queue's name
+    if (a.queue === '' && a.routingKey === '') a = { ...a, routingKey: q.name };
     const reply = (): void => {
       if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
       else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
@@ -693,6 +695,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.check('write', 'exchange', a.exchange);
     if (ex.internal) throw accessRefused(`cannot publish to internal exchange '${a.exchange}' in vhost '${vh.name}'`);
     if (a.immediate) throw notImplemented('immediate=true');
+    this.conn.publisher = true;
     this.pubExchange = ex;
     this.pubRoutingKey = a.routingKey;
     this.pubMandatory = a.mandatory;

@@ -70,6 +70,8 @@ export class Connection implements FrameSink {
   congested = false;
   /** publishing paused by the memory alarm */
   blocked = false;
+  /** has published at least once (only publishers hear connection.blocked) */
+  publisher = false;
   private blockedNotified = false;
   private paused = false;
   private readonly flowQueues = new Set<FlowSource>();
@@ -160,6 +162,8 @@ export class Connection implements FrameSink {
       // memory alarm: a publish waits, with everything after it, until the alarm clears (RabbitMQ blocks the
       // connection on its first publish); the socket is not read meanwhile
       this.alarmHeld = [Buffer.from(buf.subarray(start - 7, end + 1))];
+      this.publisher = true;
+      this.notifyBlocked();
       this.throttle();
       return;
     }
@@ -246,6 +250,8 @@ export class Connection implements FrameSink {
           this.scheduleFlush();
           return;
         default:
+          // a channel's method on channel 0 (RabbitMQ: 504)
+          if (classId !== 10) throw channelError(`method ${classId}.${methodId} is not allowed on channel 0`);
           throw commandInvalid(`method ${classId}.${methodId} not allowed on channel 0`);
       }
     } catch (err) {
@@ -455,6 +461,11 @@ export class Connection implements FrameSink {
       return;
     }
     this.blocked = true;
+    // RabbitMQ tells only connections that publish; one that has not published yet hears it on its first publish
+    if (this.publisher) this.notifyBlocked();
+  }
+
+  private notifyBlocked(): void {
     if (this.running && !this.blockedNotified && this.capabilities['connection.blocked'] === true) {
       this.blockedNotified = true;
       M.encodeConnectionBlocked(this.writer, 0, 'low on memory');

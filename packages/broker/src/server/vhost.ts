@@ -522,7 +522,7 @@ function bindingRecord(vhost: string, b: Binding): object {
   };
 }
 
-const EQUIVALENCE_ARGS = ['x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type'];
+const EQUIVALENCE_ARGS = ['x-single-active-consumer', 'x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type'];
 
 function sameValue(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
   if (typeof a === 'number' && typeof b === 'bigint') return BigInt(a) === b;

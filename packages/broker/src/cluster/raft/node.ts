@@ -64,6 +64,8 @@ export type RaftRole = 'leader' | 'candidate' | 'follower' | 'learner' | 'stoppe
 export interface MemberStatus {
   id: string;
   voter: boolean;
+  /** A learner that becomes a voter once it has caught up (a disc node that joined or was changed to disc). */
+  promoting: boolean;
   /** Highest log index known to be stored on that member (the leader knows it for everyone; others only for self). */
   matchIndex: number | undefined;
   /** Milliseconds since the leader last heard from it (leader only). */
@@ -301,6 +303,7 @@ export class RaftNode {
         members.push({
           id,
           voter,
+          promoting: this.config.promoting?.includes(id) === true,
           matchIndex: self ? this.persistedIndex : this.role === 'leader' ? p?.match : undefined,
           lastContactMsAgo: self ? 0 : this.role === 'leader' && p !== undefined ? now - p.lastAck : undefined,
         });
@@ -518,6 +521,7 @@ export class RaftNode {
     this.heartbeatTimer = undefined;
     if (this.role !== 'leader' || this.stopped) return;
     for (const peer of this.progress.keys()) this.sendAppend(peer, true);
+    this.maybePromote();
     this.heartbeatTimer = this.clock.setTimeout(() => this.onHeartbeat(), this.heartbeatMs);
   }
 
@@ -800,6 +804,8 @@ export class RaftNode {
       if (p.match + 1 > p.next) p.next = p.match + 1;
       if (p.inflightEnd > 0 && m.matchIndex >= p.inflightEnd) p.inflightEnd = 0;
       this.advanceCommit();
+      if (this.role !== 'leader') return;
+      this.maybePromote();
     } else {
       if (m.lastIndex < p.match) {
         // It lost entries it had acknowledged: a ram learner restarted empty (a voter never should).
@@ -1053,39 +1059,58 @@ export class RaftNode {
       index = this.appendLocal({ type: 'command', command: op.command, rid: requestId });
     } else {
       const current = this.config.voters.includes(op.id) ? 'voter' : this.config.learners.includes(op.id) ? 'learner' : 'absent';
+      const promoting = this.config.promoting?.includes(op.id) === true;
+      let next: Membership | undefined;
+      if (op.role === 'voter') {
+        // §4.2.1: a new voter first catches up as a learner. Asking for a voter that has not caught up (or is not
+        // running yet: join_cluster before start_app) records the wish in the membership (`promoting`); a leader
+        // promotes it as soon as it has the committed log and answers. So a disc node that cannot be reached never
+        // becomes a voter the majority would have to wait for.
+        if (current !== 'voter') {
+          if (op.id === this.id || this.caughtUp(op.id)) next = withRole(this.config, op.id, 'voter');
+          else if (!promoting) next = withRole(this.config, op.id, 'learner', true);
+        }
+      } else if (current !== op.role || promoting) {
+        next = withRole(this.config, op.id, op.role);
+      }
       // Already so: nothing to append. Wait for the entry that made it so (term -1: it is committed already).
-      if (current === op.role) {
+      if (next === undefined) {
         return { index: this.configIndex, term: this.configIndex <= this.commitIndex ? -1 : (this.termAt(this.configIndex) ?? -1) };
       }
-      const next = withRole(this.config, op.id, op.role);
       if (next.voters.length === 0) {
         return { code: 'REFUSED', error: `refusing to make ${op.id} ${op.role === 'absent' ? 'leave the cluster' : 'a ram node'}: it is the last disc node (voter) and the cluster needs at least one` };
       }
-      // §4.1: one change at a time: the previous membership must be committed, and (the dissertation's fix) this
-      // leader must have committed an entry of its own term first.
-      if (this.configIndex > this.commitIndex || this.commitIndex < this.leaderReadyIndex) {
-        return { code: 'BUSY', error: 'another membership change is in progress' };
-      }
-      if (op.role === 'voter' && op.id !== this.id) {
-        // §4.2.1: a new voter first catches up as a learner; it becomes a voter only once it has the committed log
-        // and answers. A disc node that cannot be reached thus never becomes a voter the majority would wait for.
-        if (current === 'absent') {
-          const learnerIndex = this.appendLocal({ type: 'config', config: withRole(this.config, op.id, 'learner') });
-          this.log_('info', `membership change at ${learnerIndex}: ${op.id} joins as a learner to catch up before it votes`);
-          return { code: 'BUSY', error: `${op.id} is catching up as a learner before it becomes a voter` };
-        }
-        const p = this.progress.get(op.id);
-        if (p === undefined || p.match < this.commitIndex || this.clock.now() - p.lastAck > this.electionMax) {
-          return { code: 'BUSY', error: `${op.id} has not caught up (it has ${p?.match ?? 0} of ${this.commitIndex} committed entries${p !== undefined && this.clock.now() - p.lastAck > this.electionMax ? ' and does not answer' : ''})` };
-        }
-      }
+      if (!this.configChangeAllowed()) return { code: 'BUSY', error: 'another membership change is in progress' };
       index = this.appendLocal({ type: 'config', config: next });
-      this.log_('info', `membership change at ${index}: ${op.id} -> ${op.role} (${describe(next)})`);
+      this.log_('info', `membership change at ${index}: ${op.id} -> ${op.role}${next.promoting?.includes(op.id) === true ? ' once caught up' : ''} (${describe(next)})`);
     }
     const result = { index, term: this.term };
     this.dedup.set(requestId, result);
     if (this.dedup.size > DEDUP_LIMIT) this.dedup.delete(this.dedup.keys().next().value!);
     return result;
+  }
+
+  /** §4.1: one change at a time: the previous membership must be committed, and (the dissertation's fix) this
+   *  leader must have committed an entry of its own term first. */
+  private configChangeAllowed(): boolean {
+    return this.role === 'leader' && this.configIndex <= this.commitIndex && this.commitIndex >= this.leaderReadyIndex;
+  }
+
+  /** A learner that holds the committed log and has answered within an election timeout. */
+  private caughtUp(id: string): boolean {
+    const p = this.progress.get(id);
+    return p !== undefined && p.match >= this.commitIndex && this.clock.now() - p.lastAck <= this.electionMax;
+  }
+
+  /** Promotes a learner marked `promoting` once it has caught up (on the leader, one change at a time). */
+  private maybePromote(): void {
+    const pending = this.config.promoting;
+    if (pending === undefined || pending.length === 0 || !this.configChangeAllowed()) return;
+    const id = pending.find((p) => this.caughtUp(p));
+    if (id === undefined) return;
+    const next = withRole(this.config, id, 'voter');
+    const index = this.appendLocal({ type: 'config', config: next });
+    this.log_('info', `membership change at ${index}: ${id} caught up and becomes a voter (${describe(next)})`);
   }
 
   private onForward(from: string, m: ForwardRequest): void {
@@ -1154,17 +1179,22 @@ function appendResponse(term: number, success: boolean, matchIndex: number, conf
 function normalize(m: Membership): Membership {
   const voters = [...new Set(m.voters)].sort();
   const learners = [...new Set(m.learners)].filter((id) => !voters.includes(id)).sort();
-  return { voters, learners };
+  const promoting = [...new Set(m.promoting ?? [])].filter((id) => learners.includes(id)).sort();
+  return promoting.length > 0 ? { voters, learners, promoting } : { voters, learners };
 }
 
-function withRole(m: Membership, id: string, role: MemberRole): Membership {
+/** The membership with `id` as voter, learner (to be promoted once caught up if `promote`), or absent. */
+function withRole(m: Membership, id: string, role: MemberRole, promote = false): Membership {
   const voters = m.voters.filter((v) => v !== id);
   const learners = m.learners.filter((v) => v !== id);
+  const promoting = (m.promoting ?? []).filter((v) => v !== id);
   if (role === 'voter') voters.push(id);
   if (role === 'learner') learners.push(id);
-  return normalize({ voters, learners });
+  if (role === 'learner' && promote) promoting.push(id);
+  return normalize({ voters, learners, promoting });
 }
 
 function describe(m: Membership): string {
-  return `voters [${m.voters.join(', ')}]${m.learners.length > 0 ? `, learners [${m.learners.join(', ')}]` : ''}`;
+  const promoting = m.promoting !== undefined && m.promoting.length > 0 ? ` (to be voters: ${m.promoting.join(', ')})` : '';
+  return `voters [${m.voters.join(', ')}]${m.learners.length > 0 ? `, learners [${m.learners.join(', ')}]${promoting}` : ''}`;
 }

@@ -6,6 +6,8 @@
 export interface Membership {
   readonly voters: readonly string[];
   readonly learners: readonly string[];
+  /** Learners to be promoted to voters by the leader once they have caught up (§4.2.1); absent when none. */
+  readonly promoting?: readonly string[];
 }
 
 export const EMPTY_MEMBERSHIP: Membership = Object.freeze({ voters: Object.freeze([]), learners: Object.freeze([]) });
