@@ -258,14 +258,16 @@ export class RaftNode {
    * One membership change, one server at a time (§4.1): role 'voter' adds a disc node or promotes a learner,
    * 'learner' adds a ram node or demotes a voter, 'absent' removes a node (forget_cluster_node). Works on any node
    * (forwarded to the leader). Refused (REFUSED) if it would leave no voter. Resolves once the new membership is
-   * committed and applied here; a change to the current membership resolves at once.
+   * committed and applied here; a change to the current membership resolves at once. A 'voter' that has not
+   * caught up (or is not running yet) is added as a learner marked `promoting`, and the call resolves then: the
+   * leader promotes it by itself once it has caught up (status().members[].promoting until then).
    */
   changeMembership(id: string, role: MemberRole, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
     return this.submit({ kind: 'member', id, role }, options.timeoutMs);
   }
 
-  /** join_cluster / change_cluster_node_type disc. A node not yet in the cluster first joins as a learner and is
-   *  promoted once caught up; if it does not catch up in time this fails with BUSY and the node stays a learner. */
+  /** join_cluster / change_cluster_node_type disc. A node that has not caught up joins as a learner marked
+   *  `promoting`, and the leader makes it a voter once it has caught up; the promise does not wait for that. */
   addVoter(id: string, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
     return this.changeMembership(id, 'voter', options);
   }
