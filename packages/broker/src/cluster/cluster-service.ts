@@ -221,7 +221,8 @@ export class ClusterService {
         raft.propose(cmd).then(
           () => undefined,
           (err: unknown) => {
-            throw err instanceof NoLeaderError ? new NoDiscNodeError(err.message) : err;
+            // no leader, or a leader that no longer answers: either way no disc node majority recorded it
+            throw err instanceof RaftError ? new NoDiscNodeError(err.message) : err;
           },
         ),
     };

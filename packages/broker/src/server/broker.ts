@@ -138,10 +138,11 @@ export class Broker extends EventEmitter implements VHostContext {
 
   // ---- lifecycle
 
-  /** Loads definitions and messages, then listens. */
-  async start(): Promise<void> {
+  /** Loads definitions and messages, then listens. beforeListen runs in between (a clustered node catches up there). */
+  async start(beforeListen?: () => Promise<void>): Promise<void> {
     if (this.running) return;
     this.boot();
+    if (beforeListen) await beforeListen();
     await this.listen();
     this.running = true;
     this.startMemoryMonitor();

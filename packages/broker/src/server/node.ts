@@ -56,17 +56,15 @@ export class BrokerNode {
       this.stores = createStores(this.options.dataDir);
     }
     const broker = new Broker({ ...this.options, stores: this.stores, clustered });
-    await broker.start();
     this.broker = broker;
-    if (clustered) {
-      try {
-        await this.cluster!.attach(broker);
-      } catch (err) {
-        this.cluster!.stopRaft();
-        await broker.stop();
-        this.broker = null;
-        throw err;
-      }
+    try {
+      // a clustered node has its metadata before it takes clients
+      await broker.start(clustered ? () => this.cluster!.attach(broker) : undefined);
+    } catch (err) {
+      this.cluster?.stopRaft();
+      await broker.stop();
+      this.broker = null;
+      throw err;
     }
     if (this.management !== null) {
       try {

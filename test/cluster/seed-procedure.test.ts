@@ -1,0 +1,151 @@
+// The seeds' cluster procedure, command for command, on real broker processes over loopback:
+//   brokerctl stop_app; brokerctl join_cluster --ram rabbit@node1; brokerctl start_app; brokerctl cluster_status
+// then what the seeds describe of a running cluster: metadata on every node, classic queues on one node reachable
+// from all, ram nodes getting their metadata back after a restart, and no metadata changes without a disc node.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { AMQPClient } from '@cloudamqp/amqp-client';
+import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
+
+let env: TestEnv;
+const nodes: { name: string; port: number; dist: number; args: string[]; proc: BrokerProcess | null }[] = [];
+const ctl = (n: number, ...args: string[]) => env.ctl(['-n', nodes[n]!.name, ...args], 40_000);
+const url = (n: number) => `amqp://guest:guest@127.0.0.1:${nodes[n]!.port}`;
+
+async function start(n: number): Promise<void> {
+  const node = nodes[n]!;
+  node.proc = await env.startBroker(node.args, node.port);
+}
+
+beforeAll(async () => {
+  env = new TestEnv();
+  for (let i = 1; i <= 3; i++) {
+    const port = await freePort();
+    const dist = await freePort();
+    const name = `rabbit@seednode${i}`;
+    nodes.push({ name, port, dist, args: ['--data-dir', join(env.dir, `node${i}`), '--node-name', name, '--dist-port', String(dist), '--quiet'], proc: null });
+  }
+  await Promise.all([start(0), start(1), start(2)]);
+}, 60_000);
+
+afterAll(async () => {
+  await env.cleanup();
+});
+
+describe('cluster (seed procedure)', () => {
+  it('seed: stop_app, join_cluster --ram rabbit@node1, start_app on the two others forms one cluster of 1 disc + 2 ram nodes', async () => {
+    expect((await ctl(0, 'add_user', 'seeduser', 'pw')).code).toBe(0);
+    for (const n of [1, 2]) {
+      expect((await ctl(n, 'stop_app')).code).toBe(0);
+      const j = await ctl(n, 'join_cluster', '--ram', nodes[0]!.name);
+      expect(j.stderr).toBe('');
+      expect(j.stdout).toBe(`Clustering node ${nodes[n]!.name} with ${nodes[0]!.name}\n`);
+      expect((await ctl(n, 'start_app')).code).toBe(0);
+    }
+    for (const n of [0, 1, 2]) {
+      const s = JSON.parse((await ctl(n, 'cluster_status', '--formatter', 'json')).stdout) as { disk_nodes: string[]; ram_nodes: string[]; running_nodes: string[] };
+      expect(s.disk_nodes).toEqual([nodes[0]!.name]);
+      expect([...s.ram_nodes].sort()).toEqual([nodes[1]!.name, nodes[2]!.name]);
+      expect([...s.running_nodes].sort()).toEqual(nodes.map((x) => x.name).sort());
+    }
+    const text = (await ctl(1, 'cluster_status')).stdout;
+    expect(text).toContain(`Disk Nodes\n\n${nodes[0]!.name}\n`);
+    expect(text).toContain('RAM Nodes');
+  }, 120_000);
+
+  it('seed: metadata is the same on every node (users, vhosts, policies, queues)', async () => {
+    // the user added on node1 before the others joined came to them with the cluster's metadata
+    expect((await ctl(2, '-q', 'list_users')).stdout).toContain('seeduser');
+    expect((await ctl(1, 'add_vhost', 'hrsystem')).code).toBe(0);
+    expect((await ctl(2, 'set_policy', 'ha-all', '^ha\\.', '{"ha-mode":"all"}')).code).toBe(0);
+    for (const n of [0, 1, 2]) {
+      expect((await ctl(n, '-q', 'list_vhosts')).stdout).toContain('hrsystem');
+      expect((await ctl(n, '-q', 'list_policies')).stdout).toContain('ha-all');
+    }
+  }, 60_000);
+
+  it('seed: a classic queue lives on the node that declared it and is reachable from all nodes', async () => {
+    const c2 = await new AMQPClient(url(1)).connect();
+    const ch2 = await c2.channel();
+    await ch2.queueDeclare('orders', { durable: true });
+    for (const n of [0, 2]) expect((await ctl(n, '-q', 'list_queues', 'name', 'node')).stdout).toContain(`orders\t${nodes[1]!.name}`);
+    // publish through node1 and node3 (with confirms: they wait for node2 to have the message)
+    for (const n of [0, 2]) {
+      const c = await new AMQPClient(url(n)).connect();
+      const ch = await c.channel();
+      await ch.confirmSelect();
+      await ch.basicPublish('', 'orders', `via-${n}`, { deliveryMode: 2 });
+      await c.close();
+    }
+    expect((await ctl(1, '-q', 'list_queues', 'name', 'messages')).stdout).toContain('orders\t2');
+    // consume through node1: deliveries come over the peer link, acks go back
+    const c1 = await new AMQPClient(url(0)).connect();
+    const ch1 = await c1.channel();
+    await ch1.basicQos(1);
+    const got: string[] = [];
+    await new Promise<void>((resolve) => {
+      void ch1.basicConsume('orders', { noAck: false }, (m) => {
+        got.push(m.bodyToString() ?? '');
+        void m.ack();
+        if (got.length === 2) resolve();
+      });
+    });
+    expect(got.sort()).toEqual(['via-0', 'via-2']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await ctl(1, '-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged')).stdout).toContain('orders\t0\t0');
+    await c1.close();
+    await c2.close();
+  }, 60_000);
+
+  it('seed: a ram node that restarts gets the metadata back from the disc node', async () => {
+    await kill9(nodes[2]!.proc!);
+    await start(2);
+    expect((await ctl(2, '-q', 'list_users')).stdout).toContain('seeduser');
+    expect((await ctl(2, '-q', 'list_queues', 'name', 'node')).stdout).toContain(`orders\t${nodes[1]!.name}`);
+    const s = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { running_nodes: string[] };
+    expect(s.running_nodes).toContain(nodes[2]!.name);
+  }, 90_000);
+
+  it('seed: with the disc node down, metadata changes fail with a clear error while publishing and consuming go on', async () => {
+    await kill9(nodes[0]!.proc!);
+    const r = await ctl(1, 'add_user', 'nobody', 'pw');
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain('no running disc node');
+    // the queue on node2 keeps working for clients of node2 and node3
+    const c3 = await new AMQPClient(url(2)).connect();
+    const ch3 = await c3.channel();
+    await ch3.basicPublish('', 'orders', 'while-disc-down');
+    const c2 = await new AMQPClient(url(1)).connect();
+    const ch2 = await c2.channel();
+    let m = null;
+    for (let i = 0; i < 20 && m === null; i++) {
+      m = await ch2.basicGet('orders', { noAck: true });
+      if (m === null) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(m?.bodyToString()).toBe('while-disc-down');
+    // and an AMQP declare of a new queue is refused, naming the reason
+    await expect(ch2.queueDeclare('new-queue')).rejects.toThrow(/no running disc node/);
+    await c2.close().catch(() => {});
+    await c3.close();
+    // the disc node comes back with everything it had
+    await start(0);
+    expect((await ctl(0, '-q', 'list_users')).stdout).toContain('seeduser');
+    expect((await ctl(1, 'add_user', 'later', 'pw')).code).toBe(0);
+    expect((await ctl(2, '-q', 'list_users')).stdout).toContain('later');
+  }, 120_000);
+
+  it('seed: forget_cluster_node removes a stopped node; reset on a member leaves the cluster', async () => {
+    await kill9(nodes[2]!.proc!);
+    expect((await ctl(0, 'forget_cluster_node', nodes[2]!.name)).code).toBe(0);
+    const s = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { ram_nodes: string[] };
+    expect(s.ram_nodes).toEqual([nodes[1]!.name]);
+    expect((await ctl(1, 'stop_app')).code).toBe(0);
+    expect((await ctl(1, 'reset')).code).toBe(0);
+    expect((await ctl(1, 'start_app')).code).toBe(0);
+    const own = JSON.parse((await ctl(1, 'cluster_status', '--formatter', 'json')).stdout) as { disk_nodes: string[]; ram_nodes: string[] };
+    expect(own.disk_nodes).toEqual([nodes[1]!.name]);
+    expect(own.ram_nodes).toEqual([]);
+    const s2 = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { disk_nodes: string[]; ram_nodes: string[] };
+    expect(s2.ram_nodes).toEqual([]);
+  }, 120_000);
+});
