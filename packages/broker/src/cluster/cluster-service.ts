@@ -20,6 +20,7 @@ import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type Ra
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues } from './remote-queues.ts';
+import type { ClusterView } from '../mgmt/cluster.ts';
 
 /** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
 export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
@@ -281,6 +282,21 @@ export class ClusterService {
     return {
       voters: Object.entries(f.nodes).filter(([, t]) => t === 'disc').map(([n]) => n),
       learners: Object.entries(f.nodes).filter(([, t]) => t === 'ram').map(([n]) => n),
+    };
+  }
+
+  /** The cluster as the management API shows it: members with their type, and where each queue lives. */
+  view(broker: Broker): ClusterView {
+    return {
+      nodes: () => {
+        const m = this.membership();
+        const up = (n: string): boolean => (n === this.nodeName ? broker.running : this.manager?.link(n)?.isOpen === true);
+        return [
+          ...m.voters.map((name) => ({ name, type: 'disc' as const, running: up(name), partitions: [] })),
+          ...m.learners.map((name) => ({ name, type: 'ram' as const, running: up(name), partitions: [] })),
+        ];
+      },
+      queueLocation: (vhost, queue) => ({ node: broker.vhosts.get(vhost)?.queues.get(queue)?.node ?? this.nodeName, mirrors: [], synchronisedMirrors: [] }),
     };
   }
 

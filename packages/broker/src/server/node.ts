@@ -68,7 +68,8 @@ export class BrokerNode {
     }
     if (this.management !== null) {
       try {
-        this.mgmt = await startManagement(broker, { port: this.management.port, host: this.management.host });
+        const cluster = this.cluster?.view(broker);
+        this.mgmt = await startManagement(broker, { port: this.management.port, host: this.management.host, ...(cluster ? { cluster } : {}) });
         broker.log(`management plugin (HTTP API, UI, /metrics) on ${this.management.host}:${this.mgmt.port}`);
       } catch (err) {
         await broker.stop();
