@@ -423,6 +423,13 @@ describe('membership changes (§4.1, one server at a time)', () => {
     expectClean(sim);
   });
 
+  it('a lone disc node leads as soon as it starts', async () => {
+    const sim = cluster(['a']);
+    expect(sim.raft('a').isLeader()).toBe(true);
+    expect((await settled(sim, sim.raft('a').propose('x'))).value).toEqual({ index: 3 });
+    expect(sim.clock.now()).toBeLessThanOrEqual(20); // one simulator step: no election timeout waited
+  });
+
   it('bootstrap writes only into empty storage and needs a voter', () => {
     const s = new MemoryStorage();
     expect(RaftNode.bootstrap(s, { voters: ['a'], learners: [] })).toBe(true);

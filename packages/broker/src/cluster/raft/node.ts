@@ -196,6 +196,8 @@ export class RaftNode {
     });
     this.persistedIndex = this.lastIndex;
     this.recomputeConfig();
+    // Request ids of the commands in the log: a duplicated forward arriving after a restart is recognised.
+    for (const e of this.log) if (e.type === 'command' && e.rid !== undefined) this.remember(e.rid, e.index, e.term);
   }
 
   /**
@@ -223,6 +225,8 @@ export class RaftNode {
     this.log_('info', `starting at term ${this.term}, log ${this.snapIndex + 1}..${this.lastIndex}, ${describe(this.config)}`);
     this.resetElectionTimer();
     this.emitStatus();
+    // The only voter has nobody to wait for or to disrupt: lead at once (a single disc node starts quickly).
+    if (this.config.voters.length === 1 && this.isVoter()) this.campaign(true);
   }
 
   /** Stops timers and fails outstanding requests with STOPPED. Storage is closed. Idempotent. */
@@ -949,7 +953,7 @@ export class RaftNode {
   private onRequestTimeout(req: Request): void {
     req.timer = undefined;
     if (!this.requests.has(req.requestId)) return;
-    if (req.state === 'retry') this.fail(req, new RaftError('BUSY', `${req.lastRefusal} (gave up after ${this.clock.now() - req.submittedAt} ms)`, false));
+    if (req.state === 'retry') this.fail(req, new RaftError('BUSY', `${req.lastRefusal} (gave up after ${this.clock.now() - req.submittedAt} ms)`, req.submitted));
     else if (!req.submitted) this.fail(req, new NoLeaderError());
     else this.fail(req, new RaftError('TIMEOUT', `not committed within ${this.clock.now() - req.submittedAt} ms; it may still be`, true));
   }
@@ -974,7 +978,7 @@ export class RaftNode {
     // No leader known: wait for one, but not longer than leaderWaitMs from the request's start.
     if (now - req.submittedAt >= this.leaderWaitMs) {
       if (!req.submitted) return this.fail(req, new NoLeaderError());
-      return this.fail(req, new RaftError('NO_LEADER', 'no leader to confirm the change; it may have been committed', true));
+      return this.fail(req, new NoLeaderError('no leader: no disc node reachable to confirm the change; it may still be committed', true));
     }
     req.state = 'waiting';
     req.target = undefined;
@@ -988,9 +992,8 @@ export class RaftNode {
   }
 
   private onRefused(req: Request, code: 'NOT_LEADER' | 'REFUSED' | 'BUSY', message: string): void {
-    // None of these appended anything, and a copy of the forward arriving later cannot be appended either (a node
-    // that was not leader of the forward's term never becomes leader of that term): the outcome is known again.
-    req.submitted = false;
+    // This attempt appended nothing. `submitted` stays as it was: if the network duplicated an earlier forward, a
+    // copy may have been appended when the target was leader, so after any forward the outcome stays unknown.
     if (code === 'REFUSED') return this.fail(req, new RaftError('REFUSED', message, false));
     if (code === 'NOT_LEADER') {
       req.state = 'waiting';
@@ -1086,10 +1089,13 @@ export class RaftNode {
       index = this.appendLocal({ type: 'config', config: next });
       this.log_('info', `membership change at ${index}: ${op.id} -> ${op.role}${next.promoting?.includes(op.id) === true ? ' once caught up' : ''} (${describe(next)})`);
     }
-    const result = { index, term: this.term };
-    this.dedup.set(requestId, result);
+    this.remember(requestId, index, this.term);
+    return { index, term: this.term };
+  }
+
+  private remember(requestId: string, index: number, term: number): void {
+    this.dedup.set(requestId, { index, term });
     if (this.dedup.size > DEDUP_LIMIT) this.dedup.delete(this.dedup.keys().next().value!);
-    return result;
   }
 
   /** §4.1: one change at a time: the previous membership must be committed, and (the dissertation's fix) this
@@ -1120,6 +1126,12 @@ export class RaftNode {
       const msg: ForwardResponse = { type: 'forwardResponse', term: this.term, requestId: m.requestId, ...r };
       this.transport.send(from, msg);
     };
+    // A copy of a forward this node appended before (the network duplicated it): the same answer again.
+    const seen = this.dedup.get(m.requestId);
+    if (seen !== undefined) {
+      reply({ ok: true, index: seen.index, entryTerm: seen.term });
+      return;
+    }
     // A forward from an earlier term (delayed or duplicated in the network) is refused, so that a command is not
     // appended again by a node that became leader later.
     if (this.role !== 'leader' || m.term !== this.term) {

@@ -154,7 +154,7 @@ export class RaftError extends Error {
 
 export class NoLeaderError extends RaftError {
   override readonly name = 'NoLeaderError';
-  constructor(detail = 'no leader: no disc node reachable (metadata changes need a majority of the disc nodes)') {
-    super('NO_LEADER', detail, false);
+  constructor(detail = 'no leader: no disc node reachable (metadata changes need a majority of the disc nodes)', outcomeUnknown = false) {
+    super('NO_LEADER', detail, outcomeUnknown);
   }
 }
