@@ -23,6 +23,7 @@ interface Outcome {
   acked: number;
   messages: number;
   leaders: number;
+  duplicates: number;
 }
 
 /** One schedule. With `dir`, disc nodes keep their log in FileStorage under it (reopened after each crash). */
@@ -148,7 +149,7 @@ export async function schedule(seed: number, dir?: string): Promise<Outcome> {
   sim.checkConvergence();
   // Pending proposals are settled by the time the runs above end (propose timeout 3 s).
   const acked = sim.proposals.filter((p) => p.outcome === 'ok').length;
-  const outcome = { violations: sim.violations, trace: sim.traceAtFirstViolation, acked, messages: sim.messages, leaders: sim.leaders.size };
+  const outcome = { violations: sim.violations, trace: sim.traceAtFirstViolation, acked, messages: sim.messages, leaders: sim.leaders.size, duplicates: sim.duplicateApplies };
   for (const n of sim.nodes.values()) n.raft?.stop();
   return outcome;
 }
@@ -159,6 +160,7 @@ describe('raft simulation', () => {
     let acked = 0;
     let messages = 0;
     let leaders = 0;
+    let duplicates = 0;
     const started = performance.now();
     for (const seed of seeds) {
       const outcome = await schedule(seed);
@@ -170,9 +172,10 @@ describe('raft simulation', () => {
       acked += outcome.acked;
       messages += outcome.messages;
       leaders += outcome.leaders;
+      duplicates += outcome.duplicates;
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(`raft-sim: ${seeds.length} schedules, ${acked} acknowledged proposals, ${leaders} elected leaders, ${messages} messages in ${seconds} s`);
+    console.log(`raft-sim: ${seeds.length} schedules, ${acked} acknowledged proposals, ${leaders} elected leaders, ${messages} messages, ${duplicates} commands applied twice, in ${seconds} s`);
     expect(acked).toBeGreaterThan(seeds.length);
   }, 600_000);
 

@@ -664,6 +664,7 @@ export class RaftNode {
       for (const e of fresh) {
         this.log.push(e);
         if (e.type === 'config') configChanged = true;
+        else if (e.type === 'command' && e.rid !== undefined) this.remember(e.rid, e.index, e.term);
       }
       this.persistedIndex = this.lastIndex;
       if (configChanged) this.recomputeConfig();

@@ -66,6 +66,8 @@ export class RaftSim {
   minDelayMs = 1;
   maxDelayMs = 5;
   messages = 0;
+  /** Commands found at two indices by checkConvergence (a duplicated forward appended twice). */
+  duplicateApplies = 0;
   /** Trace lines kept (the most recent). */
   traceLimit = 400;
   /** Sees every message a live node sends (before loss and partitions); tests check what was durable by then. */
@@ -344,6 +346,11 @@ export class RaftSim {
       if (key(n.sm) !== key(reference.sm)) {
         this.violation(`convergence: ${n.id} applied up to ${n.sm.lastIndex} (${n.sm.commands.length} commands), ${reference.id} up to ${reference.sm.lastIndex} (${reference.sm.commands.length})`);
       }
+    }
+    const seen = new Set<unknown>();
+    for (const [, c] of reference.sm.commands) {
+      if (seen.has(c)) this.duplicateApplies++;
+      seen.add(c);
     }
     for (const n of ups) {
       const applied = new Map(n.sm.commands.map(([i, c]) => [c, i] as const));
