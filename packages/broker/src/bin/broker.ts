@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const mgmt = mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? '127.0.0.1' };
   const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info }, mgmt);
   let stopping = false;
-  const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command') });
+  const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command'), partitionHandling: cfg.partitionHandling ?? 'ignore' });
   async function shutdown(why: string): Promise<void> {
     if (stopping) return;
     stopping = true;

@@ -206,6 +206,7 @@ const H: Record<string, Handler> = {
     const b = node.broker;
     const m = node.cluster?.membership() ?? { voters: [name], learners: [] };
     const running = node.cluster ? await node.cluster.runningNodes() : node.running ? [name] : [];
+    const partitions = node.cluster?.partitions.list() ?? [];
     const text = [
       `Cluster status of node ${name} ...`,
       'Basics',
@@ -231,13 +232,13 @@ const H: Record<string, Handler> = {
       '',
       'Network Partitions',
       '',
-      '(none)',
+      ...(partitions.length > 0 ? partitions.map((p) => `Node ${name} cannot communicate with ${p}`) : ['(none)']),
       '',
       'Listeners',
       '',
       ...(node.running ? [`Node: ${name}, interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0`] : []),
     ].join('\n');
-    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, alarms: [], partitions: {} } };
+    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, alarms: [], partitions: partitions.length > 0 ? { [name]: partitions } : {} } };
   },
   set_cluster_name: async (node, req) => {
     const [name] = argN(req, 1, '<name>');

@@ -21,6 +21,8 @@ import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues } from './remote-queues.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
+import { isIP } from 'node:net';
+import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
 /** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
 export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
@@ -41,14 +43,22 @@ export class ClusterService {
   private readonly onExit: () => void;
   port = 0;
   readonly remote: RemoteQueues;
+  readonly partitions: PartitionMonitor;
 
-  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void }) {
+  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void; partitionHandling?: PartitionHandling }) {
     this.node = node;
     this.log = opts.log;
     this.warn = opts.warn;
     this.onExit = opts.onExit;
     node.cluster = this;
     this.remote = new RemoteQueues(() => this.node.broker, () => this.manager);
+    this.partitions = new PartitionMonitor(this, opts.partitionHandling ?? 'ignore');
+  }
+
+  /** Members this node can reach right now (itself included). */
+  reachable(): string[] {
+    const m = this.membership();
+    return [...m.voters, ...m.learners].filter((n) => n === this.nodeName || this.manager?.link(n)?.isOpen === true);
   }
 
   get nodeName(): string {
@@ -104,9 +114,11 @@ export class ClusterService {
       transport: new TcpTransport(),
       listen: { host, port },
       resolve: (node: string) => {
+        // a node name's host part is its address; the one-host registry (our epmd) knows non-default ports
+        const host = node.slice(node.indexOf('@') + 1);
         const registered = lookupNode(node);
-        if (registered !== null) return { host: '127.0.0.1', port: registered };
-        return { host: node.slice(node.indexOf('@') + 1), port: DEFAULT_DIST_PORT };
+        if (registered !== null) return { host: isIP(host) !== 0 ? host : '127.0.0.1', port: registered };
+        return { host, port: DEFAULT_DIST_PORT };
       },
       heartbeatTickMs: 500,
       heartbeatMissedTicks: 4,
@@ -115,12 +127,15 @@ export class ClusterService {
         onMessage: (link: PeerLink, msg: unknown) => this.onMessage(link, msg),
         onRequest: (link: PeerLink, req: unknown) => this.onRequest(link, req),
         onLinkUp: (link: PeerLink) => {
-          if (!link.remoteNode.startsWith('brokerctl-')) this.log(`peer link up: ${link.remoteNode}`);
+          if (link.remoteNode.startsWith('brokerctl-')) return;
+          this.log(`peer link up: ${link.remoteNode}`);
+          this.partitions.linkUp(link.remoteNode, link.remoteIncarnation);
         },
         onLinkDown: (link: PeerLink) => {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link down: ${link.remoteNode}`);
           this.remote.linkDown(link.remoteNode);
+          this.partitions.linkDown(link.remoteNode, link.remoteIncarnation);
         },
         onDrain: () => {
           // remote consumers waited for the link: let their queues deliver again
@@ -131,10 +146,12 @@ export class ClusterService {
     const addr = await this.manager.start();
     this.port = addr?.port ?? port;
     registerNode(this.nodeName, this.port);
+    this.partitions.start();
     return this.port;
   }
 
   async close(): Promise<void> {
+    this.partitions.stop();
     this.stopRaft();
     unregisterNode(this.nodeName);
     await this.manager?.stop();
@@ -291,9 +308,10 @@ export class ClusterService {
       nodes: () => {
         const m = this.membership();
         const up = (n: string): boolean => (n === this.nodeName ? broker.running : this.manager?.link(n)?.isOpen === true);
+        const partitions = (name: string): string[] => (name === this.nodeName ? this.partitions.list() : []);
         return [
-          ...m.voters.map((name) => ({ name, type: 'disc' as const, running: up(name), partitions: [] })),
-          ...m.learners.map((name) => ({ name, type: 'ram' as const, running: up(name), partitions: [] })),
+          ...m.voters.map((name) => ({ name, type: 'disc' as const, running: up(name), partitions: partitions(name) })),
+          ...m.learners.map((name) => ({ name, type: 'ram' as const, running: up(name), partitions: partitions(name) })),
         ];
       },
       queueLocation: (vhost, queue) => ({ node: broker.vhosts.get(vhost)?.queues.get(queue)?.node ?? this.nodeName, mirrors: [], synchronisedMirrors: [] }),
