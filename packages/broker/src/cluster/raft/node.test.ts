@@ -439,6 +439,38 @@ describe('membership changes (§4.1, one server at a time)', () => {
   });
 });
 
+describe('failures of the owner\'s parts', () => {
+  it('a storage write that throws stops the node (fail-stop) and reports it; the others go on', async () => {
+    let fatal: Error | undefined;
+    const sim = cluster(['a', 'b', 'c'], [], { onFatal: (e) => (fatal = e) });
+    const leader = await leaderOf(sim);
+    const victim = ['a', 'b', 'c'].find((id) => id !== leader.id)!;
+    const storage = sim.node(victim).storage;
+    storage.append = () => {
+      throw new Error('EIO: disc gone');
+    };
+    const r = await settled(sim, leader.propose('x'));
+    expect(r.value).toBeDefined(); // the other follower makes the majority
+    expect(fatal?.message).toBe('EIO: disc gone');
+    expect(sim.node(victim).raft!.status().role).toBe('stopped');
+  });
+
+  it('a transport that throws is treated as a lost message', async () => {
+    const sim = cluster(['a', 'b', 'c']);
+    const leader = await leaderOf(sim);
+    let calls = 0;
+    sim.tap = () => {
+      if (++calls % 3 === 0) throw new Error('QUEUE_FULL');
+    };
+    const r = await settled(sim, leader.propose('y'));
+    expect(r.value).toBeDefined();
+    sim.tap = undefined;
+    await sim.run(500);
+    for (const id of ['a', 'b', 'c']) expect(commands(sim, id)).toEqual(['y']);
+    expectClean(sim);
+  });
+});
+
 describe('proposals without a leader', () => {
   it('fail with NoLeaderError after the bounded wait when no disc node is reachable', async () => {
     const sim = cluster(['a', 'b', 'c']);

@@ -44,6 +44,8 @@ export interface RaftOptions {
   restore(data: unknown): void;
   /** Called after role, term, leader or membership changes (for logs and cluster_status); must not throw. */
   onStatusChange?(status: RaftStatus): void;
+  /** Called once if the node stopped itself because of an internal failure (e.g. its storage threw). */
+  onFatal?(error: Error): void;
   /** Election timeout range, ms (Raft §5.2); defaults 300 and 600. */
   electionTimeoutMinMs?: number;
   electionTimeoutMaxMs?: number;
@@ -232,7 +234,11 @@ export class RaftNode {
   /** Stops timers and fails outstanding requests with STOPPED. Storage is closed. Idempotent. */
   stop(): void {
     if (this.stopped) return;
-    this.flush();
+    try {
+      this.flush();
+    } catch (error) {
+      this.log_('error', `could not write the last entries on stop: ${String(error)}`);
+    }
     this.stopped = true;
     for (const t of [this.electionTimer, this.heartbeatTimer, this.quorumTimer, this.flushTimer]) {
       if (t !== undefined) this.clock.clearTimeout(t);
@@ -241,7 +247,11 @@ export class RaftNode {
     for (const req of [...this.requests.values()]) {
       this.fail(req, new RaftError('STOPPED', `raft node ${this.id} stopped`, req.submitted));
     }
-    this.storage.close();
+    try {
+      this.storage.close();
+    } catch (error) {
+      this.log_('error', `closing storage failed: ${String(error)}`);
+    }
     this.emitStatus();
   }
 
@@ -336,6 +346,10 @@ export class RaftNode {
   /** Delivers a message from another node. */
   receive(from: string, msg: RaftMessage): void {
     if (this.stopped || !this.started || from === this.id) return;
+    this.guard(() => this.dispatchMessage(from, msg));
+  }
+
+  private dispatchMessage(from: string, msg: RaftMessage): void {
     switch (msg.type) {
       case 'append': return this.onAppend(from, msg);
       case 'appendResponse': return this.onAppendResponse(from, msg);
@@ -468,7 +482,7 @@ export class RaftNode {
     if (this.stopped) return;
     if (this.electionTimer !== undefined) this.clock.clearTimeout(this.electionTimer);
     const timeout = this.electionMin + Math.floor(this.random.float() * (this.electionMax - this.electionMin));
-    this.electionTimer = this.clock.setTimeout(() => this.onElectionTimeout(), timeout);
+    this.electionTimer = this.timer(() => this.onElectionTimeout(), timeout);
   }
 
   private onElectionTimeout(): void {
@@ -501,7 +515,7 @@ export class RaftNode {
       return;
     }
     const req: VoteRequest = { type: 'vote', term: pre ? this.term + 1 : this.term, pre, lastIndex: this.lastIndex, lastTerm: this.lastTerm };
-    for (const peer of this.config.voters) if (peer !== this.id) this.transport.send(peer, req);
+    for (const peer of this.config.voters) if (peer !== this.id) this.send(peer, req);
   }
 
   private becomeLeader(): void {
@@ -518,8 +532,8 @@ export class RaftNode {
     // Raft §8 / §5.4.2: a no-op of the new term lets earlier terms' entries commit (by counting this one).
     this.leaderReadyIndex = this.appendLocal({ type: 'noop' });
     this.flush();
-    this.heartbeatTimer = this.clock.setTimeout(() => this.onHeartbeat(), this.heartbeatMs);
-    this.quorumTimer = this.clock.setTimeout(() => this.onCheckQuorum(), this.electionMax);
+    this.heartbeatTimer = this.timer(() => this.onHeartbeat(), this.heartbeatMs);
+    this.quorumTimer = this.timer(() => this.onCheckQuorum(), this.electionMax);
     this.emitStatus();
   }
 
@@ -528,7 +542,7 @@ export class RaftNode {
     if (this.role !== 'leader' || this.stopped) return;
     for (const peer of this.progress.keys()) this.sendAppend(peer, true);
     this.maybePromote();
-    this.heartbeatTimer = this.clock.setTimeout(() => this.onHeartbeat(), this.heartbeatMs);
+    this.heartbeatTimer = this.timer(() => this.onHeartbeat(), this.heartbeatMs);
   }
 
   /** Check-quorum (§6.2): a leader that has not heard from a majority of voters within an election timeout steps
@@ -547,7 +561,7 @@ export class RaftNode {
       this.becomeFollower(undefined);
       return;
     }
-    this.quorumTimer = this.clock.setTimeout(() => this.onCheckQuorum(), this.electionMax);
+    this.quorumTimer = this.timer(() => this.onCheckQuorum(), this.electionMax);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -561,12 +575,12 @@ export class RaftNode {
     const logOk = m.lastTerm > this.lastTerm || (m.lastTerm === this.lastTerm && m.lastIndex >= this.lastIndex);
     if (m.pre) {
       const granted = m.term > this.term && logOk && !leaseActive;
-      this.transport.send(from, { type: 'voteResponse', term: granted ? m.term : this.term, pre: true, granted });
+      this.send(from, { type: 'voteResponse', term: granted ? m.term : this.term, pre: true, granted });
       return;
     }
     if (m.term > this.term) {
       if (leaseActive) {
-        this.transport.send(from, { type: 'voteResponse', term: this.term, pre: false, granted: false });
+        this.send(from, { type: 'voteResponse', term: this.term, pre: false, granted: false });
         return;
       }
       this.adoptTerm(m.term, undefined);
@@ -580,7 +594,7 @@ export class RaftNode {
       }
       this.resetElectionTimer();
     }
-    this.transport.send(from, { type: 'voteResponse', term: this.term, pre: false, granted });
+    this.send(from, { type: 'voteResponse', term: this.term, pre: false, granted });
   }
 
   private onVoteResponse(from: string, m: VoteResponse): void {
@@ -613,7 +627,7 @@ export class RaftNode {
 
   private onAppend(from: string, m: AppendRequest): void {
     if (m.term < this.term) {
-      this.transport.send(from, appendResponse(this.term, false, 0, 0, 0, this.lastIndex));
+      this.send(from, appendResponse(this.term, false, 0, 0, 0, this.lastIndex));
       return;
     }
     this.acceptLeader(from, m.term);
@@ -627,12 +641,12 @@ export class RaftNode {
       prevIndex = this.snapIndex;
       prevTerm = this.snapTerm;
       if (entries.length === 0) {
-        this.transport.send(from, appendResponse(this.term, true, proven, 0, 0, this.lastIndex));
+        this.send(from, appendResponse(this.term, true, proven, 0, 0, this.lastIndex));
         return;
       }
     }
     if (prevIndex > this.lastIndex) {
-      this.transport.send(from, appendResponse(this.term, false, 0, this.lastIndex + 1, 0, this.lastIndex));
+      this.send(from, appendResponse(this.term, false, 0, this.lastIndex + 1, 0, this.lastIndex));
       return;
     }
     const localPrevTerm = this.termAt(prevIndex)!;
@@ -640,7 +654,7 @@ export class RaftNode {
       // Fast back-off (§5.3): report the conflicting term and where it starts, so the leader skips it in one step.
       let first = prevIndex;
       while (first - 1 > this.snapIndex && this.termAt(first - 1) === localPrevTerm) first--;
-      this.transport.send(from, appendResponse(this.term, false, 0, first, localPrevTerm, this.lastIndex));
+      this.send(from, appendResponse(this.term, false, 0, first, localPrevTerm, this.lastIndex));
       return;
     }
     // Skip entries we already have; truncate at the first conflict only (never on a stale, shorter request).
@@ -675,7 +689,7 @@ export class RaftNode {
       this.commitIndex = Math.max(this.commitIndex, Math.min(m.commit, lastNew));
       this.applyCommitted();
     }
-    this.transport.send(from, appendResponse(this.term, true, Math.max(proven, lastNew), 0, 0, this.lastIndex));
+    this.send(from, appendResponse(this.term, true, Math.max(proven, lastNew), 0, 0, this.lastIndex));
   }
 
   private truncateFrom(index: number): void {
@@ -690,7 +704,7 @@ export class RaftNode {
 
   private onSnapshot(from: string, m: SnapshotRequest): void {
     if (m.term < this.term) {
-      this.transport.send(from, { type: 'snapshotResponse', term: this.term, matchIndex: 0 });
+      this.send(from, { type: 'snapshotResponse', term: this.term, matchIndex: 0 });
       return;
     }
     this.acceptLeader(from, m.term);
@@ -716,7 +730,7 @@ export class RaftNode {
       }
       this.emitStatus();
     }
-    this.transport.send(from, { type: 'snapshotResponse', term: this.term, matchIndex: s.index });
+    this.send(from, { type: 'snapshotResponse', term: this.term, matchIndex: s.index });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -738,7 +752,7 @@ export class RaftNode {
       for (const id of [...this.progress.keys()]) if (!this.isMember(id)) this.progress.delete(id);
       this.emitStatus();
     }
-    if (this.flushTimer === undefined) this.flushTimer = this.clock.setTimeout(() => this.flush(), 0);
+    if (this.flushTimer === undefined) this.flushTimer = this.timer(() => this.flush(), 0);
     return index;
   }
 
@@ -769,7 +783,7 @@ export class RaftNode {
       // Raft §7: the entries it needs are compacted: send the snapshot (again, if unanswered for a while).
       if (now - p.snapshotAt < this.electionMax) return;
       p.snapshotAt = now;
-      this.transport.send(peer, { type: 'snapshot', term: this.term, snapshot: this.snap! });
+      this.send(peer, { type: 'snapshot', term: this.term, snapshot: this.snap! });
       return;
     }
     let entries: LogEntry[] = [];
@@ -794,7 +808,7 @@ export class RaftNode {
       p.inflightEnd = prevIndex + entries.length;
       p.inflightAt = now;
     }
-    this.transport.send(peer, msg);
+    this.send(peer, msg);
   }
 
   private onAppendResponse(from: string, m: AppendResponse): void {
@@ -815,8 +829,8 @@ export class RaftNode {
       this.maybePromote();
     } else {
       if (m.lastIndex < p.match) {
-        // It lost entries it had acknowledged: a ram learner restarted empty (a voter never should).
-        if (this.isVoter(from)) this.log_('warn', `voter ${from} lost acknowledged entries (${p.match} -> ${m.lastIndex})`);
+        // It has fewer entries than it acknowledged: a ram learner restarted empty (or an old reply overtook).
+        this.log_('debug', `${from} reports a log shorter than it acknowledged (${p.match} -> ${m.lastIndex}): a restarted ram node, or a reordered reply`);
         p.match = m.lastIndex;
       }
       let next = m.conflictIndex;
@@ -917,7 +931,14 @@ export class RaftNode {
     if (this.lastApplied - this.snapIndex < this.snapshotThreshold || this.stopped) return;
     this.flush();
     const index = this.lastApplied;
-    const snapshot: Snapshot = { index, term: this.termAt(index)!, config: this.configAt(index), data: this.options.snapshot() };
+    let data: unknown;
+    try {
+      data = this.options.snapshot();
+    } catch (error) {
+      this.log_('error', `snapshot() threw, log not compacted: ${String(error)}`);
+      return;
+    }
+    const snapshot: Snapshot = { index, term: this.termAt(index)!, config: this.configAt(index), data };
     const retained = this.log.slice(index - this.snapIndex);
     this.storage.saveSnapshot(snapshot, retained);
     this.snap = snapshot;
@@ -946,7 +967,7 @@ export class RaftNode {
         lastRefusal: '',
       };
       this.requests.set(req.requestId, req);
-      req.timer = this.clock.setTimeout(() => this.onRequestTimeout(req), timeoutMs ?? this.proposeTimeoutMs);
+      req.timer = this.timer(() => this.onRequestTimeout(req), timeoutMs ?? this.proposeTimeoutMs);
       this.dispatch(req);
     });
   }
@@ -973,7 +994,7 @@ export class RaftNode {
       req.target = this.leaderId;
       req.submitted = true;
       const msg: ForwardRequest = { type: 'forward', term: this.term, requestId: req.requestId, op: req.op };
-      this.transport.send(this.leaderId, msg);
+      this.send(this.leaderId, msg);
       return;
     }
     // No leader known: wait for one, but not longer than leaderWaitMs from the request's start.
@@ -983,7 +1004,7 @@ export class RaftNode {
     }
     req.state = 'waiting';
     req.target = undefined;
-    this.clock.setTimeout(() => {
+    this.timer(() => {
       if (req.state === 'waiting') this.dispatch(req);
     }, req.submittedAt + this.leaderWaitMs - now);
   }
@@ -1005,7 +1026,7 @@ export class RaftNode {
     // progress: retry shortly.
     req.state = 'retry';
     req.lastRefusal = message;
-    this.clock.setTimeout(() => {
+    this.timer(() => {
       if (req.state === 'retry') this.dispatch(req);
     }, this.heartbeatMs);
   }
@@ -1125,7 +1146,7 @@ export class RaftNode {
   private onForward(from: string, m: ForwardRequest): void {
     const reply = (r: { ok: true; index: number; entryTerm: number } | { ok: false; code: 'NOT_LEADER' | 'REFUSED' | 'BUSY'; message: string }): void => {
       const msg: ForwardResponse = { type: 'forwardResponse', term: this.term, requestId: m.requestId, ...r };
-      this.transport.send(from, msg);
+      this.send(from, msg);
     };
     // A copy of a forward this node appended before (the network duplicated it): the same answer again.
     const seen = this.dedup.get(m.requestId);
@@ -1157,6 +1178,36 @@ export class RaftNode {
   }
 
   // ---------------------------------------------------------------------------------------------------------------
+
+  /** Runs a handler; an exception (a storage write failed, say) stops the node: continuing with memory that no
+   *  longer matches the disc could break the guarantees. The owner hears of it through onFatal. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      if (this.stopped) return;
+      const err = error instanceof Error ? error : new Error(String(error));
+      this.log_('error', `stopping after an internal failure: ${err.stack ?? err.message}`);
+      this.stop();
+      try {
+        this.options.onFatal?.(err);
+      } catch {
+        // the owner's problem
+      }
+    }
+  }
+
+  private timer(fn: () => void, delayMs: number): TimerHandle {
+    return this.clock.setTimeout(() => this.guard(fn), delayMs);
+  }
+
+  private send(to: string, msg: RaftMessage): void {
+    try {
+      this.transport.send(to, msg);
+    } catch (error) {
+      this.log_('debug', `sending ${msg.type} to ${to} failed: ${String(error)}`);
+    }
+  }
 
   private publicRole(): RaftRole {
     if (this.stopped) return 'stopped';
