@@ -134,6 +134,50 @@ describe('cluster (seed procedure)', () => {
     expect((await ctl(2, '-q', 'list_users')).stdout).toContain('later');
   }, 120_000);
 
+  it('seed: the whole cluster restarts in any order: ram nodes wait for the disc node, then all recover with durable messages', async () => {
+    const c = await new AMQPClient(url(1)).connect();
+    const ch = await c.channel();
+    await ch.confirmSelect();
+    await ch.basicPublish('', 'orders', 'survives-restart', { deliveryMode: 2 });
+    await c.close();
+    for (const n of [0, 1, 2]) await kill9(nodes[n]!.proc!);
+    // ram nodes first: they cannot take clients until the disc node is back
+    const waiting = [1, 2].map((n) => start(n));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await ctl(1, '-q', 'list_queues')).code).not.toBe(0);
+    await start(0);
+    await Promise.all(waiting);
+    for (const n of [0, 1, 2]) expect((await ctl(n, '-q', 'list_users')).stdout).toContain('seeduser');
+    const c2 = await new AMQPClient(url(2)).connect();
+    const ch2 = await c2.channel();
+    const bodies: string[] = [];
+    for (;;) {
+      const m = await ch2.basicGet('orders', { noAck: true });
+      if (!m) break;
+      bodies.push(m.bodyToString() ?? '');
+    }
+    expect(bodies).toContain('survives-restart');
+    await c2.close();
+  }, 120_000);
+
+  it('seed: a node with another cookie cannot join the cluster', async () => {
+    const port = await freePort();
+    const dist = await freePort();
+    const strangerEnv = new TestEnv();
+    try {
+      await strangerEnv.startBroker(['--memory', '--node-name', 'rabbit@stranger', '--dist-port', String(dist), '--quiet'], port);
+      // the stranger's brokerctl and node use their own cookie; the cluster's registry must still find node1
+      strangerEnv.env['WARREN_NODE_REGISTRY'] = env.env['WARREN_NODE_REGISTRY'];
+      await strangerEnv.ctl(['-n', 'rabbit@stranger', '--dist-port', String(dist), 'stop_app']);
+      const j = await strangerEnv.ctl(['-n', 'rabbit@stranger', '--dist-port', String(dist), 'join_cluster', nodes[0]!.name]);
+      expect(j.code).not.toBe(0);
+      expect(j.stderr).toMatch(/cookie/i);
+      expect(JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout).ram_nodes).not.toContain('rabbit@stranger');
+    } finally {
+      await strangerEnv.cleanup();
+    }
+  }, 60_000);
+
   it('seed: forget_cluster_node removes a stopped node; reset on a member leaves the cluster', async () => {
     await kill9(nodes[2]!.proc!);
     expect((await ctl(0, 'forget_cluster_node', nodes[2]!.name)).code).toBe(0);
