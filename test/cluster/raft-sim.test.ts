@@ -1,7 +1,7 @@
 // Seeded chaos for the metadata Raft: 3-5 nodes (disc voters and ram learners) under crashes and restarts (ram
 // nodes lose their log), partitions, loss, duplication, delay and reordering, and membership changes. After every
-// schedule: election safety, log matching, leader completeness, state machine safety, and that every acknowledged
-// proposal is applied on every node once the network heals and everyone is back.
+// schedule: election safety, log matching, leader completeness, state machine safety, linearizable read barriers,
+// and that every acknowledged proposal is applied on every node once the network heals and everyone is back.
 //
 //   RAFT_SIM_SCHEDULES=5000 npx vitest run test/cluster/raft-sim   thousands of schedules
 //   RAFT_SIM_SEED=1234 npx vitest run test/cluster/raft-sim        replay one seed (prints its trace on failure)
@@ -24,6 +24,7 @@ interface Outcome {
   messages: number;
   leaders: number;
   duplicates: number;
+  reads: number;
 }
 
 /** One schedule. With `dir`, disc nodes keep their log in FileStorage under it (reopened after each crash). */
@@ -79,6 +80,7 @@ export async function schedule(seed: number, dir?: string): Promise<Outcome> {
     const ups = sim.upIds();
     if (roll < 40) {
       for (let k = 1 + (dice.uint32() % 3); k > 0 && ups.length > 0; k--) sim.propose(pick(ups), command());
+      if (ups.length > 0 && dice.float() < 0.3) sim.readBarrier(pick(ups));
     } else if (roll < 50) {
       // Crash someone; half the time the leader.
       const leader = sim.leader()?.id;
@@ -149,7 +151,7 @@ export async function schedule(seed: number, dir?: string): Promise<Outcome> {
   sim.checkConvergence();
   // Pending proposals are settled by the time the runs above end (propose timeout 3 s).
   const acked = sim.proposals.filter((p) => p.outcome === 'ok').length;
-  const outcome = { violations: sim.violations, trace: sim.traceAtFirstViolation, acked, messages: sim.messages, leaders: sim.leaders.size, duplicates: sim.duplicateApplies };
+  const outcome = { violations: sim.violations, trace: sim.traceAtFirstViolation, acked, messages: sim.messages, leaders: sim.leaders.size, duplicates: sim.duplicateApplies, reads: sim.reads };
   for (const n of sim.nodes.values()) n.raft?.stop();
   return outcome;
 }
@@ -161,6 +163,7 @@ describe('raft simulation', () => {
     let messages = 0;
     let leaders = 0;
     let duplicates = 0;
+    let reads = 0;
     const started = performance.now();
     for (const seed of seeds) {
       const outcome = await schedule(seed);
@@ -173,9 +176,10 @@ describe('raft simulation', () => {
       messages += outcome.messages;
       leaders += outcome.leaders;
       duplicates += outcome.duplicates;
+      reads += outcome.reads;
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(`raft-sim: ${seeds.length} schedules, ${acked} acknowledged proposals, ${leaders} elected leaders, ${messages} messages, ${duplicates} commands applied twice, in ${seconds} s`);
+    console.log(`raft-sim: ${seeds.length} schedules, ${acked} acknowledged proposals, ${reads} linearizable reads, ${leaders} elected leaders, ${messages} messages, ${duplicates} commands applied twice, in ${seconds} s`);
     expect(acked).toBeGreaterThan(seeds.length);
   }, 600_000);
 

@@ -439,6 +439,50 @@ describe('membership changes (§4.1, one server at a time)', () => {
   });
 });
 
+describe('read barrier (ReadIndex, §6.4)', () => {
+  it('on a follower, resolves only once it has applied what was committed before, without writing to the log', async () => {
+    const sim = cluster(['a', 'b', 'c']);
+    const leader = await leaderOf(sim);
+    const follower = ['a', 'b', 'c'].find((id) => id !== leader.id)!;
+    sim.maxDelayMs = 30;
+    expect((await settled(sim, leader.propose('w1'))).value).toBeDefined();
+    const lastIndex = leader.status().lastLogIndex;
+    let seenAtResolve: unknown[] | undefined;
+    const barrier = sim.raft(follower).readBarrier().then((r) => {
+      seenAtResolve = commands(sim, follower);
+      return r;
+    });
+    expect((await settled(sim, barrier)).value?.index).toBeGreaterThanOrEqual(lastIndex);
+    expect(seenAtResolve).toEqual(['w1']);
+    expect(leader.status().lastLogIndex).toBe(lastIndex);
+    expect((await settled(sim, leader.readBarrier())).value).toBeDefined();
+    expect(leader.status().lastLogIndex).toBe(lastIndex);
+    expectClean(sim);
+  });
+
+  it('a deposed leader cut off in a minority does not answer reads (it cannot confirm it still leads)', async () => {
+    const sim = cluster(['a', 'b', 'c']);
+    const old = await leaderOf(sim);
+    await sim.run(300);
+    sim.partition([[old.id]]);
+    const stale = settled(sim, old.readBarrier({ timeoutMs: 3000 }));
+    const others = ['a', 'b', 'c'].filter((id) => id !== old.id);
+    // (A proposal forwarded to the old leader before the others notice would wait for its timeout: outcome unknown.)
+    await sim.runUntil(() => sim.leader() !== undefined && sim.leader()!.id !== old.id && sim.raft(others[0]!).leader === sim.leader()!.id, 3000);
+    const newer = await settled(sim, sim.raft(others[0]!).propose('newer'));
+    expect(newer.error).toBeUndefined();
+    const r = await stale;
+    expect(r.error).toBeInstanceOf(RaftError);
+    expect((r.error as RaftError).outcomeUnknown).toBe(false);
+    expect(commands(sim, old.id)).toEqual([]);
+    sim.heal();
+    const fresh = await settled(sim, old.readBarrier());
+    expect(fresh.value).toBeDefined();
+    expect(commands(sim, old.id)).toEqual(['newer']);
+    expectClean(sim);
+  });
+});
+
 describe('failures of the owner\'s parts', () => {
   it('a storage write that throws stops the node (fail-stop) and reports it; the others go on', async () => {
     let fatal: Error | undefined;

@@ -95,6 +95,8 @@ interface Progress {
   /** When the last InstallSnapshot was sent, -Infinity when none is outstanding. */
   snapshotAt: number;
   lastAck: number;
+  /** Highest heartbeat round it answered in this term. */
+  ackedSeq: number;
 }
 
 interface Request {
@@ -156,8 +158,11 @@ export class RaftNode {
   /** Index up to which the leader's own log is on storage (entries are batched, §10.2.1). */
   private persistedIndex = 0;
   /** Index of the no-op this leader appended; membership changes wait until it is committed (§4.1 bug fix). */
-  private leaderReadyIndex = 0;
+  private leaderReadyIndex = Infinity;
   private readonly dedup = new Map<string, { index: number; term: number }>();
+  /** Heartbeat round counter and the reads waiting for a majority to answer a round (§6.4). */
+  private heartbeatSeq = 0;
+  private pendingReads: Array<{ seq: number; readIndex: number; done: (index: number | undefined) => void }> = [];
   // Timers.
   private electionTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
@@ -294,6 +299,15 @@ export class RaftNode {
   /** forget_cluster_node. */
   removeMember(id: string, options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
     return this.changeMembership(id, 'absent', options);
+  }
+
+  /**
+   * Linearizable read barrier (ReadIndex, §6.4): resolves once this node has applied every change committed before
+   * the call (on any node), so local reads after it see them; nothing is written to the log. Rejects like propose
+   * (NoLeaderError when no leader is reachable); it never has side effects, so any error can simply be retried.
+   */
+  readBarrier(options: { timeoutMs?: number } = {}): Promise<{ index: number }> {
+    return this.submit({ kind: 'read' }, options.timeoutMs);
   }
 
   /** The latest membership this node knows (possibly not yet committed). */
@@ -465,7 +479,13 @@ export class RaftNode {
     if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
     if (this.quorumTimer !== undefined) this.clock.clearTimeout(this.quorumTimer);
     this.heartbeatTimer = this.quorumTimer = undefined;
-    if (wasLeader) this.progress.clear();
+    if (wasLeader) {
+      this.leaderReadyIndex = Infinity;
+      this.progress.clear();
+      const reads = this.pendingReads;
+      this.pendingReads = [];
+      for (const r of reads) r.done(undefined);
+    }
     this.setLeader(leader);
     if (this.electionTimer === undefined) this.resetElectionTimer();
     this.emitStatus();
@@ -524,13 +544,16 @@ export class RaftNode {
     if (this.electionTimer !== undefined) this.clock.clearTimeout(this.electionTimer);
     this.electionTimer = undefined;
     const now = this.clock.now();
+    const next = this.lastIndex + 1;
     this.progress.clear();
     for (const id of [...this.config.voters, ...this.config.learners]) {
-      if (id !== this.id) this.progress.set(id, newProgress(this.lastIndex + 1, now));
+      if (id !== this.id) this.progress.set(id, newProgress(next, now));
     }
-    this.setLeader(this.id);
-    // Raft §8 / §5.4.2: a no-op of the new term lets earlier terms' entries commit (by counting this one).
+    // Raft §8 / §5.4.2: a no-op of the new term lets earlier terms' entries commit (by counting this one). Until
+    // it is committed, this leader does not know the commit index: no reads, no membership changes (§6.4, §4.1).
+    // (Set before setLeader, which dispatches waiting requests.)
     this.leaderReadyIndex = this.appendLocal({ type: 'noop' });
+    this.setLeader(this.id);
     this.flush();
     this.heartbeatTimer = this.timer(() => this.onHeartbeat(), this.heartbeatMs);
     this.quorumTimer = this.timer(() => this.onCheckQuorum(), this.electionMax);
@@ -627,7 +650,7 @@ export class RaftNode {
 
   private onAppend(from: string, m: AppendRequest): void {
     if (m.term < this.term) {
-      this.send(from, appendResponse(this.term, false, 0, 0, 0, this.lastIndex));
+      this.send(from, appendResponse(this.term, false, 0, 0, 0, this.lastIndex, m.seq));
       return;
     }
     this.acceptLeader(from, m.term);
@@ -641,12 +664,12 @@ export class RaftNode {
       prevIndex = this.snapIndex;
       prevTerm = this.snapTerm;
       if (entries.length === 0) {
-        this.send(from, appendResponse(this.term, true, proven, 0, 0, this.lastIndex));
+        this.send(from, appendResponse(this.term, true, proven, 0, 0, this.lastIndex, m.seq));
         return;
       }
     }
     if (prevIndex > this.lastIndex) {
-      this.send(from, appendResponse(this.term, false, 0, this.lastIndex + 1, 0, this.lastIndex));
+      this.send(from, appendResponse(this.term, false, 0, this.lastIndex + 1, 0, this.lastIndex, m.seq));
       return;
     }
     const localPrevTerm = this.termAt(prevIndex)!;
@@ -654,7 +677,7 @@ export class RaftNode {
       // Fast back-off (§5.3): report the conflicting term and where it starts, so the leader skips it in one step.
       let first = prevIndex;
       while (first - 1 > this.snapIndex && this.termAt(first - 1) === localPrevTerm) first--;
-      this.send(from, appendResponse(this.term, false, 0, first, localPrevTerm, this.lastIndex));
+      this.send(from, appendResponse(this.term, false, 0, first, localPrevTerm, this.lastIndex, m.seq));
       return;
     }
     // Skip entries we already have; truncate at the first conflict only (never on a stale, shorter request).
@@ -689,7 +712,7 @@ export class RaftNode {
       this.commitIndex = Math.max(this.commitIndex, Math.min(m.commit, lastNew));
       this.applyCommitted();
     }
-    this.send(from, appendResponse(this.term, true, Math.max(proven, lastNew), 0, 0, this.lastIndex));
+    this.send(from, appendResponse(this.term, true, Math.max(proven, lastNew), 0, 0, this.lastIndex, m.seq));
   }
 
   private truncateFrom(index: number): void {
@@ -725,7 +748,8 @@ export class RaftNode {
       for (const [index, reqs] of this.pendingByIndex) {
         if (index > s.index) continue;
         for (const req of reqs.slice()) {
-          this.fail(req, new RaftError('UNKNOWN', `entry ${index} was covered by a snapshot; outcome unknown`, true));
+          if (req.op.kind === 'read') this.succeed(req, index);
+          else this.fail(req, new RaftError('UNKNOWN', `entry ${index} was covered by a snapshot; outcome unknown`, true));
         }
       }
       this.emitStatus();
@@ -803,6 +827,7 @@ export class RaftNode {
       prevTerm: this.termAt(prevIndex)!,
       entries,
       commit: this.commitIndex,
+      seq: this.heartbeatSeq,
     };
     if (entries.length > 0) {
       p.inflightEnd = prevIndex + entries.length;
@@ -820,6 +845,10 @@ export class RaftNode {
     const p = this.progress.get(from);
     if (p === undefined) return;
     p.lastAck = this.clock.now();
+    if (m.seq > p.ackedSeq) {
+      p.ackedSeq = m.seq;
+      this.checkReads();
+    }
     if (m.success) {
       if (m.matchIndex > p.match) p.match = m.matchIndex;
       if (p.match + 1 > p.next) p.next = p.match + 1;
@@ -983,6 +1012,17 @@ export class RaftNode {
   private dispatch(req: Request): void {
     if (this.stopped || !this.requests.has(req.requestId)) return;
     const now = this.clock.now();
+    if (this.role === 'leader' && req.op.kind === 'read') {
+      req.state = 'forwarded'; // waiting for the heartbeat round
+      req.target = this.id;
+      const started = this.leaderRead((index) => {
+        if (!this.requests.has(req.requestId) || req.target !== this.id) return;
+        if (index === undefined) this.onRefused(req, 'NOT_LEADER', 'lost leadership');
+        else this.setPending(req, index, -1);
+      });
+      if (!started) this.onRefused(req, 'BUSY', 'the new leader has not committed an entry of its term yet');
+      return;
+    }
     if (this.role === 'leader') {
       const result = this.leaderAppend(req.op, req.requestId);
       if ('error' in result) return this.onRefused(req, result.code, result.error);
@@ -992,7 +1032,7 @@ export class RaftNode {
     if (this.leaderId !== undefined && this.leaderId !== this.id) {
       req.state = 'forwarded';
       req.target = this.leaderId;
-      req.submitted = true;
+      req.submitted = req.op.kind !== 'read'; // a read changes nothing: its failures are never of unknown outcome
       const msg: ForwardRequest = { type: 'forward', term: this.term, requestId: req.requestId, op: req.op };
       this.send(this.leaderId, msg);
       return;
@@ -1082,6 +1122,7 @@ export class RaftNode {
     const seen = this.dedup.get(requestId);
     if (seen !== undefined) return seen;
     let index: number;
+    if (op.kind === 'read') throw new Error('leaderAppend: a read appends nothing');
     if (op.kind === 'command') {
       index = this.appendLocal({ type: 'command', command: op.command, rid: requestId });
     } else {
@@ -1126,6 +1167,31 @@ export class RaftNode {
     return this.role === 'leader' && this.configIndex <= this.commitIndex && this.commitIndex >= this.leaderReadyIndex;
   }
 
+  /**
+   * ReadIndex (§6.4): once this leader has committed an entry of its term, its commit index covers every entry
+   * committed before; a heartbeat round answered by a majority then proves nobody else leads. `done` gets that
+   * commit index, or undefined if leadership was lost first. Returns false if not ready (no own-term commit yet).
+   */
+  private leaderRead(done: (index: number | undefined) => void): boolean {
+    if (this.role !== 'leader' || this.commitIndex < this.leaderReadyIndex) return false;
+    const seq = ++this.heartbeatSeq;
+    this.pendingReads.push({ seq, readIndex: this.commitIndex, done });
+    for (const peer of this.progress.keys()) this.sendAppend(peer, true);
+    this.checkReads();
+    return true;
+  }
+
+  private checkReads(): void {
+    if (this.pendingReads.length === 0 || this.role !== 'leader') return;
+    const acked = this.config.voters.map((v) => (v === this.id ? Infinity : (this.progress.get(v)?.ackedSeq ?? 0)));
+    acked.sort((a, b) => b - a);
+    const confirmed = acked[this.quorum() - 1] ?? 0;
+    const ready = this.pendingReads.filter((r) => r.seq <= confirmed);
+    if (ready.length === 0) return;
+    this.pendingReads = this.pendingReads.filter((r) => r.seq > confirmed);
+    for (const r of ready) r.done(r.readIndex);
+  }
+
   /** A learner that holds the committed log and has answered within an election timeout. */
   private caughtUp(id: string): boolean {
     const p = this.progress.get(id);
@@ -1148,6 +1214,18 @@ export class RaftNode {
       const msg: ForwardResponse = { type: 'forwardResponse', term: this.term, requestId: m.requestId, ...r };
       this.send(from, msg);
     };
+    if (m.op.kind === 'read') {
+      if (this.role !== 'leader') {
+        reply({ ok: false, code: 'NOT_LEADER', message: `${this.id} is not the leader` });
+        return;
+      }
+      const started = this.leaderRead((index) => {
+        if (index === undefined) reply({ ok: false, code: 'NOT_LEADER', message: `${this.id} lost leadership` });
+        else reply({ ok: true, index, entryTerm: -1 });
+      });
+      if (!started) reply({ ok: false, code: 'BUSY', message: 'the new leader has not committed an entry of its term yet' });
+      return;
+    }
     // A copy of a forward this node appended before (the network duplicated it): the same answer again.
     const seen = this.dedup.get(m.requestId);
     if (seen !== undefined) {
@@ -1235,11 +1313,11 @@ export class RaftNode {
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { next, match: 0, inflightEnd: 0, inflightAt: -Infinity, snapshotAt: -Infinity, lastAck: now };
+  return { next, match: 0, inflightEnd: 0, inflightAt: -Infinity, snapshotAt: -Infinity, lastAck: now, ackedSeq: 0 };
 }
 
-function appendResponse(term: number, success: boolean, matchIndex: number, conflictIndex: number, conflictTerm: number, lastIndex: number): AppendResponse {
-  return { type: 'appendResponse', term, success, matchIndex, conflictIndex, conflictTerm, lastIndex };
+function appendResponse(term: number, success: boolean, matchIndex: number, conflictIndex: number, conflictTerm: number, lastIndex: number, seq: number): AppendResponse {
+  return { type: 'appendResponse', term, success, matchIndex, conflictIndex, conflictTerm, lastIndex, seq };
 }
 
 function normalize(m: Membership): Membership {

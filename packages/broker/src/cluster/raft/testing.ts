@@ -66,6 +66,8 @@ export class RaftSim {
   minDelayMs = 1;
   maxDelayMs = 5;
   messages = 0;
+  /** Read barriers that resolved. */
+  reads = 0;
   /** Commands found at two indices by checkConvergence (a duplicated forward appended twice). */
   duplicateApplies = 0;
   /** Trace lines kept (the most recent). */
@@ -205,6 +207,25 @@ export class RaftSim {
       },
     );
     return rec;
+  }
+
+  /** Calls readBarrier on a node and checks linearizability: when it resolves, the node has applied every
+   *  proposal acknowledged (on any node) before the call. */
+  readBarrier(id: string): void {
+    const before = this.proposals.filter((p) => p.outcome === 'ok').map((p) => p.command);
+    const n = this.node(id);
+    const incarnation = n.incarnation;
+    this.note(`read barrier on ${id}`);
+    this.raft(id).readBarrier().then(
+      (r) => {
+        this.reads++;
+        if (n.incarnation !== incarnation) return;
+        const applied = new Set(n.sm.commands.map(([, c]) => c));
+        const missing = before.filter((c) => !applied.has(c));
+        if (missing.length > 0) this.violation(`linearizability: read barrier on ${id} (index ${r.index}) resolved without ${missing.slice(0, 3).join(', ')}`);
+      },
+      (e: Error) => this.note(`read barrier on ${id} failed: ${e.message}`),
+    );
   }
 
   /** Advances simulated time, letting promise callbacks run between steps. */

@@ -45,6 +45,8 @@ export interface AppendRequest {
   readonly prevTerm: number;
   readonly entries: readonly LogEntry[];
   readonly commit: number;
+  /** Heartbeat round, echoed in the response: confirms leadership for reads (§6.4). */
+  readonly seq: number;
 }
 
 export interface AppendResponse {
@@ -58,6 +60,8 @@ export interface AppendResponse {
   readonly conflictTerm: number;
   /** The follower's last log index (lets the leader notice a learner that lost its log on restart). */
   readonly lastIndex: number;
+  /** The request's seq. */
+  readonly seq: number;
 }
 
 export interface VoteRequest {
@@ -92,7 +96,9 @@ export type MemberRole = 'voter' | 'learner' | 'absent';
 
 export type ForwardOp =
   | { readonly kind: 'command'; readonly command: unknown }
-  | { readonly kind: 'member'; readonly id: string; readonly role: MemberRole };
+  | { readonly kind: 'member'; readonly id: string; readonly role: MemberRole }
+  /** ReadIndex (§6.4): the leader answers with its commit index once a majority confirmed it is still leader. */
+  | { readonly kind: 'read' };
 
 /** A proposal or membership change sent by a non-leader to the leader it knows. */
 export interface ForwardRequest {
