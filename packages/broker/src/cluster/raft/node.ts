@@ -55,6 +55,8 @@ export interface RaftOptions {
   snapshotThreshold?: number;
   /** Most entries in one AppendEntries; default 256. */
   maxBatchEntries?: number;
+  /** How long an unanswered InstallSnapshot waits before it is sent again, ms; default 3000 (it can be large). */
+  snapshotRetryMs?: number;
   /** How long propose() waits for a leader to be known before NoLeaderError; default 2 x electionTimeoutMaxMs. */
   leaderWaitMs?: number;
   /** How long propose() waits for commitment before a TIMEOUT error (outcome unknown); default 5000. */
@@ -133,6 +135,7 @@ export class RaftNode {
   private readonly heartbeatMs: number;
   private readonly snapshotThreshold: number;
   private readonly maxBatch: number;
+  private readonly snapshotRetryMs: number;
   private readonly leaderWaitMs: number;
   private readonly proposeTimeoutMs: number;
 
@@ -188,6 +191,7 @@ export class RaftNode {
     this.heartbeatMs = options.heartbeatMs ?? 100;
     this.snapshotThreshold = Math.max(1, options.snapshotThreshold ?? 1000);
     this.maxBatch = Math.max(1, options.maxBatchEntries ?? 256);
+    this.snapshotRetryMs = options.snapshotRetryMs ?? 3000;
     this.leaderWaitMs = options.leaderWaitMs ?? 2 * this.electionMax;
     this.proposeTimeoutMs = options.proposeTimeoutMs ?? 5000;
     this.incarnation = this.random.uint32().toString(36);
@@ -805,7 +809,7 @@ export class RaftNode {
     const now = this.clock.now();
     if (p.next <= this.snapIndex) {
       // Raft §7: the entries it needs are compacted: send the snapshot (again, if unanswered for a while).
-      if (now - p.snapshotAt < this.electionMax) return;
+      if (now - p.snapshotAt < this.snapshotRetryMs) return;
       p.snapshotAt = now;
       this.send(peer, { type: 'snapshot', term: this.term, snapshot: this.snap! });
       return;
@@ -876,7 +880,6 @@ export class RaftNode {
       }
       p.next = Math.max(p.match + 1, Math.min(next, this.lastIndex + 1), 1);
       p.inflightEnd = 0;
-      p.snapshotAt = -Infinity;
     }
     if (p.next <= this.persistedIndex && p.inflightEnd === 0) this.sendAppend(from, false);
   }
