@@ -28,7 +28,7 @@ interface Outcome {
 }
 
 /** One schedule. With `dir`, disc nodes keep their log in FileStorage under it (reopened after each crash). */
-export async function schedule(seed: number, dir?: string): Promise<Outcome> {
+export async function schedule(seed: number, dir?: string, keepTrace = false): Promise<Outcome> {
   const dice = new SeededRandom(seed * 2654435761);
   const pick = <T>(xs: readonly T[]): T => xs[dice.uint32() % xs.length]!;
   // Topology: 3-5 nodes, 1-3 of them ram learners (at least one disc node).
@@ -60,7 +60,7 @@ export async function schedule(seed: number, dir?: string): Promise<Outcome> {
       maxBatchEntries: dice.float() < 0.5 ? 1 + (dice.uint32() % 4) : 256,
     },
   });
-  if (ONLY_SEED !== undefined) sim.traceLimit = 100_000;
+  if (ONLY_SEED !== undefined || keepTrace) sim.traceLimit = 1_000_000;
   if (process.env.RAFT_SIM_TRACE !== undefined) sim.echoTrace = true;
   for (const s of specs) sim.start(s.id);
   let counter = 0;
@@ -151,7 +151,7 @@ export async function schedule(seed: number, dir?: string): Promise<Outcome> {
   sim.checkConvergence();
   // Pending proposals are settled by the time the runs above end (propose timeout 3 s).
   const acked = sim.proposals.filter((p) => p.outcome === 'ok').length;
-  const outcome = { violations: sim.violations, trace: sim.traceAtFirstViolation, acked, messages: sim.messages, leaders: sim.leaders.size, duplicates: sim.duplicateApplies, reads: sim.reads };
+  const outcome = { violations: sim.violations, trace: keepTrace ? sim.trace : sim.traceAtFirstViolation, acked, messages: sim.messages, leaders: sim.leaders.size, duplicates: sim.duplicateApplies, reads: sim.reads };
   for (const n of sim.nodes.values()) n.raft?.stop();
   return outcome;
 }
@@ -195,4 +195,11 @@ describe('raft simulation', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 600_000);
+
+  it('a seed replays identically', async () => {
+    const first = await schedule(7, undefined, true);
+    const second = await schedule(7, undefined, true);
+    expect(first.trace.length).toBeGreaterThan(100);
+    expect(second.trace).toEqual(first.trace);
+  });
 });
