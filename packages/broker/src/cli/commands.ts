@@ -61,6 +61,14 @@ function fmtArgs(t: FieldTable): string {
   return `[${entries.map(([k, v]) => `{"${k}",${JSON.stringify(v)}}`).join(', ')}]`;
 }
 
+let mirrorState: ((q: Queue) => { mirrors: string[]; synced: string[] }) | null = null;
+/** rabbitmqctl prints mirror pids as [<rabbit@node2.1.0>, ...] */
+function pids(q: Queue, which: 'mirrors' | 'synced'): string {
+  const s = mirrorState?.(q);
+  const list = s ? s[which] : [];
+  return list.length === 0 ? '' : `[${list.map((n) => `<${n}.1.0>`).join(', ')}]`;
+}
+
 const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker) => unknown> = {
   name: (q) => q.name,
   durable: (q) => q.durable,
@@ -78,10 +86,10 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker) => unknown> = {
   consumers: (q) => q.consumerCount,
   state: () => 'running',
   type: () => 'classic',
-  slave_pids: () => '',
-  synchronised_slave_pids: () => '',
-  mirror_pids: () => '',
-  synchronised_mirror_pids: () => '',
+  slave_pids: (q) => pids(q, 'mirrors'),
+  synchronised_slave_pids: (q) => pids(q, 'synced'),
+  mirror_pids: (q) => pids(q, 'mirrors'),
+  synchronised_mirror_pids: (q) => pids(q, 'synced'),
   node: (q) => q.node,
 };
 
@@ -517,6 +525,8 @@ const H: Record<string, Handler> = {
 export const COMMANDS: ReadonlySet<string> = new Set(Object.keys(H));
 
 export async function runCommand(node: BrokerNode, req: CommandRequest): Promise<CommandResult> {
+  const cluster = node.cluster;
+  mirrorState = cluster ? (q) => cluster.mirrors.state(q) : null;
   const h = H[req.cmd];
   if (!h) throw new CommandError(`Command '${req.cmd}' not found. Run brokerctl help for the list of commands.`, 64);
   return h(node, req);

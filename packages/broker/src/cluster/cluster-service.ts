@@ -20,6 +20,7 @@ import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type Ra
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues } from './remote-queues.ts';
+import { Mirrors } from './mirrors.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
@@ -44,6 +45,7 @@ export class ClusterService {
   port = 0;
   readonly remote: RemoteQueues;
   readonly partitions: PartitionMonitor;
+  readonly mirrors: Mirrors;
 
   constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void; partitionHandling?: PartitionHandling }) {
     this.node = node;
@@ -53,6 +55,7 @@ export class ClusterService {
     node.cluster = this;
     this.remote = new RemoteQueues(() => this.node.broker, () => this.manager);
     this.partitions = new PartitionMonitor(this, opts.partitionHandling ?? 'ignore');
+    this.mirrors = new Mirrors(this);
   }
 
   /** Members this node can reach right now (itself included). */
@@ -135,6 +138,7 @@ export class ClusterService {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link down: ${link.remoteNode}`);
           this.remote.linkDown(link.remoteNode);
+          this.mirrors.linkDown(link.remoteNode);
           this.partitions.linkDown(link.remoteNode, link.remoteIncarnation);
         },
         onDrain: () => {
@@ -161,7 +165,7 @@ export class ClusterService {
   private onMessage(link: PeerLink, msg: unknown): void {
     const m = msg as { type?: string; m?: RaftMessage };
     if (m.type === 'raft' && m.m !== undefined) this.raft?.receive(link.remoteNode, m.m);
-    else if (m.type !== undefined) this.remote.onMessage(link, m as { type: string });
+    else if (m.type !== undefined && !this.mirrors.onMessage(link, m as { type: string })) this.remote.onMessage(link, m as { type: string });
   }
 
   private async onRequest(link: PeerLink, req: unknown): Promise<unknown> {
@@ -233,6 +237,19 @@ export class ClusterService {
     });
     this.raft = raft;
     broker.forwarder = (q, msg, waiter, token) => this.remote.forward(q, msg, waiter, token);
+    broker.onQueueMoved = (q, from) => {
+      if (from === broker.localNode) {
+        // this node's queue has a new master elsewhere (it was cut off): its copy is stale
+        for (const c of [...q.consumers]) {
+          q.removeConsumer(c);
+          c.channel.consumerCancelledByServer(c);
+        }
+        q.purge();
+        q.store?.destroy();
+        q.store = null;
+      }
+      this.mirrors.promoted(broker, q);
+    };
     broker.remoteQueues = this.remote;
     broker.replicator = {
       propose: (cmd) =>
@@ -250,6 +267,7 @@ export class ClusterService {
     for (;;) {
       try {
         await raft.propose({ op: 'barrier' });
+        this.mirrors.start();
         return;
       } catch (err) {
         if (Date.now() > until) {
@@ -262,6 +280,7 @@ export class ClusterService {
   }
 
   stopRaft(): void {
+    this.mirrors.stop();
     this.raft?.stop();
     this.raft = null;
   }

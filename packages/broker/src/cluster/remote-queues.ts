@@ -314,9 +314,15 @@ export class RemoteQueues {
     }
     const msg = toMessage(m);
     q.enqueue(msg);
-    if (!(msg.persistent && q.durable)) return Promise.resolve();
     const broker = this.broker()!;
-    return new Promise((resolve) => broker.messageStore.whenDurable({ onDurable: () => resolve() }, 0));
+    // the publisher's confirm waits for this node's disc and for every synchronised mirror
+    return new Promise((resolve, reject) => {
+      let waits = 1;
+      const done = { onDurable: () => void (--waits === 0 && resolve()), onNack: () => reject(new Error('not confirmed by a mirror')) };
+      if (q.mirror !== null) waits += q.mirror.track(done, 0);
+      if (msg.persistent && q.durable) broker.messageStore.whenDurable(done, 0);
+      else done.onDurable();
+    });
   }
 
   onRequest(link: PeerLink, m: { type: string } & Record<string, unknown>): unknown {

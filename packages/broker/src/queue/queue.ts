@@ -2,7 +2,7 @@
 // It never touches bytes on disk: persistent messages go through its QueueStore (STYLE: LavinMQ).
 import type { FieldTable, FieldValue } from '../amqp/reader.ts';
 import type { Destination } from '../routing/exchange.ts';
-import type { QueueStore } from '../store/message-store.ts';
+import type { DurableWaiter, QueueStore } from '../store/message-store.ts';
 import { Level } from './level.ts';
 import { Consumer, type ConsumerQueue } from './consumer.ts';
 import { Message, QueuedMessage } from './message.ts';
@@ -16,6 +16,15 @@ export interface QueueHost {
   deadLetter(queue: Queue, msg: Message, reason: DeadLetterReason, exchange: string, routingKey: string | undefined): void;
   /** The queue deleted itself (auto-delete, x-expires). */
   queueAutoDeleted(queue: Queue): void;
+}
+
+/** Receives every change to a queue's messages, in order: a master queue's mirrors are fed through it. */
+export interface QueueMirror {
+  /** counts the mirrors a publisher's confirm must wait for (0 or 1 wait) */
+  track(waiter: DurableWaiter, token: number): number;
+  added(qm: QueuedMessage): void;
+  delivered(qm: QueuedMessage): void;
+  removed(qm: QueuedMessage): void;
 }
 
 export interface QueueOptions {
@@ -65,9 +74,12 @@ export class Queue implements Destination, ConsumerQueue {
   readonly autoDelete: boolean;
   readonly arguments: FieldTable;
   readonly owner: number;
-  readonly node: string;
+  /** changes when a mirror is promoted */
+  node: string;
   readonly host: QueueHost;
   store: QueueStore | null;
+  /** set while this queue is a master with mirrors on other nodes */
+  mirror: QueueMirror | null = null;
   policy: { name: string; definition: FieldTable } | null = null;
   limits: QueueLimits;
   /** ready messages, one deque per priority level (index = priority) */
@@ -161,13 +173,17 @@ export class Queue implements Destination, ConsumerQueue {
         return EnqueueResult.Accepted;
       }
       const id = this.store !== null && msg.properties.deliveryMode === 2 ? this.store.append(msg) : -1;
-      this.deliverTo(c, new QueuedMessage(msg, id, Infinity, this.priorityOf(msg)));
+      const now0 = new QueuedMessage(msg, id, Infinity, this.priorityOf(msg));
+      now0.seq = this.seq++;
+      this.mirror?.added(now0);
+      this.deliverTo(c, now0);
       return EnqueueResult.Accepted;
     }
     const id = this.store !== null && msg.properties.deliveryMode === 2 ? this.store.append(msg) : -1;
     const qm = new QueuedMessage(msg, id, expiresAt, this.priorityOf(msg));
     this.publishCount++;
     this.pushReady(qm);
+    this.mirror?.added(qm);
     if (l.overflow === 'drop-head') this.enforceLength();
     if (this.consumers.length > 0) this.dispatch();
     if (expiresAt !== Infinity) this.scheduleTtl();
@@ -249,8 +265,20 @@ export class Queue implements Destination, ConsumerQueue {
 
   /** Removes a message for good, dead-lettering it when the queue has a dead-letter exchange. */
   drop(qm: QueuedMessage, reason: DeadLetterReason): void {
-    if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    this.gone(qm);
     this.deadLetterMessage(qm.msg, reason);
+  }
+
+  /** The message leaves the queue for good: out of the store and the mirrors. */
+  private gone(qm: QueuedMessage): void {
+    if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    this.mirror?.removed(qm);
+  }
+
+  private firstDelivery(qm: QueuedMessage): void {
+    if (qm.deliveryCount !== 0) return;
+    if (qm.storeId >= 0) this.store?.delivered(qm.storeId);
+    this.mirror?.delivered(qm);
   }
 
   private deadLetterMessage(msg: Message, reason: DeadLetterReason): void {
@@ -387,11 +415,11 @@ export class Queue implements Destination, ConsumerQueue {
     this.deliverCount++;
     if (qm.redelivered) this.redeliverCount++;
     if (c.noAck) {
-      if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+      this.gone(qm);
     } else {
       this.unackedCount++;
       c.unacked++;
-      if (qm.storeId >= 0 && qm.deliveryCount === 0) this.store?.delivered(qm.storeId);
+      this.firstDelivery(qm);
     }
     qm.deliveryCount++;
     c.delivered++;
@@ -407,10 +435,10 @@ export class Queue implements Destination, ConsumerQueue {
     this.deliverCount++;
     if (qm.redelivered) this.redeliverCount++;
     if (noAck) {
-      if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+      this.gone(qm);
     } else {
       this.unackedCount++;
-      if (qm.storeId >= 0 && qm.deliveryCount === 0) this.store?.delivered(qm.storeId);
+      this.firstDelivery(qm);
     }
     qm.deliveryCount++;
     return qm;
@@ -422,7 +450,7 @@ export class Queue implements Destination, ConsumerQueue {
     this.unackedCount--;
     this.ackCount++;
     if (consumer !== null) consumer.unacked--;
-    if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+    this.gone(qm);
   }
 
   /** Rejected without requeue: dead-letter (reason rejected) or drop. */
@@ -449,7 +477,7 @@ export class Queue implements Destination, ConsumerQueue {
     const n = this.readyCount;
     if (this.flowBlocked.size > 0) queueMicrotask(() => this.releaseFlow());
     for (const d of this.levels) {
-      for (const qm of d.clear()) if (qm.storeId >= 0) this.store?.remove(qm.storeId);
+      for (const qm of d.clear()) this.gone(qm);
     }
     this.readyCount = 0;
     this.readyBytes = 0;

@@ -91,6 +91,13 @@ export class Broker extends EventEmitter implements VHostContext {
   /** set when this node is part of a cluster: carries messages to queues on other nodes */
   forwarder: ((q: Queue, msg: Message, waiter: DurableWaiter | null, token: number) => boolean) | null = null;
 
+  /** set when this node is part of a cluster: reacts to a mirror promotion */
+  onQueueMoved: ((q: Queue, from: string) => void) | null = null;
+
+  queueMoved(q: Queue, from: string): void {
+    this.onQueueMoved?.(q, from);
+  }
+
   /** set when this node is part of a cluster: consuming from queues on other nodes */
   remoteQueues: RemoteQueues | null = null;
 

@@ -30,6 +30,8 @@ export interface VHostContext {
    * the waiter hears onDurable(token) once the owner has it (on disc if persistent), or onNack(token).
    */
   forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean;
+  /** a queue's master moved from `from` to q.node (mirror promotion) */
+  queueMoved(q: Queue, from: string): void;
   readonly messageStore: MessageStore;
   readonly definitions: DefinitionsStore;
   now(): number;
@@ -348,11 +350,15 @@ export class VHost implements QueueHost {
         if (this.ctx.forward(q, msg, wait ? waiter : null, token)) {
           r.routed++;
           if (wait) r.remoteWaits++;
+        } else if (waiter !== null && q.policy?.definition['ha-mode'] !== undefined) {
+          // a mirrored queue between masters (failover under way): refuse rather than confirm a message nobody holds
+          r.rejected++;
         }
         continue;
       }
       if (q.enqueue(msg) === EnqueueResult.Accepted) {
         r.routed++;
+        if (q.mirror !== null && waiter !== null) r.remoteWaits += q.mirror.track(waiter, token);
         if (persistent && q.durable && q.store !== null) r.needsDisk = true;
         if (q.overFlowLimit) r.congested = q;
       } else r.rejected++;
@@ -480,6 +486,13 @@ export class VHost implements QueueHost {
       case 'queue.delete': {
         const q = this.queues.get(cmd.name);
         if (q) this.removeQueue(q);
+        return;
+      }
+      case 'queue.promote': {
+        const q = this.queues.get(cmd.name);
+        if (!q || q.node !== cmd.from) return; // already moved, or gone: every node skips it alike
+        q.node = cmd.to;
+        this.ctx.queueMoved(q, cmd.from);
         return;
       }
       case 'bind':

@@ -530,6 +530,7 @@ export class RaftNode {
       this.term += 1;
       this.votedFor = this.id;
       this.persistState(); // Raft §5.2: vote for self, durably, before asking others
+      this.resetElectionTimer(); // a full, fresh randomized timeout for this election
       this.log_('debug', `campaigning in term ${this.term}`);
     }
     this.emitStatus();

@@ -1,0 +1,329 @@
+// Mirrored classic queues (policy ha-mode: all | exactly | nodes). The queue's node is its master; mirrors on other
+// nodes hold a copy of every message, kept in step over the peer links:
+//   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] | [3 sync, msgs]]}
+//   mirror -> master  mqok {v, q, seq}   the highest seq it holds: publisher confirms wait for every synchronised mirror
+// A mirror that (re)appears gets the whole queue first (sync), then the stream.
+// When the master's node is lost, the first reachable mirror in the policy's order proposes
+// {op: 'queue.promote'} to the replicated metadata log. Only a side with a majority of the disc nodes can commit it, so
+// a queue never has two masters; the promoted mirror turns its copy into the queue (messages delivered but not acked
+// by the old master come back redelivered), and every node routes to the new master.
+import type { PeerLink } from '@warren/cluster-peer';
+import type { ClusterService } from './cluster-service.ts';
+import type { Queue, QueueMirror } from '../queue/queue.ts';
+import { Message, QueuedMessage } from '../queue/message.ts';
+import type { DurableWaiter } from '../store/message-store.ts';
+import type { Broker } from '../server/broker.ts';
+import { Writer } from '../amqp/writer.ts';
+import { Reader } from '../amqp/reader.ts';
+import * as M from '../amqp/methods.ts';
+
+/** How often mirror sets and promotions are re-checked (membership, policies, lost masters). */
+export const MIRROR_CHECK_MS = 500;
+
+type Op = [number, number, ...unknown[]];
+
+function raw(msg: Message): Buffer {
+  if (msg.rawProperties !== null) return msg.rawProperties;
+  const w = new Writer(64);
+  M.encodeProperties(w, msg.properties);
+  return w.take();
+}
+
+function decode(e: string, k: string, p: Uint8Array, b: Uint8Array, t: number): Message {
+  const props = Buffer.from(p);
+  return new Message(e, k, M.decodeProperties(new Reader(props, 2), props.readUInt16BE(0)), props, Buffer.from(b), t);
+}
+
+/** Which nodes mirror a queue, from its policy: all | exactly N (the master counts) | nodes [...]. */
+export function mirrorNodes(q: Queue, members: string[]): string[] {
+  const def = q.policy?.definition;
+  const mode = def?.['ha-mode'];
+  const others = members.filter((n) => n !== q.node).sort();
+  if (mode === 'all') return others;
+  if (mode === 'exactly') {
+    const n = typeof def?.['ha-params'] === 'number' ? def['ha-params'] : 1;
+    return others.slice(0, Math.max(0, n - 1));
+  }
+  if (mode === 'nodes' && Array.isArray(def?.['ha-params'])) {
+    const want = new Set(def['ha-params'].map(String));
+    return others.filter((n) => want.has(n));
+  }
+  return [];
+}
+
+interface Pending {
+  seq: number;
+  waiter: DurableWaiter;
+  token: number;
+  remaining: Set<string>;
+}
+
+/** The master side of one mirrored queue. */
+class Master implements QueueMirror {
+  readonly q: Queue;
+  nodes: string[] = [];
+  readonly synced = new Set<string>();
+  /** every message not yet gone, by seq (the copy a new mirror gets) */
+  readonly live = new Map<number, QueuedMessage>();
+  private readonly out = new Map<string, Op[]>();
+  private scheduled = false;
+  private lastSeq = -1;
+  private pending: Pending[] = [];
+  private readonly owner: Mirrors;
+
+  constructor(owner: Mirrors, q: Queue) {
+    this.owner = owner;
+    this.q = q;
+    for (const qm of q.readyMessages()) this.live.set(qm.seq, qm);
+  }
+
+  private op(o: Op): void {
+    for (const n of this.synced) {
+      let list = this.out.get(n);
+      if (!list) this.out.set(n, (list = []));
+      list.push(o);
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    for (const [n, ops] of this.out) {
+      if (ops.length === 0) continue;
+      this.out.set(n, []);
+      if (!this.owner.send(n, { type: 'mq', v: this.q.vhost, q: this.q.name, ops })) this.lost(n);
+    }
+  }
+
+  added(qm: QueuedMessage): void {
+    this.live.set(qm.seq, qm);
+    this.lastSeq = qm.seq;
+    const m = qm.msg;
+    if (this.synced.size > 0) this.op([0, qm.seq, m.exchange, m.routingKey, raw(m), m.body, m.timestamp]);
+  }
+
+  delivered(qm: QueuedMessage): void {
+    if (this.synced.size > 0) this.op([2, qm.seq]);
+  }
+
+  removed(qm: QueuedMessage): void {
+    if (!this.live.delete(qm.seq)) return;
+    if (this.synced.size > 0) this.op([1, qm.seq]);
+  }
+
+  /** A publisher waiting for a confirm: count the synchronised mirrors that must have the last added message. */
+  track(waiter: DurableWaiter, token: number): number {
+    if (this.synced.size === 0) return 0;
+    this.pending.push({ seq: this.lastSeq, waiter, token, remaining: new Set(this.synced) });
+    return 1;
+  }
+
+  acked(node: string, seq: number): void {
+    this.settle((p) => p.seq <= seq, node);
+  }
+
+  private settle(match: (p: Pending) => boolean, node: string): void {
+    const keep: Pending[] = [];
+    for (const p of this.pending) {
+      if (match(p)) p.remaining.delete(node);
+      if (p.remaining.size === 0) p.waiter.onDurable(p.token);
+      else keep.push(p);
+    }
+    this.pending = keep;
+  }
+
+  /** Starts mirroring to a node: the whole queue first. */
+  sync(node: string): void {
+    const msgs = [...this.live.values()].map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, raw(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
+    this.out.set(node, [[3, 0, msgs]]);
+    this.synced.add(node);
+    this.flush();
+  }
+
+  lost(node: string): void {
+    this.synced.delete(node);
+    this.out.delete(node);
+    // an unsynchronised mirror no longer holds up confirms
+    this.settle(() => true, node);
+  }
+}
+
+interface Copy {
+  msgs: Map<number, { msg: Message; delivered: boolean }>;
+  master: string;
+}
+
+export class Mirrors {
+  private readonly svc: ClusterService;
+  private readonly masters = new Map<Queue, Master>();
+  /** this node's copies of queues mastered elsewhere, by vhost \0 name */
+  private readonly copies = new Map<string, Copy>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly proposing = new Set<string>();
+
+  constructor(svc: ClusterService) {
+    this.svc = svc;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.check(), MIRROR_CHECK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const [q, m] of this.masters) {
+      m.flush();
+      q.mirror = null;
+    }
+    this.masters.clear();
+  }
+
+  send(node: string, msg: unknown): boolean {
+    return this.svc.remote.send(node, msg);
+  }
+
+  /** Confirm bookkeeping for a publish that reached a mirrored master queue. */
+  track(q: Queue, waiter: DurableWaiter, token: number): number {
+    return this.masters.get(q)?.track(waiter, token) ?? 0;
+  }
+
+  private broker(): Broker | null {
+    const b = this.svc.node.broker;
+    return b !== null && b.running ? b : null;
+  }
+
+  /** Mirror sets follow policies and membership; lost masters get a successor. */
+  check(): void {
+    const b = this.broker();
+    if (b === null || !this.svc.clustered) return;
+    const m = this.svc.membership();
+    const members = [...m.voters, ...m.learners];
+    const reachable = new Set(this.svc.reachable());
+    for (const vh of b.vhosts.values()) {
+      for (const q of vh.queues.values()) {
+        const want = mirrorNodes(q, members);
+        if (q.node === b.localNode) this.master(q, want, reachable);
+        else if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) this.maybePromote(b, q, want, reachable);
+      }
+    }
+    for (const [q, master] of this.masters) {
+      if (q.deleted || q.node !== b.localNode) {
+        q.mirror = null;
+        this.masters.delete(q);
+        void master;
+      }
+    }
+  }
+
+  private master(q: Queue, want: string[], reachable: Set<string>): void {
+    let m = this.masters.get(q);
+    if (want.length === 0) {
+      if (m) {
+        q.mirror = null;
+        this.masters.delete(q);
+      }
+      return;
+    }
+    if (!m) {
+      m = new Master(this, q);
+      this.masters.set(q, m);
+      q.mirror = m;
+    }
+    m.nodes = want;
+    for (const n of want) if (reachable.has(n) && !m.synced.has(n)) m.sync(n);
+    for (const n of [...m.synced]) if (!want.includes(n) || !reachable.has(n)) m.lost(n);
+  }
+
+  private maybePromote(b: Broker, q: Queue, want: string[], reachable: Set<string>): void {
+    const key = `${q.vhost}\u0000${q.name}`;
+    if (!this.copies.has(key) || this.proposing.has(key)) return;
+    // the first reachable mirror in the policy's order takes over; the others wait for it
+    const successor = want.find((n) => reachable.has(n));
+    if (successor !== b.localNode || b.replicator === null) return;
+    this.proposing.add(key);
+    b.replicator
+      .propose({ op: 'queue.promote', vhost: q.vhost, name: q.name, from: q.node, to: b.localNode })
+      .catch(() => {
+        /* no majority here (a partition's minority): no promotion, retried while the master is unreachable */
+      })
+      .finally(() => this.proposing.delete(key));
+  }
+
+  /** Applied on every node when a promotion commits. */
+  promoted(b: Broker, q: Queue): void {
+    const key = `${q.vhost}\u0000${q.name}`;
+    const copy = this.copies.get(key);
+    this.copies.delete(key);
+    if (q.node !== b.localNode) return;
+    // this node is the master now: its copy becomes the queue
+    const store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
+    if (store !== null) {
+      // data left from an earlier time this node was master is stale: the copy is the truth
+      store.destroy();
+    }
+    q.store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
+    const msgs = copy ? [...copy.msgs.entries()].sort((a, c) => a[0] - c[0]) : [];
+    for (const [, e] of msgs) {
+      const id = q.store !== null && e.msg.persistent ? q.store.append(e.msg) : -1;
+      q.restore(id, e.msg, e.delivered);
+    }
+    b.log(`queue '${q.name}' in vhost '${q.vhost}': promoted the mirror on ${b.localNode} to master (${msgs.length} messages)`);
+    q.dispatch();
+  }
+
+  // ---- mirror side and acks
+
+  onMessage(link: PeerLink, m: { type: string } & Record<string, unknown>): boolean {
+    if (m.type === 'mqok') {
+      const b = this.broker();
+      const q = b?.vhosts.get(m['v'] as string)?.queues.get(m['q'] as string);
+      if (q) this.masters.get(q)?.acked(link.remoteNode, m['seq'] as number);
+      return true;
+    }
+    if (m.type !== 'mq') return false;
+    const key = `${m['v'] as string}\u0000${m['q'] as string}`;
+    let copy = this.copies.get(key);
+    let top = -1;
+    for (const op of m['ops'] as Op[]) {
+      const kind = op[0];
+      if (kind === 3) {
+        copy = { msgs: new Map(), master: link.remoteNode };
+        this.copies.set(key, copy);
+        for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
+          copy.msgs.set(e[0], { msg: decode(e[1], e[2], e[3], e[4], e[5]), delivered: e[6] });
+          top = Math.max(top, e[0]);
+        }
+        continue;
+      }
+      if (copy === undefined) continue;
+      const seq = op[1];
+      if (kind === 0) {
+        copy.msgs.set(seq, { msg: decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), delivered: false });
+        top = Math.max(top, seq);
+      } else if (kind === 1) copy.msgs.delete(seq);
+      else if (kind === 2) {
+        const e = copy.msgs.get(seq);
+        if (e) e.delivered = true;
+      }
+    }
+    if (top >= 0) link.send({ type: 'mqok', v: m['v'], q: m['q'], seq: top });
+    return true;
+  }
+
+  linkDown(node: string): void {
+    for (const m of this.masters.values()) m.lost(node);
+  }
+
+  /** For list_queues: the mirror nodes and which of them are synchronised. */
+  state(q: Queue): { mirrors: string[]; synced: string[] } {
+    const m = this.masters.get(q);
+    if (m) return { mirrors: m.nodes, synced: [...m.synced] };
+    return { mirrors: [], synced: [] };
+  }
+}
