@@ -7,7 +7,7 @@ import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
 
 let env: TestEnv;
-const nodes: { name: string; port: number; proc: BrokerProcess | null }[] = [];
+const nodes: { name: string; port: number; args: string[]; proc: BrokerProcess | null }[] = [];
 const ctl = (n: number, ...args: string[]) => env.ctl(['-n', nodes[n]!.name, ...args], 40_000);
 const url = (n: number) => `amqp://guest:guest@127.0.0.1:${nodes[n]!.port}`;
 
@@ -17,7 +17,8 @@ beforeAll(async () => {
     const port = await freePort();
     const dist = await freePort();
     const name = `rabbit@mirror${i}`;
-    nodes.push({ name, port, proc: await env.startBroker(['--data-dir', join(env.dir, `m${i}`), '--node-name', name, '--dist-port', String(dist), '--quiet'], port) });
+    const args = ['--data-dir', join(env.dir, `m${i}`), '--node-name', name, '--dist-port', String(dist), '--quiet'];
+    nodes.push({ name, port, args, proc: await env.startBroker(args, port) });
   }
   for (const n of [1, 2]) {
     await ctl(n, 'stop_app');
@@ -99,5 +100,52 @@ describe('mirrored queues', () => {
     const duplicated = [...seen.values()].filter((n) => n > 1).length;
     console.log(`mirrored failover: ${confirmed.size} confirmed, ${lost.length} lost, ${duplicated} duplicated, new master after ${promotedAfterMs} ms`);
     expect(lost).toEqual([]);
+  }, 120_000);
+
+  it('consumers on other nodes keep consuming across a failover; x-cancel-on-ha-failover consumers get basic.cancel', async () => {
+    // the node killed before comes back (as a ram node it gets the metadata again) and masters a new queue
+    nodes[1]!.proc = await env.startBroker(nodes[1]!.args, nodes[1]!.port);
+    const c0 = await new AMQPClient(url(1)).connect();
+    await (await c0.channel()).queueDeclare('ha.live', { durable: true });
+    await c0.close();
+    for (let i = 0; i < 40; i++) {
+      if ((await ctl(1, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.live	[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const sub = await new AMQPClient(url(2)).connect();
+    sub.onerror = () => {};
+    const sch = await sub.channel();
+    await sch.basicQos(20);
+    const received: string[] = [];
+    await sch.basicConsume('ha.live', { noAck: false }, (m) => {
+      received.push(m.bodyToString() ?? '');
+      void m.ack().catch(() => {});
+    });
+    const tch = await sub.channel();
+    const told = await tch.basicConsume('ha.live', { noAck: true, args: { 'x-cancel-on-ha-failover': true } }, () => {});
+    const cancelled = told.wait().then(
+      () => 'closed',
+      () => 'cancelled',
+    );
+    const pub = await new AMQPClient(url(0)).connect();
+    pub.onerror = () => {};
+    const pch = await pub.channel();
+    await pch.confirmSelect();
+    await pch.basicPublish('', 'ha.live', 'before', { deliveryMode: 2 });
+    for (let i = 0; i < 50 && !received.includes('before'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(received).toContain('before');
+    await kill9(nodes[1]!.proc!);
+    // publish until a message goes through the promoted master (a publish between masters is nacked)
+    let after = false;
+    for (let i = 0; i < 200 && !after; i++) {
+      after = await pch.basicPublish('', 'ha.live', 'after', { deliveryMode: 2 }).then(() => true, () => false);
+      if (!after) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(after).toBe(true);
+    for (let i = 0; i < 100 && !received.includes('after'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(received).toContain('after');
+    expect(await Promise.race([cancelled, new Promise((r) => setTimeout(() => r('not cancelled'), 5000))])).toBe('cancelled');
+    await pub.close();
+    await sub.close().catch(() => {});
   }, 120_000);
 });

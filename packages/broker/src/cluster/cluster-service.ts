@@ -249,6 +249,7 @@ export class ClusterService {
         q.store = null;
       }
       this.mirrors.promoted(broker, q);
+      this.remote.queueMoved(q);
     };
     broker.remoteQueues = this.remote;
     broker.replicator = {

@@ -109,6 +109,8 @@ export class RemoteSubscription implements ConsumerQueue {
   readonly deleted = false;
   readonly node: string;
   readonly cid: string;
+  vhost = '';
+  prefetch = 0;
   consumer: Consumer | null = null;
   /** deliveries that arrived before the client got consume-ok */
   private early: QueuedMessage[] | null = [];
@@ -221,6 +223,8 @@ export class RemoteQueues {
   subscribe(node: string, vhost: string, queue: string, channel: ConsumerChannel, tag: string, noAck: boolean, exclusive: boolean, prefetch: number, args: FieldTable): Promise<Consumer> {
     const cid = `${++this.nextCid}`;
     const sub = new RemoteSubscription(this, node, queue, cid);
+    sub.vhost = vhost;
+    sub.prefetch = prefetch;
     // the local consumer has no prefetch of its own: the queue's node enforces it
     const c = new Consumer(tag, sub, channel, noAck, exclusive, 0, args);
     sub.consumer = c;
@@ -377,7 +381,49 @@ export class RemoteQueues {
     for (const sub of [...this.subs.values()]) {
       if (sub.node !== node || sub.consumer === null) continue;
       this.subs.delete(sub.cid);
-      sub.consumer.channel.consumerCancelledByServer(sub.consumer);
+      const c = sub.consumer;
+      const q = this.broker()?.vhosts.get(sub.vhost)?.queues.get(sub.name);
+      // a mirrored queue gets a new master: its consumers wait for it and follow, unless they asked to be told
+      // (x-cancel-on-ha-failover, RabbitMQ)
+      if (q !== undefined && q.policy?.definition['ha-mode'] !== undefined && c.arguments['x-cancel-on-ha-failover'] !== true) {
+        this.orphans.push({ sub, queue: q, at: Date.now() });
+        continue;
+      }
+      c.channel.consumerCancelledByServer(c);
     }
   }
+
+  /** Consumers of a mirrored queue whose master was lost, waiting for the promoted one. */
+  private orphans: { sub: RemoteSubscription; queue: Queue; at: number }[] = [];
+
+  /** A queue's master moved: its waiting consumers subscribe at the new master (or attach here, if that is us). */
+  queueMoved(q: Queue): void {
+    const keep: typeof this.orphans = [];
+    for (const o of this.orphans) {
+      if (o.queue !== q) {
+        // a master that never comes back ends its consumers after a while
+        if (Date.now() - o.at > ORPHAN_TIMEOUT_MS && o.sub.consumer) o.sub.consumer.channel.consumerCancelledByServer(o.sub.consumer);
+        else keep.push(o);
+        continue;
+      }
+      const old = o.sub.consumer!;
+      const ch = old.channel as ConsumerChannel & { replaceConsumer?(tag: string, c: Consumer): boolean };
+      if (q.node === this.broker()?.localNode) {
+        const c = new Consumer(old.tag, q, old.channel, old.noAck, old.exclusive, o.sub.prefetch, old.arguments);
+        if (ch.replaceConsumer?.(old.tag, c) === true) q.addConsumer(c);
+      } else {
+        this.subscribe(q.node, q.vhost, q.name, old.channel, old.tag, old.noAck, old.exclusive, o.sub.prefetch, old.arguments).then(
+          (c) => {
+            if (ch.replaceConsumer?.(old.tag, c) === true) (c.queue as RemoteSubscription).activate();
+            else c.queue.removeConsumer(c);
+          },
+          () => old.channel.consumerCancelledByServer(old),
+        );
+      }
+    }
+    this.orphans = keep;
+  }
 }
+
+/** How long a consumer of a mirrored queue waits for a new master before it is cancelled. */
+export const ORPHAN_TIMEOUT_MS = 30_000;

@@ -502,6 +502,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.conn.scheduleFlush();
   }
 
+  /** A consumer followed its mirrored queue to a new master: same tag, new attachment. */
+  replaceConsumer(tag: string, c: Consumer): boolean {
+    if (this.state !== State.Open || !this.consumers.has(tag)) return false;
+    this.consumers.set(tag, c);
+    return true;
+  }
+
   consumerCancelledByServer(c: Consumer): void {
     this.consumers.delete(c.tag);
     if (this.state !== State.Open) return;

@@ -171,6 +171,7 @@ export class RaftNode {
   private heartbeatTimer: TimerHandle | undefined;
   private quorumTimer: TimerHandle | undefined;
   private flushTimer: TimerHandle | undefined;
+  private leaderLostTimer: TimerHandle | undefined;
   // Requests (propose / membership changes) made on this node.
   private requestSeq = 0;
   private readonly incarnation: string;
@@ -249,10 +250,10 @@ export class RaftNode {
       this.log_('error', `could not write the last entries on stop: ${String(error)}`);
     }
     this.stopped = true;
-    for (const t of [this.electionTimer, this.heartbeatTimer, this.quorumTimer, this.flushTimer]) {
+    for (const t of [this.electionTimer, this.heartbeatTimer, this.quorumTimer, this.flushTimer, this.leaderLostTimer]) {
       if (t !== undefined) this.clock.clearTimeout(t);
     }
-    this.electionTimer = this.heartbeatTimer = this.quorumTimer = this.flushTimer = undefined;
+    this.electionTimer = this.heartbeatTimer = this.quorumTimer = this.flushTimer = this.leaderLostTimer = undefined;
     for (const req of [...this.requests.values()]) {
       this.fail(req, new RaftError('STOPPED', `raft node ${this.id} stopped`, req.submitted));
     }
@@ -498,8 +499,23 @@ export class RaftNode {
   private setLeader(leader: string | undefined): void {
     if (this.leaderId === leader) return;
     this.leaderId = leader;
+    if (this.leaderLostTimer !== undefined) this.clock.clearTimeout(this.leaderLostTimer);
+    this.leaderLostTimer = undefined;
     if (leader !== undefined) this.dispatchWaiting();
+    else this.leaderLostTimer = this.timer(() => this.onLeaderLost(), this.leaderWaitMs);
     this.emitStatus();
+  }
+
+  /** No leader for leaderWaitMs (after an election timeout without one): requests already handed to a leader fail
+   *  now rather than at their timeout (a minority side answers within ~2 s), saying they may still commit. */
+  private onLeaderLost(): void {
+    this.leaderLostTimer = undefined;
+    if (this.leaderId !== undefined) return;
+    for (const req of [...this.requests.values()]) {
+      if (req.state !== 'pending' && req.state !== 'forwarded') continue;
+      if (req.op.kind === 'read') this.fail(req, new NoLeaderError());
+      else this.fail(req, new NoLeaderError('no leader: no disc node reachable to confirm the change; it may still be committed', true));
+    }
   }
 
   private resetElectionTimer(): void {
