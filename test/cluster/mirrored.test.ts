@@ -79,6 +79,11 @@ describe('mirrored queues', () => {
     }
     const promotedAfterMs = Date.now() - killedAt;
     expect(master).toBe(nodes[0]!.name);
+    // the third node learns of the new master from the replicated log too
+    for (let i = 0; i < 50; i++) {
+      if ((await ctl(2, '-q', 'list_queues', 'name', 'node')).stdout.includes(`ha.orders\t${nodes[0]!.name}`)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const before = confirmed.size;
     while (confirmed.size < before + 300 && Date.now() - killedAt < 30_000) await new Promise((r) => setTimeout(r, 20));
     stop = true;
