@@ -334,7 +334,12 @@ export class ClusterService {
           ...m.learners.map((name) => ({ name, type: 'ram' as const, running: up(name), partitions: partitions(name) })),
         ];
       },
-      queueLocation: (vhost, queue) => ({ node: broker.vhosts.get(vhost)?.queues.get(queue)?.node ?? this.nodeName, mirrors: [], synchronisedMirrors: [] }),
+      queueLocation: (vhost, queue) => {
+        const q = broker.vhosts.get(vhost)?.queues.get(queue);
+        if (!q) return { node: this.nodeName, mirrors: [], synchronisedMirrors: [] };
+        const s = this.mirrors.state(q);
+        return { node: q.node, mirrors: s.mirrors, synchronisedMirrors: s.synced };
+      },
     };
   }
 

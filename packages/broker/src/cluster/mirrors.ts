@@ -320,10 +320,14 @@ export class Mirrors {
     for (const m of this.masters.values()) m.lost(node);
   }
 
-  /** For list_queues: the mirror nodes and which of them are synchronised. */
+  /** For list_queues and management: the mirror nodes and which of them are synchronised. */
   state(q: Queue): { mirrors: string[]; synced: string[] } {
     const m = this.masters.get(q);
-    if (m) return { mirrors: m.nodes, synced: [...m.synced] };
-    return { mirrors: [], synced: [] };
+    if (m) return { mirrors: m.nodes, synced: [...m.synced].sort() };
+    // seen from another node: the mirrors the policy asks for; this node's own copy is known to be in sync
+    const mb = this.svc.membership();
+    const mirrors = mirrorNodes(q, [...mb.voters, ...mb.learners]);
+    const self = this.svc.nodeName;
+    return { mirrors, synced: this.copies.has(`${q.vhost}\u0000${q.name}`) && mirrors.includes(self) ? [self] : [] };
   }
 }
