@@ -153,4 +153,29 @@ describe('mirrored queues', () => {
     await pub.close();
     await sub.close().catch(() => {});
   }, 120_000);
+
+  it('ha-sync-mode manual: a new mirror takes only new messages and is unsynchronised until sync_queue', async () => {
+    const c = await new AMQPClient(url(2)).connect();
+    const ch = await c.channel();
+    await ch.queueDeclare('hm.backlog', { durable: true });
+    await ch.confirmSelect();
+    for (let i = 0; i < 100; i++) await ch.basicPublish('', 'hm.backlog', `old${i}`, { deliveryMode: 2 });
+    expect((await ctl(0, 'set_policy', '--priority', '1', 'ha-manual', '^hm\\.', '{"ha-mode":"all","ha-sync-mode":"manual"}')).code).toBe(0);
+    const cols = async (): Promise<string> => (await ctl(2, '-q', 'list_queues', 'name', 'slave_pids', 'synchronised_slave_pids')).stdout;
+    let out = '';
+    for (let i = 0; i < 40 && !out.includes(`<${nodes[0]!.name}.1.0>`); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      out = await cols();
+    }
+    // mirror1 follows the queue from now on but lacks the 100 older messages
+    expect(out).toMatch(new RegExp(`hm\\.backlog\\t\\[[^\\]]*<${nodes[0]!.name}\\.1\\.0>[^\\]]*\\]\\t\\n`));
+    const sync = await ctl(0, 'sync_queue', 'hm.backlog');
+    expect(sync.code).toBe(0);
+    for (let i = 0; i < 40 && !/hm\.backlog\t\S+.*\t\[<rabbit@mirror1\.1\.0>/.test(out); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      out = await cols();
+    }
+    expect(out).toMatch(/hm\.backlog\t.*\t\[<rabbit@mirror1\.1\.0>\]/);
+    await c.close();
+  }, 60_000);
 });

@@ -204,6 +204,18 @@ const H: Record<string, Handler> = {
     await node.cluster.forget(target!, req.flags['offline'] === true);
     return { info: `Removing node ${target} from the cluster` };
   },
+  sync_queue: async (node, req) => {
+    const [name] = argN(req, 1, '[-p <vhost>] <queue>');
+    if (!node.cluster) throw new CommandError('this node is not clustered', 69);
+    const text = await node.cluster.syncQueue(req.vhost, name!, false);
+    return { info: `Synchronising queue '${name}' in vhost '${req.vhost}' ...`, text };
+  },
+  cancel_sync_queue: async (node, req) => {
+    const [name] = argN(req, 1, '[-p <vhost>] <queue>');
+    if (!node.cluster) throw new CommandError('this node is not clustered', 69);
+    const text = await node.cluster.syncQueue(req.vhost, name!, true);
+    return { info: `Stopping synchronising queue '${name}' in vhost '${req.vhost}' ...`, text };
+  },
   force_boot: (node) => {
     // a Raft cluster never needs it: a disc node that restarts recovers from its log and the other disc nodes
     return { info: `Ensuring the node ${node.nodeName} boots on its own next time ...`, text: 'force_boot has no effect here: disc nodes recover from the replicated log once a majority of them is up' };

@@ -178,6 +178,11 @@ export class ClusterService {
         return this.changeMember(req as { node: string; role: 'voter' | 'learner' | 'absent' });
       case 'running':
         return { running: this.node.running };
+      case 'mq.sync': {
+        const q = this.node.broker?.vhosts.get(r['v' as never] as string)?.queues.get(r['q' as never] as string);
+        if (!q || q.node !== this.nodeName) throw new Error('not the master of that queue');
+        return { text: this.mirrors.syncQueue(q, (r as { cancel?: boolean }).cancel === true) };
+      }
       default: {
         const out = this.remote.onRequest(link, r as { type: string });
         if (out === undefined) throw new Error(`unknown request ${r.type} from ${link.remoteNode}`);
@@ -401,6 +406,15 @@ export class ClusterService {
       throw err;
     }
     return { ok: true };
+  }
+
+  /** sync_queue / cancel_sync_queue from any node: done by the queue's master. */
+  async syncQueue(vhost: string, name: string, cancel: boolean): Promise<string> {
+    const q = this.node.broker?.vhosts.get(vhost)?.queues.get(name);
+    if (!q) throw new CommandError(`Error:\nQueue ${name} in vhost ${vhost} not found`, 65);
+    if (q.node === this.nodeName) return this.mirrors.syncQueue(q, cancel);
+    const r = (await this.request(q.node, { type: 'mq.sync', v: vhost, q: name, cancel }, 15_000)) as { text: string };
+    return r.text;
   }
 
   /** join_cluster, run on the joining node (app stopped). */

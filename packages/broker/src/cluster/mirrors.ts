@@ -1,6 +1,10 @@
 // Mirrored classic queues (policy ha-mode: all | exactly | nodes). The queue's node is its master; mirrors on other
 // nodes hold a copy of every message, kept in step over the peer links:
-//   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] | [3 sync, msgs]]}
+//   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] |
+//                               [3 start, full?] | [5 batch, msgs] | [4 synchronised]]}
+// Sync sends the queue in batches (ha-sync-batch-size, default 4096) between which the queue goes on; a removal
+// that overtakes its message's batch leaves a tombstone on the mirror. With ha-sync-mode manual a new mirror gets only
+// new messages and is unsynchronised until the older ones are gone or brokerctl sync_queue runs.
 //   mirror -> master  mqok {v, q, seq}   the highest seq it holds: publisher confirms wait for every synchronised mirror
 // A mirror that (re)appears gets the whole queue first (sync), then the stream.
 // When the master's node is lost, the first reachable mirror in the policy's order proposes
@@ -18,7 +22,9 @@ import { Reader } from '../amqp/reader.ts';
 import * as M from '../amqp/methods.ts';
 
 /** How often mirror sets and promotions are re-checked (membership, policies, lost masters). */
-export const MIRROR_CHECK_MS = 500;
+export const MIRROR_CHECK_MS = 250;
+/** Between the turns of successive mirrors to propose their promotion. */
+export const PROMOTE_STAGGER_MS = 1000;
 
 type Op = [number, number, ...unknown[]];
 
@@ -62,7 +68,13 @@ interface Pending {
 class Master implements QueueMirror {
   readonly q: Queue;
   nodes: string[] = [];
+  /** mirrors receiving the stream */
+  readonly streaming = new Set<string>();
+  /** mirrors holding every message: confirms wait for these, and only these may be promoted (when-synced) */
   readonly synced = new Set<string>();
+  /** for an unsynchronised (manual) mirror: the first seq it got from the stream */
+  private readonly joinedAt = new Map<string, number>();
+  private syncing = new Set<string>();
   /** every message not yet gone, by seq (the copy a new mirror gets) */
   readonly live = new Map<number, QueuedMessage>();
   private readonly out = new Map<string, Op[]>();
@@ -78,7 +90,7 @@ class Master implements QueueMirror {
   }
 
   private op(o: Op): void {
-    for (const n of this.synced) {
+    for (const n of this.streaming) {
       let list = this.out.get(n);
       if (!list) this.out.set(n, (list = []));
       list.push(o);
@@ -102,16 +114,41 @@ class Master implements QueueMirror {
     this.live.set(qm.seq, qm);
     this.lastSeq = qm.seq;
     const m = qm.msg;
-    if (this.synced.size > 0) this.op([0, qm.seq, m.exchange, m.routingKey, raw(m), m.body, m.timestamp]);
+    if (this.streaming.size > 0) this.op([0, qm.seq, m.exchange, m.routingKey, raw(m), m.body, m.timestamp]);
   }
 
   delivered(qm: QueuedMessage): void {
-    if (this.synced.size > 0) this.op([2, qm.seq]);
+    if (this.streaming.size > 0) this.op([2, qm.seq]);
   }
 
   removed(qm: QueuedMessage): void {
     if (!this.live.delete(qm.seq)) return;
-    if (this.synced.size > 0) this.op([1, qm.seq]);
+    if (this.streaming.size > 0) this.op([1, qm.seq]);
+    if (this.joinedAt.size > 0) this.checkCaughtUp();
+  }
+
+  /** A manually synchronised mirror becomes synchronised once every message older than it is gone. */
+  private checkCaughtUp(): void {
+    const oldest = this.live.keys().next();
+    for (const [n, at] of this.joinedAt) {
+      if (oldest.done === true || (oldest.value as number) >= at) this.markSynced(n);
+    }
+  }
+
+  private markSynced(node: string): void {
+    this.joinedAt.delete(node);
+    this.synced.add(node);
+    this.to(node, [4, 0]);
+  }
+
+  private to(node: string, o: Op): void {
+    let list = this.out.get(node);
+    if (!list) this.out.set(node, (list = []));
+    list.push(o);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => this.flush());
+    }
   }
 
   /** A publisher waiting for a confirm: count the synchronised mirrors that must have the last added message. */
@@ -135,15 +172,60 @@ class Master implements QueueMirror {
     this.pending = keep;
   }
 
-  /** Starts mirroring to a node: the whole queue first. */
-  sync(node: string): void {
-    const msgs = [...this.live.values()].map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, raw(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
-    this.out.set(node, [[3, 0, msgs]]);
-    this.synced.add(node);
+  /** Starts mirroring to a node: the stream from now on, and the queue so far unless sync is manual. */
+  attach(node: string, manual: boolean): void {
+    this.flush();
+    this.streaming.add(node);
+    this.out.set(node, [[3, 0]]);
+    if (!manual || this.live.size === 0) this.fullSync(node);
+    else this.joinedAt.set(node, this.lastSeq + 1);
     this.flush();
   }
 
+  /** Sends the whole queue to a mirror in batches, the queue running on in between (brokerctl sync_queue too). */
+  fullSync(node: string): void {
+    if (this.syncing.has(node) || !this.streaming.has(node)) return;
+    this.syncing.add(node);
+    this.joinedAt.delete(node);
+    const snapshot = [...this.live.values()];
+    const batch = Number(this.q.policy?.definition['ha-sync-batch-size'] ?? SYNC_BATCH_DEFAULT) || SYNC_BATCH_DEFAULT;
+    let i = 0;
+    const step = (): void => {
+      if (!this.streaming.has(node)) return void this.syncing.delete(node);
+      if (!this.syncing.has(node)) {
+        // cancelled: the mirror stays unsynchronised until the older messages are gone
+        this.joinedAt.set(node, this.lastSeq + 1);
+        return;
+      }
+      const part = snapshot.slice(i, i + batch).map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, raw(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
+      i += batch;
+      this.flush();
+      let list = this.out.get(node);
+      if (!list) this.out.set(node, (list = []));
+      list.push([5, 0, part]);
+      if (i >= snapshot.length) {
+        this.syncing.delete(node);
+        this.synced.add(node);
+        list.push([4, 0]);
+        this.flush();
+        return;
+      }
+      this.flush();
+      setImmediate(step);
+    };
+    step();
+  }
+
+  cancelSync(): number {
+    const n = this.syncing.size;
+    this.syncing.clear();
+    return n;
+  }
+
   lost(node: string): void {
+    this.streaming.delete(node);
+    this.syncing.delete(node);
+    this.joinedAt.delete(node);
     this.synced.delete(node);
     this.out.delete(node);
     // an unsynchronised mirror no longer holds up confirms
@@ -154,7 +236,14 @@ class Master implements QueueMirror {
 interface Copy {
   msgs: Map<number, { msg: Message; delivered: boolean }>;
   master: string;
+  /** holds every message of the queue (may be promoted under ha-promote-on-failure when-synced) */
+  synced: boolean;
+  /** removals that overtook their message's sync batch */
+  tombstones: Set<number>;
 }
+
+/** ha-sync-batch-size default (RabbitMQ's) */
+export const SYNC_BATCH_DEFAULT = 4096;
 
 export class Mirrors {
   private readonly svc: ClusterService;
@@ -163,6 +252,8 @@ export class Mirrors {
   private readonly copies = new Map<string, Copy>();
   private timer: NodeJS.Timeout | null = null;
   private readonly proposing = new Set<string>();
+  /** when this node first saw a queue's master unreachable */
+  private readonly masterLostAt = new Map<string, number>();
 
   constructor(svc: ClusterService) {
     this.svc = svc;
@@ -209,7 +300,11 @@ export class Mirrors {
       for (const q of vh.queues.values()) {
         const want = mirrorNodes(q, members);
         if (q.node === b.localNode) this.master(q, want, reachable);
-        else if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) this.maybePromote(b, q, want, reachable);
+        else if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) {
+          const key = `${q.vhost}\u0000${q.name}`;
+          if (!this.masterLostAt.has(key)) this.masterLostAt.set(key, Date.now());
+          this.maybePromote(b, q, want, reachable);
+        } else this.masterLostAt.delete(`${q.vhost}\u0000${q.name}`);
       }
     }
     for (const [q, master] of this.masters) {
@@ -236,16 +331,24 @@ export class Mirrors {
       q.mirror = m;
     }
     m.nodes = want;
-    for (const n of want) if (reachable.has(n) && !m.synced.has(n)) m.sync(n);
-    for (const n of [...m.synced]) if (!want.includes(n) || !reachable.has(n)) m.lost(n);
+    const manual = q.policy?.definition['ha-sync-mode'] === 'manual';
+    for (const n of want) if (reachable.has(n) && !m.streaming.has(n)) m.attach(n, manual);
+    for (const n of [...m.streaming]) if (!want.includes(n) || !reachable.has(n)) m.lost(n);
   }
 
   private maybePromote(b: Broker, q: Queue, want: string[], reachable: Set<string>): void {
     const key = `${q.vhost}\u0000${q.name}`;
-    if (!this.copies.has(key) || this.proposing.has(key)) return;
-    // the first reachable mirror in the policy's order takes over; the others wait for it
-    const successor = want.find((n) => reachable.has(n));
-    if (successor !== b.localNode || b.replicator === null) return;
+    const copy = this.copies.get(key);
+    if (copy === undefined || this.proposing.has(key) || b.replicator === null) return;
+    // ha-promote-on-failure: when-synced (default here) promotes only a mirror that holds every message; RabbitMQ's
+    // default 'always' can promote one that does not, and lose messages: we refuse that unless asked
+    const always = q.policy?.definition['ha-promote-on-failure'] === 'always';
+    if (!copy.synced && !always) return;
+    // mirrors in the policy's order take turns: the first reachable eligible one proposes at once, each later one
+    // after a delay in case the earlier cannot (the log keeps only the first promotion that commits)
+    const rank = want.filter((n) => reachable.has(n)).indexOf(b.localNode);
+    const lostFor = Date.now() - (this.masterLostAt.get(key) ?? Date.now());
+    if (rank < 0 || lostFor < rank * PROMOTE_STAGGER_MS) return;
     this.proposing.add(key);
     b.replicator
       .propose({ op: 'queue.promote', vhost: q.vhost, name: q.name, from: q.node, to: b.localNode })
@@ -293,21 +396,26 @@ export class Mirrors {
     for (const op of m['ops'] as Op[]) {
       const kind = op[0];
       if (kind === 3) {
-        copy = { msgs: new Map(), master: link.remoteNode };
+        copy = { msgs: new Map(), master: link.remoteNode, synced: false, tombstones: new Set() };
         this.copies.set(key, copy);
-        for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
-          copy.msgs.set(e[0], { msg: decode(e[1], e[2], e[3], e[4], e[5]), delivered: e[6] });
-          top = Math.max(top, e[0]);
-        }
         continue;
       }
       if (copy === undefined) continue;
       const seq = op[1];
-      if (kind === 0) {
+      if (kind === 5) {
+        for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
+          if (copy.tombstones.delete(e[0])) continue;
+          if (!copy.msgs.has(e[0])) copy.msgs.set(e[0], { msg: decode(e[1], e[2], e[3], e[4], e[5]), delivered: e[6] });
+        }
+      } else if (kind === 4) {
+        copy.synced = true;
+        copy.tombstones.clear();
+      } else if (kind === 0) {
         copy.msgs.set(seq, { msg: decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), delivered: false });
         top = Math.max(top, seq);
-      } else if (kind === 1) copy.msgs.delete(seq);
-      else if (kind === 2) {
+      } else if (kind === 1) {
+        if (!copy.msgs.delete(seq) && !copy.synced) copy.tombstones.add(seq);
+      } else if (kind === 2) {
         const e = copy.msgs.get(seq);
         if (e) e.delivered = true;
       }
@@ -318,6 +426,16 @@ export class Mirrors {
 
   linkDown(node: string): void {
     for (const m of this.masters.values()) m.lost(node);
+  }
+
+  /** brokerctl sync_queue / cancel_sync_queue, on the master's node. */
+  syncQueue(q: Queue, cancel: boolean): string {
+    const m = this.masters.get(q);
+    if (!m) return `queue '${q.name}' has no mirrors here`;
+    if (cancel) return m.cancelSync() > 0 ? 'synchronisation cancelled' : 'no synchronisation in progress';
+    const unsynced = [...m.streaming].filter((n) => !m.synced.has(n));
+    for (const n of unsynced) m.fullSync(n);
+    return unsynced.length === 0 ? 'all mirrors are synchronised' : `synchronising ${unsynced.join(', ')}`;
   }
 
   /** For list_queues and management: the mirror nodes and which of them are synchronised. */
