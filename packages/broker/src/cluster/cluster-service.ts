@@ -238,7 +238,8 @@ export class ClusterService {
       },
       snapshot: () => exportState(broker),
       restore: (data) => reconcile(broker, data as MetadataState),
-      onStatusChange: (st) => this.onRaftStatus(st.members.map((m) => [m.id, m.voter] as const)),
+      // a disc node joining is a learner until it has caught up ('promoting'): it is a disc node all the same
+      onStatusChange: (st) => this.onRaftStatus(st.members.map((m) => [m.id, m.voter || m.promoting === true] as const)),
     });
     this.raft = raft;
     broker.forwarder = (q, msg, waiter, token) => this.remote.forward(q, msg, waiter, token);
@@ -318,7 +319,13 @@ export class ClusterService {
   }
 
   membership(): Membership {
-    if (this.raft) return this.raft.membership();
+    if (this.raft) {
+      // a disc node still catching up is a learner marked promoting: show it as the disc node it is
+      const m = this.raft.membership();
+      const promoting = m.promoting ?? [];
+      if (promoting.length === 0) return m;
+      return { voters: [...m.voters, ...promoting], learners: m.learners.filter((n) => !promoting.includes(n)) };
+    }
     const f = this.clusterFile();
     if (!f) return { voters: [this.nodeName], learners: [] };
     return {

@@ -37,6 +37,6 @@ export interface MetadataReplicator {
 /** The error a metadata change gets when no disc node can record it. */
 export class NoDiscNodeError extends Error {
   constructor(detail: string) {
-    super(`metadata change refused: no running disc node can record it (${detail}); publishing and consuming go on`);
+    super(`metadata change refused: no running disc node can record it, a majority of the disc nodes must be up (${detail}); publishing and consuming go on`);
   }
 }
