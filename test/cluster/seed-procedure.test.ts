@@ -192,4 +192,38 @@ describe('cluster (seed procedure)', () => {
     const s2 = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { disk_nodes: string[]; ram_nodes: string[] };
     expect(s2.ram_nodes).toEqual([]);
   }, 120_000);
+
+  it('seed: a disc node that was not the last to stop waits for the others and fails naming them; force_boot overrides', async () => {
+    // two disc nodes: node1 and node2 (node2 joined again above after its reset, as a disc node now)
+    await ctl(1, 'stop_app');
+    expect((await ctl(1, 'join_cluster', nodes[0]!.name)).code).toBe(0);
+    await ctl(1, 'start_app');
+    expect((JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { disk_nodes: string[] }).disk_nodes.sort()).toEqual([nodes[0]!.name, nodes[1]!.name].sort());
+    expect((await ctl(0, 'add_user', 'before-stop', 'pw')).code).toBe(0);
+    await kill9(nodes[1]!.proc!);
+    await kill9(nodes[0]!.proc!);
+    // node1 alone: one of two disc nodes is no majority; it waits, then gives up naming node2
+    const waitEnv = { ...env.env, WARREN_CLUSTER_BOOT_WAIT_MS: '2000' };
+    const { spawn } = await import('node:child_process');
+    const { BROKER_BIN } = await import('../helpers/broker-process.ts');
+    const failed = await new Promise<{ code: number | null; out: string }>((res) => {
+      const c = spawn(BROKER_BIN, ['--port', String(nodes[0]!.port), ...nodes[0]!.args], { env: waitEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d));
+      c.stderr.on('data', (d: Buffer) => (out += d));
+      const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
+      c.once('exit', (code) => {
+        clearTimeout(t);
+        res({ code, out });
+      });
+    });
+    expect(failed.code).toBe(1);
+    expect(failed.out).toContain(`timed out waiting for the cluster's disc nodes (${nodes[1]!.name}`);
+    // force_boot: it starts on its own copy of the metadata and takes changes again
+    nodes[0]!.args.push('--force-boot');
+    await start(0);
+    nodes[0]!.args.pop();
+    expect((await ctl(0, '-q', 'list_users')).stdout).toContain('before-stop');
+    expect((await ctl(0, 'add_user', 'after-force-boot', 'pw')).code).toBe(0);
+  }, 120_000);
 });

@@ -2,6 +2,7 @@
 //   broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host]
 //          [--dist-port N] [--cookie-file FILE] [--quiet]
 import { hostname } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BrokerNode } from '../server/node.ts';
 import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-conf.ts';
@@ -14,7 +15,7 @@ function log(level: string, line: string): void {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`broker: ${msg}\nusage: broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--management-port N] [--management-host H] [--quiet]\n`);
+  process.stderr.write(`broker: ${msg}\nusage: broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--management-port N] [--management-host H] [--force-boot] [--quiet]\n`);
   process.exit(64);
 }
 
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
         'dist-port': { type: 'string' },
         'cookie-file': { type: 'string' },
         'management-port': { type: 'string' },
+        'force-boot': { type: 'boolean' },
         'management-host': { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -92,6 +94,11 @@ async function main(): Promise<void> {
     } finally {
       process.exit(0);
     }
+  }
+  if (v['force-boot'] === true) {
+    const marker = control.forceBootMarker();
+    if (marker === null) usage('--force-boot needs a data directory');
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

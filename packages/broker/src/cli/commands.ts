@@ -4,6 +4,7 @@ import type { Broker } from '../server/broker.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
+import { writeFileSync } from 'node:fs';
 import type { ApplyTo } from '../policy/policy.ts';
 import { PolicyError, validatePolicy } from '../policy/policy.ts';
 
@@ -217,8 +218,10 @@ const H: Record<string, Handler> = {
     return { info: `Stopping synchronising queue '${name}' in vhost '${req.vhost}' ...`, text };
   },
   force_boot: (node) => {
-    // a Raft cluster never needs it: a disc node that restarts recovers from its log and the other disc nodes
-    return { info: `Ensuring the node ${node.nodeName} boots on its own next time ...`, text: 'force_boot has no effect here: disc nodes recover from the replicated log once a majority of them is up' };
+    const marker = node.cluster?.forceBootMarker() ?? null;
+    if (marker === null) throw new CommandError('force_boot needs a disc node with a data directory', 69);
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+    return { info: `Ensuring the node ${node.nodeName} boots on its own next time ...` };
   },
 
   cluster_status: async (node) => {

@@ -216,15 +216,45 @@ export class ClusterService {
     return new MemoryStorage();
   }
 
+  /**
+   * force_boot (RabbitMQ): start on this disc node's own copy of the metadata even though the other disc nodes are
+   * not there. The log gets a membership entry, at a new term, that leaves this node the only voter (the others
+   * become learners), so it can elect itself and commit. Whatever the lost nodes committed after this node stopped
+   * is lost with them: that is the override.
+   */
+  forceBootMarker(): string | null {
+    return this.dataDir === undefined ? null : join(this.dataDir, 'force_boot');
+  }
+
+  private forceBoot(storage: RaftStorage): void {
+    const st = storage.load();
+    const last = (st.snapshot?.index ?? 0) + st.entries.length;
+    let config: Membership = st.snapshot?.config ?? { voters: [], learners: [] };
+    for (const e of st.entries) if (e.type === 'config') config = e.config;
+    const others = [...config.voters, ...config.learners].filter((n) => n !== this.nodeName);
+    const term = st.term + 1;
+    storage.saveState(term, null);
+    storage.append([{ index: last + 1, term, type: 'config', config: { voters: [this.nodeName], learners: others.sort() } }]);
+    this.warn(`force_boot: ${this.nodeName} starts as the only disc node of its cluster (the others are ram members until they rejoin)`);
+  }
+
   /** Starts this node's Raft member for a broker app that is starting; resolves once metadata is current. */
   async attach(broker: Broker): Promise<void> {
     const file = this.clusterFile();
     if (file === null) return;
+    const marker = this.forceBootMarker();
+    let storage = this.raftStorage();
+    if (marker !== null && existsSync(marker) && this.nodeType === 'disc') {
+      this.forceBoot(storage);
+      storage.close();
+      storage = this.raftStorage();
+      rmSync(marker, { force: true });
+    }
     for (const n of Object.keys(file.nodes)) if (n !== this.nodeName) this.manager?.connect(n);
     const raft = new RaftNode({
       id: this.nodeName,
       transport: { send: (to, msg) => void this.sendRaft(to, msg) },
-      storage: this.raftStorage(),
+      storage,
       clock: systemClock,
       random: cryptoRandom,
       logger: { debug() {}, info: (m: string) => this.log(m), warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
