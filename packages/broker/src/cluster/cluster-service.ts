@@ -179,9 +179,10 @@ export class ClusterService {
       case 'running':
         return { running: this.node.running };
       case 'mq.sync': {
-        const q = this.node.broker?.vhosts.get(r['v' as never] as string)?.queues.get(r['q' as never] as string);
+        const sq = req as { v: string; q: string; cancel?: boolean };
+        const q = this.node.broker?.vhosts.get(sq.v)?.queues.get(sq.q);
         if (!q || q.node !== this.nodeName) throw new Error('not the master of that queue');
-        return { text: this.mirrors.syncQueue(q, (r as { cancel?: boolean }).cancel === true) };
+        return { text: this.mirrors.syncQueue(q, sq.cancel === true) };
       }
       default: {
         const out = this.remote.onRequest(link, r as { type: string });

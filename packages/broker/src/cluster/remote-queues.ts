@@ -263,7 +263,7 @@ export class RemoteQueues {
   onMessage(link: PeerLink, m: { type: string } & Record<string, unknown>): boolean {
     switch (m.type) {
       case 'pub':
-        void this.onPub(m as never);
+        this.onPub(m as unknown as WireMessage & { v: string; q: string }).catch(() => {});
         return true;
       case 'dlv': {
         const sub = this.subs.get(m['cid'] as string);
@@ -332,7 +332,7 @@ export class RemoteQueues {
   onRequest(link: PeerLink, m: { type: string } & Record<string, unknown>): unknown {
     switch (m.type) {
       case 'pub':
-        return this.onPub(m as never);
+        return this.onPub(m as unknown as WireMessage & { v: string; q: string });
       case 'sub': {
         const q = this.localQueue(m['v'] as string, m['q'] as string);
         if (q.hasExclusiveConsumer() || (m['exclusive'] === true && q.consumerCount > 0)) {

@@ -177,7 +177,7 @@ export class Broker extends EventEmitter implements VHostContext {
   }
 
   private replay(defs: Map<string, Map<string, unknown>>): void {
-    const get = (k: DefKind): Map<string, unknown> => defs.get(k as never) ?? new Map();
+    const get = (k: DefKind): Map<string, unknown> => defs.get(k) ?? new Map();
     const g = get('global').get('cluster_name');
     if (typeof g === 'string') this.clusterName = g;
     for (const v of get('vhost').values()) this.vhostFromRecord(v as { name: string });
