@@ -100,6 +100,8 @@ async function main(): Promise<void> {
     if (marker === null) usage('--force-boot needs a data directory');
     writeFileSync(marker, `${new Date().toISOString()}\n`);
   }
+  // a broker logs an unexpected failure and goes on serving; it does not die of one stray promise
+  process.on('unhandledRejection', (err) => log('error', `unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   // the distribution port first: a clustered node needs its peers to get its metadata

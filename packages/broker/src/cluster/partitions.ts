@@ -100,6 +100,8 @@ export class PartitionMonitor {
       this.svc.node.broker?.log('autoheal: this node was on the losing side of a partition; restarting its app');
       await this.svc.node.stopApp();
       await this.svc.node.startApp();
+    } catch (err) {
+      this.svc.node.broker?.log(`autoheal: restart failed: ${(err as Error).message}`);
     } finally {
       this.busy = false;
     }
