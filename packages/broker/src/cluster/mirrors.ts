@@ -15,7 +15,7 @@ import type { PeerLink } from '@warren/cluster-peer';
 import type { ClusterService } from './cluster-service.ts';
 import type { Queue, QueueMirror } from '../queue/queue.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
-import type { DurableWaiter } from '../store/message-store.ts';
+import type { DurableWaiter, QueueStore } from '../store/message-store.ts';
 import type { Broker } from '../server/broker.ts';
 import { Writer } from '../amqp/writer.ts';
 import { Reader } from '../amqp/reader.ts';
@@ -234,7 +234,9 @@ class Master implements QueueMirror {
 }
 
 interface Copy {
-  msgs: Map<number, { msg: Message; delivered: boolean }>;
+  msgs: Map<number, { msg: Message; delivered: boolean; id: number }>;
+  /** persistent messages of a durable queue are on this node's disc too (confirms wait for it) */
+  store: QueueStore | null;
   master: string;
   /** holds every message of the queue (may be promoted under ha-promote-on-failure when-synced) */
   synced: boolean;
@@ -244,6 +246,11 @@ interface Copy {
 
 /** ha-sync-batch-size default (RabbitMQ's) */
 export const SYNC_BATCH_DEFAULT = 4096;
+
+/** Where a mirror keeps its copy's persistent messages: apart from the queue's own store on this node. */
+function mirrorStoreName(queue: string): string {
+  return `\u0000mirror\u0000${queue}`;
+}
 
 export class Mirrors {
   private readonly svc: ClusterService;
@@ -307,6 +314,15 @@ export class Mirrors {
         } else this.masterLostAt.delete(`${q.vhost}\u0000${q.name}`);
       }
     }
+    for (const [key, copy] of this.copies) {
+      const [v = '', n = ''] = key.split('\u0000');
+      const q = b.vhosts.get(v)?.queues.get(n);
+      // a copy of a queue that is gone, or no longer mirrored here
+      if (q === undefined || !mirrorNodes(q, members).includes(b.localNode)) {
+        copy.store?.destroy();
+        this.copies.delete(key);
+      }
+    }
     for (const [q, master] of this.masters) {
       if (q.deleted || q.node !== b.localNode) {
         q.mirror = null;
@@ -362,8 +378,9 @@ export class Mirrors {
   promoted(b: Broker, q: Queue): void {
     const key = `${q.vhost}\u0000${q.name}`;
     const copy = this.copies.get(key);
-    this.copies.delete(key);
     if (q.node !== b.localNode) return;
+    this.copies.delete(key);
+    copy?.store?.destroy();
     // this node is the master now: its copy becomes the queue
     const store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
     if (store !== null) {
@@ -390,13 +407,30 @@ export class Mirrors {
       return true;
     }
     if (m.type !== 'mq') return false;
-    const key = `${m['v'] as string}\u0000${m['q'] as string}`;
+    const vhost = m['v'] as string;
+    const name = m['q'] as string;
+    const key = `${vhost}\u0000${name}`;
     let copy = this.copies.get(key);
     let top = -1;
+    let wrote = false;
+    const b = this.broker();
+    const put = (c: Copy, seq: number, msg: Message, delivered: boolean): void => {
+      const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
+      if (id >= 0) wrote = true;
+      c.msgs.set(seq, { msg, delivered, id });
+    };
     for (const op of m['ops'] as Op[]) {
       const kind = op[0];
       if (kind === 3) {
-        copy = { msgs: new Map(), master: link.remoteNode, synced: false, tombstones: new Set() };
+        // a (re)start from the master: whatever this node held of the queue before is stale
+        copy?.store?.destroy();
+        const durable = b?.vhosts.get(vhost)?.queues.get(name)?.durable === true;
+        let store: QueueStore | null = null;
+        if (durable && b !== null) {
+          b.messageStore.openQueue(vhost, mirrorStoreName(name)).destroy();
+          store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
+        }
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set() };
         this.copies.set(key, copy);
         continue;
       }
@@ -405,22 +439,36 @@ export class Mirrors {
       if (kind === 5) {
         for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
           if (copy.tombstones.delete(e[0])) continue;
-          if (!copy.msgs.has(e[0])) copy.msgs.set(e[0], { msg: decode(e[1], e[2], e[3], e[4], e[5]), delivered: e[6] });
+          if (!copy.msgs.has(e[0])) put(copy, e[0], decode(e[1], e[2], e[3], e[4], e[5]), e[6]);
         }
       } else if (kind === 4) {
         copy.synced = true;
         copy.tombstones.clear();
       } else if (kind === 0) {
-        copy.msgs.set(seq, { msg: decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), delivered: false });
+        put(copy, seq, decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), false);
         top = Math.max(top, seq);
       } else if (kind === 1) {
-        if (!copy.msgs.delete(seq) && !copy.synced) copy.tombstones.add(seq);
+        const e = copy.msgs.get(seq);
+        if (e === undefined) {
+          if (!copy.synced) copy.tombstones.add(seq);
+        } else {
+          copy.msgs.delete(seq);
+          if (e.id >= 0) copy.store?.remove(e.id);
+        }
       } else if (kind === 2) {
         const e = copy.msgs.get(seq);
-        if (e) e.delivered = true;
+        if (e) {
+          e.delivered = true;
+          if (e.id >= 0) copy.store?.delivered(e.id);
+        }
       }
     }
-    if (top >= 0) link.send({ type: 'mqok', v: m['v'], q: m['q'], seq: top });
+    if (top >= 0) {
+      const ok = { type: 'mqok', v: vhost, q: name, seq: top };
+      // the master's confirm waits for this: persistent messages are on this node's disc first
+      if (wrote && b !== null) b.messageStore.whenDurable({ onDurable: () => void (link.isOpen && link.send(ok)) }, 0);
+      else link.send(ok);
+    }
     return true;
   }
 
