@@ -168,6 +168,9 @@ export async function startWarren(opts: { cpuProfDir?: string; nodeArgs?: string
   if (!existsSync(warrenBin)) throw new Error(`Warren's broker binary is not there yet (${warrenBin})`);
   const dir = makeTempDir('warren-bench-broker-');
   const port = await freePort();
+  // The binary also opens a distribution port (default: AMQP port + 20000, which can be past 65535 for an ephemeral
+  // port): give it a free one, its own node name and cookie file, on loopback.
+  const distPort = await freePort();
   const out = join(dir, 'stdout.log');
   const fd = openSync(out, 'a');
   const nodeArgs = [...(opts.nodeArgs ?? [])];
@@ -175,7 +178,24 @@ export async function startWarren(opts: { cpuProfDir?: string; nodeArgs?: string
   const t0 = performance.now();
   const child = spawnTracked(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', warrenBin, '--port', String(port), '--data-dir', join(dir, 'data')],
+    [
+      ...nodeArgs,
+      '--import',
+      'tsx',
+      warrenBin,
+      '--port',
+      String(port),
+      '--data-dir',
+      join(dir, 'data'),
+      '--host',
+      '127.0.0.1',
+      '--dist-port',
+      String(distPort),
+      '--node-name',
+      `warren-bench-${port}@localhost`,
+      '--cookie-file',
+      join(dir, 'cookie'),
+    ],
     { cwd: repoRoot, stdio: ['ignore', fd, fd], env: { ...process.env } },
     true,
   );
