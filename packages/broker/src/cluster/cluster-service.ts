@@ -26,6 +26,9 @@ import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
 /** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
+/** Peer link heartbeat tick between cluster nodes (see listen()). */
+export const PEER_HEARTBEAT_TICK_MS = 400;
+
 export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
 
 export interface ClusterFile {
@@ -123,7 +126,9 @@ export class ClusterService {
         if (registered !== null) return { host: isIP(host) !== 0 ? host : '127.0.0.1', port: registered };
         return { host, port: DEFAULT_DIST_PORT };
       },
-      heartbeatTickMs: 500,
+      // a hung or cut-off peer is declared dead after 4 silent ticks (1.6 s): the mirrored-queue failover target is
+      // 2 s, and the event loop of a busy node can stall for some hundreds of ms without being taken for dead
+      heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
       heartbeatMissedTicks: 4,
       logger: { debug() {}, info() {}, warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
       handler: {

@@ -158,6 +158,12 @@ class Master implements QueueMirror {
     return 1;
   }
 
+  /** This node is not the master any more: nothing it still owes a confirm for can be confirmed. */
+  abort(): void {
+    for (const p of this.pending) p.waiter.onNack?.(p.token);
+    this.pending = [];
+  }
+
   acked(node: string, seq: number): void {
     this.settle((p) => p.seq <= seq, node);
   }
@@ -327,7 +333,7 @@ export class Mirrors {
       if (q.deleted || q.node !== b.localNode) {
         q.mirror = null;
         this.masters.delete(q);
-        void master;
+        master.abort();
       }
     }
   }
@@ -376,6 +382,13 @@ export class Mirrors {
 
   /** Applied on every node when a promotion commits. */
   promoted(b: Broker, q: Queue): void {
+    const old = this.masters.get(q);
+    if (old !== undefined && q.node !== b.localNode) {
+      // this node was the master and a mirror elsewhere was promoted: nothing pending here may be confirmed
+      this.masters.delete(q);
+      q.mirror = null;
+      old.abort();
+    }
     const key = `${q.vhost}\u0000${q.name}`;
     const copy = this.copies.get(key);
     if (q.node !== b.localNode) return;
@@ -409,6 +422,9 @@ export class Mirrors {
     if (m.type !== 'mq') return false;
     const vhost = m['v'] as string;
     const name = m['q'] as string;
+    // a node that masters the queue now ignores an old master still streaming (it must not be acked by us)
+    const mine = this.broker()?.vhosts.get(vhost)?.queues.get(name);
+    if (mine !== undefined && mine.node === this.svc.nodeName) return true;
     const key = `${vhost}\u0000${name}`;
     let copy = this.copies.get(key);
     let top = -1;
