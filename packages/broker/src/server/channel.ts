@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 /** RabbitMQ max_message_size default */
 export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 const EMPTY_PROPERTIES = Buffer.from([0, 0]);
+const NO_PROPERTIES: M.BasicProperties = Object.freeze({}) as M.BasicProperties;
 
 const enum State {
   Open,
@@ -704,7 +705,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     if (a.immediate) throw notImplemented('immediate=true');
     this.conn.publisher = true;
     this.pubExchange = ex;
-    this.pubRoutingKey = a.routingKey;
+    // a publisher mostly repeats its routing key: keep one string for all its queued messages, not one each
+    this.pubRoutingKey = a.routingKey === this.pubRoutingKey ? this.pubRoutingKey : a.routingKey;
     this.pubMandatory = a.mandatory;
     this.expect = Expect.Header;
   }
@@ -719,7 +721,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const size = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
     const flags = buf.readUInt16BE(start + 12);
     if (flags === 0) {
-      this.pubProps = {};
+      // no properties: every such message shares one (frozen) empty object
+      this.pubProps = NO_PROPERTIES;
       this.pubRawProps = EMPTY_PROPERTIES;
     } else {
       this.pubProps = M.decodeProperties(this.headerReader.reset(buf, start + 14, end), flags);
