@@ -73,7 +73,9 @@ async function main(): Promise<void> {
   const nodeName = v['node-name'] ?? process.env['RABBITMQ_NODENAME'] ?? cfg.nodeName ?? `rabbit@${short}`;
   const fullName = nodeName.includes('@') ? nodeName : `${nodeName}@${short}`;
   const dataDir = v.memory ? undefined : (v['data-dir'] ?? process.env['WARREN_DATA_DIR'] ?? cfg.dataDir ?? 'data');
-  const distPort = num(v['dist-port'] ?? process.env['RABBITMQ_DIST_PORT'], '--dist-port') ?? cfg.distPort ?? (port === 0 ? 0 : port === 5672 ? DEFAULT_DIST_PORT : port + 20000);
+  // RabbitMQ's rule: the distribution port is the AMQP port + 20000; past 65535 (an ephemeral AMQP port) any free port
+  // will do, since brokerctl and peers on this host find it by node name
+  const distPort = num(v['dist-port'] ?? process.env['RABBITMQ_DIST_PORT'], '--dist-port') ?? cfg.distPort ?? (port === 0 || port + 20000 > 65535 ? 0 : port === 5672 ? DEFAULT_DIST_PORT : port + 20000);
   const cookieFile = v['cookie-file'] ?? cfg.cookieFile ?? defaultCookieFile();
 
   // the management plugin runs when a port is configured (RabbitMQ's management.tcp.port), on loopback by default
