@@ -1,27 +1,9 @@
 // Consuming and settling with amqp-client (plus the raw client where a library hides the frames): prefetch,
 // exclusive and prioritised consumers, get, ack/nack/reject/recover, confirms and transactions.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, sleep, within, RawClient, method, args, contentHeader, body, isMethod, Dec, Enc, type Target } from './helpers.ts';
+import { describe, it, expect } from 'vitest';
+import { sharedTarget, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, sleep, within, RawClient, method, args, contentHeader, body, isMethod, Dec, Enc } from './helpers.ts';
 
-let t: Target;
-const clients = new Clients(() => t.url);
-let conn: AMQPBaseClient;
-
-beforeAll(async () => {
-  t = await startTarget();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-async function ch() {
-  if (!conn || conn.closed) conn = await clients.amqp();
-  return conn.channel();
-}
+const { target, clients, ch } = sharedTarget();
 
 async function queueWith(c: Awaited<ReturnType<typeof ch>>, n: number, qArgs: Record<string, unknown> = {}): Promise<string> {
   const q = (await c.queueDeclare('', { exclusive: true, autoDelete: false }, qArgs)).name;
@@ -130,7 +112,7 @@ describe('delivery under pressure and failure', () => {
     const payload = Buffer.alloc(4096, 'z');
     for (let i = 0; i < 2000; i++) c.basicPublish('', q, payload).catch(() => {});
     await sync(c);
-    const r = await RawClient.connect(t.port, t.host);
+    const r = await RawClient.connect(target().port, target().host);
     clients.track(() => r.destroy());
     await r.handshake();
     await r.openChannel(1);
@@ -149,7 +131,7 @@ describe('delivery under pressure and failure', () => {
     await c.basicPublish('', q, 'first');
     await c.basicPublish('', q, 'second');
     await sync(c);
-    const r = await RawClient.connect(t.port, t.host);
+    const r = await RawClient.connect(target().port, target().host);
     await r.handshake();
     await r.openChannel(1);
     r.send(method(1, 60, 20, new Enc().short(0).shortstr(q).shortstr('dropper').bits(false, false, false, false).table({}).buf()));
@@ -198,7 +180,7 @@ describe('message bodies at frame boundaries', () => {
   });
 
   it('frames split across many small TCP segments are reassembled', async () => {
-    const r = await RawClient.connect(t.port, t.host);
+    const r = await RawClient.connect(target().port, target().host);
     clients.track(() => r.destroy());
     await r.handshake();
     const q = uniq('split');
@@ -412,7 +394,7 @@ describe('publisher confirms', () => {
   });
 
   it('reject-publish: two publishes in one write get exactly one confirm each (ack 1, nack 2)', async () => {
-    const r = await RawClient.connect(t.port, t.host);
+    const r = await RawClient.connect(target().port, target().host);
     clients.track(() => r.destroy());
     await r.handshake();
     await r.openChannel(1);

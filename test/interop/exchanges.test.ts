@@ -1,26 +1,8 @@
 // Exchanges with amqp-client: declare/delete rules and errors, exchange-to-exchange bindings, and routing by type.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, boundQueue, sync, waitFor, sleep, type Target } from './helpers.ts';
+import { describe, it, expect } from 'vitest';
+import { sharedTarget, rejectionCode, uniq, getAll, boundQueue, sync, waitFor, sleep } from './helpers.ts';
 
-let t: Target;
-const clients = new Clients(() => t.url);
-let conn: AMQPBaseClient;
-
-beforeAll(async () => {
-  t = await startTarget();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-async function ch() {
-  if (!conn || conn.closed) conn = await clients.amqp();
-  return conn.channel();
-}
+const { clients, ch } = sharedTarget();
 
 describe('exchange.declare and exchange.delete', () => {
   it('passive declare of a missing exchange fails with 404 NOT_FOUND, of an existing one succeeds', async () => {

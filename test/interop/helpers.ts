@@ -6,7 +6,8 @@
 // internals (users, policies, memory alarm) are skipped then.
 import { connect as netConnect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { AMQPClient, type AMQPBaseClient } from '@cloudamqp/amqp-client';
+import { AMQPClient, type AMQPBaseClient, type AMQPChannel } from '@cloudamqp/amqp-client';
+import { beforeAll, afterAll, afterEach } from 'vitest';
 import { startBroker, type RunningBroker, type BrokerOptions } from '../../packages/broker/src/index.ts';
 
 export const REF_URL = process.env['WARREN_INTEROP_REF_URL'];
@@ -551,4 +552,31 @@ export async function collect(ch: Chan, queue: string, o: { noAck?: boolean; arg
   });
   const cancelled = c.wait().then(() => 'ended', (e: unknown) => String((e as Error)?.message ?? e));
   return { msgs, tag: c.tag, cancelled };
+}
+
+/**
+ * One target for a whole test file, a client pool closed after each test, and a channel factory on a shared
+ * connection (reopened when a test closed it): the setup every amqp-client interop file needs.
+ */
+export function sharedTarget(opts: BrokerOptions = {}): { target: () => Target; clients: Clients; ch: () => Promise<AMQPChannel> } {
+  let t: Target | undefined;
+  const clients = new Clients(() => t!.url);
+  let conn: AMQPBaseClient | undefined;
+  beforeAll(async () => {
+    t = await startTarget(opts);
+  });
+  afterEach(async () => {
+    await clients.closeAll();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  return {
+    target: () => t!,
+    clients,
+    ch: async () => {
+      if (!conn || conn.closed) conn = await clients.amqp();
+      return conn.channel();
+    },
+  };
 }

@@ -1,27 +1,9 @@
 // Queue arguments and the same settings through policies: TTLs, expiry, length limits and overflow, dead-lettering
 // with the x-death header, priorities.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, sleep, ON_REF, type Target } from './helpers.ts';
+import { describe, it, expect, afterEach } from 'vitest';
+import { sharedTarget, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, sleep, ON_REF } from './helpers.ts';
 
-let t: Target;
-const clients = new Clients(() => t.url);
-let conn: AMQPBaseClient;
-
-beforeAll(async () => {
-  t = await startTarget();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-async function ch() {
-  if (!conn || conn.closed) conn = await clients.amqp();
-  return conn.channel();
-}
+const { target, ch } = sharedTarget();
 type Chan = Awaited<ReturnType<typeof ch>>;
 
 async function declare(c: Chan, qArgs: Record<string, unknown> = {}, name = uniq('qa')): Promise<string> {
@@ -276,11 +258,11 @@ describe('priorities', () => {
 
 describe.skipIf(ON_REF)('the same settings through policies', () => {
   const policy = (name: string, pattern: string, definition: Record<string, unknown>, applyTo: 'queues' | 'exchanges' = 'queues', priority = 0): void => {
-    t.warren!.broker.setPolicy({ vhost: '/', name, pattern, 'apply-to': applyTo, priority, definition: definition as never });
+    target().warren!.broker.setPolicy({ vhost: '/', name, pattern, 'apply-to': applyTo, priority, definition: definition as never });
   };
   afterEach(() => {
-    const vh = t.warren!.broker.vhosts.get('/')!;
-    for (const p of [...vh.policies.keys()]) t.warren!.broker.clearPolicy('/', p);
+    const vh = target().warren!.broker.vhosts.get('/')!;
+    for (const p of [...vh.policies.keys()]) target().warren!.broker.clearPolicy('/', p);
   });
 
   it('message-ttl and max-length from a policy apply to matching queues only', async () => {

@@ -1,27 +1,9 @@
 // Queues with amqp-client: declare rules (server names, passive, exclusive, auto-delete, equivalence), bind/unbind,
 // purge and delete with their preconditions.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import type { AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { startTarget, Clients, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, RawClient, method, args, isMethod, ON_REF, type Target } from './helpers.ts';
+import { describe, it, expect } from 'vitest';
+import { sharedTarget, rejectionCode, uniq, getAll, sync, collect, waitFor, getOne, RawClient, method, args, isMethod, ON_REF } from './helpers.ts';
 
-let t: Target;
-const clients = new Clients(() => t.url);
-let conn: AMQPBaseClient;
-
-beforeAll(async () => {
-  t = await startTarget();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
-afterAll(async () => {
-  await t.close();
-});
-
-async function ch() {
-  if (!conn || conn.closed) conn = await clients.amqp();
-  return conn.channel();
-}
+const { target, clients, ch } = sharedTarget();
 
 describe('queue.declare', () => {
   it('an empty name gets a server-generated amq.gen-* name; declare-ok reports messages and consumers', async () => {
@@ -201,7 +183,7 @@ describe('bind, unbind, purge, delete', () => {
 
 describe.skipIf(ON_REF)('cleanup when connections go away', () => {
   it('50 connections with exclusive queues and consumers, half closed cleanly and half cut off, leave nothing behind', async () => {
-    const vh = t.warren!.broker.vhosts.get('/')!;
+    const vh = target().warren!.broker.vhosts.get('/')!;
     const before = vh.queues.size;
     const raws: RawClient[] = [];
     for (let i = 0; i < 25; i++) {
@@ -210,7 +192,7 @@ describe.skipIf(ON_REF)('cleanup when connections go away', () => {
       const q = await chan.queueDeclare('', { exclusive: true });
       await chan.basicConsume(q.name, { noAck: false }, () => {});
       await chan.basicPublish('', q.name, 'x');
-      const r = await RawClient.connect(t.port, t.host);
+      const r = await RawClient.connect(target().port, target().host);
       raws.push(r);
       await r.handshake();
       await r.openChannel(1);
@@ -220,7 +202,7 @@ describe.skipIf(ON_REF)('cleanup when connections go away', () => {
     expect(vh.queues.size).toBe(before + 50);
     await clients.closeAll();
     for (const r of raws) r.destroy();
-    await waitFor(() => vh.queues.size === before && t.warren!.broker.connections.size === 0, 5000, 'cleanup');
+    await waitFor(() => vh.queues.size === before && target().warren!.broker.connections.size === 0, 5000, 'cleanup');
   }, 20_000);
 });
 
