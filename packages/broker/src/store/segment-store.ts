@@ -320,12 +320,17 @@ export class SegmentStore implements MessageStore {
     }
     this.inFlight = true;
     let outstanding = 1;
+    let failed = false;
     const done = (): void => {
       if (--outstanding > 0) return;
       this.inFlight = false;
       for (const fd of this.fdsToClose.splice(0)) closeSync(fd);
       for (const q of dirty) if (!q.destroyed) q.afterWrite();
-      for (let i = 0; i < waiters.length; i++) waiters[i]!.onDurable(tokens[i]!);
+      for (let i = 0; i < waiters.length; i++) {
+        // a failed write cannot be confirmed: the publishers get basic.nack
+        if (failed) waiters[i]!.onNack?.(tokens[i]!);
+        else waiters[i]!.onDurable(tokens[i]!);
+      }
       if (this.dirty.length > 0 || this.waiters.length > 0) this.schedule();
       else for (const w of this.idleWaiters.splice(0)) w();
     };
@@ -338,11 +343,13 @@ export class SegmentStore implements MessageStore {
       outstanding++;
       write(fd, b, 0, b.length, null, (err) => {
         if (err) {
-          // a failed write cannot be confirmed: nothing gets acked for this group and the node says why
+          failed = true;
           console.error(`message store write failed for ${q.dir}: ${err.message}`);
-          process.exitCode = 1;
         }
-        fdatasync(fd, () => done());
+        fdatasync(fd, (e) => {
+          if (e) failed = true;
+          done();
+        });
       });
     }
     done();
