@@ -225,5 +225,13 @@ describe('cluster (seed procedure)', () => {
     nodes[0]!.args.pop();
     expect((await ctl(0, '-q', 'list_users')).stdout).toContain('before-stop');
     expect((await ctl(0, 'add_user', 'after-force-boot', 'pw')).code).toBe(0);
+    // forget_cluster_node --offline: the stopped node drops the lost one from its own membership
+    expect((await ctl(0, 'stop_app')).code).toBe(0);
+    const f = await ctl(0, 'forget_cluster_node', '--offline', nodes[1]!.name);
+    expect(f.stderr).toBe('');
+    expect((await ctl(0, 'start_app')).code).toBe(0);
+    const s = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { disk_nodes: string[]; ram_nodes: string[] };
+    expect([...s.disk_nodes, ...s.ram_nodes]).not.toContain(nodes[1]!.name);
+    expect((await ctl(0, '-q', 'list_users')).stdout).toContain('after-force-boot');
   }, 120_000);
 });

@@ -244,6 +244,39 @@ export class ClusterService {
     this.warn(`force_boot: ${this.nodeName} starts as the only disc node of its cluster (the others are ram members until they rejoin)`);
   }
 
+  /**
+   * forget_cluster_node --offline (RabbitMQ): on a disc node whose app is stopped, remove a node from this node's copy
+   * of the membership without asking the others; for when the nodes that could commit the removal are gone. Like
+   * force_boot it writes a membership entry at a new term into the local log: the override of the majority rule.
+   */
+  private forgetOffline(target: string): void {
+    if (this.node.running) throw new CommandError(`node ${this.nodeName} is running: forget_cluster_node --offline needs the app stopped (brokerctl stop_app)`, 69);
+    if (!this.clustered || this.nodeType !== 'disc' || this.dataDir === undefined) {
+      throw new CommandError('forget_cluster_node --offline runs on a stopped disc node of a cluster', 69);
+    }
+    const storage = this.raftStorage();
+    try {
+      const st = storage.load();
+      const last = (st.snapshot?.index ?? 0) + st.entries.length;
+      let config: Membership = st.snapshot?.config ?? { voters: [], learners: [] };
+      for (const e of st.entries) if (e.type === 'config') config = e.config;
+      if (!config.voters.includes(target) && !config.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
+      const voters = config.voters.filter((n) => n !== target);
+      if (voters.length === 0) throw new CommandError('at least one disc node must remain', 65);
+      const term = st.term + 1;
+      storage.saveState(term, null);
+      storage.append([{ index: last + 1, term, type: 'config', config: { voters: voters.sort(), learners: config.learners.filter((n) => n !== target).sort() } }]);
+    } finally {
+      storage.close();
+    }
+    const f = this.clusterFile();
+    if (f) {
+      delete f.nodes[target];
+      this.writeClusterFile(f);
+    }
+    this.warn(`forget_cluster_node --offline: ${target} removed from ${this.nodeName}'s copy of the membership`);
+  }
+
   /** Starts this node's Raft member for a broker app that is starting; resolves once metadata is current. */
   async attach(broker: Broker): Promise<void> {
     const file = this.clusterFile();
@@ -523,7 +556,8 @@ export class ClusterService {
   }
 
   async forget(target: string, offline: boolean): Promise<void> {
-    if (offline) throw new CommandError('forget_cluster_node --offline is not supported: forget from a running node', 64);
+    if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
+    if (offline) return this.forgetOffline(target);
     if (!this.raft) throw new CommandError(`node ${this.nodeName} is not running`, 69);
     const m = this.raft.membership();
     if (!m.voters.includes(target) && !m.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
