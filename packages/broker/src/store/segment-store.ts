@@ -5,7 +5,7 @@
 // publisher confirm waits for the group its message is in. A segment is deleted once it and every older segment hold
 // no live message (oldest first, so a removal record never outlives what it removes... it can only outlive nothing).
 // After a crash, a torn record at the end of the last segment is cut off.
-import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Writer } from '../amqp/writer.ts';
@@ -30,6 +30,8 @@ class SegmentQueueStore implements QueueStore {
   private nextId = 1;
   private readonly idSegment = new Map<number, number>();
   private readonly liveInSegment = new Map<number, number>();
+  /** segment numbers on disc, ascending */
+  private segs: number[] = [];
   private recovered: RecoveredMessage[] = [];
   destroyed = false;
   dirty = false;
@@ -59,6 +61,7 @@ class SegmentQueueStore implements QueueStore {
     const live = new Map<number, RecoveredMessage>();
     const r = new Reader(Buffer.alloc(0));
     const segs = this.segments();
+    this.segs = segs.slice();
     for (const seg of segs) {
       const path = this.segPath(seg);
       const buf = readFileSync(path);
@@ -116,21 +119,27 @@ class SegmentQueueStore implements QueueStore {
   }
 
   /** Deletes fully removed segments, oldest first, never the one being written. */
+  /**
+   * Deletes fully removed segments, oldest first, never the one being written. Runs after every group commit, so it
+   * works from the in-memory list of segments (no directory read) and unlinks off the event loop.
+   */
   private collect(): void {
-    for (const seg of this.segments()) {
+    const segs = this.segs;
+    while (segs.length > 0) {
+      const seg = segs[0]!;
       if (seg === this.segment && this.fd >= 0) break;
       if ((this.liveInSegment.get(seg) ?? 0) > 0) break;
-      try {
-        unlinkSync(this.segPath(seg));
-      } catch {
-        /* already gone */
-      }
+      segs.shift();
       this.liveInSegment.delete(seg);
+      unlink(this.segPath(seg), () => {
+        /* gone either way */
+      });
     }
   }
 
   private openSegment(n: number): void {
     if (this.fd >= 0) closeSync(this.fd);
+    this.segs.push(n);
     this.segment = n;
     this.segmentSize = 0;
     this.fd = openSync(this.segPath(n), 'a', 0o600);
