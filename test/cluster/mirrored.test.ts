@@ -66,7 +66,8 @@ describe('mirrored queues', () => {
       await c.close().catch(() => {});
     };
     const pubs = [publisher(0), publisher(2)];
-    while (confirmed.size < 1500) await new Promise((r) => setTimeout(r, 20));
+    const w0 = Date.now();
+    while (confirmed.size < 1500 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 20));
     const killedAt = Date.now();
     await kill9(nodes[1]!.proc!);
     // wait for a new master, then let the publishers confirm some more through it
@@ -215,7 +216,9 @@ describe('mirrored queues', () => {
       const other = nodes[idx === 1 ? 2 : 1]!;
       for (let i = 0; i < 80 && !(await syncedOn(other.name)); i++) await new Promise((r) => setTimeout(r, 100));
       const n0 = confirmed.size;
-      while (confirmed.size < n0 + 200) await new Promise((r) => setTimeout(r, 10));
+      const w0 = Date.now();
+      while (confirmed.size < n0 + 200 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 10));
+      expect(confirmed.size, `round ${round}: publishes stopped being confirmed`).toBeGreaterThanOrEqual(n0 + 200);
       const t0 = Date.now();
       await kill9(nodes[idx]!.proc!);
       while ((await masterOf()) === master && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
@@ -224,7 +227,9 @@ describe('mirrored queues', () => {
       nodes[idx]!.proc = await env.startBroker(nodes[idx]!.args, nodes[idx]!.port);
     }
     const n1 = confirmed.size;
-    while (confirmed.size < n1 + 200) await new Promise((r) => setTimeout(r, 10));
+    const w1 = Date.now();
+    while (confirmed.size < n1 + 200 && Date.now() - w1 < 30_000) await new Promise((r) => setTimeout(r, 10));
+    expect(confirmed.size, 'publishes stopped being confirmed after the last restart').toBeGreaterThanOrEqual(n1 + 200);
     stop = true;
     await pub;
     const c = await new AMQPClient(url(0)).connect();
@@ -268,7 +273,8 @@ describe('mirrored queues', () => {
       }
       await c.close().catch(() => {});
     })();
-    while (confirmed.size < 100) await new Promise((r) => setTimeout(r, 10));
+    const w0 = Date.now();
+    while (confirmed.size < 100 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 10));
     const t0 = Date.now();
     nodes[idx]!.proc!.child.kill('SIGSTOP');
     try {
@@ -279,7 +285,9 @@ describe('mirrored queues', () => {
     const promotedAfter = Date.now() - t0;
     expect(await masterOf()).toBe(other.name);
     const n1 = confirmed.size;
-    while (confirmed.size < n1 + 100) await new Promise((r) => setTimeout(r, 10));
+    const w1 = Date.now();
+    while (confirmed.size < n1 + 100 && Date.now() - w1 < 30_000) await new Promise((r) => setTimeout(r, 10));
+    expect(confirmed.size, 'publishes confirmed through the new master').toBeGreaterThanOrEqual(n1 + 100);
     stop = true;
     await pub;
     // the woken node applies the promotion from the log: the queue is mastered elsewhere for it too

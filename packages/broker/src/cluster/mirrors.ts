@@ -413,6 +413,13 @@ export class Mirrors {
   // ---- mirror side and acks
 
   onMessage(link: PeerLink, m: { type: string } & Record<string, unknown>): boolean {
+    if (m.type === 'mqresync') {
+      // a mirror missed the start of our stream (it was still catching up on metadata): start it over
+      const q = this.broker()?.vhosts.get(m['v'] as string)?.queues.get(m['q'] as string);
+      const master = q ? this.masters.get(q) : undefined;
+      if (master) master.lost(link.remoteNode);
+      return true;
+    }
     if (m.type === 'mqok') {
       const b = this.broker();
       const q = b?.vhosts.get(m['v'] as string)?.queues.get(m['q'] as string);
@@ -429,6 +436,7 @@ export class Mirrors {
     let copy = this.copies.get(key);
     let top = -1;
     let wrote = false;
+    let resync = false;
     const b = this.broker();
     const put = (c: Copy, seq: number, msg: Message, delivered: boolean): void => {
       const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
@@ -450,7 +458,14 @@ export class Mirrors {
         this.copies.set(key, copy);
         continue;
       }
-      if (copy === undefined) continue;
+      if (copy === undefined) {
+        // ops without the start that creates the copy: we cannot hold (or ack) them; ask the master to resync us
+        if (!resync) {
+          resync = true;
+          link.send({ type: 'mqresync', v: vhost, q: name });
+        }
+        continue;
+      }
       const seq = op[1];
       if (kind === 5) {
         for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
