@@ -11,6 +11,21 @@ const nodes: { name: string; port: number; args: string[]; proc: BrokerProcess |
 const ctl = (n: number, ...args: string[]) => env.ctl(['-n', nodes[n]!.name, ...args], 40_000);
 const url = (n: number) => `amqp://guest:guest@127.0.0.1:${nodes[n]!.port}`;
 
+/** Empties a queue through node n; each body with how many times it came. */
+async function drain(n: number, queue: string): Promise<Map<string, number>> {
+  const c = await new AMQPClient(url(n)).connect();
+  const ch = await c.channel();
+  const seen = new Map<string, number>();
+  for (;;) {
+    const m = await ch.basicGet(queue, { noAck: true });
+    if (!m) break;
+    const b = m.bodyToString() ?? '';
+    seen.set(b, (seen.get(b) ?? 0) + 1);
+  }
+  await c.close();
+  return seen;
+}
+
 beforeAll(async () => {
   env = new TestEnv();
   for (let i = 1; i <= 3; i++) {
@@ -92,16 +107,7 @@ describe('mirrored queues', () => {
     expect(confirmed.size).toBeGreaterThan(before);
 
     // drain through the third node: every confirmed message is there (duplicates allowed, and counted)
-    const c = await new AMQPClient(url(2)).connect();
-    const ch = await c.channel();
-    const seen = new Map<string, number>();
-    for (;;) {
-      const m = await ch.basicGet('ha.orders', { noAck: true });
-      if (!m) break;
-      const b = m.bodyToString() ?? '';
-      seen.set(b, (seen.get(b) ?? 0) + 1);
-    }
-    await c.close();
+    const seen = await drain(2, 'ha.orders');
     const lost = [...confirmed].filter((b) => !seen.has(b));
     const duplicated = [...seen.values()].filter((n) => n > 1).length;
     console.log(`mirrored failover: ${confirmed.size} confirmed, ${lost.length} lost, ${duplicated} duplicated, new master after ${promotedAfterMs} ms`);
@@ -232,16 +238,7 @@ describe('mirrored queues', () => {
     expect(confirmed.size, 'publishes stopped being confirmed after the last restart').toBeGreaterThanOrEqual(n1 + 200);
     stop = true;
     await pub;
-    const c = await new AMQPClient(url(0)).connect();
-    const ch = await c.channel();
-    const seen = new Map<string, number>();
-    for (;;) {
-      const m = await ch.basicGet('hr.loop', { noAck: true });
-      if (!m) break;
-      const b = m.bodyToString() ?? '';
-      seen.set(b, (seen.get(b) ?? 0) + 1);
-    }
-    await c.close();
+    const seen = await drain(0, 'hr.loop');
     const lost = [...confirmed].filter((b) => !seen.has(b));
     console.log(`fault loop: ${confirmed.size} confirmed, ${lost.length} lost, ${[...seen.values()].filter((n) => n > 1).length} duplicated, promotions after ${times.join(', ')} ms`);
     expect(lost).toEqual([]);
@@ -296,15 +293,7 @@ describe('mirrored queues', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect((await ctl(idx, '-q', 'list_queues', 'name', 'node')).stdout).toContain(`hr.hung\t${other.name}`);
-    const c = await new AMQPClient(url(0)).connect();
-    const ch = await c.channel();
-    const seen = new Set<string>();
-    for (;;) {
-      const m = await ch.basicGet('hr.hung', { noAck: true });
-      if (!m) break;
-      seen.add(m.bodyToString() ?? '');
-    }
-    await c.close();
+    const seen = await drain(0, 'hr.hung');
     const lost = [...confirmed].filter((b) => !seen.has(b));
     console.log(`hung master: ${confirmed.size} confirmed, ${lost.length} lost, new master after ${promotedAfter} ms`);
     expect(lost).toEqual([]);
