@@ -232,15 +232,26 @@ export class ClusterService {
     return this.dataDir === undefined ? null : join(this.dataDir, 'force_boot');
   }
 
-  private forceBoot(storage: RaftStorage): void {
+  /**
+   * Writes a membership entry, computed from the latest one in this node's log, at a new term: the offline overrides
+   * (force_boot, forget_cluster_node --offline) that skip the majority.
+   */
+  private rewriteMembership(storage: RaftStorage, change: (config: Membership) => Membership): void {
     const st = storage.load();
     const last = (st.snapshot?.index ?? 0) + st.entries.length;
     let config: Membership = st.snapshot?.config ?? { voters: [], learners: [] };
     for (const e of st.entries) if (e.type === 'config') config = e.config;
-    const others = [...config.voters, ...config.learners].filter((n) => n !== this.nodeName);
+    const next = change(config);
     const term = st.term + 1;
     storage.saveState(term, null);
-    storage.append([{ index: last + 1, term, type: 'config', config: { voters: [this.nodeName], learners: others.sort() } }]);
+    storage.append([{ index: last + 1, term, type: 'config', config: next }]);
+  }
+
+  private forceBoot(storage: RaftStorage): void {
+    this.rewriteMembership(storage, (config) => ({
+      voters: [this.nodeName],
+      learners: [...config.voters, ...config.learners].filter((n) => n !== this.nodeName).sort(),
+    }));
     this.warn(`force_boot: ${this.nodeName} starts as the only disc node of its cluster (the others are ram members until they rejoin)`);
   }
 
@@ -256,16 +267,12 @@ export class ClusterService {
     }
     const storage = this.raftStorage();
     try {
-      const st = storage.load();
-      const last = (st.snapshot?.index ?? 0) + st.entries.length;
-      let config: Membership = st.snapshot?.config ?? { voters: [], learners: [] };
-      for (const e of st.entries) if (e.type === 'config') config = e.config;
-      if (!config.voters.includes(target) && !config.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
-      const voters = config.voters.filter((n) => n !== target);
-      if (voters.length === 0) throw new CommandError('at least one disc node must remain', 65);
-      const term = st.term + 1;
-      storage.saveState(term, null);
-      storage.append([{ index: last + 1, term, type: 'config', config: { voters: voters.sort(), learners: config.learners.filter((n) => n !== target).sort() } }]);
+      this.rewriteMembership(storage, (config) => {
+        if (!config.voters.includes(target) && !config.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
+        const voters = config.voters.filter((n) => n !== target);
+        if (voters.length === 0) throw new CommandError('at least one disc node must remain', 65);
+        return { voters: voters.sort(), learners: config.learners.filter((n) => n !== target).sort() };
+      });
     } finally {
       storage.close();
     }

@@ -412,26 +412,14 @@ export class Queue implements Destination, ConsumerQueue {
   }
 
   private deliverTo(c: Consumer, qm: QueuedMessage): void {
-    this.deliverCount++;
-    if (qm.redelivered) this.redeliverCount++;
-    if (c.noAck) {
-      this.gone(qm);
-    } else {
-      this.unackedCount++;
-      c.unacked++;
-      this.firstDelivery(qm);
-    }
-    qm.deliveryCount++;
+    this.handOut(qm, c.noAck);
+    if (!c.noAck) c.unacked++;
     c.delivered++;
     c.channel.deliver(c, qm);
   }
 
-  /** basic.get: the next ready message, or undefined. The caller records it as unacked unless noAck. */
-  get(noAck: boolean): QueuedMessage | undefined {
-    this.touch();
-    this.expireHead(this.host.now());
-    const qm = this.shiftReady();
-    if (qm === undefined) return undefined;
+  /** The bookkeeping of a message leaving the ready list for a consumer or basic.get. */
+  private handOut(qm: QueuedMessage, noAck: boolean): void {
     this.deliverCount++;
     if (qm.redelivered) this.redeliverCount++;
     if (noAck) {
@@ -441,6 +429,15 @@ export class Queue implements Destination, ConsumerQueue {
       this.firstDelivery(qm);
     }
     qm.deliveryCount++;
+  }
+
+  /** basic.get: the next ready message, or undefined. The caller records it as unacked unless noAck. */
+  get(noAck: boolean): QueuedMessage | undefined {
+    this.touch();
+    this.expireHead(this.host.now());
+    const qm = this.shiftReady();
+    if (qm === undefined) return undefined;
+    this.handOut(qm, noAck);
     return qm;
   }
 
