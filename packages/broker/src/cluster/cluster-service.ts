@@ -333,6 +333,7 @@ export class ClusterService {
       this.mirrors.promoted(broker, q);
       this.remote.queueMoved(q);
     };
+    broker.onQueueMirrorsChanged = (q) => this.mirrors.mirrorsChanged(q);
     broker.remoteQueues = this.remote;
     broker.replicator = {
       propose: (cmd) =>

@@ -138,7 +138,8 @@ class Master implements QueueMirror {
   private markSynced(node: string): void {
     this.joinedAt.delete(node);
     this.synced.add(node);
-    this.to(node, [4, 0]);
+    this.to(node, [4, this.lastSeq]);
+    this.record();
   }
 
   private to(node: string, o: Op): void {
@@ -151,11 +152,64 @@ class Master implements QueueMirror {
     }
   }
 
-  /** A publisher waiting for a confirm: count the synchronised mirrors that must have the last added message. */
+  /**
+   * A publisher waiting for a confirm: count the mirrors that must have the last added message: the synchronised
+   * ones, and every one the metadata log still records as synchronised (a mirror this node lost stays in the log's
+   * record until the removal commits; only then may a confirm go out without it, see record()).
+   */
   track(waiter: DurableWaiter, token: number): number {
-    if (this.synced.size === 0) return 0;
-    this.pending.push({ seq: this.lastSeq, waiter, token, remaining: new Set(this.synced) });
+    const committed = this.q.syncedMirrors;
+    if (this.synced.size === 0 && committed.length === 0) return 0;
+    const remaining = new Set(this.synced);
+    for (const n of committed) remaining.add(n);
+    this.pending.push({ seq: this.lastSeq, waiter, token, remaining });
     return 1;
+  }
+
+  /** the version of the last record of our synchronised mirrors this master proposed */
+  private version = 0;
+  private recording = false;
+
+  /**
+   * Records the synchronised mirrors in the metadata log when they differ from the log's record. A mirror this master
+   * lost (cut off, crashed, left the policy) can be promoted while it is in the record, so confirms keep waiting for
+   * it until its removal commits: a master cut off from the disc majority cannot commit it, and stops confirming
+   * instead of confirming messages that the other side, promoting a mirror, would never have.
+   */
+  record(): void {
+    const want = [...this.synced].sort();
+    const have = this.q.syncedMirrors;
+    if (want.length === have.length && want.every((n, i) => n === have[i])) return;
+    const b = this.owner.brokerOf();
+    if (this.recording || b === null || b.replicator === null) return;
+    this.recording = true;
+    this.version = Math.max(this.version, this.q.mirrorsVersion) + 1;
+    b.replicator
+      .propose({ op: 'queue.mirrors', vhost: this.q.vhost, name: this.q.name, master: this.q.node, epoch: this.q.masterEpoch, version: this.version, synced: want })
+      .catch(() => {
+        /* no disc majority here: confirms that wait for a lost mirror keep waiting; retried by the periodic check */
+      })
+      .finally(() => {
+        this.recording = false;
+      });
+  }
+
+  /** The log's record of our synchronised mirrors changed: confirms stop waiting for mirrors that left it. */
+  committed(): void {
+    const keepWaiting = new Set([...this.synced, ...this.q.syncedMirrors]);
+    const keep: Pending[] = [];
+    for (const p of this.pending) {
+      for (const n of p.remaining) if (!keepWaiting.has(n)) p.remaining.delete(n);
+      if (p.remaining.size === 0) p.waiter.onDurable(p.token);
+      else keep.push(p);
+    }
+    this.pending = keep;
+    this.record();
+  }
+
+  /** No mirrors wanted any more: done once the log records none and no confirm waits. */
+  get idle(): boolean {
+    return this.streaming.size === 0 && this.q.syncedMirrors.length === 0 && this.pending.length === 0;
   }
 
   /** This node is not the master any more: nothing it still owes a confirm for can be confirmed. */
@@ -212,8 +266,10 @@ class Master implements QueueMirror {
       if (i >= snapshot.length) {
         this.syncing.delete(node);
         this.synced.add(node);
-        list.push([4, 0]);
+        // the mirror holds everything up to lastSeq now: its ack of it counts for the confirms waiting on it
+        list.push([4, this.lastSeq]);
         this.flush();
+        this.record();
         return;
       }
       this.flush();
@@ -234,8 +290,10 @@ class Master implements QueueMirror {
     this.joinedAt.delete(node);
     this.synced.delete(node);
     this.out.delete(node);
-    // an unsynchronised mirror no longer holds up confirms
-    this.settle(() => true, node);
+    // a mirror the log does not record as synchronised no longer holds up confirms; one it does, until its removal
+    // from the record commits (committed())
+    if (!this.q.syncedMirrors.includes(node)) this.settle(() => true, node);
+    this.record();
   }
 }
 
@@ -302,6 +360,15 @@ export class Mirrors {
     return b !== null && b.running ? b : null;
   }
 
+  brokerOf(): Broker | null {
+    return this.broker();
+  }
+
+  /** Applied on every node when the log's record of a queue's synchronised mirrors changes. */
+  mirrorsChanged(q: Queue): void {
+    this.masters.get(q)?.committed();
+  }
+
   /** Mirror sets follow policies and membership; lost masters get a successor. */
   check(): void {
     const b = this.broker();
@@ -342,8 +409,13 @@ export class Mirrors {
     let m = this.masters.get(q);
     if (want.length === 0) {
       if (m) {
-        q.mirror = null;
-        this.masters.delete(q);
+        // mirroring ends (policy cleared or changed): the log's record must say so before confirms stop waiting
+        for (const n of [...m.streaming]) m.lost(n);
+        m.record();
+        if (m.idle) {
+          q.mirror = null;
+          this.masters.delete(q);
+        }
       }
       return;
     }
@@ -356,6 +428,8 @@ export class Mirrors {
     const manual = q.policy?.definition['ha-sync-mode'] === 'manual';
     for (const n of want) if (reachable.has(n) && !m.streaming.has(n)) m.attach(n, manual);
     for (const n of [...m.streaming]) if (!want.includes(n) || !reachable.has(n)) m.lost(n);
+    // retries a record that could not commit before (no disc majority then)
+    m.record();
   }
 
   private maybePromote(b: Broker, q: Queue, want: string[], reachable: Set<string>): void {
@@ -364,8 +438,10 @@ export class Mirrors {
     if (copy === undefined || this.proposing.has(key) || b.replicator === null) return;
     // ha-promote-on-failure: when-synced (default here) promotes only a mirror that holds every message; RabbitMQ's
     // default 'always' can promote one that does not, and lose messages: we refuse that unless asked
+    // the log's record decides (a copy that was cut off from the master may look complete here and not be); the apply
+    // of queue.promote checks the same record, so a stale view here only costs a skipped proposal
     const always = q.policy?.definition['ha-promote-on-failure'] === 'always';
-    if (!copy.synced && !always) return;
+    if (!always && (!copy.synced || !q.syncedMirrors.includes(b.localNode))) return;
     // mirrors in the policy's order take turns: the first reachable eligible one proposes at once, each later one
     // after a delay in case the earlier cannot (the log keeps only the first promotion that commits)
     const rank = want.filter((n) => reachable.has(n)).indexOf(b.localNode);
@@ -475,6 +551,7 @@ export class Mirrors {
       } else if (kind === 4) {
         copy.synced = true;
         copy.tombstones.clear();
+        top = Math.max(top, seq);
       } else if (kind === 0) {
         put(copy, seq, decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), false);
         top = Math.max(top, seq);
@@ -494,7 +571,8 @@ export class Mirrors {
         }
       }
     }
-    if (top >= 0) {
+    // a copy that is still being filled acks nothing: the master counts an ack as "holds everything up to seq"
+    if (top >= 0 && copy !== undefined && copy.synced) {
       const ok = { type: 'mqok', v: vhost, q: name, seq: top };
       // the master's confirm waits for this: persistent messages are on this node's disc first
       if (wrote && b !== null) b.messageStore.whenDurable({ onDurable: () => void (link.isOpen && link.send(ok)) }, 0);
@@ -521,10 +599,9 @@ export class Mirrors {
   state(q: Queue): { mirrors: string[]; synced: string[] } {
     const m = this.masters.get(q);
     if (m) return { mirrors: m.nodes, synced: [...m.synced].sort() };
-    // seen from another node: the mirrors the policy asks for; this node's own copy is known to be in sync
+    // seen from another node: the mirrors the policy asks for, and those the metadata log records as synchronised
     const mb = this.svc.membership();
     const mirrors = mirrorNodes(q, [...mb.voters, ...mb.learners]);
-    const self = this.svc.nodeName;
-    return { mirrors, synced: this.copies.has(`${q.vhost}\u0000${q.name}`) && mirrors.includes(self) ? [self] : [] };
+    return { mirrors, synced: q.syncedMirrors.filter((n) => mirrors.includes(n)) };
   }
 }

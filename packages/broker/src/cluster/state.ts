@@ -14,7 +14,7 @@ export interface MetadataState {
   permissions: Permission[];
   policies: PolicyDef[];
   exchanges: { vhost: string; name: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable }[];
-  queues: { vhost: string; name: string; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable; owner: number; node: string }[];
+  queues: { vhost: string; name: string; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable; owner: number; node: string; mirrors?: { epoch: number; version: number; synced: string[] } }[];
   bindings: { vhost: string; source: string; destKind: 'queue' | 'exchange'; dest: string; routingKey: string; args: FieldTable }[];
 }
 
@@ -29,7 +29,9 @@ export function exportState(b: Broker): MetadataState {
       if (!BUILTIN(ex.name)) s.exchanges.push({ vhost: vh.name, name: ex.name, type: ex.type, durable: ex.durable, autoDelete: ex.autoDelete, internal: ex.internal, args: ex.arguments });
     }
     for (const q of vh.queues.values()) {
-      s.queues.push({ vhost: vh.name, name: q.name, durable: q.durable, exclusive: q.exclusive, autoDelete: q.autoDelete, args: q.arguments, owner: q.owner, node: q.node });
+      const entry: MetadataState['queues'][number] = { vhost: vh.name, name: q.name, durable: q.durable, exclusive: q.exclusive, autoDelete: q.autoDelete, args: q.arguments, owner: q.owner, node: q.node };
+      if (q.masterEpoch !== 0 || q.mirrorsVersion !== 0) entry.mirrors = { epoch: q.masterEpoch, version: q.mirrorsVersion, synced: [...q.syncedMirrors] };
+      s.queues.push(entry);
     }
     for (const bd of vh.listBindings()) {
       s.bindings.push({ vhost: vh.name, source: bd.source, destKind: bd.destination.kind, dest: bd.destination.name, routingKey: bd.routingKey, args: bd.arguments });
@@ -61,8 +63,20 @@ export function reconcile(b: Broker, s: MetadataState): void {
     const qs = new Set(s.queues.filter((q) => q.vhost === vh.name).map((q) => q.name));
     for (const q of [...vh.queues.values()]) if (!qs.has(q.name)) vh.removeQueue(q);
     for (const q of s.queues) {
-      if (q.vhost !== vh.name || vh.queues.has(q.name)) continue;
-      vh.applyMeta({ op: 'queue.declare', vhost: q.vhost, name: q.name, durable: q.durable, exclusive: q.exclusive, autoDelete: q.autoDelete, args: q.args, owner: q.owner, node: q.node });
+      if (q.vhost !== vh.name) continue;
+      const have = vh.queues.get(q.name);
+      if (have === undefined) vh.applyMeta({ op: 'queue.declare', vhost: q.vhost, name: q.name, durable: q.durable, exclusive: q.exclusive, autoDelete: q.autoDelete, args: q.args, owner: q.owner, node: q.node });
+      const cur = have ?? vh.queues.get(q.name);
+      if (cur === undefined) continue;
+      cur.masterEpoch = q.mirrors?.epoch ?? 0;
+      cur.mirrorsVersion = q.mirrors?.version ?? 0;
+      cur.syncedMirrors = q.mirrors?.synced ?? [];
+      if (have !== undefined && have.node !== q.node) {
+        // a promotion this node missed (it caught up from a snapshot): as if it had applied it
+        const from = have.node;
+        have.node = q.node;
+        b.queueMoved(have, from);
+      }
     }
     for (const bd of s.bindings) {
       if (bd.vhost !== vh.name) continue;

@@ -80,6 +80,15 @@ export class Queue implements Destination, ConsumerQueue {
   store: QueueStore | null;
   /** set while this queue is a master with mirrors on other nodes */
   mirror: QueueMirror | null = null;
+  /**
+   * Replicated: the mirrors the metadata log records as holding every message of the current master. Only these may
+   * be promoted (when-synced), and a master stops waiting for a mirror's confirms only once the log says it left.
+   */
+  syncedMirrors: readonly string[] = [];
+  /** Replicated: promotions so far; a master's record of its synchronised mirrors counts only in its own epoch. */
+  masterEpoch = 0;
+  /** Replicated: version of syncedMirrors within the epoch (stale proposals are skipped). */
+  mirrorsVersion = 0;
   policy: { name: string; definition: FieldTable } | null = null;
   limits: QueueLimits;
   /** ready messages, one deque per priority level (index = priority) */

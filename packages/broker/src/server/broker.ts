@@ -98,6 +98,13 @@ export class Broker extends EventEmitter implements VHostContext {
     this.onQueueMoved?.(q, from);
   }
 
+  /** set when this node is part of a cluster: the log's record of a queue's synchronised mirrors changed */
+  onQueueMirrorsChanged: ((q: Queue) => void) | null = null;
+
+  queueMirrorsChanged(q: Queue): void {
+    this.onQueueMirrorsChanged?.(q);
+  }
+
   /** set when this node is part of a cluster: consuming from queues on other nodes */
   remoteQueues: RemoteQueues | null = null;
 

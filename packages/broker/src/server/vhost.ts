@@ -32,6 +32,8 @@ export interface VHostContext {
   forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean;
   /** a queue's master moved from `from` to q.node (mirror promotion) */
   queueMoved(q: Queue, from: string): void;
+  /** the replicated record of a queue's synchronised mirrors changed */
+  queueMirrorsChanged(q: Queue): void;
   readonly messageStore: MessageStore;
   readonly definitions: DefinitionsStore;
   now(): number;
@@ -491,8 +493,23 @@ export class VHost implements QueueHost {
       case 'queue.promote': {
         const q = this.queues.get(cmd.name);
         if (!q || q.node !== cmd.from) return; // already moved, or gone: every node skips it alike
+        // when-synced: only a mirror the log records as holding every message (a mirror that was cut off and dropped
+        // from the record may lack messages the master confirmed since); 'always' takes any mirror, as RabbitMQ does
+        if (!q.syncedMirrors.includes(cmd.to) && q.policy?.definition['ha-promote-on-failure'] !== 'always') return;
         q.node = cmd.to;
+        q.masterEpoch++;
+        // the new master's mirrors must sync from it before they count
+        q.syncedMirrors = [];
+        q.mirrorsVersion = 0;
         this.ctx.queueMoved(q, cmd.from);
+        return;
+      }
+      case 'queue.mirrors': {
+        const q = this.queues.get(cmd.name);
+        if (!q || q.node !== cmd.master || q.masterEpoch !== cmd.epoch || cmd.version <= q.mirrorsVersion) return;
+        q.syncedMirrors = [...cmd.synced].sort();
+        q.mirrorsVersion = cmd.version;
+        this.ctx.queueMirrorsChanged(q);
         return;
       }
       case 'bind':
