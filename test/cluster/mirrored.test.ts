@@ -298,4 +298,57 @@ describe('mirrored queues', () => {
     console.log(`hung master: ${confirmed.size} confirmed, ${lost.length} lost, new master after ${promotedAfter} ms`);
     expect(lost).toEqual([]);
   }, 120_000);
+  it('stop_app on the master hands the queue to a synchronised mirror at once (ha-promote-on-shutdown), losing no confirmed message', async () => {
+    const c0 = await new AMQPClient(url(1)).connect();
+    await (await c0.channel()).queueDeclare('ha.handover', { durable: true });
+    await c0.close();
+    const masterOf = async (): Promise<string> => /ha\.handover\t(\S+)/.exec((await ctl(0, '-q', 'list_queues', 'name', 'node')).stdout)?.[1] ?? '';
+    expect(await masterOf()).toBe(nodes[1]!.name);
+    // seen from node 0 the list is the metadata log's record of the synchronised mirrors
+    for (let i = 0; i < 80; i++) {
+      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.handover\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const confirmed = new Set<string>();
+    let stop = false;
+    const pub = (async () => {
+      const c = await new AMQPClient(url(2)).connect();
+      c.onerror = () => {};
+      const ch = await c.channel();
+      await ch.confirmSelect();
+      let i = 0;
+      while (!stop) {
+        const batch: Promise<void>[] = [];
+        for (let k = 0; k < 20; k++) {
+          const body = `ho-${i++}`;
+          batch.push(ch.basicPublish('', 'ha.handover', body, { deliveryMode: 2 }).then(() => void confirmed.add(body), () => {}));
+        }
+        await Promise.all(batch);
+      }
+      await c.close().catch(() => {});
+    })();
+    const w0 = Date.now();
+    while (confirmed.size < 500 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 10));
+    // the app stops, the node and its peer links stay: without a handover the queue would have no master at all
+    const t0 = Date.now();
+    expect((await ctl(1, 'stop_app')).code).toBe(0);
+    let master = await masterOf();
+    while (master === nodes[1]!.name && Date.now() - t0 < 20_000) {
+      await new Promise((r) => setTimeout(r, 50));
+      master = await masterOf();
+    }
+    const movedAfter = Date.now() - t0;
+    expect([nodes[0]!.name, nodes[2]!.name]).toContain(master);
+    const n1 = confirmed.size;
+    const w1 = Date.now();
+    while (confirmed.size < n1 + 200 && Date.now() - w1 < 30_000) await new Promise((r) => setTimeout(r, 10));
+    expect(confirmed.size, 'publishes confirmed through the new master').toBeGreaterThanOrEqual(n1 + 200);
+    stop = true;
+    await pub;
+    expect((await ctl(1, 'start_app')).code).toBe(0);
+    const seen = await drain(0, 'ha.handover');
+    const lost = [...confirmed].filter((b) => !seen.has(b));
+    console.log(`handover on stop_app: ${confirmed.size} confirmed, ${lost.length} lost, new master ${movedAfter} ms after stop_app began`);
+    expect(lost).toEqual([]);
+  }, 120_000);
 });

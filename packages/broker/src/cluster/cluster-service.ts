@@ -363,6 +363,13 @@ export class ClusterService {
     }
   }
 
+  /** Before the app stops: hand the queues this node masters to their synchronised mirrors (ha-promote-on-shutdown). */
+  async beforeStop(): Promise<void> {
+    if (this.raft === null) return;
+    const n = await this.mirrors.handOver(3000);
+    if (n > 0) this.log(`handed ${n} mirrored queue${n === 1 ? '' : 's'} over to mirrors before stopping`);
+  }
+
   stopRaft(): void {
     this.mirrors.stop();
     this.raft?.stop();

@@ -12,8 +12,8 @@ export type MetaCommand =
   | { op: 'exchange.delete'; vhost: string; name: string }
   | { op: 'queue.declare'; vhost: string; name: string; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable; node: string; owner: number }
   | { op: 'queue.delete'; vhost: string; name: string }
-  /** a mirror on `to` becomes the master of a queue whose master on `from` was lost */
-  | { op: 'queue.promote'; vhost: string; name: string; from: string; to: string }
+  /** a mirror on `to` becomes the master of a queue whose master on `from` was lost (or is shutting down) */
+  | { op: 'queue.promote'; vhost: string; name: string; from: string; to: string; shutdown?: boolean }
   /** the master on `master` records which mirrors hold every message (version counts within the master's epoch) */
   | { op: 'queue.mirrors'; vhost: string; name: string; master: string; epoch: number; version: number; synced: string[] }
   | { op: 'bind' | 'unbind'; vhost: string; source: string; destKind: 'queue' | 'exchange'; dest: string; routingKey: string; args: FieldTable }

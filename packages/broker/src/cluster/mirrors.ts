@@ -456,6 +456,33 @@ export class Mirrors {
       .finally(() => this.proposing.delete(key));
   }
 
+  /**
+   * ha-promote-on-shutdown: before this node's app stops, each queue it masters is handed to a reachable mirror the
+   * log records as synchronised (with 'always', to any reachable mirror, as RabbitMQ), so clients elsewhere go on at
+   * once instead of after failure detection. Publishes the old master takes meanwhile and the new master never acks
+   * are nacked when the promotion applies here. Bounded: the stop goes on after timeoutMs whatever happened.
+   */
+  async handOver(timeoutMs: number): Promise<number> {
+    const b = this.broker();
+    if (b === null || b.replicator === null) return 0;
+    const reachable = new Set(this.svc.reachable());
+    const handovers: Promise<boolean>[] = [];
+    for (const [q, m] of this.masters) {
+      if (q.deleted || q.node !== b.localNode) continue;
+      const always = q.policy?.definition['ha-promote-on-shutdown'] === 'always';
+      const to = (always ? [...m.streaming] : q.syncedMirrors.filter((n) => m.synced.has(n))).find((n) => reachable.has(n));
+      if (to === undefined) continue;
+      m.flush();
+      handovers.push(b.replicator.propose({ op: 'queue.promote', vhost: q.vhost, name: q.name, from: q.node, to, shutdown: true }).then(() => q.node === to, () => false));
+    }
+    if (handovers.length === 0) return 0;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean[]>((resolve) => (timer = setTimeout(() => resolve([]), timeoutMs)));
+    const done = await Promise.race([Promise.all(handovers), timeout]);
+    clearTimeout(timer);
+    return done.filter(Boolean).length;
+  }
+
   /** Applied on every node when a promotion commits. */
   promoted(b: Broker, q: Queue): void {
     const old = this.masters.get(q);

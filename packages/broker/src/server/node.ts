@@ -86,6 +86,7 @@ export class BrokerNode {
     const m = this.mgmt;
     this.mgmt = null;
     await m?.close();
+    await this.cluster?.beforeStop();
     this.cluster?.stopRaft();
     await b.stop();
   }
