@@ -351,4 +351,42 @@ describe('mirrored queues', () => {
     console.log(`handover on stop_app: ${confirmed.size} confirmed, ${lost.length} lost, new master ${movedAfter} ms after stop_app began`);
     expect(lost).toEqual([]);
   }, 120_000);
+  it('ha-mode exactly: a lost mirror is replaced by a new one on another node, and the returning node is not added back', async () => {
+    expect((await ctl(0, 'set_policy', '--priority', '3', 'ex-two', '^ex\\.', '{"ha-mode":"exactly","ha-params":2,"ha-sync-mode":"automatic"}')).code).toBe(0);
+    const c = await new AMQPClient(url(0)).connect();
+    const ch = await c.channel();
+    await ch.queueDeclare('ex.two', { durable: true });
+    await ch.confirmSelect();
+    const confirmed: string[] = [];
+    const publish = async (tag: string, n: number): Promise<void> => {
+      await Promise.all(Array.from({ length: n }, (_, i) => ch.basicPublish('', 'ex.two', `${tag}-${i}`, { deliveryMode: 2 }).then(() => void confirmed.push(`${tag}-${i}`))));
+    };
+    await publish('a', 100);
+    const mirrorsOf = async (col: string): Promise<string> => /ex\.two\t(.*)/.exec((await ctl(0, '-q', 'list_queues', 'name', col)).stdout)?.[1] ?? '';
+    let first = '';
+    for (let i = 0; i < 80 && first === ''; i++) {
+      first = /<(\S+)\.1\.0>/.exec(await mirrorsOf('synchronised_slave_pids'))?.[1] ?? '';
+      if (first === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    // one mirror (two copies, the master's included)
+    expect(await mirrorsOf('slave_pids')).toBe(`[<${first}.1.0>]`);
+    const idx = nodes.findIndex((n) => n.name === first);
+    const other = nodes[idx === 1 ? 2 : 1]!;
+    await kill9(nodes[idx]!.proc!);
+    // the master picks the other node and syncs it
+    let now = '';
+    for (let i = 0; i < 100 && now !== `[<${other.name}.1.0>]`; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      now = await mirrorsOf('synchronised_slave_pids');
+    }
+    expect(now).toBe(`[<${other.name}.1.0>]`);
+    await publish('b', 100);
+    nodes[idx]!.proc = await env.startBroker(nodes[idx]!.args, nodes[idx]!.port);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await mirrorsOf('slave_pids')).toBe(`[<${other.name}.1.0>]`);
+    await c.close();
+    const seen = await drain(1, 'ex.two');
+    expect(confirmed.filter((b) => !seen.has(b))).toEqual([]);
+    expect(confirmed.length).toBe(200);
+  }, 120_000);
 });

@@ -40,15 +40,23 @@ function decode(e: string, k: string, p: Uint8Array, b: Uint8Array, t: number): 
   return new Message(e, k, M.decodeProperties(new Reader(props, 2), props.readUInt16BE(0)), props, Buffer.from(b), t);
 }
 
-/** Which nodes mirror a queue, from its policy: all | exactly N (the master counts) | nodes [...]. */
-export function mirrorNodes(q: Queue, members: string[]): string[] {
+/**
+ * Which nodes mirror a queue, from its policy: all | exactly N (the master counts) | nodes [...]. For exactly, the
+ * master picks (`pick`: what it can reach and where it mirrors now): mirrors that hold the queue first, then other
+ * reachable nodes, so a lost mirror is replaced; seen from another node it is the log's record of the synchronised
+ * mirrors.
+ */
+export function mirrorNodes(q: Queue, members: string[], pick?: { reachable: Set<string>; current: Iterable<string> }): string[] {
   const def = q.policy?.definition;
   const mode = def?.['ha-mode'];
   const others = members.filter((n) => n !== q.node).sort();
   if (mode === 'all') return others;
   if (mode === 'exactly') {
-    const n = typeof def?.['ha-params'] === 'number' ? def['ha-params'] : 1;
-    return others.slice(0, Math.max(0, n - 1));
+    const n = Math.max(0, (typeof def?.['ha-params'] === 'number' ? def['ha-params'] : 1) - 1);
+    if (pick === undefined) return q.syncedMirrors.filter((m) => others.includes(m)).slice(0, n);
+    const up = others.filter((m) => pick.reachable.has(m));
+    const order = [...q.syncedMirrors.filter((m) => up.includes(m)), ...[...pick.current].filter((m) => up.includes(m)).sort(), ...up, ...others];
+    return [...new Set(order)].slice(0, n);
   }
   if (mode === 'nodes' && Array.isArray(def?.['ha-params'])) {
     const want = new Set(def['ha-params'].map(String));
@@ -378,9 +386,12 @@ export class Mirrors {
     const reachable = new Set(this.svc.reachable());
     for (const vh of b.vhosts.values()) {
       for (const q of vh.queues.values()) {
+        if (q.node === b.localNode) {
+          this.master(q, mirrorNodes(q, members, { reachable, current: this.masters.get(q)?.streaming ?? [] }), reachable);
+          continue;
+        }
         const want = mirrorNodes(q, members);
-        if (q.node === b.localNode) this.master(q, want, reachable);
-        else if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) {
+        if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) {
           const key = `${q.vhost}\u0000${q.name}`;
           if (!this.masterLostAt.has(key)) this.masterLostAt.set(key, Date.now());
           this.maybePromote(b, q, want, reachable);
@@ -390,8 +401,9 @@ export class Mirrors {
     for (const [key, copy] of this.copies) {
       const [v = '', n = ''] = key.split('\u0000');
       const q = b.vhosts.get(v)?.queues.get(n);
-      // a copy of a queue that is gone, or no longer mirrored here
-      if (q === undefined || !mirrorNodes(q, members).includes(b.localNode)) {
+      // a copy of a queue that is gone, or no longer mirrored here (under exactly the master says so: mqdrop)
+      const exactly = q?.policy?.definition['ha-mode'] === 'exactly';
+      if (q === undefined || (!exactly && !mirrorNodes(q, members).includes(b.localNode))) {
         copy.store?.destroy();
         this.copies.delete(key);
       }
@@ -410,7 +422,11 @@ export class Mirrors {
     if (want.length === 0) {
       if (m) {
         // mirroring ends (policy cleared or changed): the log's record must say so before confirms stop waiting
-        for (const n of [...m.streaming]) m.lost(n);
+        m.flush();
+        for (const n of [...m.streaming]) {
+          this.send(n, { type: 'mqdrop', v: q.vhost, q: q.name });
+          m.lost(n);
+        }
         m.record();
         if (m.idle) {
           q.mirror = null;
@@ -427,7 +443,14 @@ export class Mirrors {
     m.nodes = want;
     const manual = q.policy?.definition['ha-sync-mode'] === 'manual';
     for (const n of want) if (reachable.has(n) && !m.streaming.has(n)) m.attach(n, manual);
-    for (const n of [...m.streaming]) if (!want.includes(n) || !reachable.has(n)) m.lost(n);
+    for (const n of [...m.streaming]) {
+      if (!want.includes(n)) {
+        // no longer one of the queue's mirrors (policy change, or exactly picked another): it drops its copy
+        m.flush();
+        this.send(n, { type: 'mqdrop', v: q.vhost, q: q.name });
+        m.lost(n);
+      } else if (!reachable.has(n)) m.lost(n);
+    }
     // retries a record that could not commit before (no disc majority then)
     m.record();
   }
@@ -521,6 +544,15 @@ export class Mirrors {
       const q = this.broker()?.vhosts.get(m['v'] as string)?.queues.get(m['q'] as string);
       const master = q ? this.masters.get(q) : undefined;
       if (master) master.lost(link.remoteNode);
+      return true;
+    }
+    if (m.type === 'mqdrop') {
+      const key = `${m['v'] as string}\u0000${m['q'] as string}`;
+      const copy = this.copies.get(key);
+      if (copy !== undefined && copy.master === link.remoteNode) {
+        copy.store?.destroy();
+        this.copies.delete(key);
+      }
       return true;
     }
     if (m.type === 'mqok') {
