@@ -147,4 +147,30 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), ign
     const lost = [...(before['confirmed'] as string[]), ...(after['confirmed'] as string[])].filter((b) => drained[b] === undefined);
     expect(lost, `lost ${lost.length} confirmed messages`).toEqual([]);
   }, 150_000);
+  it('a mirror cut off for a while resumes from its copy (only what it lacks is sent), and its copy can take over', async () => {
+    const nodes = JSON.stringify([node('z2'), node('z3')]);
+    expect(ctl('z1', 'set_policy', '--priority', '2', 'hr-two', '^hr\\.', `{"ha-mode":"nodes","ha-params":${nodes},"ha-sync-mode":"automatic"}`).code).toBe(0);
+    const first = await client('z2', 'publish', 'hr.resume', '500', '20000', 'first');
+    expect((first['confirmed'] as string[]).length).toBe(500);
+    const recorded = (): boolean => ctl('z1', '-q', 'list_queues', 'name', 'synchronised_slave_pids').out.includes(`hr.resume\t[<${node('z3')}.1.0>]`);
+    expect(await waitFor(recorded, 20_000, 250)).toBeDefined();
+    c.lab.setPort('z3', false);
+    // the master commits z3's removal from the record (the disc node is on its side) and confirms without it
+    const second = await client('z2', 'publish', 'hr.resume', '100', '20000', 'second');
+    expect((second['confirmed'] as string[]).length).toBe(100);
+    const listing = (): string => ctl('z1', '-q', 'list_queues', 'name', 'synchronised_slave_pids').out;
+    expect(listing()).not.toContain('hr.resume\t[<');
+    c.lab.setPort('z3', true);
+    expect(await waitFor(recorded, 30_000, 250), c.lab.dump()).toBeDefined();
+    // (the test reads the node's output between its own waits)
+    const resumed = `mirror ${node('z3')} resumes from its copy, 100 of 600 messages to send`;
+    expect(await waitFor(() => c.procs.get('z2')!.output().includes(resumed), 10_000, 100), c.procs.get('z2')!.output()).toBeDefined();
+    // the resumed copy is the whole queue: the master dies, z3 takes over with every confirmed message
+    c.lab.kill(c.procs.get('z2')!);
+    const moved = await waitFor(() => /hr\.resume\t(\S+)/.exec(ctl('z1', '-q', 'list_queues', 'name', 'node').out)?.[1] === node('z3'), 20_000, 250);
+    expect(moved, c.lab.dump()).toBeDefined();
+    const drained = (await client('z1', 'drain', 'hr.resume'))['bodies'] as Record<string, number>;
+    const lost = [...(first['confirmed'] as string[]), ...(second['confirmed'] as string[])].filter((b) => drained[b] === undefined);
+    expect(lost, `lost ${lost.length} confirmed messages`).toEqual([]);
+  }, 150_000);
 });

@@ -1,12 +1,18 @@
 // Mirrored classic queues (policy ha-mode: all | exactly | nodes). The queue's node is its master; mirrors on other
 // nodes hold a copy of every message, kept in step over the peer links:
 //   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] |
-//                               [3 start, full?] | [5 batch, msgs] | [4 synchronised]]}
+//                               [3 start, resume?, epoch] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
+//                               [4 synchronised, seq]]}
 // Sync sends the queue in batches (ha-sync-batch-size, default 4096) between which the queue goes on; a removal
 // that overtakes its message's batch leaves a tombstone on the mirror. With ha-sync-mode manual a new mirror gets only
 // new messages and is unsynchronised until the older ones are gone or brokerctl sync_queue runs.
-//   mirror -> master  mqok {v, q, seq}   the highest seq it holds: publisher confirms wait for every synchronised mirror
-// A mirror that (re)appears gets the whole queue first (sync), then the stream.
+//   mirror -> master  mqok {v, q, seq}   it holds everything up to seq (sent only while synchronised): publisher
+//                                        confirms wait for every synchronised mirror
+//   mirror -> master  mqhave {v, q, top} answer to [3, 1]: a mirror that was cut off from this same master process
+//                                        and epoch resumes from its copy (top: highest seq it holds; -1: start over)
+// A mirror that (re)appears gets the queue first (sync, or the part it lacks when it resumes), then the stream.
+// Which mirrors are synchronised is replicated metadata ({op: 'queue.mirrors'}): confirms wait for a lost mirror until
+// its removal from that record commits, and only a recorded mirror may be promoted.
 // When the master's node is lost, the first reachable mirror in the policy's order proposes
 // {op: 'queue.promote'} to the replicated metadata log. Only a side with a majority of the disc nodes can commit it, so
 // a queue never has two masters; the promoted mirror turns its copy into the queue (messages delivered but not acked
@@ -240,22 +246,51 @@ class Master implements QueueMirror {
     this.pending = keep;
   }
 
-  /** Starts mirroring to a node: the stream from now on, and the queue so far unless sync is manual. */
+  /** mirrors asked whether they can resume from the copy they hold (automatic sync), until they answer */
+  private readonly probing = new Set<string>();
+
+  /**
+   * Starts mirroring to a node: the stream from now on, and the queue so far unless sync is manual. With automatic
+   * sync the mirror is first asked what it still holds ([3, 1, epoch]): a mirror that was cut off from this same
+   * master (same process, same epoch) and had been synchronised answers with the highest seq it has, and gets only
+   * what it lacks (resume()); any other answers -1 and gets the whole queue.
+   */
   attach(node: string, manual: boolean): void {
     this.flush();
     this.streaming.add(node);
-    this.out.set(node, [[3, 0]]);
-    if (!manual || this.live.size === 0) this.fullSync(node);
-    else this.joinedAt.set(node, this.lastSeq + 1);
+    if (manual) {
+      this.out.set(node, [[3, 0, this.q.masterEpoch]]);
+      if (this.live.size === 0) this.fullSync(node);
+      else this.joinedAt.set(node, this.lastSeq + 1);
+    } else {
+      this.out.set(node, [[3, 1, this.q.masterEpoch]]);
+      this.probing.add(node);
+    }
     this.flush();
   }
 
-  /** Sends the whole queue to a mirror in batches, the queue running on in between (brokerctl sync_queue too). */
-  fullSync(node: string): void {
+  /** A probed mirror's answer: the highest seq its copy holds, or -1 (it started empty). */
+  resume(node: string, top: number): void {
+    if (!this.probing.delete(node) || !this.streaming.has(node)) return;
+    if (top < 0) return this.fullSync(node);
+    // what of the first `top` seqs is still here (and whether delivered): the mirror drops the rest
+    const keep: number[] = [];
+    for (const qm of this.live.values()) if (qm.seq <= top) keep.push(qm.seq, qm.deliveryCount > 0 ? 1 : 0);
+    this.to(node, [8, top, keep]);
+    this.flush();
+    this.fullSync(node, top);
+  }
+
+  /**
+   * Sends the whole queue to a mirror in batches, the queue running on in between (brokerctl sync_queue too); only
+   * the messages after `after` to a mirror that resumes.
+   */
+  fullSync(node: string, after = -1): void {
     if (this.syncing.has(node) || !this.streaming.has(node)) return;
     this.syncing.add(node);
     this.joinedAt.delete(node);
-    const snapshot = [...this.live.values()];
+    const snapshot = after < 0 ? [...this.live.values()] : [...this.live.values()].filter((qm) => qm.seq > after);
+    if (after >= 0) this.owner.log(`queue '${this.q.name}' in vhost '${this.q.vhost}': mirror ${node} resumes from its copy, ${snapshot.length} of ${this.live.size} messages to send`);
     const batch = Number(this.q.policy?.definition['ha-sync-batch-size'] ?? SYNC_BATCH_DEFAULT) || SYNC_BATCH_DEFAULT;
     let i = 0;
     const step = (): void => {
@@ -293,6 +328,7 @@ class Master implements QueueMirror {
   }
 
   lost(node: string): void {
+    this.probing.delete(node);
     this.streaming.delete(node);
     this.syncing.delete(node);
     this.joinedAt.delete(node);
@@ -314,6 +350,11 @@ interface Copy {
   synced: boolean;
   /** removals that overtook their message's sync batch */
   tombstones: Set<number>;
+  /** the master's process (peer link incarnation) and epoch the copy comes from: a resume needs both unchanged */
+  incarnation: number;
+  epoch: number;
+  /** the highest seq added to the copy */
+  top: number;
 }
 
 /** ha-sync-batch-size default (RabbitMQ's) */
@@ -356,6 +397,10 @@ export class Mirrors {
 
   send(node: string, msg: unknown): boolean {
     return this.svc.remote.send(node, msg);
+  }
+
+  log(line: string): void {
+    this.svc.node.broker?.log(line);
   }
 
   /** Confirm bookkeeping for a publish that reached a mirrored master queue. */
@@ -555,6 +600,11 @@ export class Mirrors {
       }
       return true;
     }
+    if (m.type === 'mqhave') {
+      const q = this.broker()?.vhosts.get(m['v'] as string)?.queues.get(m['q'] as string);
+      if (q) this.masters.get(q)?.resume(link.remoteNode, m['top'] as number);
+      return true;
+    }
     if (m.type === 'mqok') {
       const b = this.broker();
       const q = b?.vhosts.get(m['v'] as string)?.queues.get(m['q'] as string);
@@ -577,10 +627,21 @@ export class Mirrors {
       const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
       if (id >= 0) wrote = true;
       c.msgs.set(seq, { msg, delivered, id });
+      if (seq > c.top) c.top = seq;
     };
     for (const op of m['ops'] as Op[]) {
       const kind = op[0];
       if (kind === 3) {
+        if (op[1] === 1) {
+          // the master asks what we hold: a synchronised copy from the same master process and epoch can resume
+          const epoch = op[2] as number;
+          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch) {
+            copy.synced = false;
+            link.send({ type: 'mqhave', v: vhost, q: name, top: copy.top });
+            continue;
+          }
+          link.send({ type: 'mqhave', v: vhost, q: name, top: -1 });
+        }
         // a (re)start from the master: whatever this node held of the queue before is stale
         copy?.store?.destroy();
         const durable = b?.vhosts.get(vhost)?.queues.get(name)?.durable === true;
@@ -589,7 +650,7 @@ export class Mirrors {
           b.messageStore.openQueue(vhost, mirrorStoreName(name)).destroy();
           store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
         }
-        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set() };
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch: (op[2] as number | undefined) ?? 0, top: -1 };
         this.copies.set(key, copy);
         continue;
       }
@@ -606,6 +667,22 @@ export class Mirrors {
         for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
           if (copy.tombstones.delete(e[0])) continue;
           if (!copy.msgs.has(e[0])) put(copy, e[0], decode(e[1], e[2], e[3], e[4], e[5]), e[6]);
+        }
+      } else if (kind === 8) {
+        // resuming: of what we hold up to seq, keep what the master still has (with its delivered flag)
+        const keep = new Map<number, boolean>();
+        const list = op[2] as number[];
+        for (let i = 0; i < list.length; i += 2) keep.set(list[i]!, list[i + 1] === 1);
+        for (const [s, e] of copy.msgs) {
+          if (s > seq) continue;
+          const delivered = keep.get(s);
+          if (delivered === undefined) {
+            copy.msgs.delete(s);
+            if (e.id >= 0) copy.store?.remove(e.id);
+          } else if (delivered && !e.delivered) {
+            e.delivered = true;
+            if (e.id >= 0) copy.store?.delivered(e.id);
+          }
         }
       } else if (kind === 4) {
         copy.synced = true;
