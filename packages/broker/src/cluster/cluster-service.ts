@@ -11,7 +11,7 @@
 // Disc nodes are Raft voters with the log on disc (DATA/raft); ram nodes are learners with the log in memory.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PeerManager, TcpTransport, readCookieFile, systemClock, cryptoRandom, type PeerLink } from '@warren/cluster-peer';
+import { PeerManager, TcpTransport, readCookieFile, systemClock, cryptoRandom, type Address, type Clock, type PeerLink, type Random, type Transport } from '@warren/cluster-peer';
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
 import { runCommand, CommandError, type CommandRequest } from '../cli/commands.ts';
@@ -38,6 +38,33 @@ export interface ClusterFile {
 
 export type NodeType = 'disc' | 'ram';
 
+/**
+ * What a node's cluster layer takes from its surroundings, all optional: the binary uses TCP, the one-host node
+ * registry, real time and crypto randomness, and keeps cluster.json and the disc node's Raft log under the data
+ * directory. A simulator (test/sim) passes a simulated network, a fake clock, a seeded PRNG and a "disc" that lives
+ * in memory and survives the simulated crash of the node.
+ */
+export interface ClusterEnvironment {
+  transport?: Transport;
+  /** node name -> distribution address; when given, the one-host registry (our epmd) is neither read nor written */
+  resolve?: (node: string) => Address;
+  /** for the peer links and Raft (the rest of the broker uses the global timers) */
+  clock?: Clock;
+  random?: Random;
+  /** the cookie itself instead of the cookie file */
+  cookie?: string;
+  /** this node's cluster.json and Raft log, instead of files under the data directory (or memory without one) */
+  disk?: ClusterDisk;
+}
+
+export interface ClusterDisk {
+  loadClusterFile(): ClusterFile | null;
+  saveClusterFile(f: ClusterFile | null): void;
+  /** The Raft storage for a start of the app as a node of this type. */
+  raftStorage(type: NodeType): RaftStorage;
+  wipeRaft(): void;
+}
+
 export class ClusterService {
   readonly node: BrokerNode;
   private manager: PeerManager | null = null;
@@ -49,9 +76,11 @@ export class ClusterService {
   readonly remote: RemoteQueues;
   readonly partitions: PartitionMonitor;
   readonly mirrors: Mirrors;
+  private readonly env: ClusterEnvironment;
 
-  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void; partitionHandling?: PartitionHandling }) {
+  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void; partitionHandling?: PartitionHandling; env?: ClusterEnvironment }) {
     this.node = node;
+    this.env = opts.env ?? {};
     this.log = opts.log;
     this.warn = opts.warn;
     this.onExit = opts.onExit;
@@ -80,6 +109,7 @@ export class ClusterService {
   private memoryClusterFile: ClusterFile | null = null;
 
   clusterFile(): ClusterFile | null {
+    if (this.env.disk !== undefined) return this.env.disk.loadClusterFile();
     if (this.dataDir === undefined) return this.memoryClusterFile;
     const p = join(this.dataDir, 'cluster.json');
     if (!existsSync(p)) return null;
@@ -87,6 +117,7 @@ export class ClusterService {
   }
 
   private writeClusterFile(f: ClusterFile | null): void {
+    if (this.env.disk !== undefined) return this.env.disk.saveClusterFile(f);
     if (this.dataDir === undefined) {
       this.memoryClusterFile = f;
       return;
@@ -113,19 +144,22 @@ export class ClusterService {
   // ---- the distribution port
 
   async listen(host: string, port: number, cookieFile: string): Promise<number> {
-    const cookie = await readCookieFile(cookieFile);
+    const env = this.env;
+    const cookie = env.cookie ?? (await readCookieFile(cookieFile));
     this.manager = new PeerManager({
       nodeName: this.nodeName,
       cookie,
-      transport: new TcpTransport(),
+      transport: env.transport ?? new TcpTransport(),
+      ...(env.clock !== undefined ? { clock: env.clock } : {}),
+      ...(env.random !== undefined ? { random: env.random } : {}),
       listen: { host, port },
-      resolve: (node: string) => {
+      resolve: env.resolve ?? ((node: string) => {
         // a node name's host part is its address; the one-host registry (our epmd) knows non-default ports
         const host = node.slice(node.indexOf('@') + 1);
         const registered = lookupNode(node);
         if (registered !== null) return { host: isIP(host) !== 0 ? host : '127.0.0.1', port: registered };
         return { host, port: DEFAULT_DIST_PORT };
-      },
+      }),
       // a hung or cut-off peer is declared dead after 4 silent ticks (1.6 s): the mirrored-queue failover target is
       // 2 s, and the event loop of a busy node can stall for some hundreds of ms without being taken for dead
       heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
@@ -154,7 +188,7 @@ export class ClusterService {
     });
     const addr = await this.manager.start();
     this.port = addr?.port ?? port;
-    registerNode(this.nodeName, this.port);
+    if (env.resolve === undefined) registerNode(this.nodeName, this.port);
     this.partitions.start();
     return this.port;
   }
@@ -162,7 +196,7 @@ export class ClusterService {
   async close(): Promise<void> {
     this.partitions.stop();
     this.stopRaft();
-    unregisterNode(this.nodeName);
+    if (this.env.resolve === undefined) unregisterNode(this.nodeName);
     await this.manager?.stop();
     this.manager = null;
   }
@@ -218,6 +252,7 @@ export class ClusterService {
   // ---- Raft
 
   private raftStorage(): RaftStorage {
+    if (this.env.disk !== undefined) return this.env.disk.raftStorage(this.nodeType);
     if (this.nodeType === 'disc' && this.dataDir !== undefined) return new FileStorage(join(this.dataDir, 'raft'));
     return new MemoryStorage();
   }
@@ -301,8 +336,8 @@ export class ClusterService {
       id: this.nodeName,
       transport: { send: (to, msg) => void this.sendRaft(to, msg) },
       storage,
-      clock: systemClock,
-      random: cryptoRandom,
+      clock: this.env.clock ?? systemClock,
+      random: this.env.random ?? cryptoRandom,
       logger: { debug() {}, info: (m: string) => this.log(m), warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
       apply: (command) => {
         try {
@@ -521,6 +556,7 @@ export class ClusterService {
   }
 
   private wipeRaft(): void {
+    this.env.disk?.wipeRaft();
     if (this.dataDir !== undefined) rmSync(join(this.dataDir, 'raft'), { recursive: true, force: true });
   }
 

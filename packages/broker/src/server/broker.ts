@@ -43,6 +43,8 @@ export interface BrokerOptions {
   clustered?: boolean;
   /** Stores to use instead of creating them from dataDir (a node keeps them across stop_app/start_app). */
   stores?: { messages: MessageStore; definitions: DefinitionsStore };
+  /** false: no AMQP listener (an in-process simulation drives the broker without sockets). Default true. */
+  listen?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -60,6 +62,7 @@ export interface ResolvedOptions {
   memoryHighWatermark: number;
   memoryCheckIntervalMs: number;
   log: (line: string) => void;
+  listen: boolean;
 }
 
 export const PRODUCT = 'RabbitMQ';
@@ -130,6 +133,7 @@ export class Broker extends EventEmitter implements VHostContext {
       memoryHighWatermark: options.memoryHighWatermark ?? 0.4,
       memoryCheckIntervalMs: options.memoryCheckIntervalMs ?? 1000,
       log: options.log ?? (() => {}),
+      listen: options.listen ?? true,
     };
     this.clusterName = this.opts.nodeName;
     this.clustered = options.clustered === true;
@@ -157,7 +161,7 @@ export class Broker extends EventEmitter implements VHostContext {
     if (this.running) return;
     this.boot();
     if (beforeListen) await beforeListen();
-    await this.listen();
+    if (this.opts.listen) await this.listen();
     this.running = true;
     this.startMemoryMonitor();
     this.log(`node ${this.opts.nodeName} accepting AMQP connections on ${this.address()}`);

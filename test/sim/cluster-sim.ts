@@ -1,0 +1,388 @@
+// The harness: N real broker nodes (BrokerNode + ClusterService + Raft + Mirrors + RemoteQueues) in one process,
+// linked by a MemoryNetwork, on one simulated clock, each with a simulated disc that survives its crashes.
+// Faults are applied by the schedule (schedule.ts); this file knows how to start, crash, restart and observe nodes.
+import { MemoryNetwork, SeededRandom } from '@warren/cluster-peer';
+import { BrokerNode } from '../../packages/broker/src/server/node.ts';
+import { ClusterService, type NodeType } from '../../packages/broker/src/cluster/cluster-service.ts';
+import { MemoryDefinitionsStore } from '../../packages/broker/src/store/definitions-store.ts';
+import { exportState } from '../../packages/broker/src/cluster/state.ts';
+import type { PartitionHandling } from '../../packages/broker/src/cluster/partitions.ts';
+import { SimClock } from './sim-clock.ts';
+import { SimDisk } from './sim-disk.ts';
+import { SimConsumer, SimPublisher, VHOST, type Ledger } from './sim-client.ts';
+
+export const DIST_PORT = 25672;
+const COOKIE = 'WARRENSIMULATIONCOOKIE';
+
+export interface NodeSpec {
+  host: string;
+  type: NodeType;
+}
+
+export class SimNode {
+  readonly name: string;
+  readonly host: string;
+  readonly type: NodeType;
+  readonly disk = new SimDisk();
+  node: BrokerNode | null = null;
+  cluster: ClusterService | null = null;
+  incarnation = 0;
+  /** the process is up (it may still be waiting for the cluster before its app runs) */
+  up = false;
+  starting = false;
+
+  constructor(spec: NodeSpec) {
+    this.host = spec.host;
+    this.name = `rabbit@${spec.host}`;
+    this.type = spec.type;
+  }
+
+  get running(): boolean {
+    return this.up && this.node?.running === true;
+  }
+}
+
+/** FNV-1a over the trace: two runs of one seed must give the same value. */
+function fnv(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+export class ClusterSim implements Ledger {
+  readonly seed: number;
+  readonly clock = new SimClock();
+  readonly net: MemoryNetwork;
+  readonly nodes: SimNode[];
+  readonly partitionHandling: PartitionHandling;
+  // the ledger
+  readonly confirmed = new Map<string, { node: string; at: number; master: string }>();
+  readonly nacked = new Set<string>();
+  readonly returned = new Set<string>();
+  readonly acked = new Map<string, number>();
+  published = 0;
+  nextConnectionId = 1_000_000;
+  readonly violations: string[] = [];
+  publishers: SimPublisher[] = [];
+  consumers: SimConsumer[] = [];
+  private clientCount = 0;
+  private readonly clientRandom: SeededRandom;
+  /** every harness event and broker log line; kept whole only when asked (replay), hashed always */
+  readonly trace: string[] = [];
+  keepTrace: boolean;
+  echo = false;
+  private hash = 2166136261;
+  /** the last lines, for a failure report without keeping everything */
+  private readonly tail: string[] = [];
+  /** sim time during which two running nodes each took themselves for the queue's master */
+  dualMasterMs = 0;
+  private dualSince: number | null = null;
+  /** queue name (one mirrored queue per schedule) */
+  readonly queue = 'ha.q';
+
+  constructor(seed: number, specs: NodeSpec[], opts: { partitionHandling?: PartitionHandling; keepTrace?: boolean; netTrace?: boolean } = {}) {
+    this.seed = seed;
+    this.keepTrace = opts.keepTrace ?? false;
+    this.partitionHandling = opts.partitionHandling ?? 'ignore';
+    this.net = new MemoryNetwork({ clock: this.clock, seed: seed ^ 0x5eed, latencyMs: 1, jitterMs: 1, trace: opts.netTrace ?? false });
+    this.nodes = specs.map((s) => new SimNode(s));
+    this.clientRandom = new SeededRandom(seed ^ 0xc1e47);
+  }
+
+  // ---- trace
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  note(line: string): void {
+    const l = `${this.clock.now().toFixed(3)} ${line}`;
+    this.hash = fnv(this.hash, l);
+    if (this.keepTrace) this.trace.push(l);
+    if (this.echo) process.stdout.write(`${l}\n`);
+    this.tail.push(l);
+    if (this.tail.length > 400) this.tail.splice(0, 200);
+  }
+
+  violation(text: string): void {
+    this.note(`VIOLATION ${text}`);
+    this.violations.push(text);
+  }
+
+  /** A hash of everything that happened: harness events, broker logs, timers fired, and the network's trace. */
+  traceHash(): string {
+    let h = fnv(this.hash, `fired ${this.clock.fired}`);
+    for (const l of this.net.trace) h = fnv(h, l);
+    return h.toString(16).padStart(8, '0');
+  }
+
+  lastLines(n: number): string[] {
+    return (this.keepTrace ? this.trace : this.tail).slice(-n);
+  }
+
+  // ---- nodes
+
+  node(name: string): SimNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  get founder(): SimNode {
+    return this.nodes[0]!;
+  }
+
+  /** A process for the node: the broker node object and its distribution port (app not started). */
+  private async spawn(n: SimNode): Promise<void> {
+    n.incarnation++;
+    this.net.restart(n.host);
+    const log = (line: string): void => this.note(`${n.host}: ${line}`);
+    const node = new BrokerNode({
+      nodeName: n.name,
+      listen: false,
+      // the memory alarm reads the real process's RSS: keep it out of the simulation
+      memoryHighWatermark: Number.MAX_SAFE_INTEGER,
+      memoryCheckIntervalMs: 3_600_000,
+      stores: { messages: n.disk.messages, definitions: new MemoryDefinitionsStore() },
+      log,
+    });
+    const cluster = new ClusterService(node, {
+      log,
+      warn: (line) => log(`warning: ${line}`),
+      onExit: () => log('exit requested'),
+      partitionHandling: this.partitionHandling,
+      env: {
+        transport: this.net.transport(n.host),
+        resolve: (name: string) => ({ host: name.slice(name.indexOf('@') + 1), port: DIST_PORT }),
+        clock: this.clock,
+        random: new SeededRandom((this.seed * 31 + this.nodes.indexOf(n) * 1009 + n.incarnation * 7919) >>> 0),
+        cookie: COOKIE,
+        disk: n.disk,
+      },
+    });
+    n.node = node;
+    n.cluster = cluster;
+    n.up = true;
+    await cluster.listen(n.host, DIST_PORT, '/nonexistent-cookie-file');
+  }
+
+  /** Forms the cluster as an operator does: the founder runs, every other node join_cluster's it, then start_app. */
+  async form(): Promise<void> {
+    const founder = this.founder;
+    await this.spawn(founder);
+    await this.await(founder.node!.startApp(), 'founder start_app', 5_000);
+    for (const n of this.nodes.slice(1)) {
+      await this.spawn(n);
+      await this.await(n.cluster!.join(founder.name, n.type), `${n.host} join_cluster`, 40_000);
+      await this.await(n.node!.startApp(), `${n.host} start_app`, 40_000);
+      this.note(`${n.host} joined as ${n.type}`);
+    }
+  }
+
+  /** Runs the clock until the promise settles (it is driven by simulated time); throws on rejection or timeout. */
+  async await<T>(p: Promise<T>, what: string, limitMs: number): Promise<T> {
+    let done = false;
+    let value: T | undefined;
+    let error: unknown;
+    p.then(
+      (v) => {
+        done = true;
+        value = v;
+      },
+      (e: unknown) => {
+        done = true;
+        error = e;
+      },
+    );
+    if (!(await this.clock.runUntil(() => done, limitMs))) throw new Error(`${what}: not done within ${limitMs} ms of simulated time`);
+    if (error !== undefined) throw new Error(`${what}: ${(error as Error).message}`);
+    return value as T;
+  }
+
+  /** Declares the mirrored queue (and its policy) through a node, as a client would. */
+  async declare(through: SimNode): Promise<void> {
+    const b = through.node!.broker!;
+    await this.await(
+      b.change({ op: 'policy.set', policy: { vhost: VHOST, name: 'ha-all', pattern: '^ha\\.', 'apply-to': 'queues', priority: 0, definition: { 'ha-mode': 'all', 'ha-sync-mode': 'automatic' } } }),
+      'set_policy',
+      10_000,
+    );
+    await this.await(b.change({ op: 'queue.declare', vhost: VHOST, name: this.queue, durable: true, exclusive: false, autoDelete: false, args: {}, node: b.localNode, owner: 0 }), 'queue.declare', 10_000);
+    this.note(`queue ${this.queue} declared on ${through.host}`);
+  }
+
+  /**
+   * kill -9 (or the machine lost, when silent): its clients die with it, its links reset (or go quiet), its disc
+   * keeps what was written. The dead objects are then stopped so their timers end; they write only to the copy of
+   * the disc the next incarnation does not get.
+   */
+  crash(n: SimNode, silent: boolean): void {
+    if (!n.up) return;
+    this.note(`crash ${n.host}${silent ? ' (silent)' : ''}`);
+    for (const c of [...this.publishers, ...this.consumers]) if (c.node === n.name) c.alive = false;
+    this.net.crash(n.host, { silent });
+    n.disk.crash();
+    n.up = false;
+    n.starting = false;
+    const { node, cluster } = n;
+    n.node = null;
+    n.cluster = null;
+    void (async () => {
+      try {
+        await node?.stopApp();
+      } catch {
+        /* a dead process */
+      }
+      await cluster?.close().catch(() => undefined);
+    })();
+  }
+
+  /** The process starts again on its disc; its app waits for the cluster in the background (as the binary does). */
+  async restart(n: SimNode): Promise<void> {
+    if (n.up) return;
+    this.note(`restart ${n.host}`);
+    await this.spawn(n);
+    const node = n.node!;
+    const inc = n.incarnation;
+    n.starting = true;
+    node.startApp().then(
+      () => {
+        if (n.incarnation !== inc) return;
+        n.starting = false;
+        this.note(`${n.host} app running`);
+      },
+      (err: Error) => {
+        if (n.incarnation !== inc || !n.up) return;
+        // the binary exits when its app cannot start; the supervisor starts it again
+        this.note(`${n.host} start_app failed: ${err.message}`);
+        n.starting = false;
+        this.crash(n, false);
+      },
+    );
+  }
+
+  running(): SimNode[] {
+    return this.nodes.filter((n) => n.running);
+  }
+
+  // ---- clients
+
+  private newClientNode(prefer?: SimNode): SimNode | undefined {
+    if (prefer?.running === true) return prefer;
+    const up = this.running();
+    return up.length === 0 ? undefined : up[this.clientRandom.uint32() % up.length];
+  }
+
+  addPublisher(on?: SimNode): void {
+    const n = this.newClientNode(on);
+    if (n === undefined) return;
+    const p = new SimPublisher(n.node!.broker!, this, `p${++this.clientCount}`);
+    this.publishers.push(p);
+    this.note(`publisher ${p.connectionId} connects to ${n.host}`);
+  }
+
+  addConsumer(on?: SimNode): void {
+    const n = this.newClientNode(on);
+    if (n === undefined) return;
+    const c = new SimConsumer(n.node!.broker!, this, this.clientRandom, this.queue, 1 + (this.clientRandom.uint32() % 20));
+    this.consumers.push(c);
+    this.note(`consumer ${c.connectionId} connects to ${n.host}`);
+    c.subscribe();
+  }
+
+  /** Clients whose connection died reconnect elsewhere; consumers without a subscription subscribe again. */
+  tendClients(): void {
+    const deadP = this.publishers.filter((p) => !p.connected);
+    const deadC = this.consumers.filter((c) => !c.connected);
+    this.publishers = this.publishers.filter((p) => p.connected);
+    this.consumers = this.consumers.filter((c) => c.connected);
+    for (const p of deadP) {
+      p.close();
+      this.addPublisher();
+    }
+    for (const c of deadC) {
+      c.close();
+      this.addConsumer();
+    }
+    for (const c of this.consumers) if (!c.consuming) c.subscribe();
+  }
+
+  // ---- observation
+
+  /** The master each running node's applied metadata names, with its Raft position. */
+  masterViews(): { node: SimNode; master: string | undefined; applied: number; term: number }[] {
+    return this.running().map((n) => {
+      const raft = n.cluster?.raft;
+      const st = raft?.inspect();
+      return { node: n, master: n.node!.broker!.vhosts.get(VHOST)?.queues.get(this.queue)?.node, applied: st?.lastApplied ?? -1, term: st?.term ?? -1 };
+    });
+  }
+
+  /**
+   * At most one master per queue: nodes that have applied the same log prefix name the same master (the promotion
+   * is a replicated command, so anything else is a divergent state machine). Separately measured, not a violation in
+   * itself: how long two running nodes each believed they were the master (a cut-off old master that has not yet
+   * learnt of its successor); whether that loses messages is what the delivery invariant checks.
+   */
+  checkMasters(): void {
+    const views = this.masterViews();
+    const byIndex = new Map<number, string | undefined>();
+    for (const v of views) {
+      if (v.applied < 0) continue;
+      if (byIndex.has(v.applied) && byIndex.get(v.applied) !== v.master) {
+        this.violation(`two masters at applied index ${v.applied}: ${byIndex.get(v.applied)} and ${v.master}`);
+      }
+      byIndex.set(v.applied, v.master);
+    }
+    const selfMasters = views.filter((v) => v.master === v.node.name);
+    const now = this.clock.now();
+    if (selfMasters.length > 1) {
+      if (this.dualSince === null) {
+        this.dualSince = now;
+        this.note(`dual master belief: ${selfMasters.map((v) => `${v.node.host}(term ${v.term}, applied ${v.applied})`).join(', ')}`);
+      }
+    } else if (this.dualSince !== null) {
+      this.dualMasterMs += now - this.dualSince;
+      this.dualSince = null;
+    }
+  }
+
+  /** All running nodes' metadata, as exportState gives it, equal. */
+  checkMetadata(): void {
+    const states = this.running().map((n) => [n.host, JSON.stringify(exportState(n.node!.broker!))] as const);
+    for (const [host, s] of states.slice(1)) {
+      if (s !== states[0]![1]) this.violation(`metadata differs between ${states[0]![0]} and ${host}: ${states[0]![1].slice(0, 300)} vs ${s.slice(0, 300)}`);
+    }
+  }
+
+  /** Every confirmed message acked by a consumer at least once. */
+  checkDelivery(): { lost: string[]; duplicates: number } {
+    const lost = [...this.confirmed.keys()].filter((id) => !this.acked.has(id));
+    let duplicates = 0;
+    for (const n of this.acked.values()) duplicates += n - 1;
+    if (lost.length > 0) {
+      const sample = lost.slice(0, 5).map((id) => {
+        const c = this.confirmed.get(id)!;
+        return `${id} (confirmed at ${c.at.toFixed(1)} through ${c.node}, master then ${c.master})`;
+      });
+      this.violation(`${lost.length} of ${this.confirmed.size} confirmed messages never delivered: ${sample.join('; ')}`);
+    }
+    return { lost, duplicates };
+  }
+
+  /** Messages still in the queue by every running node's view of it (for the report). */
+  queueDepth(): string {
+    return this.running()
+      .map((n) => {
+        const q = n.node!.broker!.vhosts.get(VHOST)?.queues.get(this.queue);
+        return `${n.host}:${q === undefined ? '-' : q.node === n.name ? `master ${q.messageCount}` : 'mirror'}`;
+      })
+      .join(' ');
+  }
+
+  /** Stops every node (end of a schedule): timers end, nothing is left on the clock to leak into the next one. */
+  async shutdown(): Promise<void> {
+    for (const c of [...this.publishers, ...this.consumers]) c.alive = false;
+    for (const n of this.nodes) if (n.up) this.crash(n, true);
+    await this.clock.run(100);
+  }
+}

@@ -1,0 +1,176 @@
+// One seeded schedule: form a 3-4 node cluster (disc and ram nodes), declare a durable mirrored queue (ha-mode all,
+// automatic sync), run publishers in confirm mode and acking consumers while faults strike (crash and restart,
+// partitions, one-way cuts, delay, loss, connection resets), then calm everything, drain, and check the invariants.
+import { SeededRandom } from '@warren/cluster-peer';
+import { ClusterSim, type NodeSpec } from './cluster-sim.ts';
+
+export interface Outcome {
+  seed: number;
+  violations: string[];
+  hash: string;
+  confirmed: number;
+  published: number;
+  nacked: number;
+  delivered: number;
+  duplicates: number;
+  faults: number;
+  dualMasterMs: number;
+  simMs: number;
+  tail: string[];
+  trace: string[];
+}
+
+export interface ScheduleOptions {
+  keepTrace?: boolean;
+  netTrace?: boolean;
+  echo?: boolean;
+}
+
+/** How long the calm phase may take to bring every node back and drain the queue, in simulated ms. */
+const CALM_LIMIT_MS = 60_000;
+
+export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Promise<Outcome> {
+  const dice = new SeededRandom(Math.imul(seed, 2654435761) >>> 0);
+  const pick = <T>(xs: readonly T[]): T => xs[dice.uint32() % xs.length]!;
+  const size = 3 + (dice.uint32() % 2);
+  // the founder is a disc node; at most one ram node, so the disc nodes keep a majority of something
+  const ramIndex = dice.float() < 0.4 ? size - 1 : -1;
+  const specs: NodeSpec[] = Array.from({ length: size }, (_, i) => ({ host: `n${i + 1}`, type: i === ramIndex ? 'ram' : 'disc' }));
+  const sim = new ClusterSim(seed, specs, { keepTrace: opts.keepTrace ?? false, netTrace: opts.netTrace ?? false });
+  sim.echo = opts.echo ?? false;
+  const unhandled = (reason: unknown): void => sim.violation(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
+  process.on('unhandledRejection', unhandled);
+  sim.clock.install();
+  let faults = 0;
+  let duplicates = 0;
+  try {
+    sim.note(`seed ${seed}: ${specs.map((s) => `${s.host}:${s.type}`).join(' ')}`);
+    await sim.form();
+    await sim.declare(pick(sim.nodes));
+    // every node mirrors the queue before the storm (automatic sync of an empty queue is immediate)
+    await sim.clock.run(1_000);
+    const publishers = 1 + (dice.uint32() % 2);
+    for (let i = 0; i < publishers; i++) sim.addPublisher(pick(sim.nodes));
+    sim.addConsumer(pick(sim.nodes));
+
+    // The storm: steps of a few ms to ~1 s; publishes every few ms; a fault at most steps.
+    const steps = 6 + (dice.uint32() % 10);
+    const publishEvery = 5 + (dice.uint32() % 40);
+    let publishing = true;
+    const publishTimer = setInterval(() => {
+      if (!publishing) return;
+      for (const p of sim.publishers) p.publish(sim.queue);
+    }, publishEvery);
+    const observe = setInterval(() => {
+      sim.checkMasters();
+      sim.tendClients();
+    }, 50);
+    for (let step = 0; step < steps; step++) {
+      await sim.clock.run(dice.float() < 0.3 ? 1 + (dice.uint32() % 30) : 100 + (dice.uint32() % 1200));
+      const roll = dice.uint32() % 100;
+      const up = sim.nodes.filter((n) => n.up);
+      const down = sim.nodes.filter((n) => !n.up);
+      const master = sim.masterViews().find((v) => v.master === v.node.name)?.node;
+      faults++;
+      if (roll < 22) {
+        // crash: half the time the queue's master
+        const victim = master !== undefined && dice.float() < 0.5 ? master : up.length > 0 ? pick(up) : undefined;
+        if (victim !== undefined) sim.crash(victim, dice.float() < 0.4);
+      } else if (roll < 40) {
+        if (down.length > 0) await sim.restart(pick(down));
+      } else if (roll < 58) {
+        // partition: half the time the master alone (the case where a cut-off master must stop confirming)
+        const hosts = sim.nodes.map((n) => n.host);
+        const side = master !== undefined && dice.float() < 0.5 ? [master.host] : hosts.filter(() => dice.float() < 0.5);
+        if (side.length > 0 && side.length < hosts.length) {
+          sim.note(`partition [${side.join(',')}]`);
+          sim.net.partition(side, hosts.filter((h) => !side.includes(h)));
+        }
+      } else if (roll < 72) {
+        sim.note('heal');
+        sim.net.heal();
+      } else if (roll < 80) {
+        const a = pick(sim.nodes).host;
+        const b = pick(sim.nodes.filter((n) => n.host !== a)).host;
+        sim.note(`cut ${a} -> ${b}`);
+        sim.net.cut(a, b);
+      } else if (roll < 94) {
+        const a = pick(sim.nodes).host;
+        const b = pick(sim.nodes.filter((n) => n.host !== a)).host;
+        const latencyMs = dice.float() < 0.5 ? 1 : 1 + (dice.uint32() % 400);
+        const loss = dice.float() < 0.5 ? 0 : dice.float() * 0.3;
+        const lossMode = dice.float() < 0.2 ? 'reset' : 'retransmit';
+        sim.note(`link ${a}<>${b} latency ${latencyMs} loss ${loss.toFixed(2)} ${lossMode}`);
+        sim.net.setLink(a, b, { latencyMs, jitterMs: dice.uint32() % 20, loss, lossMode });
+      } else {
+        // a client moves (its connection closes in order: unacked deliveries are requeued)
+        const c = sim.consumers[0];
+        if (c !== undefined) {
+          sim.note(`consumer ${c.connectionId} closes`);
+          c.close();
+        }
+        faults--;
+      }
+    }
+
+    // Calm: publishing stops, the network heals, every node comes back; then the queue must drain.
+    publishing = false;
+    clearInterval(publishTimer);
+    sim.note('calm: heal, reset links, restart every node');
+    sim.net.heal();
+    for (const a of sim.nodes) for (const b of sim.nodes) if (a.host < b.host) sim.net.setLink(a.host, b.host, { latencyMs: 1, jitterMs: 1, loss: 0, lossMode: 'retransmit' });
+    const allUp = (): boolean => sim.nodes.every((n) => n.running);
+    const calmStart = sim.clock.now();
+    while (!allUp() && sim.clock.now() - calmStart < CALM_LIMIT_MS) {
+      for (const n of sim.nodes) if (!n.up) await sim.restart(n);
+      await sim.clock.runUntil(allUp, 2_000);
+    }
+    if (!allUp()) sim.violation(`liveness: not every node running ${CALM_LIMIT_MS} ms after healing: ${sim.nodes.map((n) => `${n.host}:${n.running ? 'running' : n.up ? 'starting' : 'down'}`).join(' ')}`);
+    // the metadata converges: everyone applied the leader's commit index
+    const converged = (): boolean => {
+      const rafts = sim.running().map((n) => n.cluster?.raft?.inspect());
+      const leader = sim.running().find((n) => n.cluster?.raft?.isLeader() === true);
+      if (leader === undefined) return false;
+      const commit = leader.cluster!.raft!.inspect().commitIndex;
+      return rafts.every((r) => r !== undefined && r.lastApplied >= commit);
+    };
+    if (!(await sim.clock.runUntil(converged, 20_000))) sim.violation('liveness: metadata did not converge after healing');
+    // every running node with a consumer; all confirmed messages must come out
+    for (const n of sim.running()) if (!sim.consumers.some((c) => c.node === n.name && c.connected)) sim.addConsumer(n);
+    const drained = (): boolean => {
+      for (const id of sim.confirmed.keys()) if (!sim.acked.has(id)) return false;
+      return true;
+    };
+    await sim.clock.runUntil(drained, 40_000);
+    // a little longer: late duplicates and settling acks are part of the picture
+    await sim.clock.run(500);
+    clearInterval(observe);
+    sim.checkMasters();
+    sim.checkMetadata();
+    const d = sim.checkDelivery();
+    duplicates = d.duplicates;
+    if (d.lost.length > 0) sim.note(`queue depth at the end: ${sim.queueDepth()}`);
+    for (const e of sim.clock.errors) sim.violation(`exception in a timer: ${e.stack ?? e.message}`);
+    await sim.shutdown();
+  } catch (err) {
+    sim.violation(`harness: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    sim.clock.uninstall();
+    process.off('unhandledRejection', unhandled);
+  }
+  return {
+    seed,
+    violations: sim.violations,
+    hash: sim.traceHash(),
+    confirmed: sim.confirmed.size,
+    published: sim.published,
+    nacked: sim.nacked.size,
+    delivered: sim.acked.size,
+    duplicates,
+    faults,
+    dualMasterMs: sim.dualMasterMs,
+    simMs: sim.clock.now(),
+    tail: sim.lastLines(150),
+    trace: sim.trace,
+  };
+}

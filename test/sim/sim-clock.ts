@@ -1,0 +1,214 @@
+// Simulated time for a whole process: one timer heap that backs the injected Clock (peer links, the simulated
+// network, Raft) AND, while installed, the global setTimeout / setInterval / setImmediate / Date.now /
+// performance.now that the broker code calls directly (mirror checks, sync batches, the memory store's confirm
+// batching, orphan timeouts). With every peer link on a MemoryNetwork and no AMQP listener there is no real I/O
+// left, so after each timer fires, one real setImmediate turn runs every promise continuation and nextTick it
+// caused, in an order that depends only on what ran before: the run is a function of the seed.
+import type { Clock, TimerHandle } from '@warren/cluster-peer';
+
+const real = {
+  setTimeout: globalThis.setTimeout,
+  clearTimeout: globalThis.clearTimeout,
+  setInterval: globalThis.setInterval,
+  clearInterval: globalThis.clearInterval,
+  setImmediate: globalThis.setImmediate,
+  clearImmediate: globalThis.clearImmediate,
+  dateNow: Date.now,
+};
+
+/** Epoch the simulated Date.now starts at (a fixed date, so message timestamps are part of the replay). */
+export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
+/** Node's TIMEOUT_MAX: longer (or invalid) delays become 1 ms, as in Node. */
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+export class SimTimer {
+  cancelled = false;
+  constructor(
+    public due: number,
+    public seq: number,
+    readonly callback: () => void,
+    readonly interval: number | null,
+  ) {}
+  // the parts of Node's Timeout the code uses
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  hasRef(): boolean {
+    return true;
+  }
+  refresh(): this {
+    throw new Error('SimTimer.refresh is not simulated (nothing in the broker uses it)');
+  }
+  [Symbol.toPrimitive](): number {
+    return this.seq;
+  }
+}
+
+function before(x: SimTimer, y: SimTimer): boolean {
+  return x.due < y.due || (x.due === y.due && x.seq < y.seq);
+}
+
+/** One real event-loop turn: every microtask and nextTick queued so far (and those they queue) runs. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => real.setImmediate(resolve));
+}
+
+export class SimClock implements Clock {
+  private current = 0;
+  private seq = 0;
+  private readonly heap: SimTimer[] = [];
+  private installed = false;
+  /** timers fired so far (a cheap progress and determinism signal) */
+  fired = 0;
+  /** errors thrown by timer callbacks: in a real process these would crash the node */
+  readonly errors: Error[] = [];
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(callback: () => void, delayMs: number): TimerHandle {
+    return this.add(callback, Math.max(0, delayMs), null);
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    if (handle instanceof SimTimer) handle.cancelled = true;
+  }
+
+  /** The timers still to fire (cancelled ones excluded). */
+  get pending(): number {
+    let n = 0;
+    for (const t of this.heap) if (!t.cancelled) n++;
+    return n;
+  }
+
+  add(callback: () => void, delayMs: number, interval: number | null): SimTimer {
+    const t = new SimTimer(this.current + delayMs, this.seq++, callback, interval);
+    this.push(t);
+    return t;
+  }
+
+  /** Replaces the global timers and clocks with this one (until uninstall). */
+  install(): void {
+    if (this.installed) return;
+    this.installed = true;
+    const g = globalThis as unknown as Record<string, unknown>;
+    const delay = (ms: unknown): number => {
+      const n = Number(ms);
+      return n >= 1 && n <= TIMEOUT_MAX ? n : 1;
+    };
+    g['setTimeout'] = (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => this.add(() => cb(...args), delay(ms), null);
+    g['setInterval'] = (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => this.add(() => cb(...args), delay(ms), delay(ms));
+    g['setImmediate'] = (cb: (...a: unknown[]) => void, ...args: unknown[]) => this.add(() => cb(...args), 0, null);
+    const clear = (realClear: (h: never) => void) => (h: unknown) => {
+      if (h instanceof SimTimer) h.cancelled = true;
+      else if (h !== undefined && h !== null) realClear(h as never);
+    };
+    g['clearTimeout'] = clear(real.clearTimeout as never);
+    g['clearInterval'] = clear(real.clearInterval as never);
+    g['clearImmediate'] = clear(real.clearImmediate as never);
+    Date.now = () => SIM_EPOCH_MS + Math.floor(this.current);
+    Object.defineProperty(performance, 'now', { value: () => this.current, configurable: true, writable: true });
+  }
+
+  uninstall(): void {
+    if (!this.installed) return;
+    this.installed = false;
+    Object.assign(globalThis, {
+      setTimeout: real.setTimeout,
+      clearTimeout: real.clearTimeout,
+      setInterval: real.setInterval,
+      clearInterval: real.clearInterval,
+      setImmediate: real.setImmediate,
+      clearImmediate: real.clearImmediate,
+    });
+    Date.now = real.dateNow;
+    delete (performance as unknown as Record<string, unknown>)['now'];
+  }
+
+  /** Moves time forward by ms, firing due timers in (due, creation) order and settling after each. */
+  async run(ms: number): Promise<void> {
+    const target = this.current + ms;
+    await settle();
+    for (;;) {
+      const top = this.peek();
+      if (top === undefined || top.due > target) break;
+      this.fire();
+      await settle();
+    }
+    this.current = Math.max(this.current, target);
+  }
+
+  /** Runs until predicate() holds (checked after every timer) or limitMs pass; returns whether it held. */
+  async runUntil(predicate: () => boolean, limitMs: number): Promise<boolean> {
+    const deadline = this.current + limitMs;
+    await settle();
+    for (;;) {
+      if (predicate()) return true;
+      const top = this.peek();
+      if (top === undefined || top.due > deadline) {
+        this.current = Math.max(this.current, deadline);
+        return predicate();
+      }
+      this.fire();
+      await settle();
+    }
+  }
+
+  private fire(): void {
+    const t = this.pop();
+    this.current = t.due;
+    this.fired++;
+    if (t.interval !== null) {
+      t.due = this.current + t.interval;
+      t.seq = this.seq++;
+      this.push(t);
+    } else t.cancelled = true;
+    try {
+      t.callback();
+    } catch (err) {
+      this.errors.push(err as Error);
+    }
+  }
+
+  private peek(): SimTimer | undefined {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    return this.heap[0];
+  }
+
+  private push(timer: SimTimer): void {
+    const heap = this.heap;
+    heap.push(timer);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  }
+
+  private pop(): SimTimer {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
