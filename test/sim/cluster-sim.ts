@@ -55,7 +55,7 @@ export class ClusterSim implements Ledger {
   readonly nodes: SimNode[];
   readonly partitionHandling: PartitionHandling;
   // the ledger
-  readonly confirmed = new Map<string, { node: string; at: number; master: string }>();
+  readonly confirmed = new Map<string, { node: string; at: number; master: string; context: string }>();
   readonly nacked = new Set<string>();
   readonly returned = new Set<string>();
   readonly acked = new Map<string, number>();
@@ -117,6 +117,14 @@ export class ClusterSim implements Ledger {
 
   lastLines(n: number): string[] {
     return (this.keepTrace ? this.trace : this.tail).slice(-n);
+  }
+
+  /** Ground truth from the network: does the master reach a majority of the members (itself included)? */
+  confirmContext(master: string): string {
+    const m = this.nodes.find((n) => n.name === master);
+    if (m === undefined || !m.up) return 'master-down';
+    const reach = this.nodes.filter((n) => n.up && this.net.reachable(m.host, n.host) && this.net.reachable(n.host, m.host)).length;
+    return reach * 2 > this.nodes.length ? 'majority' : 'cut-off';
   }
 
   // ---- nodes
@@ -362,9 +370,15 @@ export class ClusterSim implements Ledger {
     if (lost.length > 0) {
       const sample = lost.slice(0, 5).map((id) => {
         const c = this.confirmed.get(id)!;
-        return `${id} (confirmed at ${c.at.toFixed(1)} through ${c.node}, master then ${c.master})`;
+        return `${id} (confirmed at ${c.at.toFixed(1)} through ${c.node}, master ${c.master} on the ${c.context} side)`;
       });
-      this.violation(`${lost.length} of ${this.confirmed.size} confirmed messages never delivered: ${sample.join('; ')}`);
+      const kinds = new Map<string, number>();
+      for (const id of lost) {
+        const k = this.confirmed.get(id)!.context;
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      const by = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
+      this.violation(`${lost.length} of ${this.confirmed.size} confirmed messages never delivered (confirmed by a master on the: ${by}): ${sample.join('; ')}`);
     }
     return { lost, duplicates };
   }

@@ -15,7 +15,7 @@ export const VHOST = '/';
 /** What every client of a schedule reports to: the ledger the invariants are checked against. */
 export interface Ledger {
   /** message id -> node and time of its confirm */
-  confirmed: Map<string, { node: string; at: number; master: string }>;
+  confirmed: Map<string, { node: string; at: number; master: string; context: string }>;
   nacked: Set<string>;
   /** routed nowhere (the node did not know the queue yet): a mandatory publish would get basic.return */
   returned: Set<string>;
@@ -26,6 +26,8 @@ export interface Ledger {
   nextConnectionId: number;
   note(line: string): void;
   now(): number;
+  /** where the master stood when it confirmed (for the report: 'majority' or 'cut-off' side of the network) */
+  confirmContext(master: string): string;
 }
 
 /** A connection that ends when its node's app stops (a crash, or stop_app). */
@@ -55,6 +57,7 @@ export class SimPublisher extends SimConnection implements DurableWaiter {
   private readonly ledger: Ledger;
   private readonly prefix: string;
   private count = 0;
+  private queueName = '';
 
   constructor(broker: Broker, ledger: Ledger, prefix: string) {
     super(broker, ledger);
@@ -72,6 +75,7 @@ export class SimPublisher extends SimConnection implements DurableWaiter {
     const seq = ++this.seq;
     this.ledger.published++;
     const master = vh.queues.get(queue)?.node ?? '?';
+    this.queueName = queue;
     // as Channel.route
     const r = vh.publish(vh.getExchange(''), msg, this, seq);
     if (r.rejected > 0) {
@@ -107,7 +111,8 @@ export class SimPublisher extends SimConnection implements DurableWaiter {
   private confirm(id: string, master: string): void {
     // a confirm the dead connection could not carry never reached the client
     if (!this.connected) return;
-    this.ledger.confirmed.set(id, { node: this.node, at: this.ledger.now(), master });
+    const now = this.broker.vhosts.get(VHOST)?.queues.get(this.queueName)?.node ?? master;
+    this.ledger.confirmed.set(id, { node: this.node, at: this.ledger.now(), master: now, context: this.ledger.confirmContext(now) });
   }
 
   /** The connection drops: unconfirmed publishes stay unknown to the client. */
