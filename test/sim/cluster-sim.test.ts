@@ -54,7 +54,7 @@ describe('cluster simulation', () => {
         `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; failed seeds: ${failed.map((o) => o.seed).join(', ') || 'none'}`,
     );
     if (failed.length > 0) expect.fail(report(failed[0]!));
-    expect(totals.confirmed).toBeGreaterThan(0);
+    if (ONLY_SEED === undefined) expect(totals.confirmed).toBeGreaterThan(0);
   }, 3_600_000);
 
   it('a seed replays exactly (same trace hash twice)', async () => {
