@@ -124,7 +124,7 @@ export class ClusterSim implements Ledger {
     const m = this.nodes.find((n) => n.name === master);
     if (m === undefined || !m.up) return 'master-down';
     const reach = this.nodes.filter((n) => n.up && this.net.reachable(m.host, n.host) && this.net.reachable(n.host, m.host)).length;
-    return reach * 2 > this.nodes.length ? 'majority' : 'cut-off';
+    return reach * 2 > this.nodes.length ? 'majority' : 'minority';
   }
 
   // ---- nodes

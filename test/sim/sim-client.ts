@@ -26,7 +26,7 @@ export interface Ledger {
   nextConnectionId: number;
   note(line: string): void;
   now(): number;
-  /** where the master stood when it confirmed (for the report: 'majority' or 'cut-off' side of the network) */
+  /** where the master stood when it confirmed (for the report: on the 'majority' or 'minority' side of the network, down nodes counting as unreachable) */
   confirmContext(master: string): string;
 }
 
