@@ -43,7 +43,7 @@ describe('cluster simulation', () => {
       totals.simMs += o.simMs;
       if (o.violations.length > 0) {
         failed.push(o);
-        console.log(`seed ${o.seed}: ${o.violations[0]!.slice(0, 400)}`);
+        console.log(`seed ${o.seed} (trace ${o.hash}): ${o.violations[0]!.slice(0, 400)}`);
         if (failed.length >= 20) break;
       }
     }
@@ -57,12 +57,16 @@ describe('cluster simulation', () => {
     if (ONLY_SEED === undefined) expect(totals.confirmed).toBeGreaterThan(0);
   }, 3_600_000);
 
-  it('a seed replays exactly (same trace hash twice)', async () => {
+  it('a seed replays exactly: same trace hash alone, twice, and after other schedules', async () => {
     const seed = ONLY_SEED ?? 42;
     const a = await runSchedule(seed, { keepTrace: true, netTrace: true });
     const b = await runSchedule(seed, { keepTrace: true, netTrace: true });
     expect(a.trace.length).toBeGreaterThan(50);
-    expect(b.hash).toBe(a.hash);
     expect(b.trace).toEqual(a.trace);
+    expect(b.hash).toBe(a.hash);
+    // whatever ran before must not matter (no state shared between schedules)
+    for (const other of [7, 8]) await runSchedule(other);
+    const c = await runSchedule(seed, { netTrace: true });
+    expect(c.hash).toBe(a.hash);
   }, 120_000);
 });

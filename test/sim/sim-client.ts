@@ -132,6 +132,7 @@ export class SimConsumer extends SimConnection implements ConsumerChannel {
   private deliveryTag = 0;
   private subscribing = false;
   private tagCount = 0;
+  private lastError = '';
   received = 0;
 
   constructor(broker: Broker, ledger: Ledger, random: SeededRandom, queue: string, prefetch: number) {
@@ -161,7 +162,9 @@ export class SimConsumer extends SimConnection implements ConsumerChannel {
         },
         (err: Error) => {
           this.subscribing = false;
-          this.ledger.note(`consumer ${this.connectionId}@${this.node}: subscribe failed: ${err.message}`);
+          // retried every few ms while the queue has no reachable master: note each reason once
+          if (err.message !== this.lastError) this.ledger.note(`consumer ${this.connectionId}@${this.node}: subscribe failed: ${err.message}`);
+          this.lastError = err.message;
         },
       );
       return;
