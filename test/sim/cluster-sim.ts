@@ -264,6 +264,42 @@ export class ClusterSim implements Ledger {
     );
   }
 
+  /** brokerctl stop_app, a pause, start_app (the master hands its queues over first: ha-promote-on-shutdown). */
+  restartApp(n: SimNode, pauseMs: number): void {
+    const node = n.node;
+    if (!n.running || n.starting || node === null) return;
+    const inc = n.incarnation;
+    n.starting = true;
+    this.note(`stop_app ${n.host}`);
+    const alive = (): boolean => n.incarnation === inc && n.up;
+    node.stopApp().then(
+      () => {
+        if (!alive()) return;
+        this.note(`${n.host} app stopped`);
+        setTimeout(() => {
+          if (!alive()) return;
+          this.note(`start_app ${n.host}`);
+          node.startApp().then(
+            () => {
+              if (!alive()) return;
+              n.starting = false;
+              this.note(`${n.host} app running`);
+            },
+            (err: Error) => {
+              if (!alive()) return;
+              this.note(`${n.host} start_app failed: ${err.message}`);
+              n.starting = false;
+              this.crash(n, false);
+            },
+          );
+        }, pauseMs);
+      },
+      (err: Error) => {
+        if (alive()) this.note(`${n.host} stop_app failed: ${err.message}`);
+      },
+    );
+  }
+
   running(): SimNode[] {
     return this.nodes.filter((n) => n.running);
   }

@@ -36,7 +36,11 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
   // the founder is a disc node; at most one ram node, so the disc nodes keep a majority of something
   const ramIndex = dice.float() < 0.4 ? size - 1 : -1;
   const specs: NodeSpec[] = Array.from({ length: size }, (_, i) => ({ host: `n${i + 1}`, type: i === ramIndex ? 'ram' : 'disc' }));
-  const sim = new ClusterSim(seed, specs, { keepTrace: opts.keepTrace ?? false, netTrace: opts.netTrace ?? false });
+  // Drawn apart from `dice`, so adding these kept the schedules of seeds run in ignore mode as they were.
+  const extra = new SeededRandom((seed ^ 0x9a75e) >>> 0);
+  const modeRoll = extra.float();
+  const partitionHandling = modeRoll < 0.6 ? 'ignore' : modeRoll < 0.85 ? 'pause_minority' : 'autoheal';
+  const sim = new ClusterSim(seed, specs, { keepTrace: opts.keepTrace ?? false, netTrace: opts.netTrace ?? false, partitionHandling });
   sim.echo = opts.echo ?? false;
   const unhandled = (reason: unknown): void => sim.violation(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`);
   process.on('unhandledRejection', unhandled);
@@ -44,7 +48,7 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
   let faults = 0;
   let duplicates = 0;
   try {
-    sim.note(`seed ${seed}: ${specs.map((s) => `${s.host}:${s.type}`).join(' ')}`);
+    sim.note(`seed ${seed}: ${specs.map((s) => `${s.host}:${s.type}`).join(' ')}, cluster_partition_handling ${partitionHandling}`);
     await sim.form();
     await sim.declare(pick(sim.nodes));
     // every node mirrors the queue before the storm (automatic sync of an empty queue is immediate)
@@ -72,6 +76,11 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
       const down = sim.nodes.filter((n) => !n.up);
       const master = sim.masterViews().find((v) => v.master === v.node.name)?.node;
       faults++;
+      if (extra.float() < 0.06) {
+        // an operator restarts a node's app (half the time the master's)
+        const target = master !== undefined && extra.float() < 0.5 ? master : pick(up.length > 0 ? up : sim.nodes);
+        sim.restartApp(target, 100 + (extra.uint32() % 2000));
+      }
       if (roll < 22) {
         // crash: half the time the queue's master
         const victim = master !== undefined && dice.float() < 0.5 ? master : up.length > 0 ? pick(up) : undefined;

@@ -38,10 +38,29 @@ abstract class SimConnection {
   readonly id = 1;
   alive = true;
 
+  // what broker code reads of a Connection it holds (none of it applies to a simulated client)
+  readonly user = null;
+  readonly vhost = null;
+
   constructor(broker: Broker, ledger: Ledger) {
     this.broker = broker;
     this.node = broker.localNode;
     this.connectionId = ledger.nextConnectionId++;
+    // listed among the broker's connections, so stop_app (pause_minority, autoheal, an operator) closes it as it
+    // closes an AMQP connection: 320 CONNECTION_FORCED, consumers released, unacked deliveries requeued
+    (broker.connections as Set<unknown>).add(this);
+  }
+
+  forceClose(): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  abstract close(): void;
+
+  protected detach(): void {
+    this.alive = false;
+    (this.broker.connections as Set<unknown>).delete(this);
   }
 
   /** false once the app it talks to has stopped: the client must reconnect */
@@ -117,7 +136,7 @@ export class SimPublisher extends SimConnection implements DurableWaiter {
 
   /** The connection drops: unconfirmed publishes stay unknown to the client. */
   close(): void {
-    this.alive = false;
+    this.detach();
     this.pending.clear();
   }
 }
@@ -217,12 +236,10 @@ export class SimConsumer extends SimConnection implements ConsumerChannel {
     this.ledger.note(`consumer ${this.connectionId}@${this.node}: cancelled by the server`);
   }
 
-  /** The connection closes while its node runs on: consumers go, unacked deliveries are requeued (Channel.teardown). */
+  /** The connection closes (the client leaves, or the app stops): consumers go, unacked deliveries are requeued (Channel.teardown). */
   close(): void {
     if (!this.alive) return;
-    const running = this.broker.running;
-    this.alive = false;
-    if (!running) return;
+    this.detach();
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     const list = [...this.unacked.values()];
