@@ -12,6 +12,8 @@ const SCHEDULES = process.env['WARREN_SIM_SCHEDULES'] === undefined ? undefined 
 /** Quick mode's budget of real time. */
 const QUICK_MS = Number(process.env['WARREN_SIM_QUICK_MS'] ?? 60_000);
 const FIRST_SEED = Number(process.env['WARREN_SIM_FIRST_SEED'] ?? 1);
+/** Stop after this many failing seeds (each is reported; one is enough to go and replay). */
+const MAX_FAILURES = Number(process.env['WARREN_SIM_MAX_FAILURES'] ?? 20);
 
 function report(o: Outcome): string {
   return [
@@ -44,14 +46,14 @@ describe('cluster simulation', () => {
       if (o.violations.length > 0) {
         failed.push(o);
         console.log(`seed ${o.seed} (trace ${o.hash}): ${o.violations[0]!.slice(0, 400)}`);
-        if (failed.length >= 20) break;
+        if (failed.length >= MAX_FAILURES) break;
       }
     }
     const secs = (performance.now() - started) / 1000;
     console.log(
       `cluster-sim: ${totals.schedules} schedules in ${secs.toFixed(1)} s (${(totals.schedules / secs).toFixed(1)}/s, ${(totals.simMs / 1000).toFixed(0)} simulated s), ` +
         `${totals.faults} faults, ${totals.published} published, ${totals.confirmed} confirmed, ${totals.nacked} nacked, ${totals.duplicates} delivered twice or more, ` +
-        `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; failed seeds: ${failed.map((o) => o.seed).join(', ') || 'none'}`,
+        `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; failed seeds (${failed.length}): ${failed.map((o) => o.seed).join(', ') || 'none'}`,
     );
     if (failed.length > 0) expect.fail(report(failed[0]!));
     if (ONLY_SEED === undefined) expect(totals.confirmed).toBeGreaterThan(0);

@@ -3,6 +3,7 @@
 // partitions, one-way cuts, delay, loss, connection resets), then calm everything, drain, and check the invariants.
 import { SeededRandom } from '@warren/cluster-peer';
 import { ClusterSim, type NodeSpec } from './cluster-sim.ts';
+import { VHOST } from './sim-client.ts';
 
 export interface Outcome {
   seed: number;
@@ -151,7 +152,20 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
       for (const id of sim.confirmed.keys()) if (!sim.acked.has(id)) return false;
       return true;
     };
-    await sim.clock.runUntil(drained, 40_000);
+    // ... or until the master's queue has stayed empty, nothing unacked, for 3 s: waiting longer delivers nothing more
+    let emptySince: number | null = null;
+    const settled = (): boolean => {
+      if (drained()) return true;
+      const m = sim.masterViews().find((v) => v.master === v.node.name);
+      const q = m?.node.node?.broker?.vhosts.get(VHOST)?.queues.get(sim.queue);
+      if (q === undefined || q.messageCount > 0 || q.unackedCount > 0) {
+        emptySince = null;
+        return false;
+      }
+      emptySince ??= sim.clock.now();
+      return sim.clock.now() - emptySince >= 3_000;
+    };
+    await sim.clock.runUntil(settled, 40_000);
     // a little longer: late duplicates and settling acks are part of the picture
     await sim.clock.run(500);
     clearInterval(observe);
