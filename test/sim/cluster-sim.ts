@@ -76,6 +76,8 @@ export class ClusterSim implements Ledger {
   /** sim time during which two running nodes each took themselves for the queue's master */
   dualMasterMs = 0;
   private dualSince: number | null = null;
+  /** every promotion as the promoted node logged it, for the report of a loss */
+  readonly promotions: string[] = [];
   /** queue name (one mirrored queue per schedule) */
   readonly queue = 'ha.q';
 
@@ -143,7 +145,13 @@ export class ClusterSim implements Ledger {
   private async spawn(n: SimNode): Promise<void> {
     n.incarnation++;
     this.net.restart(n.host);
-    const log = (line: string): void => this.note(`${n.host}: ${line}`);
+    const started = this.clock.now();
+    const inc = n.incarnation;
+    const log = (line: string): void => {
+      this.note(`${n.host}: ${line}`);
+      const m = /promoted the mirror on \S+ to master \((\d+) messages\)/.exec(line);
+      if (m !== null) this.promotions.push(`${n.host}@${this.clock.now().toFixed(0)} (${m[1]} msgs, process ${inc} up ${(this.clock.now() - started).toFixed(0)} ms)`);
+    };
     const node = new BrokerNode({
       nodeName: n.name,
       listen: false,
@@ -416,7 +424,7 @@ export class ClusterSim implements Ledger {
         kinds.set(k, (kinds.get(k) ?? 0) + 1);
       }
       const by = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
-      this.violation(`${lost.length} of ${this.confirmed.size} confirmed messages never delivered (confirmed by a master on the: ${by}): ${sample.join('; ')}`);
+      this.violation(`${lost.length} of ${this.confirmed.size} confirmed messages never delivered (confirmed by a master on the: ${by}): ${sample.join('; ')}; promotions: ${this.promotions.join(', ') || 'none'}`);
     }
     return { lost, duplicates };
   }
