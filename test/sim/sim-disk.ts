@@ -41,7 +41,12 @@ class SimQueueStore implements QueueStore {
   }
   destroy(): void {
     this.live.clear();
+    this.tag = null;
     if (this.owner.queues.get(this.key) === this) this.owner.queues.delete(this.key);
+  }
+  tag: string | null = null;
+  setTag(tag: string | null): void {
+    this.tag = tag;
   }
 }
 
@@ -94,6 +99,7 @@ export class SimMessageStore implements MessageStore {
     for (const [key, q] of this.queues) {
       const c = new SimQueueStore(out, key);
       c.nextId = q.nextId;
+      c.tag = q.tag;
       for (const [id, e] of q.live) c.live.set(id, { msg: e.msg, delivered: e.delivered });
       out.queues.set(key, c);
     }

@@ -20,7 +20,7 @@ import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type Ra
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues } from './remote-queues.ts';
-import { Mirrors } from './mirrors.ts';
+import { Mirrors, masterEpochOf } from './mirrors.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
@@ -361,11 +361,17 @@ export class ClusterService {
           q.removeConsumer(c);
           c.channel.consumerCancelledByServer(c);
         }
-        q.purge();
-        q.store?.destroy();
+        const store = q.store;
         q.store = null;
+        // the purge is this node letting go of its stale copy: not removals for the mirrors (one of which is the new
+        // master, perhaps not yet aware of its promotion) to apply
+        q.mirror = null;
+        q.purge();
+        // unless the data on disc is from a later epoch: this node is replaying the log after a restart, and it was
+        // promoted again after this promotion away
+        if (store !== null && masterEpochOf(store.tag) < q.masterEpoch) store.destroy();
       }
-      this.mirrors.promoted(broker, q);
+      this.mirrors.promoted(broker, q, from);
       this.remote.queueMoved(q);
     };
     broker.onQueueMirrorsChanged = (q) => this.mirrors.mirrorsChanged(q);

@@ -360,6 +360,23 @@ interface Copy {
 /** ha-sync-batch-size default (RabbitMQ's) */
 export const SYNC_BATCH_DEFAULT = 4096;
 
+/** The tag of a master's stored queue: the epoch it is master in (no tag: declared here, epoch 0). */
+export function masterTag(epoch: number): string {
+  return `master:${epoch}`;
+}
+
+/** The epoch a node's stored queue was written in as its master (-1: not a master's data). */
+export function masterEpochOf(tag: string | null): number {
+  if (tag === null) return 0;
+  const m = /^master:(\d+)$/.exec(tag);
+  return m ? Number(m[1]) : -1;
+}
+
+/** The tag of a mirror's stored copy: whose copy, in which epoch, and whether it held every message. */
+function mirrorTag(master: string, epoch: number, synced: boolean): string {
+  return `mirror:${epoch}:${synced ? 1 : 0}:${master}`;
+}
+
 /** Where a mirror keeps its copy's persistent messages: apart from the queue's own store on this node. */
 function mirrorStoreName(queue: string): string {
   return `\u0000mirror\u0000${queue}`;
@@ -552,7 +569,7 @@ export class Mirrors {
   }
 
   /** Applied on every node when a promotion commits. */
-  promoted(b: Broker, q: Queue): void {
+  promoted(b: Broker, q: Queue, from: string): void {
     const old = this.masters.get(q);
     if (old !== undefined && q.node !== b.localNode) {
       // this node was the master and a mirror elsewhere was promoted: nothing pending here may be confirmed
@@ -564,20 +581,49 @@ export class Mirrors {
     const copy = this.copies.get(key);
     if (q.node !== b.localNode) return;
     this.copies.delete(key);
-    copy?.store?.destroy();
-    // this node is the master now: its copy becomes the queue
+    const epoch = q.masterEpoch;
+    const where = `queue '${q.name}' in vhost '${q.vhost}'`;
     const store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
-    if (store !== null) {
-      // data left from an earlier time this node was master is stale: the copy is the truth
-      store.destroy();
+    if (store !== null && store.tag === masterTag(epoch)) {
+      // this node was promoted in this epoch before it restarted, and is replaying the log: its disc is the queue
+      copy?.store?.destroy();
+      q.store = store;
+      const rec = store.recover();
+      for (const r of rec) q.restore(r.id, r.msg, r.redelivered);
+      b.log(`${where}: master on ${b.localNode} again after a restart (${rec.length} messages from its disc)`);
+      q.dispatch();
+      return;
     }
+    // the copy of the old master's queue: the one in memory, or (this node restarted since it proposed the promotion)
+    // the persistent part of it on disc; anything else is not a copy of what the old master confirmed
+    const always = q.policy?.definition['ha-promote-on-failure'] === 'always' || q.policy?.definition['ha-promote-on-shutdown'] === 'always';
+    let msgs: { msg: Message; delivered: boolean }[];
+    let source: string;
+    if (copy !== undefined && copy.master === from && copy.epoch === epoch - 1 && (copy.synced || always)) {
+      msgs = [...copy.msgs.entries()].sort((a, c) => a[0] - c[0]).map(([, e]) => e);
+      source = 'its copy';
+    } else {
+      const onDisc = q.durable ? b.messageStore.openQueue(q.vhost, mirrorStoreName(q.name)) : null;
+      if (onDisc !== null && onDisc.tag === mirrorTag(from, epoch - 1, true)) {
+        msgs = onDisc.recover().map((r) => ({ msg: r.msg, delivered: r.redelivered }));
+        source = 'its copy on disc';
+      } else {
+        msgs = [];
+        source = 'no copy of the queue';
+        b.log(`${where}: promoted on ${b.localNode} without a copy of ${from}'s queue (the copy was lost with a restart)`);
+      }
+      onDisc?.destroy();
+    }
+    copy?.store?.destroy();
+    // data left from an earlier time this node was master is stale: the copy is the truth
+    store?.destroy();
     q.store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
-    const msgs = copy ? [...copy.msgs.entries()].sort((a, c) => a[0] - c[0]) : [];
-    for (const [, e] of msgs) {
+    q.store?.setTag(masterTag(epoch));
+    for (const e of msgs) {
       const id = q.store !== null && e.msg.persistent ? q.store.append(e.msg) : -1;
       q.restore(id, e.msg, e.delivered);
     }
-    b.log(`queue '${q.name}' in vhost '${q.vhost}': promoted the mirror on ${b.localNode} to master (${msgs.length} messages)`);
+    b.log(`${where}: promoted the mirror on ${b.localNode} to master (${msgs.length} messages, from ${source})`);
     q.dispatch();
   }
 
@@ -637,6 +683,7 @@ export class Mirrors {
           const epoch = op[2] as number;
           if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch) {
             copy.synced = false;
+            copy.store?.setTag(mirrorTag(copy.master, copy.epoch, false));
             link.send({ type: 'mqhave', v: vhost, q: name, top: copy.top });
             continue;
           }
@@ -646,11 +693,13 @@ export class Mirrors {
         copy?.store?.destroy();
         const durable = b?.vhosts.get(vhost)?.queues.get(name)?.durable === true;
         let store: QueueStore | null = null;
+        const epoch = (op[2] as number | undefined) ?? 0;
         if (durable && b !== null) {
           b.messageStore.openQueue(vhost, mirrorStoreName(name)).destroy();
           store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
+          store.setTag(mirrorTag(link.remoteNode, epoch, false));
         }
-        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch: (op[2] as number | undefined) ?? 0, top: -1 };
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, top: -1 };
         this.copies.set(key, copy);
         continue;
       }
@@ -686,6 +735,7 @@ export class Mirrors {
         }
       } else if (kind === 4) {
         copy.synced = true;
+        copy.store?.setTag(mirrorTag(copy.master, copy.epoch, true));
         copy.tombstones.clear();
         top = Math.max(top, seq);
       } else if (kind === 0) {

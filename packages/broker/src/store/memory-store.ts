@@ -41,7 +41,14 @@ class MemoryQueueStore implements QueueStore {
 
   destroy(): void {
     this.live.clear();
+    this.tag = null;
     this.owner.queues.delete(this.key);
+  }
+
+  tag: string | null = null;
+
+  setTag(tag: string | null): void {
+    this.tag = tag;
   }
 }
 

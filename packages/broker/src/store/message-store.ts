@@ -22,6 +22,13 @@ export interface QueueStore {
   recover(): RecoveredMessage[];
   /** Removes the queue's data for good. */
   destroy(): void;
+  /**
+   * A short label kept with the queue's data, null until set: for mirrored queues, the role and master epoch the
+   * data was written in (so a node replaying the metadata log after a restart can tell current data from stale).
+   */
+  readonly tag: string | null;
+  /** Sets the label; on a durable store it is on disc when this returns. */
+  setTag(tag: string | null): void;
 }
 
 /** Receives onDurable(token) when what was appended before whenDurable() is on disk. No closure per message. */

@@ -5,7 +5,7 @@
 // publisher confirm waits for the group its message is in. A segment is deleted once it and every older segment hold
 // no live message (oldest first, so a removal record never outlives what it removes... it can only outlive nothing).
 // After a crash, a torn record at the end of the last segment is cut off.
-import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Writer } from '../amqp/writer.ts';
@@ -41,7 +41,10 @@ class SegmentQueueStore implements QueueStore {
     this.dir = dir;
     mkdirSync(dir, { recursive: true });
     const meta = join(dir, 'meta.json');
+    this.vhost = vhost;
+    this.name = name;
     if (!existsSync(meta)) writeFileSync(meta, JSON.stringify({ vhost, name }));
+    else this.tag = (JSON.parse(readFileSync(meta, 'utf8')) as { tag?: string }).tag ?? null;
     this.load();
     this.openSegment(this.segment + 1);
   }
@@ -231,6 +234,24 @@ class SegmentQueueStore implements QueueStore {
 
   afterWrite(): void {
     this.collect();
+  }
+
+  private readonly vhost: string;
+  private readonly name: string;
+  tag: string | null = null;
+
+  setTag(tag: string | null): void {
+    this.tag = tag;
+    const meta = join(this.dir, 'meta.json');
+    const body = JSON.stringify(tag === null ? { vhost: this.vhost, name: this.name } : { vhost: this.vhost, name: this.name, tag });
+    writeFileSync(`${meta}.tmp`, body);
+    const fd = openSync(`${meta}.tmp`, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(`${meta}.tmp`, meta);
   }
 
   destroy(): void {
