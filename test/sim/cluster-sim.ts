@@ -149,8 +149,11 @@ export class ClusterSim implements Ledger {
     const inc = n.incarnation;
     const log = (line: string): void => {
       this.note(`${n.host}: ${line}`);
-      const m = /promoted the mirror on \S+ to master \((\d+) messages\)/.exec(line);
-      if (m !== null) this.promotions.push(`${n.host}@${this.clock.now().toFixed(0)} (${m[1]} msgs, process ${inc} up ${(this.clock.now() - started).toFixed(0)} ms)`);
+      const m = /promoted the mirror on \S+ to master \((\d+) messages(?:, from ([^)]+))?\)|master on \S+ (again) after a restart \((\d+) messages/.exec(line);
+      if (m !== null) {
+        const how = m[3] !== undefined ? `${m[4]} msgs, replayed after a restart` : `${m[1]} msgs from ${m[2] ?? 'its copy'}`;
+        this.promotions.push(`${n.host}@${this.clock.now().toFixed(0)} (${how}, process ${inc} up ${(this.clock.now() - started).toFixed(0)} ms)`);
+      }
     };
     const node = new BrokerNode({
       nodeName: n.name,
