@@ -769,7 +769,17 @@ export class Mirrors {
 
   linkDown(node: string): void {
     for (const m of this.masters.values()) m.lost(node);
+    // a lost master's mirrors need not wait for the next periodic check to propose a promotion
+    if (this.timer !== null && !this.checkSoon) {
+      this.checkSoon = true;
+      setImmediate(() => {
+        this.checkSoon = false;
+        this.check();
+      });
+    }
   }
+
+  private checkSoon = false;
 
   /** brokerctl sync_queue / cancel_sync_queue, on the master's node. */
   syncQueue(q: Queue, cancel: boolean): string {
