@@ -110,7 +110,7 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         // The priority 0 advert (counted below) makes this Skew_Time, far below v2's 3.6 s Master_Down_Interval;
         // for v3 at 0.1 s the bound is loose on purpose (process exit and polling on a loaded machine).
         expect(took).toBeLessThan(Math.max(mdiMs(m, 100), 1500));
-        expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('v'), 3000)).toBeDefined();
+        expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('v'), 8000)).toBeDefined();
         expect(lab.ping('c', VIP)).toBe(true);
         const after = (await status(v.statusSock))!.instances[0]!;
         expect((after['counters'] as { priorityZeroReceived: number }).priorityZeroReceived).toBeGreaterThan(0);
