@@ -1,7 +1,8 @@
 /**
  * Joins two TCP sockets both ways.
  *
- * - Backpressure: stream.pipe() stops reading one side while the other side's write buffer is full.
+ * - Data: relay() each way (see relay.ts): reads into a reused buffer and stops reading one side while a write to
+ *   the other side is in flight (backpressure).
  * - Half-close: both sockets are opened with allowHalfOpen, so a FIN from one side becomes end() (a FIN) on the
  *   other while the opposite direction keeps flowing; the sockets close once both directions have ended.
  * - Timeouts: haproxy's `timeout client` / `timeout server` are inactivity timeouts on each side; `timeout
@@ -9,6 +10,7 @@
  * - Errors or a reset on either side destroy both.
  */
 import type { Socket } from 'node:net';
+import { relay } from './relay.ts';
 
 export interface PipeTimeouts {
   client: number | null;
@@ -63,7 +65,7 @@ export function pipeBoth(client: Socket, server: Socket, t: PipeTimeouts, onDone
       if (!t.server) server.on('timeout', () => kill('server-timeout'));
     }
   });
-  client.pipe(server);
-  server.pipe(client);
+  relay(client, server);
+  relay(server, client);
   return kill;
 }

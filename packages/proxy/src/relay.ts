@@ -1,0 +1,138 @@
+/**
+ * One direction of a pipe: bytes read from `src` are written to `dst`, with backpressure, and `src`'s FIN becomes
+ * `dst.end()`.
+ *
+ * Why not stream.pipe(): by default Node allocates a fresh 64 KiB buffer for every read, wraps it in a Buffer, pushes
+ * it through the Readable machinery and frees it once written. On a bulk transfer that is most of the proxy's user
+ * time, and the fresh pages cost page faults and cache misses in the kernel's copy into them. Here each direction
+ * reads into one buffer of its own (Node's `onread` user-buffer mode, the same `recv()` into a reused buffer that
+ * haproxy does), and the callback writes the bytes on at once, with no per-chunk allocation, closure or promise.
+ *
+ * The buffer is reused only once the bytes in it are gone: a write that the kernel takes whole completes
+ * synchronously (`dst.writableLength` is back to 0); otherwise Node still points at the buffer, so reading stops
+ * until that write's callback, which is also the backpressure. A pipe starts with a small buffer, so an idle
+ * connection costs little, and grows it when a read fills it, up to READ_BUFFER_MAX_BYTES for bulk transfers.
+ *
+ * `onread` is public for sockets that Node creates through net.connect(), but accepted sockets have no such option,
+ * so the user buffer is installed through the same internal fields that option sets. If this Node does not have them,
+ * the relay falls back to 'data' events with pause()/resume().
+ */
+import type { Socket } from 'node:net';
+
+// haproxy: tune.bufsize defaults to 16 KiB; an idle session costs 2 of these.
+export const READ_BUFFER_MIN_BYTES = 16 * 1024;
+// Larger reads mean fewer callbacks and syscalls per GB; 256 KiB is where the gain levelled off in bench/proxy.
+export const READ_BUFFER_MAX_BYTES = 256 * 1024;
+const GROWTH = 4;
+
+interface UserBufferFields {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+
+let fields: UserBufferFields | null | undefined;
+
+/** The internal symbols behind net.Socket's `onread` option (lib/net.js: kBuffer, kBufferCb, kBufferGen). */
+function userBufferFields(socket: Socket): UserBufferFields | null {
+  if (fields !== undefined) return fields;
+  const syms = Object.getOwnPropertySymbols(socket);
+  const find = (name: string): symbol | undefined => syms.find((s) => s.description === name);
+  const buffer = find('kBuffer');
+  const callback = find('kBufferCb');
+  const generator = find('kBufferGen');
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown } })._handle;
+  fields = buffer && callback && generator && typeof handle?.useUserBuffer === 'function' ? { buffer, callback, generator } : null;
+  return fields;
+}
+
+export type RelayMode = 'user-buffer' | 'events';
+
+/**
+ * Starts relaying src → dst. Data that src has already buffered (read before the relay was set up) goes first.
+ * `mode` is for tests; by default the user buffer is used where this Node supports it. Returns the mode used.
+ */
+export function relay(src: Socket, dst: Socket, mode?: RelayMode): RelayMode {
+  // A FIN that came with nothing buffered, before the relay existed, has already been emitted as 'end'.
+  if (src.readableEnded) dst.end();
+  else src.on('end', () => dst.end());
+  const f = mode === 'events' ? null : userBufferFields(src);
+  const handle = (src as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } | null })._handle;
+  if (!f || !handle?.useUserBuffer) {
+    relayEvents(src, dst);
+    return 'events';
+  }
+  new UserBufferRelay(src, dst, f, handle as { useUserBuffer: (b: Uint8Array) => void });
+  return 'user-buffer';
+}
+
+class UserBufferRelay {
+  private buf: Buffer = Buffer.allocUnsafe(READ_BUFFER_MIN_BYTES);
+  // A second buffer that reads go into while the first one is still being written (double buffering), so the
+  // kernel's receive queue keeps draining while a write waits; allocated on the first write that does not complete.
+  private spare: Buffer | null = null;
+  private spareFree = true;
+  private waiting = false;
+  // One callback for every write: it resumes reading once dst has nothing left in flight. Callbacks of writes that
+  // completed earlier can run while a later one is still pending, hence the check on writableLength.
+  private readonly written: () => void;
+
+  constructor(
+    private readonly src: Socket,
+    private readonly dst: Socket,
+    f: UserBufferFields,
+    handle: { useUserBuffer: (b: Uint8Array) => void },
+  ) {
+    this.written = () => {
+      if (!this.waiting || this.dst.writableLength > 0) return;
+      this.waiting = false;
+      this.spareFree = true;
+      if (!this.src.destroyed) this.src.resume();
+    };
+    // Whatever src read before now sits in its Readable buffer: hand it on first, in order.
+    for (let chunk: Buffer | null; (chunk = src.read() as Buffer | null) !== null; ) dst.write(chunk, this.written);
+    const s = src as unknown as Record<symbol, unknown>;
+    s[f.buffer] = this.buf;
+    s[f.callback] = (n: number, b: Buffer): boolean => this.onRead(n, b);
+    // Node asks for the buffer of the next read after each callback: that is how it grows.
+    s[f.generator] = (): Buffer => this.buf;
+    handle.useUserBuffer(this.buf);
+    if (dst.writableLength > 0) {
+      this.waiting = true;
+      src.pause();
+    }
+  }
+
+  private onRead(n: number, b: Buffer): boolean {
+    this.dst.write(b.subarray(0, n), this.written);
+    if (n === b.length && b.length < READ_BUFFER_MAX_BYTES) {
+      this.buf = Buffer.allocUnsafe(Math.min(b.length * GROWTH, READ_BUFFER_MAX_BYTES));
+      this.spare = null;
+    }
+    if (this.dst.writableLength === 0) {
+      this.spareFree = true; // writes complete in order: nothing of ours is in flight
+      return true;
+    }
+    // The write is in flight and Node points into `b`: no read may land there until it is done. One more read may
+    // go into another buffer; after that, reading waits.
+    if (!this.spareFree) {
+      this.waiting = true;
+      return false;
+    }
+    this.spareFree = false;
+    if (this.buf === b) {
+      const next = this.spare ?? Buffer.allocUnsafe(b.length);
+      this.spare = b;
+      this.buf = next;
+    } // else it just grew: the new buffer is the free one, and `b` is dropped once written
+    return true;
+  }
+}
+
+/** The portable path: 'data' events, pause() while dst's buffer is full, resume() on 'drain'. */
+function relayEvents(src: Socket, dst: Socket): void {
+  src.on('data', (chunk: Buffer) => {
+    if (!dst.write(chunk)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
+}
