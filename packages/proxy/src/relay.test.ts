@@ -80,6 +80,26 @@ describe.each(['user-buffer', 'events'] as RelayMode[])('relay (%s)', (mode) => 
     expect(all.equals(payload)).toBe(true);
   }, 20_000);
 
+  it('keeps the bytes in order through a bulk burst, a trickle of small writes, and another burst', async () => {
+    const c = await chain(mode);
+    const { rx } = await c.ready();
+    const parts = [pattern(3 * 1024 * 1024)];
+    for (let i = 0; i < 80; i++) parts.push(Buffer.from(`small message ${i}\n`));
+    parts.push(pattern(2 * 1024 * 1024 + 7).reverse());
+    const expected = Buffer.concat(parts);
+    const got: Buffer[] = [];
+    rx.on('data', (d: Buffer) => got.push(Buffer.from(d)));
+    const ended = new Promise<void>((r) => rx.once('end', () => r()));
+    for (const p of parts) {
+      c.client.write(p);
+      // Small writes one at a time, so that each one is a read of its own at the relay.
+      if (p.length < 100) await sleep(1);
+    }
+    c.client.end();
+    await ended;
+    expect(Buffer.concat(got).equals(expected)).toBe(true);
+  }, 20_000);
+
   it('stops reading the sender while the receiver does not read (backpressure)', async () => {
     const c = await chain(mode);
     const { rx, proxied } = await c.ready();
