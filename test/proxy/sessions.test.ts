@@ -127,6 +127,44 @@ describe('maxconn and queueing', () => {
     await waitFor(() => first.data().includes('x'), 5000, 'first session unaffected');
   });
 
+  // All test clients come from 127.0.0.1, so `balance source` sends every one of them to the same server.
+  const sourceCfg = (a: number, b: number, extra = ''): string =>
+    `defaults\n mode tcp\n timeout connect 5s\n timeout queue 10s\nlisten l\n bind 127.0.0.1:0\n balance source\n${extra}` +
+    ` server a 127.0.0.1:${a} maxconn 1 maxqueue 1\n server b 127.0.0.1:${b} maxconn 1 maxqueue 1\n`;
+
+  it('balance source waits for the hashed server; beyond its maxqueue a session is closed', async () => {
+    const [a, b] = await Promise.all([startBackend('A'), startBackend('B')]);
+    const { port, lb } = await startProxy(sourceCfg(a.port, b.port));
+    const first = await connect(port('l'));
+    const tag = await first.line();
+    const mine = tag === 'A' ? 'a' : 'b';
+    const other = tag === 'A' ? 'b' : 'a';
+    const second = await connect(port('l'));
+    await waitFor(() => stats(lb, 'l', mine).qcur === 1, 5000, 'second session queued on its server');
+    expect(stats(lb, 'l', other).scur).toBe(0); // the other server is free, but not this client's server
+    const third = await connect(port('l'));
+    await third.ended; // maxqueue 1: no room left in the server's queue
+    expect(third.data()).toBe('');
+    expect(stats(lb, 'l', mine)).toMatchObject({ qcur: 1, qmax: 1, qlimit: 1, econ: 1 });
+    first.socket.destroy();
+    expect(await second.line()).toBe(tag);
+    expect(stats(lb, 'l', mine).qcur).toBe(0);
+  });
+
+  it('with option redispatch, a session beyond maxqueue goes to another server', async () => {
+    const [a, b] = await Promise.all([startBackend('A'), startBackend('B')]);
+    const { port, lb } = await startProxy(sourceCfg(a.port, b.port, ' option redispatch\n'));
+    const first = await connect(port('l'));
+    const tag = await first.line();
+    const second = await connect(port('l'));
+    await waitFor(() => stats(lb, 'l', 'BACKEND').qcur === 1, 5000, 'second session queued');
+    const third = await connect(port('l'));
+    expect(await third.line()).toBe(tag === 'A' ? 'B' : 'A');
+    expect(second.data()).toBe('');
+    first.socket.destroy();
+    expect(await second.line()).toBe(tag);
+  });
+
   it('frontend maxconn holds extra connections until a session ends', async () => {
     const a = await startBackend('A');
     const { port, lb } = await startProxy(`defaults\n mode tcp\n timeout connect 5s\nlisten l\n bind 127.0.0.1:0\n maxconn 1\n server a 127.0.0.1:${a.port}\n`);

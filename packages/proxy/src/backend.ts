@@ -7,6 +7,13 @@
  *   - servers at their maxconn are skipped; when every server of the pool is full the session waits in the queue
  *     until a slot frees or `timeout queue` (default: `timeout connect`) expires;
  *   - when the pool is empty, the session fails at once (haproxy answers 503 in HTTP; in TCP the client is closed).
+ *
+ * Server queues (haproxy: "maxqueue", backend.c assign_server_and_queue): a session that must go to one server waits
+ * for that server, not for any: with `balance source` the hash picks among all usable servers, full or not, and a
+ * retry without redispatch sticks to its server. Such a session waits in the same FIFO as the others, bound to its
+ * server; it counts in the server's queue (qcur), which `maxqueue` limits. Beyond it the session is redispatched with
+ * `option redispatch`, or fails (termination SQ). Round robin and the other algorithms never pick a full server, so
+ * their sessions wait unbound, and `maxqueue` does not apply to them, as in haproxy.
  */
 import { createBalancer, type Balancer } from './balance/balancer.ts';
 import type { Clock } from './clock.ts';
@@ -22,11 +29,21 @@ export interface Queued {
   queueTimeout(): void;
 }
 
+interface QueueEntry {
+  item: Queued;
+  timer: unknown;
+  /** The server this session waits for; null: any server of the pool. */
+  srv: Server | null;
+}
+
+/** What choose() decided: a server with a free slot, wait in the queue (for any server, or for `on`), or no server. */
+export type Choice = Server | 'queue' | { queueOn: Server } | null;
+
 export class Backend {
   readonly name: string;
   readonly servers: Server[];
   readonly balancer: Balancer;
-  private readonly queue: { item: Queued; timer: unknown }[] = [];
+  private readonly queue: QueueEntry[] = [];
   // Counters, named after haproxy's CSV columns.
   stot = 0;
   smax = 0;
@@ -79,8 +96,10 @@ export class Backend {
       }
       prev.sessions.clear();
     }
+    // Queued sessions move unbound: a server of the old config is not one of this backend's servers.
     for (const e of old.queue.splice(0)) {
       if (e.timer !== null) old.clock.clearTimeout(e.timer);
+      if (e.srv) e.srv.queued--;
       e.item.rebind(this, null);
       const t = this.config.timeouts;
       this.enqueue(e.item, t.queue ?? t.connect);
@@ -122,9 +141,19 @@ export class Backend {
    * Picks a server for a session: a Server, 'queue' when every pool server is full, or null when there is none.
    * `avoid` is the server a redispatch moves away from; it is used again only if it is the sole choice.
    */
-  choose(clientAddress: string, avoid: Server | null = null): Server | 'queue' | null {
+  choose(clientAddress: string, avoid: Server | null = null): Choice {
     const pool = this.pool();
     if (pool.length === 0) return null;
+    if (this.config.balance === 'source') {
+      // haproxy: hash-based algorithms map the client to a server whether it is full or not.
+      const s = this.balancer.pick(pool, clientAddress);
+      if (s && s !== avoid) {
+        s.lbtot++;
+        this.lbtot++;
+        return s.full || this.queue.some((e) => e.srv === s) ? { queueOn: s } : s;
+      }
+      // Redispatched away from the hashed server: any other server, as below.
+    }
     let free = pool.filter((s) => !s.full && s !== avoid);
     if (free.length === 0 && avoid && !avoid.full && pool.includes(avoid)) free = [avoid];
     if (free.length === 0) return 'queue';
@@ -138,51 +167,80 @@ export class Backend {
     return s;
   }
 
-  enqueue(item: Queued, timeoutMs: number | null): void {
-    const entry = { item, timer: null as unknown };
+  /**
+   * Queues a session, for any server or (`srv`) for that one. Returns false, queueing nothing, when `srv`'s queue is
+   * at its maxqueue (haproxy: SRV_STATUS_FULL).
+   */
+  enqueue(item: Queued, timeoutMs: number | null, srv: Server | null = null): boolean {
+    if (srv && srv.config.maxqueue > 0 && srv.queued >= srv.config.maxqueue) return false;
+    const entry: QueueEntry = { item, timer: null, srv };
     if (timeoutMs !== null) {
       entry.timer = this.clock.setTimeout(() => {
-        const i = this.queue.indexOf(entry);
-        if (i >= 0) this.queue.splice(i, 1);
-        this.dqueue++;
+        if (this.remove(entry)) this.dqueue++;
         item.queueTimeout();
       }, timeoutMs);
     }
     this.queue.push(entry);
     if (this.queue.length > this.qmax) this.qmax = this.queue.length;
+    if (srv && ++srv.queued > srv.qmax) srv.qmax = srv.queued;
+    return true;
+  }
+
+  private remove(entry: QueueEntry): boolean {
+    const i = this.queue.indexOf(entry);
+    if (i < 0) return false;
+    this.queue.splice(i, 1);
+    if (entry.timer !== null) this.clock.clearTimeout(entry.timer);
+    if (entry.srv) entry.srv.queued--;
+    return true;
   }
 
   /** Removes a session that gave up while queued (its client went away). */
   unqueue(item: Queued): void {
-    const i = this.queue.findIndex((e) => e.item === item);
-    if (i < 0) return;
-    const [entry] = this.queue.splice(i, 1);
-    if (entry?.timer !== null) this.clock.clearTimeout(entry?.timer);
+    const entry = this.queue.find((e) => e.item === item);
+    if (entry) this.remove(entry);
   }
 
-  /** Hands free slots to queued sessions; called whenever a slot frees, a server comes up or a weight changes. */
+  /**
+   * Hands free slots to queued sessions, oldest first: a session bound to a server takes a slot of that server only;
+   * an unbound one takes any free server of the pool. Called whenever a slot frees, a server comes up or a weight
+   * changes.
+   */
   drainQueue(): void {
     while (this.queue.length > 0) {
       const pool = this.pool();
-      const free = pool.filter((s) => !s.full);
-      const head = this.queue[0];
-      if (!head) return;
       if (pool.length === 0) {
         // No server at all any more: the queued sessions fail now rather than at their queue timeout.
-        this.queue.shift();
-        if (head.timer !== null) this.clock.clearTimeout(head.timer);
+        const head = this.queue[0] as QueueEntry;
+        this.remove(head);
         this.dqueue++;
         head.item.queueTimeout();
         continue;
       }
-      if (free.length === 0) return;
-      const s = this.balancer.pick(free, head.item.clientAddress);
+      const free = pool.filter((s) => !s.full);
+      const redispatch = this.config.options.redispatch;
+      let next: QueueEntry | null = null;
+      for (const e of this.queue) {
+        // haproxy: pendconn_redistribute: with option redispatch, the queue of a server that is no longer usable
+        // goes back to the backend's.
+        if (e.srv && !e.srv.usable && redispatch) {
+          e.srv.queued--;
+          e.srv = null;
+        }
+        if (e.srv ? e.srv.usable && !e.srv.full : free.length > 0) {
+          next = e;
+          break;
+        }
+      }
+      if (!next) return;
+      const s = next.srv ?? this.balancer.pick(free, next.item.clientAddress);
       if (!s) return;
-      this.queue.shift();
-      if (head.timer !== null) this.clock.clearTimeout(head.timer);
-      s.lbtot++;
-      this.lbtot++;
-      head.item.dequeue(s);
+      this.remove(next);
+      if (!next.srv) {
+        s.lbtot++;
+        this.lbtot++;
+      }
+      next.item.dequeue(s);
     }
   }
 
@@ -190,6 +248,7 @@ export class Backend {
   flushQueue(): void {
     for (const e of this.queue.splice(0)) {
       if (e.timer !== null) this.clock.clearTimeout(e.timer);
+      if (e.srv) e.srv.queued--;
       e.item.queueTimeout();
     }
   }

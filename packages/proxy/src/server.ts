@@ -34,6 +34,8 @@ export class Server {
   // Counters, named after haproxy's CSV columns.
   stot = 0; // sessions total
   smax = 0;
+  queued = 0; // sessions waiting for this server in the backend's queue (qcur)
+  qmax = 0;
   lbtot = 0; // times selected by the balancer
   econ = 0; // connection errors
   eresp = 0;

@@ -82,7 +82,29 @@ export class Session implements Counted, Queued {
       this.backend.drainQueue();
       return;
     }
+    if ('queueOn' in choice) return this.waitFor(choice.queueOn);
     this.connect(choice);
+  }
+
+  /** Waits for one server in particular (haproxy: in that server's queue), as far as its maxqueue allows. */
+  private waitFor(srv: Server): void {
+    const t = this.backend.config.timeouts;
+    if (this.backend.enqueue(this, t.queue ?? t.connect, srv)) {
+      this.phase = 'queued';
+      this.queueStart = Date.now();
+      this.backend.drainQueue();
+      return;
+    }
+    // haproxy: srv_redispatch_connect, SRV_STATUS_FULL: the server's queue is full; redispatch if allowed, else fail.
+    if (this.backend.config.options.redispatch) {
+      srv.wredis++;
+      this.backend.wredis++;
+      return this.assign(srv);
+    }
+    srv.econ++;
+    this.backend.econ++;
+    this.serverName = srv.name;
+    this.close('SQ');
   }
 
   /** Called by the backend queue when a slot is free. */
@@ -141,10 +163,7 @@ export class Session implements Counted, Queued {
         this.backend.wredis++;
         return this.assign(failed);
       }
-      if (failed.full) {
-        this.phase = 'queued';
-        return this.assign(null);
-      }
+      if (failed.full) return this.waitFor(failed); // haproxy: a retry keeps its server, and queues for it
       this.connect(failed);
     };
     this.phase = 'retry-wait';

@@ -70,8 +70,8 @@ function serverRow(be: Backend, s: Server, sid: number, iid: number, pid: number
   return {
     pxname: be.name,
     svname: s.name,
-    qcur: 0,
-    qmax: 0,
+    qcur: s.queued,
+    qmax: s.qmax,
     scur: s.cur,
     smax: s.smax,
     slim: c.maxconn || '',
