@@ -106,6 +106,8 @@ class UserBufferRelay {
     if (dst.writableLength > 0) {
       this.waiting = true;
       src.pause();
+    } else {
+      src.resume(); // in case whoever had src before paused it; its Readable buffer is empty, so nothing is emitted
     }
   }
 
