@@ -3,10 +3,10 @@
  * interleaved, with MB/s and proxy CPU per GB piped for each repetition. Quicker and finer than run.ts for work on
  * the data path; CPU per GB is the figure that survives a noisy machine.
  *
- *   node --import tsx bench/proxy/bulk-cpu.ts [--reps 7] [--mib 512] [--conns 1,4] [--before DIR]
+ *   node --import tsx bench/proxy/bulk-cpu.ts [--reps 7] [--mib 512] [--conns 1,4] [--before DIR [--before-name TEXT]]
  *
  * --before DIR: a checkout of another Warren (e.g. `git worktree add /tmp/before HEAD~3`); its proxy runs as the
- * target "before". Writes bench/results/proxy-bulk.{json,md}.
+ * target "before", described in the report as TEXT (default: DIR). Writes bench/results/proxy-bulk.{json,md}.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -23,6 +23,7 @@ const reps = Number(arg('--reps', '7'));
 const mib = Number(arg('--mib', '512'));
 const connsList = (arg('--conns', '1,4') as string).split(',').map(Number);
 const before = arg('--before', null);
+const beforeName = arg('--before-name', before);
 
 const median = (xs: number[]): number => {
   const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
     `# Proxy bulk TCP (${when})`,
     '',
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? ''}, Node ${process.version}. ${reps} interleaved repetitions of ${mib} MiB per run; medians.`,
-    before ? `"before" is the Warren checkout at ${before}.` : '',
+    before ? `"before" is Warren's proxy at ${beforeName}.` : '',
     '',
     '| target | conns | MB/s | proxy CPU ms/GB | MB/s ÷ haproxy (median of per-rep ratios) |',
     '|---|---|---|---|---|',
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   const base = join(ROOT, 'bench', 'results', 'proxy-bulk');
-  writeFileSync(`${base}.json`, JSON.stringify({ when, machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version }, reps, mib, conns: connsList, before, summary, samples }, null, 2) + '\n');
+  writeFileSync(`${base}.json`, JSON.stringify({ when, machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version }, reps, mib, conns: connsList, before: beforeName, summary, samples }, null, 2) + '\n');
   writeFileSync(`${base}.md`, md);
   process.stdout.write(md);
   for (const t of targets) await stop(t.proc);
