@@ -36,7 +36,7 @@ interface QueueEntry {
   srv: Server | null;
 }
 
-/** What choose() decided: a server with a free slot, wait in the queue (for any server, or for `on`), or no server. */
+/** What choose() decided: a server with a free slot, wait (for any server, or for `queueOn`), or no server at all. */
 export type Choice = Server | 'queue' | { queueOn: Server } | null;
 
 export class Backend {
@@ -138,7 +138,8 @@ export class Backend {
   }
 
   /**
-   * Picks a server for a session: a Server, 'queue' when every pool server is full, or null when there is none.
+   * Picks a server for a session: a Server, 'queue' when every pool server is full, `{ queueOn }` when the client's
+   * server under `balance source` is full (or has sessions waiting for it), or null when there is none.
    * `avoid` is the server a redispatch moves away from; it is used again only if it is the sole choice.
    */
   choose(clientAddress: string, avoid: Server | null = null): Choice {
