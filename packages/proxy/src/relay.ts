@@ -8,10 +8,11 @@
  * reads into one buffer of its own (Node's `onread` user-buffer mode, the same `recv()` into a reused buffer that
  * haproxy does), and the callback writes the bytes on at once, with no per-chunk allocation, closure or promise.
  *
- * The buffer is reused only once the bytes in it are gone: a write that the kernel takes whole completes
- * synchronously (`dst.writableLength` is back to 0); otherwise Node still points at the buffer, so reading stops
- * until that write's callback, which is also the backpressure. A pipe starts with a small buffer, so an idle
- * connection costs little, and grows it when a read fills it, up to READ_BUFFER_MAX_BYTES for bulk transfers.
+ * A buffer is reused only once the bytes in it are gone: a write that the kernel takes whole completes
+ * synchronously (`dst.writableLength` is back to 0); otherwise Node still points into the buffer. Then one more read
+ * goes into a second buffer, and after that reading stops until dst has written everything (the write callbacks),
+ * which is also the backpressure. A direction starts with a small buffer, so an idle connection costs little, grows
+ * it when a read fills it, up to READ_BUFFER_MAX_BYTES for bulk transfers, and shrinks it when reads are small again.
  *
  * `onread` is public for sockets that Node creates through net.connect(), but accepted sockets have no such option,
  * so the user buffer is installed through the same internal fields that option sets. If this Node does not have them,
