@@ -25,7 +25,7 @@ export interface RunningBroker {
 }
 
 /** Retries an AMQP handshake until it succeeds, the process dies or the deadline passes. */
-async function waitForAmqp(uri: string, port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {
+export async function waitForAmqp(uri: string, port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {
   const until = performance.now() + timeoutMs;
   while (performance.now() < until) {
     if (child.exitCode !== null || child.signalCode !== null) return false;
@@ -49,7 +49,7 @@ async function waitForAmqp(uri: string, port: number, child: ChildProcess, timeo
   return false;
 }
 
-function tail(file: string, n = 15): string {
+export function tail(file: string, n = 15): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
   } catch {

@@ -105,3 +105,29 @@ export function machineCpu(): { busySec: number; at: number } {
     return { busySec: NaN, at: performance.now() / 1000 };
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits up to maxSec for the whole machine to be quiet: CPU over 500 ms below 30 % of one core. */
+export async function quiet(maxSec: number): Promise<void> {
+  const until = performance.now() + maxSec * 1000;
+  while (performance.now() < until) {
+    const a = machineCpu();
+    await sleep(500);
+    const b = machineCpu();
+    if (((b.busySec - a.busySec) / (b.at - a.at)) * 100 < 30) return;
+  }
+}
+
+/** Waits (up to 15 s) until the broker is idle again: the previous run's queue deletion, GC and so on. */
+export async function settle(pid: number): Promise<void> {
+  const until = performance.now() + 15_000;
+  let prev = sampleTree(pid);
+  while (prev && performance.now() < until) {
+    await sleep(500);
+    const cur = sampleTree(pid);
+    if (!cur) return;
+    if (cpuPercent(prev, cur) < 15) return;
+    prev = cur;
+  }
+}

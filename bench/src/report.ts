@@ -113,7 +113,7 @@ export function fmtNum(n: number | undefined, unit = ''): string {
   return n.toFixed(0);
 }
 
-function fmtStat(s: Stat | undefined, unit: string): string {
+export function fmtStat(s: Stat | undefined, unit: string): string {
   if (!s) return '–';
   if (s.n === 1) return fmtNum(s.median, unit);
   return `${fmtNum(s.median, unit)} (${fmtNum(s.min, unit)}–${fmtNum(s.max, unit)})`;

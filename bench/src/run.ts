@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { rabbitmqVersion, startDiscard, startRabbitmq, startWarren, type RunningBroker } from './brokers.ts';
 import { repoRoot, runPerf } from './perf.ts';
 import { killAllSync, sleep, track } from './procs.ts';
-import { cpuPercent, machineCpu, sampleTree } from './procstat.ts';
+import { quiet, settle } from './procstat.ts';
 import { markdown, stat, summarize, svg, fmtNum, type BrokerSide, type Report, type ScenarioReport, type TargetReport } from './report.ts';
 import { ceilingScenarios, scenarios, type Mode, type Scenario } from './scenarios.ts';
 import { defaultPerfOptions, type PerfOptions, type PerfResult } from './types.ts';
@@ -147,30 +147,6 @@ function perfOptions(s: Scenario, mode: Mode, broker: RunningBroker): PerfOption
   };
   o.timeoutSec = o.warmupSec + o.durationSec + 90 + (o.pmessages * o.producers) / 5000;
   return o;
-}
-
-/** Waits up to maxSec for the whole machine to be quiet: CPU over 500 ms below 30 % of one core. */
-async function quiet(maxSec: number): Promise<void> {
-  const until = performance.now() + maxSec * 1000;
-  while (performance.now() < until) {
-    const a = machineCpu();
-    await sleep(500);
-    const b = machineCpu();
-    if (((b.busySec - a.busySec) / (b.at - a.at)) * 100 < 30) return;
-  }
-}
-
-/** Waits (up to 15 s) until the broker is idle again: the previous run's queue deletion, GC and so on. */
-async function settle(pid: number): Promise<void> {
-  const until = performance.now() + 15_000;
-  let prev = sampleTree(pid);
-  while (prev && performance.now() < until) {
-    await sleep(500);
-    const cur = sampleTree(pid);
-    if (!cur) return;
-    if (cpuPercent(prev, cur) < 15) return;
-    prev = cur;
-  }
 }
 
 async function embeddedStart(): Promise<{ importMs: number; startMs: number } | { error: string }> {
