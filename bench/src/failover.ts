@@ -1,0 +1,266 @@
+/**
+ * Promotion time of a mirrored queue when its master's node dies (kill -9) or hangs (SIGSTOP).
+ *
+ * One repetition on a three-node cluster (cluster3.ts; node 1 disc, nodes 2 and 3 ram):
+ * 1. a fresh durable queue `ha.failover-<id>` is declared through node 2, so node 2 masters it (the disc node must
+ *    stay up: in the seeds' layout it is the only metadata voter, and Warren's promotion is a metadata change), and
+ *    the bench waits until both mirrors are synchronised;
+ * 2. a publisher on node 1 (confirms, at most 100 in flight, FAILOVER_RATE msg/s of 1 KB persistent messages) and a
+ *    consumer on node 3 (prefetch 100, one ack per message) run for a while: both are on nodes that survive;
+ * 3. the master's process gets the signal (Warren: the node's own process; RabbitMQ: beam.smp) and the bench records,
+ *    from that instant, when the first message *published after it* is confirmed and when the first message published
+ *    after it is delivered. Counting only messages published after the kill keeps out confirms and deliveries that
+ *    were already on their way from the old master. A hung master is woken (SIGCONT) once both are seen or the cap
+ *    is reached ("> cap");
+ * 4. the publisher stops, the consumer takes what is left, and every confirmed message that never arrived is lost.
+ *
+ * Publisher and consumer run in this process, so the kill and every event are on one clock (performance.now()).
+ */
+import { randomBytes } from 'node:crypto';
+import { AMQPClient, type AMQPChannel } from '@cloudamqp/amqp-client';
+import { waitFor, type Cluster } from './cluster3.ts';
+import { sleep } from './procs.ts';
+
+export const FAILOVER_RATE = 1000;
+const CONFIRM_WINDOW = 100;
+const PREFETCH = 100;
+const BODY_BYTES = 1024;
+/** The publisher's timer: FAILOVER_RATE / (1000 / TICK_MS) messages per tick. */
+const TICK_MS = 5;
+/** Node indexes in the cluster: master (ram), publisher's node (disc), consumer's node (ram). */
+const MASTER = 1;
+const PUB_NODE = 0;
+const CON_NODE = 2;
+
+export type FailSignal = 'SIGKILL' | 'SIGSTOP';
+
+export interface FailoverResult {
+  broker: 'Warren' | 'RabbitMQ';
+  signal: FailSignal;
+  ok: boolean;
+  error?: string;
+  masterBefore: string;
+  /** Master after the failover, asked through the disc node at the end (undefined: none or unknown). */
+  masterAfter?: string;
+  /** Kill to the first confirm of a message published after the kill, ms (undefined: not within the cap). */
+  confirmMs?: number;
+  /** Kill to the first delivery of a message published after the kill, ms (undefined: not within the cap). */
+  deliveryMs?: number;
+  /** Kill to the first delivery of anything (redeliveries from the new master included), ms. */
+  anyDeliveryMs?: number;
+  capMs: number;
+  published: number;
+  confirmed: number;
+  nacked: number;
+  received: number;
+  redelivered: number;
+  /** Confirmed messages the consumer never got. */
+  lost: number;
+  /** Messages delivered more than once (allowed by at-least-once; counted). */
+  duplicated: number;
+  /** Whether the publisher's and consumer's connections lasted through the failover. */
+  publisherSurvived: boolean;
+  consumerSurvived: boolean;
+}
+
+export interface FailoverOptions {
+  signal: FailSignal;
+  /** How long to wait for the first confirm and delivery after the signal before giving up. */
+  capMs: number;
+  /** Traffic before the signal, ms. */
+  beforeMs: number;
+  /** Traffic after the failover (both firsts seen, or the cap), ms. */
+  afterMs: number;
+  log: (s: string) => void;
+}
+
+export async function runFailover(c: Cluster, o: FailoverOptions): Promise<FailoverResult> {
+  const queue = `ha.failover-${randomBytes(3).toString('hex')}`;
+  const master = c.nodes[MASTER]!;
+  const res: FailoverResult = {
+    broker: c.kind,
+    signal: o.signal,
+    ok: false,
+    masterBefore: master.name,
+    capMs: o.capMs,
+    published: 0,
+    confirmed: 0,
+    nacked: 0,
+    received: 0,
+    redelivered: 0,
+    lost: 0,
+    duplicated: 0,
+    publisherSurvived: false,
+    consumerSurvived: false,
+  };
+  const pubAt: number[] = [];
+  const confirmed = new Set<number>();
+  const received = new Map<number, number>();
+  let tKill = Infinity;
+  /** Firsts seen after the cap are not recorded: the result is then "> cap". */
+  let measuring = true;
+  let stopPub = false;
+  let inflight = 0;
+  let pubConn: AMQPClient | undefined;
+  let conConn: AMQPClient | undefined;
+  let pubClosed = false;
+  let conClosed = false;
+  let stoppedPid: number | undefined;
+  let pubLoop: Promise<void> = Promise.resolve();
+  const cont = (): void => {
+    if (stoppedPid === undefined) return;
+    try {
+      process.kill(stoppedPid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
+    stoppedPid = undefined;
+  };
+  try {
+    if (!master.alive()) await c.restart(MASTER);
+    // ---- the queue, mastered on node 2, mirrored and synchronised on nodes 1 and 3
+    const admin = await new AMQPClient(master.uri).connect();
+    await (await admin.channel()).queueDeclare(queue, { durable: true, autoDelete: false, exclusive: false });
+    await Promise.race([admin.close(), sleep(2000)]);
+    const others = [c.nodes[PUB_NODE]!.name, c.nodes[CON_NODE]!.name];
+    // The master's node is asked: in Warren a mirror's node lists only itself among the synchronised mirrors.
+    const synced = await waitFor(async () => {
+      const m = await c.syncedMirrors(queue, MASTER);
+      return others.every((n) => m.includes(n));
+    }, 60_000, 500);
+    if (!synced) throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within 60 s`);
+    const m0 = await c.masterOf(queue, MASTER);
+    if (m0 !== master.name) throw new Error(`${queue} is mastered on ${m0 ?? 'nothing'}, not on ${master.name}`);
+
+    // ---- consumer on node 3
+    conConn = new AMQPClient(c.nodes[CON_NODE]!.uri);
+    await conConn.connect();
+    conConn.onerror = () => {
+      conClosed = true;
+    };
+    const cch = await conConn.channel();
+    await cch.basicQos(PREFETCH);
+    await cch.basicConsume(queue, { noAck: false }, (m) => {
+      const now = performance.now();
+      const body = m.body;
+      if (!body || body.length < 4) return;
+      const seq = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
+      received.set(seq, (received.get(seq) ?? 0) + 1);
+      if (m.redelivered) res.redelivered++;
+      if (now > tKill && measuring) {
+        res.anyDeliveryMs ??= now - tKill;
+        if ((pubAt[seq] ?? 0) > tKill) res.deliveryMs ??= now - tKill;
+      }
+      m.ack().catch(() => {});
+    });
+
+    // ---- publisher on node 1
+    pubConn = new AMQPClient(c.nodes[PUB_NODE]!.uri);
+    await pubConn.connect();
+    pubConn.onerror = () => {
+      pubClosed = true;
+    };
+    const pch: AMQPChannel = await pubConn.channel();
+    await pch.confirmSelect();
+    const body = new Uint8Array(BODY_BYTES);
+    const view = new DataView(body.buffer);
+    const perTick = Math.max(1, Math.round((FAILOVER_RATE * TICK_MS) / 1000));
+    pubLoop = (async () => {
+      let seq = 0;
+      let next = performance.now();
+      while (!stopPub && !pch.closed) {
+        for (let k = 0; k < perTick && inflight < CONFIRM_WINDOW; k++) {
+          const s = seq++;
+          view.setUint32(0, s);
+          pubAt[s] = performance.now();
+          inflight++;
+          res.published++;
+          pch.basicPublish('', queue, body, { deliveryMode: 2 }).then(
+            () => {
+              inflight--;
+              confirmed.add(s);
+              const now = performance.now();
+              if (pubAt[s]! > tKill && measuring) res.confirmMs ??= now - tKill;
+            },
+            () => {
+              inflight--;
+              res.nacked++;
+            },
+          );
+        }
+        next += TICK_MS;
+        await sleep(Math.max(0, next - performance.now()));
+      }
+    })();
+
+    await sleep(o.beforeMs);
+    if (confirmed.size === 0 || received.size === 0) throw new Error(`no traffic before the ${o.signal} (confirmed ${confirmed.size}, received ${received.size})`);
+
+    // ---- the signal
+    const pid = master.vmPid();
+    if (pid === undefined) throw new Error(`no process for ${master.name}`);
+    tKill = performance.now();
+    process.kill(pid, o.signal);
+    if (o.signal === 'SIGSTOP') stoppedPid = pid;
+    await waitFor(async () => res.confirmMs !== undefined && res.deliveryMs !== undefined, o.capMs, 10);
+    measuring = false;
+    cont();
+    o.log(
+      `${c.kind} ${o.signal}: first confirm ${res.confirmMs === undefined ? `> ${o.capMs} ms` : `${res.confirmMs.toFixed(0)} ms`}, first delivery ${res.deliveryMs === undefined ? `> ${o.capMs} ms` : `${res.deliveryMs.toFixed(0)} ms`} after it`,
+    );
+    await sleep(o.afterMs);
+
+    // ---- stop publishing, let the consumer take the rest, count what is missing
+    stopPub = true;
+    await pubLoop;
+    await waitFor(async () => inflight === 0, 15_000, 50);
+    const missing = (): number => [...confirmed].filter((s) => !received.has(s)).length;
+    let last = -1;
+    let lastChange = performance.now();
+    await waitFor(async () => {
+      const m = missing();
+      if (m !== last) {
+        last = m;
+        lastChange = performance.now();
+      }
+      return m === 0 || performance.now() - lastChange > 5000;
+    }, 30_000, 100);
+    res.lost = missing();
+    res.confirmed = confirmed.size;
+    res.received = received.size;
+    res.duplicated = [...received.values()].filter((n) => n > 1).length;
+    res.publisherSurvived = !pubClosed && !pch.closed;
+    res.consumerSurvived = !conClosed && !cch.closed;
+    const after = await c.masterOf(queue, PUB_NODE);
+    if (after !== undefined) res.masterAfter = after;
+    res.ok = true;
+    if (res.lost > 0) o.log(`${c.kind} ${o.signal}: ${res.lost} confirmed message(s) lost`);
+  } catch (e) {
+    res.error = (e as Error).message;
+    res.confirmed = confirmed.size;
+    res.received = received.size;
+    o.log(`${c.kind} ${o.signal}: ${res.error}`);
+  } finally {
+    cont();
+    stopPub = true;
+    await Promise.race([pubLoop, sleep(2000)]);
+    for (const conn of [pubConn, conConn]) if (conn) await Promise.race([conn.close().catch(() => {}), sleep(2000)]);
+    // The queue goes (through the disc node), the killed node comes back for the next repetition.
+    const del = async (): Promise<void> => {
+      const a = await new AMQPClient(c.nodes[PUB_NODE]!.uri).connect();
+      await (await a.channel()).queueDelete(queue);
+      await a.close();
+    };
+    await Promise.race([del().catch(() => {}), sleep(15_000)]);
+    // RabbitMQ's start script exits shortly after its beam.smp is killed.
+    if (o.signal === 'SIGKILL') await waitFor(async () => !master.alive(), 10_000, 100);
+    if (!master.alive()) {
+      try {
+        await c.restart(MASTER);
+      } catch (e) {
+        res.error = `${res.error ? `${res.error}; ` : ''}restart: ${(e as Error).message}`;
+      }
+    }
+  }
+  return res;
+}
