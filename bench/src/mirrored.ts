@@ -24,7 +24,7 @@ import { startRabbitmqCluster, startWarrenCluster, type Cluster } from './cluste
 import { FAILOVER_RATE, runFailover, type FailoverResult, type FailSignal } from './failover.ts';
 import { repoRoot, runPerf } from './perf.ts';
 import { killAllSync, sleep } from './procs.ts';
-import { quiet, settle } from './procstat.ts';
+import { quiet, sampleOne, settle } from './procstat.ts';
 import { fmtNum, fmtStat, stat, type Stat } from './report.ts';
 import { defaultPerfOptions, type PerfResult } from './types.ts';
 
@@ -124,20 +124,24 @@ const TARGET_TITLE: Record<Target, string> = {
 };
 
 interface ThroughputSide {
-  runs: PerfResult[];
+  runs: ThroughputRun[];
   errors: string[];
   received?: Stat;
   confirmed?: Stat;
   p50Ms?: Stat;
   p99Ms?: Stat;
   masterCpuPct?: Stat;
+  /** All the setup's broker processes together (3 for a cluster), over the whole run (warm-up included). */
+  allNodesCpuPct?: Stat;
   clientCpuPct?: Stat;
   otherCpuPct?: Stat;
 }
 
-function summarizeSide(runs: PerfResult[], errors: string[]): ThroughputSide {
+type ThroughputRun = PerfResult & { allNodesCpuPct?: number };
+
+function summarizeSide(runs: ThroughputRun[], errors: string[]): ThroughputSide {
   const ok = runs.filter((r) => r.ok);
-  const s = (f: (r: PerfResult) => number | undefined): Stat | undefined => stat(ok.map((r) => f(r) ?? NaN));
+  const s = (f: (r: ThroughputRun) => number | undefined): Stat | undefined => stat(ok.map((r) => f(r) ?? NaN));
   const out: ThroughputSide = { runs, errors };
   const put = <K extends keyof ThroughputSide>(k: K, v: ThroughputSide[K] | undefined): void => {
     if (v !== undefined) out[k] = v;
@@ -147,17 +151,18 @@ function summarizeSide(runs: PerfResult[], errors: string[]): ThroughputSide {
   put('p50Ms', s((r) => r.latency.p50Ms));
   put('p99Ms', s((r) => r.latency.p99Ms));
   put('masterCpuPct', s((r) => r.brokerCpuPct));
+  put('allNodesCpuPct', s((r) => r.allNodesCpuPct));
   put('clientCpuPct', s((r) => r.clientCpuMaxPct));
   put('otherCpuPct', s((r) => r.otherCpuPct));
   return out;
 }
 
-function runLine(r: PerfResult): string {
+function runLine(r: ThroughputRun): string {
   if (!r.ok) return `failed: ${(r.error ?? '').split('\n')[0]}`;
   return [
     `sent ${fmtNum(r.sentRate)}/s confirmed ${fmtNum(r.confirmedRate)}/s received ${fmtNum(r.receivedRate)}/s`,
     `p50 ${fmtNum(r.latency.p50Ms, 'ms')} ms p99 ${fmtNum(r.latency.p99Ms, 'ms')} ms`,
-    `broker CPU ${fmtNum(r.brokerCpuPct)} %, busiest client ${fmtNum(r.clientCpuMaxPct)} %, other load ${fmtNum(r.otherCpuPct)} %`,
+    `master CPU ${fmtNum(r.brokerCpuPct)} %, all nodes ${fmtNum(r.allNodesCpuPct)} %, busiest client ${fmtNum(r.clientCpuMaxPct)} %, other load ${fmtNum(r.otherCpuPct)} %`,
   ].join(', ');
 }
 
@@ -233,16 +238,16 @@ function markdown(rep: MirroredReport, a: Args): string {
     L.push('');
     L.push(`## Throughput: 1P/1C, 1 KB persistent, durable queue, confirms (window 100), manual acks (prefetch 100)`);
     L.push('');
-    L.push(`${a.reps} repetition(s) of ${a.durationSec} s (+${a.warmupSec} s warm-up), in each repetition Warren mirrored, RabbitMQ mirrored, Warren single node, one after the other. Producer and consumer connect to the master's node. Medians (min–max). "master CPU" is the master node's process (% of one core); "other load" is CPU used by everything else on the machine (the other cluster nodes, other people's work: noise).`);
+    L.push(`${a.reps} repetition(s) of ${a.durationSec} s (+${a.warmupSec} s warm-up), in each repetition Warren mirrored, RabbitMQ mirrored, Warren single node, one after the other. Producer and consumer connect to the master's node. Medians (min–max). "master CPU" is the master node's process over the measured window (% of one core; 200 % = both cores); "all nodes CPU" the three nodes together (one for the single node) over the whole run, warm-up included; "other load" is CPU used by everything but the master and the load generator (the mirrors' nodes, the idle other cluster, other people's work on this shared machine: noise).`);
     L.push('');
-    L.push('| Setup | received msg/s | confirmed msg/s | p50 / p99 ms | master CPU % | busiest client CPU % | other load % |');
-    L.push('| --- | --- | --- | --- | --- | --- | --- |');
+    L.push('| Setup | received msg/s | confirmed msg/s | p50 / p99 ms | master CPU % | all nodes CPU % | busiest client CPU % | other load % |');
+    L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const t of Object.keys(TARGET_TITLE) as Target[]) {
       const s = rep.throughput[t];
       if (!s) continue;
       const err = s.errors.length ? ` (${s.errors.length} failed)` : '';
       L.push(
-        `| ${TARGET_TITLE[t]}${err} | ${fmtStat(s.received, '')} | ${fmtStat(s.confirmed, '')} | ${fmtNum(s.p50Ms?.median, 'ms')} / ${fmtNum(s.p99Ms?.median, 'ms')} | ${fmtStat(s.masterCpuPct, '')} | ${fmtStat(s.clientCpuPct, '')} | ${fmtStat(s.otherCpuPct, '')} |`,
+        `| ${TARGET_TITLE[t]}${err} | ${fmtStat(s.received, '')} | ${fmtStat(s.confirmed, '')} | ${fmtNum(s.p50Ms?.median, 'ms')} / ${fmtNum(s.p99Ms?.median, 'ms')} | ${fmtStat(s.masterCpuPct, '')} | ${fmtStat(s.allNodesCpuPct, '')} | ${fmtStat(s.clientCpuPct, '')} | ${fmtStat(s.otherCpuPct, '')} |`,
       );
     }
     L.push('');
@@ -329,7 +334,7 @@ async function main(): Promise<void> {
   let wc: Cluster | undefined;
   let rc: Cluster | undefined;
   let single: RunningBroker | undefined;
-  const sideRuns: Record<Target, { runs: PerfResult[]; errors: string[] }> = {
+  const sideRuns: Record<Target, { runs: ThroughputRun[]; errors: string[] }> = {
     'warren-mirrored': { runs: [], errors: [] },
     'rabbitmq-mirrored': { runs: [], errors: [] },
     'warren-single': { runs: [], errors: [] },
@@ -369,14 +374,17 @@ async function main(): Promise<void> {
           const cluster = t === 'warren-mirrored' ? wc : t === 'rabbitmq-mirrored' ? rc : undefined;
           let uri: string | undefined;
           let pid: number | undefined;
+          let allPids: number[] = [];
           if (cluster) {
             const master = cluster.nodes[1]!;
             if (!master.alive()) await cluster.restart(1).catch(() => undefined);
             uri = master.alive() ? master.uri : undefined;
             pid = master.vmPid();
+            allPids = cluster.nodes.map((n) => n.vmPid()).filter((p): p is number => p !== undefined);
           } else if (t === 'warren-single' && single?.alive()) {
             uri = single.uri;
             pid = single.pid;
+            allPids = [single.pid];
           }
           if (!uri) {
             sideRuns[t].errors.push('unavailable');
@@ -385,7 +393,9 @@ async function main(): Promise<void> {
           }
           if (pid !== undefined) await settle(pid);
           if (a.quietWaitSec > 0) await quiet(a.quietWaitSec);
-          const res = await runPerf({
+          const cpu0 = allPids.map((p) => sampleOne(p));
+          const t0 = performance.now();
+          const res: ThroughputRun = await runPerf({
             ...defaultPerfOptions,
             uri,
             producers: 1,
@@ -403,6 +413,8 @@ async function main(): Promise<void> {
             ...(pid !== undefined ? { brokerPid: pid } : {}),
             timeoutSec: a.warmupSec + a.durationSec + 90,
           });
+          const cpuSec = allPids.reduce((sum, p, k) => sum + ((sampleOne(p)?.cpuSec ?? NaN) - (cpu0[k]?.cpuSec ?? NaN)), 0);
+          if (Number.isFinite(cpuSec)) res.allNodesCpuPct = (cpuSec / ((performance.now() - t0) / 1000)) * 100;
           sideRuns[t].runs.push(res);
           if (!res.ok) sideRuns[t].errors.push(res.error ?? 'failed');
           else got[t] = res.receivedRate;
