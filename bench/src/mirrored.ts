@@ -509,7 +509,8 @@ async function main(): Promise<void> {
   }
 
   mkdirSync(a.outDir, { recursive: true });
-  const base = join(a.outDir, `mirrored-${modeName}`);
+  // Runs of only one part go beside the complete ones, not over them.
+  const base = join(a.outDir, `mirrored-${modeName}${a.throughput && a.failover ? '' : '-partial'}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(rep, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
   const md = markdown(rep, a);
   writeFileSync(`${base}.md`, `${md}\n`);
