@@ -11,7 +11,7 @@
  *
  * Every process is started through procs.ts (killed on exit, error or Ctrl-C), every temp dir removed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureRabbitmqInstalled, tail, waitForAmqp } from './brokers.ts';
@@ -58,9 +58,11 @@ export interface Cluster {
 
 function runCtl(bin: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CtlResult> {
   return new Promise((resolve) => {
+    // Tracked, so a bench stopped in the middle of a call does not leave it behind. Both scripts exec down to one
+    // process (node, or erl's beam.smp), so killing the child ends the call.
     let child: ChildProcess;
     try {
-      child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      child = spawnTracked(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       resolve({ code: -1, stdout: '', stderr: (e as Error).message });
       return;
@@ -69,14 +71,7 @@ function runCtl(bin: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: 
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    // The whole group: rabbitmqctl is a shell script running erl.
-    const t = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, timeoutMs);
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (e) => {
       clearTimeout(t);
       resolve({ code: -1, stdout, stderr: stderr + e.message });

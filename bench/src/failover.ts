@@ -54,11 +54,17 @@ export interface FailoverResult {
   nacked: number;
   received: number;
   redelivered: number;
-  /** Confirmed messages the consumer never got. */
+  /** Confirmed messages that are nowhere: not delivered to the consumer and not in the queue afterwards. */
   lost: number;
+  /** Confirmed messages the consumer never got but that were still in the queue afterwards (emptied with basic.get). */
+  stranded: number;
+  /** What the surviving nodes said about the queue and its consumers when no delivery came within the cap. */
+  diagnostics?: string;
+  /** The consumer got basic.cancel from the broker (ms after the signal). */
+  consumerCancelledMs?: number;
   /** Messages delivered more than once (allowed by at-least-once; counted). */
   duplicated: number;
-  /** Whether the publisher's and consumer's connections lasted through the failover. */
+  /** Whether the publisher's connection lasted, and the consumer's connection and subscription (no basic.cancel). */
   publisherSurvived: boolean;
   consumerSurvived: boolean;
 }
@@ -89,6 +95,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     received: 0,
     redelivered: 0,
     lost: 0,
+    stranded: 0,
     duplicated: 0,
     publisherSurvived: false,
     consumerSurvived: false,
@@ -140,7 +147,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     };
     const cch = await conConn.channel();
     await cch.basicQos(PREFETCH);
-    await cch.basicConsume(queue, { noAck: false }, (m) => {
+    const consumer = await cch.basicConsume(queue, { noAck: false }, (m) => {
       const now = performance.now();
       const body = m.body;
       if (!body || body.length < 4) return;
@@ -152,6 +159,9 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
         if ((pubAt[seq] ?? 0) > tKill) res.deliveryMs ??= now - tKill;
       }
       m.ack().catch(() => {});
+    });
+    consumer.wait().catch(() => {
+      if (!conClosed && !cch.closed) res.consumerCancelledMs = performance.now() - tKill;
     });
 
     // ---- publisher on node 1
@@ -208,6 +218,19 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     o.log(
       `${c.kind} ${o.signal}: first confirm ${res.confirmMs === undefined ? `> ${o.capMs} ms` : `${res.confirmMs.toFixed(0)} ms`}, first delivery ${res.deliveryMs === undefined ? `> ${o.capMs} ms` : `${res.deliveryMs.toFixed(0)} ms`} after it`,
     );
+    if (res.deliveryMs === undefined && res.confirmMs !== undefined) {
+      // A new master confirms, but the consumer gets nothing: what do the surviving nodes say?
+      const lines: string[] = [];
+      for (const i of [PUB_NODE, CON_NODE]) {
+        for (const args of [['-q', 'list_queues', 'name', 'node', 'messages', 'consumers'], ['-q', 'list_consumers']]) {
+          const r = await c.ctl(i, args, 10_000);
+          const out = r.stdout.split('\n').filter((l) => l.includes(queue)).join(' | ');
+          lines.push(`${c.nodes[i]!.name} ${args[2]}: ${out || `(no line for ${queue}${r.code !== 0 ? `, exit ${r.code}` : ''})`}`);
+        }
+      }
+      res.diagnostics = lines.join('; ');
+      o.log(`${c.kind} ${o.signal}: ${res.diagnostics}`);
+    }
     await sleep(o.afterMs);
 
     // ---- stop publishing, let the consumer take the rest, count what is missing
@@ -225,16 +248,35 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
       }
       return m === 0 || performance.now() - lastChange > 5000;
     }, 30_000, 100);
-    res.lost = missing();
+    if (missing() > 0) {
+      // Not delivered: still in the queue (a consumer that stopped getting deliveries) or gone (lost)? Whatever is
+      // left is taken with basic.get through the publisher's node.
+      const left = new Set<number>();
+      const g = new AMQPClient(c.nodes[PUB_NODE]!.uri);
+      const take = async (): Promise<void> => {
+        await g.connect();
+        const gch = await g.channel();
+        for (;;) {
+          const m = await gch.basicGet(queue, { noAck: true });
+          if (!m?.body || m.body.length < 4) break;
+          left.add(new DataView(m.body.buffer, m.body.byteOffset, m.body.byteLength).getUint32(0));
+        }
+        await g.close();
+      };
+      await Promise.race([take().catch((e: unknown) => o.log(`basic.get after the failover: ${(e as Error).message}`)), sleep(30_000)]);
+      res.stranded = [...confirmed].filter((s) => !received.has(s) && left.has(s)).length;
+    }
+    res.lost = missing() - res.stranded;
     res.confirmed = confirmed.size;
     res.received = received.size;
     res.duplicated = [...received.values()].filter((n) => n > 1).length;
     res.publisherSurvived = !pubClosed && !pch.closed;
-    res.consumerSurvived = !conClosed && !cch.closed;
+    res.consumerSurvived = !conClosed && !cch.closed && res.consumerCancelledMs === undefined;
     const after = await c.masterOf(queue, PUB_NODE);
     if (after !== undefined) res.masterAfter = after;
     res.ok = true;
     if (res.lost > 0) o.log(`${c.kind} ${o.signal}: ${res.lost} confirmed message(s) lost`);
+    if (res.stranded > 0) o.log(`${c.kind} ${o.signal}: ${res.stranded} confirmed message(s) never delivered to the consumer, still in the queue`);
   } catch (e) {
     res.error = (e as Error).message;
     res.confirmed = confirmed.size;

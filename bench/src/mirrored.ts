@@ -179,6 +179,9 @@ interface FailoverSummary {
   confirmCapped: number;
   deliveryCapped: number;
   lost: number;
+  stranded: number;
+  /** Repetitions in which the consumer got basic.cancel. */
+  cancelled: number;
   confirmed: number;
   nacked: number;
   duplicated: number;
@@ -194,6 +197,8 @@ function summarizeFailover(broker: 'Warren' | 'RabbitMQ', signal: FailSignal, ru
     confirmCapped: ok.filter((r) => r.confirmMs === undefined).length,
     deliveryCapped: ok.filter((r) => r.deliveryMs === undefined).length,
     lost: ok.reduce((a, r) => a + r.lost, 0),
+    stranded: ok.reduce((a, r) => a + r.stranded, 0),
+    cancelled: ok.filter((r) => r.consumerCancelledMs !== undefined).length,
     confirmed: ok.reduce((a, r) => a + r.confirmed, 0),
     nacked: ok.reduce((a, r) => a + r.nacked, 0),
     duplicated: ok.reduce((a, r) => a + r.duplicated, 0),
@@ -261,14 +266,14 @@ function markdown(rep: MirroredReport, a: Args): string {
     L.push('');
     L.push('## Failover: the master\'s process killed (kill -9) or hung (SIGSTOP)');
     L.push('');
-    L.push(`Publisher on node 1 (confirms, ≤ 100 in flight, ${FAILOVER_RATE} msg/s of 1 KB persistent messages), consumer on node 3 (prefetch 100, acks); the signal goes to node 2's process (Warren: the node; RabbitMQ: beam.smp). Times are from the signal to the first confirm / delivery of a message *published after* the signal, medians (min–max) over the repetitions; a hung master is woken (SIGCONT) after ${a.capSec} s at most. "lost" counts confirmed messages the consumer never got (all repetitions together).`);
+    L.push(`Publisher on node 1 (confirms, ≤ 100 in flight, ${FAILOVER_RATE} msg/s of 1 KB persistent messages), consumer on node 3 (prefetch 100, acks); the signal goes to node 2's process (Warren: the node; RabbitMQ: beam.smp). Times are from the signal to the first confirm / delivery of a message *published after* the signal, medians (min–max) over the repetitions; a hung master is woken (SIGCONT) after ${a.capSec} s at most. "lost" counts confirmed messages that are nowhere (neither delivered nor left in the queue), "stranded" confirmed messages never delivered to the consumer but still in the queue at the end (taken with basic.get), both over all repetitions; "cancelled" repetitions in which the consumer got basic.cancel.`);
     L.push('');
-    L.push('| Broker | Signal | reps | first confirm after | first delivery after | lost (of confirmed) | nacked | duplicates | failed reps |');
-    L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    L.push('| Broker | Signal | reps | first confirm after | first delivery after | lost (of confirmed) | stranded | cancelled | nacked | duplicates | failed reps |');
+    L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const f of rep.failover) {
       const n = f.runs.length - f.failed;
       L.push(
-        `| ${f.broker} | ${f.signal === 'SIGKILL' ? 'kill -9' : 'SIGSTOP'} | ${f.runs.length} | ${fmtFirst(f.confirmMs, f.confirmCapped, n, a.capSec)} | ${fmtFirst(f.deliveryMs, f.deliveryCapped, n, a.capSec)} | ${f.lost} (of ${f.confirmed.toLocaleString('en')}) | ${f.nacked} | ${f.duplicated} | ${f.failed} |`,
+        `| ${f.broker} | ${f.signal === 'SIGKILL' ? 'kill -9' : 'SIGSTOP'} | ${f.runs.length} | ${fmtFirst(f.confirmMs, f.confirmCapped, n, a.capSec)} | ${fmtFirst(f.deliveryMs, f.deliveryCapped, n, a.capSec)} | ${f.lost} (of ${f.confirmed.toLocaleString('en')}) | ${f.stranded} | ${f.cancelled} | ${f.nacked} | ${f.duplicated} | ${f.failed} |`,
       );
     }
     const errs = rep.failover.flatMap((f) => f.runs.filter((r) => r.error).map((r) => `${f.broker} ${f.signal}: ${r.error}`));
@@ -448,7 +453,7 @@ async function main(): Promise<void> {
           const r = await runFailover(c, { signal, capMs: a.capSec * 1000, beforeMs: 2000, afterMs: 1000, log });
           (fo[`${c.kind} ${signal}`] ??= []).push(r);
           log(
-            `  confirmed ${r.confirmed}, lost ${r.lost}, nacked ${r.nacked}, duplicated ${r.duplicated}, redelivered ${r.redelivered}, master ${r.masterBefore} -> ${r.masterAfter ?? '?'}${r.publisherSurvived && r.consumerSurvived ? '' : `, publisher ${r.publisherSurvived ? 'ok' : 'lost'} consumer ${r.consumerSurvived ? 'ok' : 'lost'}`}`,
+            `  confirmed ${r.confirmed}, lost ${r.lost}, stranded ${r.stranded}${r.consumerCancelledMs !== undefined ? `, consumer cancelled after ${r.consumerCancelledMs.toFixed(0)} ms` : ''}, nacked ${r.nacked}, duplicated ${r.duplicated}, redelivered ${r.redelivered}, master ${r.masterBefore} -> ${r.masterAfter ?? '?'}${r.publisherSurvived && r.consumerSurvived ? '' : `, publisher ${r.publisherSurvived ? 'ok' : 'lost'} consumer ${r.consumerSurvived ? 'ok' : 'lost'}`}`,
           );
         }
       }
@@ -508,6 +513,16 @@ async function main(): Promise<void> {
     });
   }
 
+  if (wl.length) {
+    const n = wl.reduce((k, x) => k + x.runs.filter((r) => r.ok).length, 0);
+    const stalled = wl.reduce((k, x) => k + x.deliveryCapped, 0);
+    rep.targets.push({
+      name: 'Warren: the consumer on a surviving node gets deliveries again after the failover',
+      want: `every repetition, within ${a.capSec} s`,
+      got: `${n - stalled} of ${n}${stalled ? ` (${wl.reduce((k, x) => k + x.stranded, 0)} confirmed messages stranded in the queue)` : ''}`,
+      met: n > 0 && stalled === 0,
+    });
+  }
   mkdirSync(a.outDir, { recursive: true });
   // Runs of only one part go beside the complete ones, not over them.
   const base = join(a.outDir, `mirrored-${modeName}${a.throughput && a.failover ? '' : '-partial'}`);
