@@ -225,7 +225,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
         for (const args of [['-q', 'list_queues', 'name', 'node', 'messages', 'consumers'], ['-q', 'list_consumers']]) {
           const r = await c.ctl(i, args, 10_000);
           const out = r.stdout.split('\n').filter((l) => l.includes(queue)).join(' | ');
-          lines.push(`${c.nodes[i]!.name} ${args[2]}: ${out || `(no line for ${queue}${r.code !== 0 ? `, exit ${r.code}` : ''})`}`);
+          lines.push(`${c.nodes[i]!.name} ${args.slice(1).join(' ')}: ${out || `(no line for ${queue}${r.code !== 0 ? `, exit ${r.code}` : ''})`}`);
         }
       }
       res.diagnostics = lines.join('; ');
