@@ -57,6 +57,8 @@ export class Producer {
   readonly confirmed = new Set<string>();
   /** [published at, confirmed at] of every confirm, in order: promotion times are read from here */
   readonly confirmTimes: [number, number][] = [];
+  /** for the report on lost ids: id -> [published at, confirmed at, the node's address] */
+  readonly confirmInfo = new Map<string, [number, number, string]>();
   published = 0;
   nacked = 0;
   reconnects = 0;
@@ -87,7 +89,8 @@ export class Producer {
         const ch = await c.channel();
         await ch.confirmSelect();
         this.log(`producer: connected to ${new URL(url).hostname}`);
-        while (!this.stopping) await this.batch(c, ch);
+        const host = new URL(url).hostname;
+        while (!this.stopping) await this.batch(c, ch, host);
         await c.close().catch(() => {});
       } catch (e) {
         if (c) drop(c);
@@ -100,7 +103,7 @@ export class Producer {
     }
   }
 
-  private async batch(c: AMQPClient, ch: AMQPChannel): Promise<void> {
+  private async batch(c: AMQPClient, ch: AMQPChannel, host: string): Promise<void> {
     const batch: Promise<void>[] = [];
     for (let k = 0; k < PUBLISH_WINDOW; k++) {
       const id = `m${this.seq++}`;
@@ -109,8 +112,10 @@ export class Producer {
       batch.push(
         ch.basicPublish('', this.queue, id, { deliveryMode: 2 }).then(
           () => {
+            const now = Date.now();
             this.confirmed.add(id);
-            this.confirmTimes.push([at, Date.now()]);
+            this.confirmTimes.push([at, now]);
+            this.confirmInfo.set(id, [at, now, host]);
           },
           () => void this.nacked++,
         ),

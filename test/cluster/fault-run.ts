@@ -1,7 +1,7 @@
 // Soak run of the mirrored-queue fault scenario (see fault-scenario.ts), as root:
 //
 //   node --import tsx test/cluster/fault-run.ts [--seed N] [--faults 30] [--mode ignore|pause_minority|autoheal]
-//        [--kinds kill,stop,isolate,split] [--subnet 72] [--keep]
+//        [--kinds kill,stop,isolate,split] [--subnet 72] [--keep] [--ci]
 //
 // The seed defaults to WARREN_FAULT_SEED or a random one, and is printed first: the same seed replays the same
 // schedule. Exit status 1 when a confirmed message was lost or the cluster did not recover; data directories and
@@ -9,7 +9,7 @@
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { labUnavailable } from '../vrrp/lab.ts';
-import { SOAK_SCHEDULE, type FaultKind } from './fault-schedule.ts';
+import { CI_SCHEDULE, SOAK_SCHEDULE, type FaultKind } from './fault-schedule.ts';
 import { formatReport, runFaults, type PartitionHandling } from './fault-scenario.ts';
 import type { FaultLab } from './fault-lab.ts';
 
@@ -21,6 +21,7 @@ const { values: v } = parseArgs({
     kinds: { type: 'string' },
     subnet: { type: 'string', default: '72' },
     keep: { type: 'boolean', default: false },
+    ci: { type: 'boolean', default: false },
   },
 });
 
@@ -32,7 +33,9 @@ if (why) {
 const seed = Number(v.seed ?? process.env['WARREN_FAULT_SEED'] ?? randomInt(1, 2 ** 31));
 const mode = v.mode as PartitionHandling;
 if (!['ignore', 'pause_minority', 'autoheal'].includes(mode)) throw new Error(`--mode: ${mode}`);
-const schedule = { ...SOAK_SCHEDULE, faults: Number(v.faults ?? SOAK_SCHEDULE.faults) };
+// --ci: the schedule of fault.test.ts, to replay a seed it failed with
+const base = v.ci === true ? CI_SCHEDULE : SOAK_SCHEDULE;
+const schedule = { ...base, faults: Number(v.faults ?? base.faults) };
 if (v.kinds) schedule.kinds = v.kinds.split(',') as FaultKind[];
 
 let lab: FaultLab | undefined;

@@ -58,6 +58,8 @@ export interface Report {
   deliveredUnique: number;
   deliveries: number;
   lost: string[];
+  /** runs of consecutive lost ids, with when they were published and confirmed (s from the start) and where */
+  lostRuns: string[];
   duplicated: number;
   faults: FaultRecord[];
   problems: string[];
@@ -93,15 +95,15 @@ export async function runFaults(o: RunOptions): Promise<Report> {
     await c.connect();
     await (await c.channel()).queueDeclare(QUEUE, { durable: true });
     await c.close();
-    const synced = await waitFor(async () => (await mirrorsSynced(lab)) === 2, 20_000, 500);
-    if (synced === undefined) {
-      const q = await lab.ctl('n1', '-q', 'list_queues', 'name', 'node', 'slave_pids', 'synchronised_slave_pids');
-      problem(`the queue did not get two synchronised mirrors within 20 s of being declared: ${q.out.trim()} ${q.err.trim()}`);
-    }
-
+    // An empty queue's mirror on n3 may stay unsynchronised until the first message goes through (seen in the
+    // first runs), so the wait for both mirrors comes after the clients have started.
     producer.start();
     consumer.start();
     await waitFor(() => producer.confirmed.size >= 300, 30_000, 100);
+    const synced = await waitFor(async () => (await mirrorsSynced(lab)) === 2, 20_000, 500);
+    if (synced === undefined) {
+      problem(`the queue did not get two synchronised mirrors within 20 s: ${await queueInfo(lab)}`);
+    }
     log(`steady: ${producer.confirmed.size} confirmed, ${consumer.deliveries} delivered`);
 
     for (const [i, fault] of schedule.entries()) {
@@ -134,8 +136,7 @@ export async function runFaults(o: RunOptions): Promise<Report> {
     await waitFor(() => Date.now() - consumer.lastDeliveryAt > CONSUMER_IDLE_MS, 60_000, 250);
     await consumer.stop();
     log(`consumer stopped: ${consumer.deliveries} deliveries, ${consumer.reconnects} reconnects`);
-    const counts = await lab.ctl('n1', '-q', 'list_queues', 'name', 'node', 'messages', 'synchronised_slave_pids');
-    log(`before the restart: ${counts.out.trim() || counts.err.trim()}`);
+    log(`before the restart (${producer.confirmed.size - [...producer.confirmed].filter((id) => consumer.delivered.has(id)).length} confirmed ids not delivered yet): ${await queueInfo(lab)}`);
 
     lab.mark('end: restarting every node');
     for (const n of ['n3', 'n2', 'n1'] as const) await lab.kill(n, 'SIGTERM');
@@ -144,7 +145,7 @@ export async function runFaults(o: RunOptions): Promise<Report> {
       if (!(await lab.awaitStartup(n, 60_000))) problem(`${n} did not start again after the final restart`);
     }
     if ((await waitFor(async () => (await lab.masterOf(QUEUE)) !== undefined, 30_000, 500)) === undefined) problem('no node lists the queue after the restart');
-    log(`after the restart: ${(await lab.ctl('n1', '-q', 'list_queues', 'name', 'node', 'messages')).out.trim()}`);
+    log(`after the restart: ${await queueInfo(lab)}`);
     if ((await drain(urls, QUEUE, consumer, 60_000, log)) === undefined) problem('the queue could not be drained after the restart');
 
     lost = [...producer.confirmed].filter((id) => !consumer.delivered.has(id));
@@ -165,6 +166,7 @@ export async function runFaults(o: RunOptions): Promise<Report> {
     deliveredUnique: consumer.delivered.size,
     deliveries: consumer.deliveries,
     lost,
+    lostRuns: lostRuns(lost, producer, t0),
     duplicated,
     faults: records,
     problems,
@@ -204,13 +206,37 @@ async function waitWhole(lab: FaultLab): Promise<boolean> {
   return ok !== undefined;
 }
 
+/** Queue columns as the master sees them (other nodes list their own view: 0 messages, their own mirror only). */
+async function queueInfo(lab: FaultLab): Promise<string> {
+  const m = (await lab.masterOf(QUEUE)) ?? 'n1';
+  const r = await lab.ctl(m, '-q', 'list_queues', 'name', 'node', 'messages', 'synchronised_slave_pids');
+  return `${m}: ${(r.out.split('\n').find((l) => l.startsWith(`${QUEUE}\t`)) ?? r.err).trim()}`;
+}
+
 async function mirrorsSynced(lab: FaultLab): Promise<number> {
-  const r = await lab.ctl('n1', '-q', 'list_queues', 'name', 'synchronised_slave_pids');
+  const m = (await lab.masterOf(QUEUE)) ?? 'n1';
+  const r = await lab.ctl(m, '-q', 'list_queues', 'name', 'synchronised_slave_pids');
   const line = r.out.split('\n').find((l) => l.startsWith(`${QUEUE}\t`)) ?? '';
   return (line.match(/</g) ?? []).length;
 }
 
 /** From `t` to the first confirm of a message published at or after `t` (in-flight confirms do not count). */
+function lostRuns(lost: string[], p: Producer, t0: number): string[] {
+  const nums = lost.map((id) => Number(id.slice(1))).sort((a, b) => a - b);
+  const runs: string[] = [];
+  const at = (n: number): string => {
+    const [pub, conf, host] = p.confirmInfo.get(`m${n}`) ?? [NaN, NaN, '?'];
+    return `published +${((pub - t0) / 1000).toFixed(2)}s, confirmed +${((conf - t0) / 1000).toFixed(2)}s by ${host}`;
+  };
+  for (let i = 0; i < nums.length; ) {
+    let j = i;
+    while (j + 1 < nums.length && nums[j + 1]! <= nums[j]! + 20) j++;
+    runs.push(`m${nums[i]}..m${nums[j]} (${j - i + 1} lost): first ${at(nums[i]!)}; last ${at(nums[j]!)}`);
+    i = j + 1;
+  }
+  return runs;
+}
+
 function firstAfter(times: [number, number][], t: number): number | undefined {
   for (const [pub, conf] of times) if (pub >= t) return conf - t;
   return undefined;
@@ -221,6 +247,7 @@ export function formatReport(r: Report): string {
     `seed ${r.seed} (WARREN_FAULT_SEED=${r.seed}), cluster_partition_handling = ${r.partitionHandling}`,
     `published ${r.published}, confirmed ${r.confirmed}, nacked/failed ${r.nacked}, delivered ${r.deliveredUnique} distinct in ${r.deliveries} deliveries`,
     `LOST (confirmed, never delivered): ${r.lost.length}${r.lost.length ? ` e.g. ${r.lost.slice(0, 10).join(' ')}` : ''}`,
+    ...r.lostRuns.map((l) => `  lost ${l}`),
     `duplicated (delivered more than once): ${r.duplicated}`,
     'faults (time from the fault to the next confirm; for the master, the promotion time as the publisher sees it):',
     ...r.faults.map(
