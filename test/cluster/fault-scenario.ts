@@ -165,7 +165,7 @@ export async function runFaults(o: RunOptions): Promise<Report> {
     deliveredUnique: consumer.delivered.size,
     deliveries: consumer.deliveries,
     lost,
-    lostRuns: lostRuns(lost, producer, t0),
+    lostRuns: lostRuns(lost, producer, t0, records),
     duplicated,
     faults: records,
     problems,
@@ -220,12 +220,17 @@ async function mirrorsSynced(lab: FaultLab): Promise<number> {
 }
 
 /** From `t` to the first confirm of a message published at or after `t` (in-flight confirms do not count). */
-function lostRuns(lost: string[], p: Producer, t0: number): string[] {
+function lostRuns(lost: string[], p: Producer, t0: number, faults: FaultRecord[]): string[] {
   const nums = lost.map((id) => Number(id.slice(1))).sort((a, b) => a - b);
   const runs: string[] = [];
   const at = (n: number): string => {
     const [pub, conf, host] = p.confirmInfo.get(`m${n}`) ?? [NaN, NaN, '?'];
-    return `published +${((pub - t0) / 1000).toFixed(2)}s, confirmed +${((conf - t0) / 1000).toFixed(2)}s by ${host}`;
+    // the fault whose window (its start to the next one's) the confirm falls in
+    let i = -1;
+    while (i + 1 < faults.length && faults[i + 1]!.startAt <= conf) i++;
+    const f = faults[i];
+    const when = f === undefined ? 'before the first fault' : `${conf <= f.healAt ? 'during' : `${((conf - f.healAt) / 1000).toFixed(2)}s after the heal of`} fault ${i + 1} (${f.fault.kind} ${f.node})`;
+    return `published +${((pub - t0) / 1000).toFixed(2)}s, confirmed +${((conf - t0) / 1000).toFixed(2)}s by ${host}, ${when}`;
   };
   for (let i = 0; i < nums.length; ) {
     let j = i;
