@@ -10,6 +10,12 @@
 //     back; then every node is restarted (SIGTERM n3, n2, n1; start n1, n2, n3). The queue comes back empty: at boot
 //     the replayed queue.promote entries purge the master's store (cluster-service onQueueMoved / mirrors promoted).
 //
+//   node --import tsx test/cluster/fault-repro.ts disc-master-returns [kill|stop]
+//     The queue's master is n1, the disc node (the only Raft voter); a client publishes through n2 with confirms.
+//     n1 is killed (restarted 5 s later) or SIGSTOPped (SIGCONT 5 s later). No promotion can commit meanwhile; the
+//     one n2 proposed commits ~0.1-1 s after n1 is back, and what n1 confirmed in between (alone: its mirrors are
+//     not synchronised again yet) is lost.
+//
 // Exit status 1 when a confirmed message was lost; broker logs are kept then (the path is printed).
 import { AMQPClient, type AMQPChannel } from '@cloudamqp/amqp-client';
 import { FaultLab } from './fault-lab.ts';
@@ -113,8 +119,49 @@ try {
     console.log(`after the restart: ${await show(m2)}`);
     const got = await drain(m2);
     lost = [...confirmed].filter((id) => !got.has(id));
+  } else if (which === 'disc-master-returns') {
+    const how = arg === 'stop' ? 'stop' : 'kill';
+    const { c } = await setup('n1');
+    await c.close();
+    const p = new AMQPClient(lab.url('n2'));
+    p.onerror = () => {};
+    await p.connect();
+    const ch = await p.channel();
+    await ch.confirmSelect();
+    const confirmed = new Set<string>();
+    let stop = false;
+    let seq = 0;
+    const publishing = (async () => {
+      while (!stop) {
+        const batch = Array.from({ length: 20 }, () => `m${seq++}`);
+        await Promise.race([
+          Promise.all(batch.map((id) => ch.basicPublish('', QUEUE, id, { deliveryMode: 2 }).then(() => void confirmed.add(id), () => {}))),
+          sleep(5000),
+        ]);
+        await sleep(10);
+      }
+    })();
+    await waitFor(() => confirmed.size >= 500, 20_000, 50);
+    await synced('n1');
+    console.log(`before: ${await show('n1')}`);
+    lab.mark(`${how} n1 (the master) for 5 s`);
+    if (how === 'kill') await lab.kill('n1');
+    else lab.signal('n1', 'SIGSTOP');
+    await sleep(5000);
+    if (how === 'kill') lab.start('n1');
+    else lab.signal('n1', 'SIGCONT');
+    lab.mark(`n1 back`);
+    await lab.awaitStartup('n1', 60_000);
+    await sleep(5000);
+    stop = true;
+    await publishing;
+    await p.close().catch(() => {});
+    const m = (await lab.masterOf(QUEUE)) ?? 'n1';
+    console.log(`${confirmed.size} confirmed; after: ${await show(m)}`);
+    const got = await drain(m);
+    lost = [...confirmed].filter((id) => !got.has(id));
   } else {
-    console.error('usage: fault-repro.ts split-master [holdMs] | restart-after-failover');
+    console.error('usage: fault-repro.ts split-master [holdMs] | restart-after-failover | disc-master-returns [kill|stop]');
     process.exit(64);
   }
   console.log(`LOST ${lost.length} confirmed messages${lost.length ? `: ${lost.slice(0, 3).join(' ')} .. ${lost.slice(-3).join(' ')}` : ''}`);
