@@ -389,4 +389,60 @@ describe('mirrored queues', () => {
     expect(confirmed.filter((b) => !seen.has(b))).toEqual([]);
     expect(confirmed.length).toBe(200);
   }, 120_000);
+  it('a consumer on a node that applies the promotion before it notices the hung master is gone follows the new master', async () => {
+    const c0 = await new AMQPClient(url(1)).connect();
+    await (await c0.channel()).queueDeclare('ha.follow', { durable: true });
+    await c0.close();
+    const masterOf = async (): Promise<string> => /ha\.follow\t(\S+)/.exec((await ctl(0, '-q', 'list_queues', 'name', 'node')).stdout)?.[1] ?? '';
+    expect(await masterOf()).toBe(nodes[1]!.name);
+    for (let i = 0; i < 80; i++) {
+      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.follow\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // a consumer on node 2, a publisher on node 0
+    const cc = await new AMQPClient(url(2)).connect();
+    cc.onerror = () => {};
+    const cch = await cc.channel();
+    await cch.prefetch(50);
+    let delivered = 0;
+    await cch.basicConsume('ha.follow', { noAck: false }, (m) => {
+      delivered++;
+      void m.ack();
+    });
+    let stop = false;
+    const pub = (async () => {
+      const c = await new AMQPClient(url(0)).connect();
+      c.onerror = () => {};
+      const ch = await c.channel();
+      await ch.confirmSelect();
+      let i = 0;
+      while (!stop) {
+        await ch.basicPublish('', 'ha.follow', `f-${i++}`, { deliveryMode: 2 }).catch(() => {});
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await c.close().catch(() => {});
+    })();
+    while (delivered < 100) await new Promise((r) => setTimeout(r, 20));
+    // the master hangs; node 2 is paused a moment too, so that it applies the promotion (committed by node 0 meanwhile)
+    // before its own heartbeat gives the hung master up
+    nodes[1]!.proc!.child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 1000));
+    nodes[2]!.proc!.child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 1400));
+    nodes[2]!.proc!.child.kill('SIGCONT');
+    try {
+      const t0 = Date.now();
+      while ((await masterOf()) === nodes[1]!.name && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+      expect(await masterOf()).toBe(nodes[0]!.name);
+      const before = delivered;
+      const t1 = Date.now();
+      while (delivered < before + 200 && Date.now() - t1 < 15_000) await new Promise((r) => setTimeout(r, 50));
+      expect(delivered, 'deliveries to the consumer on node 2 go on through the new master').toBeGreaterThanOrEqual(before + 200);
+    } finally {
+      nodes[1]!.proc!.child.kill('SIGCONT');
+      stop = true;
+      await pub;
+      await cc.close().catch(() => {});
+    }
+  }, 120_000);
 });

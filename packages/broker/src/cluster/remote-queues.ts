@@ -387,6 +387,9 @@ export class RemoteQueues {
       // (x-cancel-on-ha-failover, RabbitMQ)
       if (q !== undefined && q.policy?.definition['ha-mode'] !== undefined && c.arguments['x-cancel-on-ha-failover'] !== true) {
         this.orphans.push({ sub, queue: q, at: Date.now() });
+        // this node may have applied the promotion before its link to the old master timed out (a hung master):
+        // then there is no promotion left to wait for, the consumer follows now
+        if (q.node !== node) this.queueMoved(q);
         continue;
       }
       c.channel.consumerCancelledByServer(c);
