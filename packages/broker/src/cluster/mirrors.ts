@@ -660,6 +660,12 @@ export class Mirrors {
     if (m.type !== 'mq') return false;
     const vhost = m['v'] as string;
     const name = m['q'] as string;
+    if (this.broker() === null) {
+      // the app is not running (starting: the log is not applied yet, perhaps up to a promotion of this node that
+      // replaces any copy made now with its disc; or stopped): hold and ack nothing, the master starts us over later
+      link.send({ type: 'mqresync', v: vhost, q: name });
+      return true;
+    }
     // a node that masters the queue now ignores an old master still streaming (it must not be acked by us)
     const mine = this.broker()?.vhosts.get(vhost)?.queues.get(name);
     if (mine !== undefined && mine.node === this.svc.nodeName) return true;
