@@ -400,6 +400,9 @@ export class Mirrors {
     if (this.timer) return;
     this.timer = setInterval(() => this.check(), MIRROR_CHECK_MS);
     this.timer.unref();
+    // the app is about to take publishes: a queue this node masters must count its confirms from the first one (the
+    // log may record mirrors that each confirm waits for), not from the first periodic check
+    this.check(true);
   }
 
   stop(): void {
@@ -440,8 +443,8 @@ export class Mirrors {
   }
 
   /** Mirror sets follow policies and membership; lost masters get a successor. */
-  check(): void {
-    const b = this.broker();
+  check(starting = false): void {
+    const b = starting ? this.svc.node.broker : this.broker();
     if (b === null || !this.svc.clustered) return;
     const m = this.svc.membership();
     const members = [...m.voters, ...m.learners];
