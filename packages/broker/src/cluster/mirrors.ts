@@ -1,15 +1,15 @@
 // Mirrored classic queues (policy ha-mode: all | exactly | nodes). The queue's node is its master; mirrors on other
 // nodes hold a copy of every message, kept in step over the peer links:
 //   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] |
-//                               [3 start, resume?, epoch] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
+//                               [3 start, resume?, epoch, stream] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
 //                               [4 synchronised, seq]]}
 // Sync sends the queue in batches (ha-sync-batch-size, default 4096) between which the queue goes on; a removal
 // that overtakes its message's batch leaves a tombstone on the mirror. With ha-sync-mode manual a new mirror gets only
 // new messages and is unsynchronised until the older ones are gone or brokerctl sync_queue runs.
 //   mirror -> master  mqok {v, q, seq}   it holds everything up to seq (sent only while synchronised): publisher
 //                                        confirms wait for every synchronised mirror
-//   mirror -> master  mqhave {v, q, top} answer to [3, 1]: a mirror that was cut off from this same master process
-//                                        and epoch resumes from its copy (top: highest seq it holds; -1: start over)
+//   mirror -> master  mqhave {v, q, top} answer to [3, 1]: a mirror that was cut off from this same master process,
+//                                        epoch and stream resumes from its copy (top: highest seq it holds; -1: start over)
 // A mirror that (re)appears gets the queue first (sync, or the part it lacks when it resumes), then the stream.
 // Which mirrors are synchronised is replicated metadata ({op: 'queue.mirrors'}): confirms wait for a lost mirror until
 // its removal from that record commits, and only a recorded mirror may be promoted.
@@ -71,6 +71,9 @@ export function mirrorNodes(q: Queue, members: string[], pick?: { reachable: Set
   return [];
 }
 
+/** numbers the masters' streams in this process */
+let streams = 0;
+
 interface Pending {
   seq: number;
   waiter: DurableWaiter;
@@ -81,6 +84,8 @@ interface Pending {
 /** The master side of one mirrored queue. */
 class Master implements QueueMirror {
   readonly q: Queue;
+  /** names this stream to the mirrors: the seqs it sends are those of this queue object's messages */
+  readonly stream = ++streams;
   nodes: string[] = [];
   /** mirrors receiving the stream */
   readonly streaming = new Set<string>();
@@ -259,11 +264,11 @@ class Master implements QueueMirror {
     this.flush();
     this.streaming.add(node);
     if (manual) {
-      this.out.set(node, [[3, 0, this.q.masterEpoch]]);
+      this.out.set(node, [[3, 0, this.q.masterEpoch, this.stream]]);
       if (this.live.size === 0) this.fullSync(node);
       else this.joinedAt.set(node, this.lastSeq + 1);
     } else {
-      this.out.set(node, [[3, 1, this.q.masterEpoch]]);
+      this.out.set(node, [[3, 1, this.q.masterEpoch, this.stream]]);
       this.probing.add(node);
     }
     this.flush();
@@ -352,6 +357,8 @@ interface Copy {
   tombstones: Set<number>;
   /** the master's process (peer link incarnation) and epoch the copy comes from: a resume needs both unchanged */
   incarnation: number;
+  /** and the master's stream: seqs are numbered per stream (an app restart in the same process starts a new one) */
+  stream: number;
   epoch: number;
   /** the highest seq added to the copy */
   top: number;
@@ -672,11 +679,22 @@ export class Mirrors {
     // a node that masters the queue now ignores an old master still streaming (it must not be acked by us)
     const mine = this.broker()?.vhosts.get(vhost)?.queues.get(name);
     if (mine !== undefined && mine.node === this.svc.nodeName) return true;
+    let resync = false;
+    const refuse = (): void => {
+      if (!resync) link.send({ type: 'mqresync', v: vhost, q: name });
+      resync = true;
+    };
+    // only the master the log names here is mirrored: an old master that has not learnt of the promotion that replaced
+    // it must neither restart nor add to the copy of the current one, nor be acked; a master this node does not know
+    // of yet (its metadata is behind) is asked to start over later
+    if (mine === undefined || mine.node !== link.remoteNode) {
+      refuse();
+      return true;
+    }
     const key = `${vhost}\u0000${name}`;
     let copy = this.copies.get(key);
     let top = -1;
     let wrote = false;
-    let resync = false;
     const b = this.broker();
     const put = (c: Copy, seq: number, msg: Message, delivered: boolean): void => {
       const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
@@ -685,12 +703,17 @@ export class Mirrors {
       if (seq > c.top) c.top = seq;
     };
     for (const op of m['ops'] as Op[]) {
+      if (resync) break;
       const kind = op[0];
       if (kind === 3) {
+        if (((op[2] as number | undefined) ?? 0) !== mine.masterEpoch) {
+          refuse();
+          break;
+        }
         if (op[1] === 1) {
           // the master asks what we hold: a synchronised copy from the same master process and epoch can resume
           const epoch = op[2] as number;
-          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch) {
+          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch && copy.stream === op[3]) {
             copy.synced = false;
             copy.store?.setTag(mirrorTag(copy.master, copy.epoch, false));
             link.send({ type: 'mqhave', v: vhost, q: name, top: copy.top });
@@ -708,17 +731,15 @@ export class Mirrors {
           store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
           store.setTag(mirrorTag(link.remoteNode, epoch, false));
         }
-        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, top: -1 };
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, stream: (op[3] as number | undefined) ?? 0, top: -1 };
         this.copies.set(key, copy);
         continue;
       }
-      if (copy === undefined) {
-        // ops without the start that creates the copy: we cannot hold (or ack) them; ask the master to resync us
-        if (!resync) {
-          resync = true;
-          link.send({ type: 'mqresync', v: vhost, q: name });
-        }
-        continue;
+      if (copy === undefined || copy.master !== link.remoteNode || copy.incarnation !== link.remoteIncarnation || copy.epoch !== mine.masterEpoch) {
+        // ops without the start that creates the copy (of this master process, in this epoch): we cannot hold (or ack)
+        // them; ask the master to resync us
+        refuse();
+        break;
       }
       const seq = op[1];
       if (kind === 5) {
