@@ -362,6 +362,12 @@ interface Copy {
   epoch: number;
   /** the highest seq added to the copy */
   top: number;
+  /**
+   * while this copy is being filled: the synchronised copy of the same master and epoch it replaces (the master
+   * restarted its stream, e.g. after its node restarted), still the one to promote should a promotion proposed before
+   * commit now
+   */
+  before?: Copy | undefined;
 }
 
 /** ha-sync-batch-size default (RabbitMQ's) */
@@ -462,6 +468,7 @@ export class Mirrors {
           this.master(q, mirrorNodes(q, members, { reachable, current: this.masters.get(q)?.streaming ?? [] }), reachable);
           continue;
         }
+        if (starting) continue;
         const want = mirrorNodes(q, members);
         if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) {
           const key = `${q.vhost}\u0000${q.name}`;
@@ -470,6 +477,7 @@ export class Mirrors {
         } else this.masterLostAt.delete(`${q.vhost}\u0000${q.name}`);
       }
     }
+    if (starting) return;
     for (const [key, copy] of this.copies) {
       const [v = '', n = ''] = key.split('\u0000');
       const q = b.vhosts.get(v)?.queues.get(n);
@@ -609,9 +617,11 @@ export class Mirrors {
     const always = q.policy?.definition['ha-promote-on-failure'] === 'always' || q.policy?.definition['ha-promote-on-shutdown'] === 'always';
     let msgs: { msg: Message; delivered: boolean }[];
     let source: string;
-    if (copy !== undefined && copy.master === from && copy.epoch === epoch - 1 && (copy.synced || always)) {
-      msgs = [...copy.msgs.entries()].sort((a, c) => a[0] - c[0]).map(([, e]) => e);
-      source = 'its copy';
+    const fits = (c: Copy | undefined): c is Copy => c !== undefined && c.master === from && c.epoch === epoch - 1;
+    const use = fits(copy) && copy.synced ? copy : fits(copy?.before) && copy.before.synced ? copy.before : fits(copy) && always ? copy : undefined;
+    if (use !== undefined) {
+      msgs = [...use.msgs.entries()].sort((a, c) => a[0] - c[0]).map(([, e]) => e);
+      source = use === copy ? 'its copy' : 'its last synchronised copy';
     } else {
       const onDisc = q.durable ? b.messageStore.openQueue(q.vhost, mirrorStoreName(q.name)) : null;
       if (onDisc !== null && onDisc.tag === mirrorTag(from, epoch - 1, true)) {
@@ -731,7 +741,9 @@ export class Mirrors {
           store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
           store.setTag(mirrorTag(link.remoteNode, epoch, false));
         }
-        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, stream: (op[3] as number | undefined) ?? 0, top: -1 };
+        const prev = copy !== undefined && copy.synced ? copy : copy?.before;
+        const before = prev !== undefined && prev.master === link.remoteNode && prev.epoch === epoch ? { ...prev, before: undefined } : undefined;
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, stream: (op[3] as number | undefined) ?? 0, top: -1, before };
         this.copies.set(key, copy);
         continue;
       }
@@ -767,6 +779,7 @@ export class Mirrors {
         copy.synced = true;
         copy.store?.setTag(mirrorTag(copy.master, copy.epoch, true));
         copy.tombstones.clear();
+        copy.before = undefined;
         top = Math.max(top, seq);
       } else if (kind === 0) {
         put(copy, seq, decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), false);
