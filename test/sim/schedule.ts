@@ -155,6 +155,8 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
     // ... or until the master's queue has stayed empty, nothing unacked, for 3 s: waiting longer delivers nothing more
     let emptySince: number | null = null;
     const settled = (): boolean => {
+      // a publish from before the calm may still be confirmed: its message must come out too
+      if (sim.publishers.some((p) => p.outstanding > 0)) return false;
       if (drained()) return true;
       const m = sim.masterViews().find((v) => v.master === v.node.name);
       const q = m?.node.node?.broker?.vhosts.get(VHOST)?.queues.get(sim.queue);

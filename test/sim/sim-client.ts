@@ -134,6 +134,11 @@ export class SimPublisher extends SimConnection implements DurableWaiter {
     this.ledger.confirmed.set(id, { node: this.node, at: this.ledger.now(), master: now, context: this.ledger.confirmContext(now) });
   }
 
+  /** publishes waiting for their confirm (or nack) */
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
   /** The connection drops: unconfirmed publishes stay unknown to the client. */
   close(): void {
     this.detach();

@@ -1,15 +1,15 @@
 // Mirrored classic queues (policy ha-mode: all | exactly | nodes). The queue's node is its master; mirrors on other
 // nodes hold a copy of every message, kept in step over the peer links:
 //   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] |
-//                               [3 start, resume?, epoch] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
+//                               [3 start, resume?, epoch, stream] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
 //                               [4 synchronised, seq]]}
 // Sync sends the queue in batches (ha-sync-batch-size, default 4096) between which the queue goes on; a removal
 // that overtakes its message's batch leaves a tombstone on the mirror. With ha-sync-mode manual a new mirror gets only
 // new messages and is unsynchronised until the older ones are gone or brokerctl sync_queue runs.
 //   mirror -> master  mqok {v, q, seq}   it holds everything up to seq (sent only while synchronised): publisher
 //                                        confirms wait for every synchronised mirror
-//   mirror -> master  mqhave {v, q, top} answer to [3, 1]: a mirror that was cut off from this same master process
-//                                        and epoch resumes from its copy (top: highest seq it holds; -1: start over)
+//   mirror -> master  mqhave {v, q, top} answer to [3, 1]: a mirror that was cut off from this same master process,
+//                                        epoch and stream resumes from its copy (top: highest seq it holds; -1: start over)
 // A mirror that (re)appears gets the queue first (sync, or the part it lacks when it resumes), then the stream.
 // Which mirrors are synchronised is replicated metadata ({op: 'queue.mirrors'}): confirms wait for a lost mirror until
 // its removal from that record commits, and only a recorded mirror may be promoted.
@@ -71,6 +71,9 @@ export function mirrorNodes(q: Queue, members: string[], pick?: { reachable: Set
   return [];
 }
 
+/** numbers the masters' streams in this process */
+let streams = 0;
+
 interface Pending {
   seq: number;
   waiter: DurableWaiter;
@@ -81,6 +84,8 @@ interface Pending {
 /** The master side of one mirrored queue. */
 class Master implements QueueMirror {
   readonly q: Queue;
+  /** names this stream to the mirrors: the seqs it sends are those of this queue object's messages */
+  readonly stream = ++streams;
   nodes: string[] = [];
   /** mirrors receiving the stream */
   readonly streaming = new Set<string>();
@@ -259,11 +264,11 @@ class Master implements QueueMirror {
     this.flush();
     this.streaming.add(node);
     if (manual) {
-      this.out.set(node, [[3, 0, this.q.masterEpoch]]);
+      this.out.set(node, [[3, 0, this.q.masterEpoch, this.stream]]);
       if (this.live.size === 0) this.fullSync(node);
       else this.joinedAt.set(node, this.lastSeq + 1);
     } else {
-      this.out.set(node, [[3, 1, this.q.masterEpoch]]);
+      this.out.set(node, [[3, 1, this.q.masterEpoch, this.stream]]);
       this.probing.add(node);
     }
     this.flush();
@@ -352,9 +357,17 @@ interface Copy {
   tombstones: Set<number>;
   /** the master's process (peer link incarnation) and epoch the copy comes from: a resume needs both unchanged */
   incarnation: number;
+  /** and the master's stream: seqs are numbered per stream (an app restart in the same process starts a new one) */
+  stream: number;
   epoch: number;
   /** the highest seq added to the copy */
   top: number;
+  /**
+   * while this copy is being filled: the synchronised copy of the same master and epoch it replaces (the master
+   * restarted its stream, e.g. after its node restarted), still the one to promote should a promotion proposed before
+   * commit now
+   */
+  before?: Copy | undefined;
 }
 
 /** ha-sync-batch-size default (RabbitMQ's) */
@@ -400,6 +413,9 @@ export class Mirrors {
     if (this.timer) return;
     this.timer = setInterval(() => this.check(), MIRROR_CHECK_MS);
     this.timer.unref();
+    // the app is about to take publishes: a queue this node masters must count its confirms from the first one (the
+    // log may record mirrors that each confirm waits for), not from the first periodic check
+    this.check(true);
   }
 
   stop(): void {
@@ -440,8 +456,8 @@ export class Mirrors {
   }
 
   /** Mirror sets follow policies and membership; lost masters get a successor. */
-  check(): void {
-    const b = this.broker();
+  check(starting = false): void {
+    const b = starting ? this.svc.node.broker : this.broker();
     if (b === null || !this.svc.clustered) return;
     const m = this.svc.membership();
     const members = [...m.voters, ...m.learners];
@@ -452,6 +468,7 @@ export class Mirrors {
           this.master(q, mirrorNodes(q, members, { reachable, current: this.masters.get(q)?.streaming ?? [] }), reachable);
           continue;
         }
+        if (starting) continue;
         const want = mirrorNodes(q, members);
         if (want.length > 0 && !reachable.has(q.node) && want.includes(b.localNode)) {
           const key = `${q.vhost}\u0000${q.name}`;
@@ -460,6 +477,7 @@ export class Mirrors {
         } else this.masterLostAt.delete(`${q.vhost}\u0000${q.name}`);
       }
     }
+    if (starting) return;
     for (const [key, copy] of this.copies) {
       const [v = '', n = ''] = key.split('\u0000');
       const q = b.vhosts.get(v)?.queues.get(n);
@@ -599,9 +617,11 @@ export class Mirrors {
     const always = q.policy?.definition['ha-promote-on-failure'] === 'always' || q.policy?.definition['ha-promote-on-shutdown'] === 'always';
     let msgs: { msg: Message; delivered: boolean }[];
     let source: string;
-    if (copy !== undefined && copy.master === from && copy.epoch === epoch - 1 && (copy.synced || always)) {
-      msgs = [...copy.msgs.entries()].sort((a, c) => a[0] - c[0]).map(([, e]) => e);
-      source = 'its copy';
+    const fits = (c: Copy | undefined): c is Copy => c !== undefined && c.master === from && c.epoch === epoch - 1;
+    const use = fits(copy) && copy.synced ? copy : fits(copy?.before) && copy.before.synced ? copy.before : fits(copy) && always ? copy : undefined;
+    if (use !== undefined) {
+      msgs = [...use.msgs.entries()].sort((a, c) => a[0] - c[0]).map(([, e]) => e);
+      source = use === copy ? 'its copy' : 'its last synchronised copy';
     } else {
       const onDisc = q.durable ? b.messageStore.openQueue(q.vhost, mirrorStoreName(q.name)) : null;
       if (onDisc !== null && onDisc.tag === mirrorTag(from, epoch - 1, true)) {
@@ -660,14 +680,31 @@ export class Mirrors {
     if (m.type !== 'mq') return false;
     const vhost = m['v'] as string;
     const name = m['q'] as string;
+    if (this.broker() === null) {
+      // the app is not running (starting: the log is not applied yet, perhaps up to a promotion of this node that
+      // replaces any copy made now with its disc; or stopped): hold and ack nothing, the master starts us over later
+      link.send({ type: 'mqresync', v: vhost, q: name });
+      return true;
+    }
     // a node that masters the queue now ignores an old master still streaming (it must not be acked by us)
     const mine = this.broker()?.vhosts.get(vhost)?.queues.get(name);
     if (mine !== undefined && mine.node === this.svc.nodeName) return true;
+    let resync = false;
+    const refuse = (): void => {
+      if (!resync) link.send({ type: 'mqresync', v: vhost, q: name });
+      resync = true;
+    };
+    // only the master the log names here is mirrored: an old master that has not learnt of the promotion that replaced
+    // it must neither restart nor add to the copy of the current one, nor be acked; a master this node does not know
+    // of yet (its metadata is behind) is asked to start over later
+    if (mine === undefined || mine.node !== link.remoteNode) {
+      refuse();
+      return true;
+    }
     const key = `${vhost}\u0000${name}`;
     let copy = this.copies.get(key);
     let top = -1;
     let wrote = false;
-    let resync = false;
     const b = this.broker();
     const put = (c: Copy, seq: number, msg: Message, delivered: boolean): void => {
       const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
@@ -676,12 +713,17 @@ export class Mirrors {
       if (seq > c.top) c.top = seq;
     };
     for (const op of m['ops'] as Op[]) {
+      if (resync) break;
       const kind = op[0];
       if (kind === 3) {
+        if (((op[2] as number | undefined) ?? 0) !== mine.masterEpoch) {
+          refuse();
+          break;
+        }
         if (op[1] === 1) {
           // the master asks what we hold: a synchronised copy from the same master process and epoch can resume
           const epoch = op[2] as number;
-          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch) {
+          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch && copy.stream === op[3]) {
             copy.synced = false;
             copy.store?.setTag(mirrorTag(copy.master, copy.epoch, false));
             link.send({ type: 'mqhave', v: vhost, q: name, top: copy.top });
@@ -699,17 +741,17 @@ export class Mirrors {
           store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
           store.setTag(mirrorTag(link.remoteNode, epoch, false));
         }
-        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, top: -1 };
+        const prev = copy !== undefined && copy.synced ? copy : copy?.before;
+        const before = prev !== undefined && prev.master === link.remoteNode && prev.epoch === epoch ? { ...prev, before: undefined } : undefined;
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, stream: (op[3] as number | undefined) ?? 0, top: -1, before };
         this.copies.set(key, copy);
         continue;
       }
-      if (copy === undefined) {
-        // ops without the start that creates the copy: we cannot hold (or ack) them; ask the master to resync us
-        if (!resync) {
-          resync = true;
-          link.send({ type: 'mqresync', v: vhost, q: name });
-        }
-        continue;
+      if (copy === undefined || copy.master !== link.remoteNode || copy.incarnation !== link.remoteIncarnation || copy.epoch !== mine.masterEpoch) {
+        // ops without the start that creates the copy (of this master process, in this epoch): we cannot hold (or ack)
+        // them; ask the master to resync us
+        refuse();
+        break;
       }
       const seq = op[1];
       if (kind === 5) {
@@ -737,6 +779,7 @@ export class Mirrors {
         copy.synced = true;
         copy.store?.setTag(mirrorTag(copy.master, copy.epoch, true));
         copy.tombstones.clear();
+        copy.before = undefined;
         top = Math.max(top, seq);
       } else if (kind === 0) {
         put(copy, seq, decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), false);

@@ -303,8 +303,12 @@ export class RemoteQueues {
   }
 
   private localQueue(vhost: string, name: string): Queue {
-    const q = this.broker()?.vhosts.get(vhost)?.queues.get(name);
-    if (!q || !this.broker()?.running) throw new Error(`NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
+    const b = this.broker();
+    const q = b?.vhosts.get(vhost)?.queues.get(name);
+    if (!q || !b?.running) throw new Error(`NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
+    // a sender whose metadata is behind takes this node for the queue's: its master is elsewhere now (a mirrored
+    // queue moved), and what this node holds of it is no queue to confirm a publish into or consume from
+    if (q.node !== b.localNode) throw new Error(`queue '${name}' in vhost '${vhost}' is on ${q.node}, not on ${b.localNode}`);
     return q;
   }
 
