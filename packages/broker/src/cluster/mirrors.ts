@@ -177,10 +177,10 @@ class Master implements QueueMirror {
    * record until the removal commits; only then may a confirm go out without it, see record()).
    */
   track(waiter: DurableWaiter, token: number): number {
-    const committed = this.q.syncedMirrors;
-    if (this.synced.size === 0 && committed.length === 0) return 0;
+    const recorded = this.maybeRecorded();
+    if (this.synced.size === 0 && recorded.size === 0) return 0;
     const remaining = new Set(this.synced);
-    for (const n of committed) remaining.add(n);
+    for (const n of recorded) remaining.add(n);
     this.pending.push({ seq: this.lastSeq, waiter, token, remaining });
     return 1;
   }
@@ -188,6 +188,19 @@ class Master implements QueueMirror {
   /** the version of the last record of our synchronised mirrors this master proposed */
   private version = 0;
   private recording = false;
+  /**
+   * Records proposed whose outcome this node does not know yet: a proposal that failed here (no leader, a timeout)
+   * may still commit later, and one this node has not applied may have committed already. Until a record with a
+   * higher version is applied here, their mirrors count as recorded.
+   */
+  private proposed: { version: number; nodes: string[] }[] = [];
+
+  /** The mirrors the log records as synchronised, or may: confirms wait for all of them. */
+  private maybeRecorded(): Set<string> {
+    const out = new Set(this.q.syncedMirrors);
+    for (const p of this.proposed) if (p.version > this.q.mirrorsVersion) for (const n of p.nodes) out.add(n);
+    return out;
+  }
 
   /**
    * Records the synchronised mirrors in the metadata log when they differ from the log's record. A mirror this master
@@ -198,11 +211,14 @@ class Master implements QueueMirror {
   record(): void {
     const want = [...this.synced].sort();
     const have = this.q.syncedMirrors;
-    if (want.length === have.length && want.every((n, i) => n === have[i])) return;
+    // (an outstanding proposal is settled by committing a newer record, even an unchanged one)
+    const open = this.proposed.some((p) => p.version > this.q.mirrorsVersion);
+    if (!open && want.length === have.length && want.every((n, i) => n === have[i])) return;
     const b = this.owner.brokerOf();
     if (this.recording || b === null || b.replicator === null) return;
     this.recording = true;
     this.version = Math.max(this.version, this.q.mirrorsVersion) + 1;
+    this.proposed.push({ version: this.version, nodes: want });
     b.replicator
       .propose({ op: 'queue.mirrors', vhost: this.q.vhost, name: this.q.name, master: this.q.node, epoch: this.q.masterEpoch, version: this.version, synced: want })
       .catch(() => {
@@ -215,7 +231,8 @@ class Master implements QueueMirror {
 
   /** The log's record of our synchronised mirrors changed: confirms stop waiting for mirrors that left it. */
   committed(): void {
-    const keepWaiting = new Set([...this.synced, ...this.q.syncedMirrors]);
+    this.proposed = this.proposed.filter((p) => p.version > this.q.mirrorsVersion);
+    const keepWaiting = new Set([...this.synced, ...this.maybeRecorded()]);
     const keep: Pending[] = [];
     for (const p of this.pending) {
       for (const n of p.remaining) if (!keepWaiting.has(n)) p.remaining.delete(n);
@@ -228,7 +245,7 @@ class Master implements QueueMirror {
 
   /** No mirrors wanted any more: done once the log records none and no confirm waits. */
   get idle(): boolean {
-    return this.streaming.size === 0 && this.q.syncedMirrors.length === 0 && this.pending.length === 0;
+    return this.streaming.size === 0 && this.maybeRecorded().size === 0 && this.pending.length === 0;
   }
 
   /** This node is not the master any more: nothing it still owes a confirm for can be confirmed. */
@@ -341,7 +358,7 @@ class Master implements QueueMirror {
     this.out.delete(node);
     // a mirror the log does not record as synchronised no longer holds up confirms; one it does, until its removal
     // from the record commits (committed())
-    if (!this.q.syncedMirrors.includes(node)) this.settle(() => true, node);
+    if (!this.maybeRecorded().has(node)) this.settle(() => true, node);
     this.record();
   }
 }
