@@ -10,12 +10,19 @@ export const FRAME_END = 0xce;
 export const FRAME_OVERHEAD = 8;
 
 const INITIAL_SIZE = 64 * 1024;
+/** A buffer given back after a write is kept for reuse up to this size; bigger ones (a rare burst) go to the GC. */
+const MAX_SPARE_BYTES = 1024 * 1024;
 
 export class Writer {
   buf: Buffer;
   pos = 0;
+  private readonly initialSize: number;
+  /** buffers handed out by handOut() whose bytes are still being written, oldest first */
+  private readonly lent: Buffer[] = [];
+  private spare: Buffer | null = null;
 
   constructor(size = INITIAL_SIZE) {
+    this.initialSize = size;
     this.buf = Buffer.allocUnsafe(size);
   }
 
@@ -34,6 +41,28 @@ export class Writer {
     this.buf.copy(out, 0, 0, this.pos);
     this.pos = 0;
     return out;
+  }
+
+  /**
+   * Hands the encoded bytes out as a view of the buffer itself (no copy, no allocation) and goes on in a spare buffer.
+   * The caller calls written() once those bytes are written (in the order handed out); the buffer is then the next
+   * spare, so a steady stream of batches ping-pongs between two buffers instead of allocating one per batch (each
+   * allocation is external memory, and external memory drives V8's major GCs).
+   */
+  handOut(): Buffer {
+    const full = this.buf;
+    const out = full.subarray(0, this.pos);
+    this.lent.push(full);
+    this.buf = this.spare ?? Buffer.allocUnsafe(this.initialSize);
+    this.spare = null;
+    this.pos = 0;
+    return out;
+  }
+
+  /** The oldest buffer handed out is written: reuse it. */
+  written(): void {
+    const b = this.lent.shift();
+    if (b !== undefined && this.spare === null && b.length <= MAX_SPARE_BYTES) this.spare = b;
   }
 
   octet(v: number): void {

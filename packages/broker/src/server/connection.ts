@@ -28,6 +28,11 @@ const CLOSE_OK_TIMEOUT_MS = 3000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Outgoing bytes queued in the socket above which consumers on this connection stop receiving deliveries. */
 const SOCKET_HIGH_WATER_BYTES = 2 * 1024 * 1024;
+/**
+ * A flush at least this big hands the writer's buffer itself to the socket and recycles it when written (see
+ * Writer.handOut); a smaller one is copied out (a cheap pooled slice), so an idle connection keeps one buffer, not two.
+ */
+const HAND_OUT_MIN_BYTES = 16 * 1024;
 
 const enum State {
   Header,
@@ -63,6 +68,7 @@ export class Connection implements FrameSink {
   readonly peerPort: number;
   private flushScheduled = false;
   private readonly flushBound: () => void;
+  private readonly writtenBound: () => void;
   private lastRead = Date.now();
   private lastWrite = Date.now();
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -95,6 +101,7 @@ export class Connection implements FrameSink {
     this.peerPort = socket.remotePort ?? 0;
     this.peer = `${this.peerHost}:${this.peerPort}`;
     this.flushBound = () => this.flush();
+    this.writtenBound = () => this.writer.written();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {});
@@ -428,10 +435,10 @@ export class Connection implements FrameSink {
       this.writer.pos = 0;
       return;
     }
-    const out = this.writer.take();
-    this.sendOct += out.length;
+    this.sendOct += this.writer.pos;
     this.lastWrite = Date.now();
-    this.socket.write(out);
+    if (this.writer.pos < HAND_OUT_MIN_BYTES) this.socket.write(this.writer.take());
+    else this.socket.write(this.writer.handOut(), this.writtenBound);
     if (!this.congested && this.socket.writableLength > SOCKET_HIGH_WATER_BYTES) this.congested = true;
   }
 

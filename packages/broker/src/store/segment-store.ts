@@ -223,13 +223,21 @@ class SegmentQueueStore implements QueueStore {
     }
   }
 
-  /** Bytes to write in this group, or null. */
+  /**
+   * Bytes to write in this group, or null: a view of the pending buffer itself, which is reused once written
+   * (writeDone), so a group commit copies and allocates nothing.
+   */
   takePending(): Buffer | null {
     this.dirty = false;
     if (this.pending.pos === 0) return null;
-    const b = this.pending.take();
+    const b = this.pending.handOut();
     this.segmentSize += b.length;
     return b;
+  }
+
+  /** The group's write (taken with takePending) has finished, successfully or not. */
+  writeDone(): void {
+    this.pending.written();
   }
 
   afterWrite(): void {
@@ -266,7 +274,10 @@ class SegmentQueueStore implements QueueStore {
   closeSync(): void {
     if (this.fd >= 0) {
       const b = this.takePending();
-      if (b) writeSync(this.fd, b);
+      if (b) {
+        writeSync(this.fd, b);
+        this.writeDone();
+      }
       fsyncSync(this.fd);
       closeSync(this.fd);
       this.fd = -1;
@@ -372,6 +383,7 @@ export class SegmentStore implements MessageStore {
       const fd = q.fd;
       outstanding++;
       write(fd, b, 0, b.length, null, (err) => {
+        q.writeDone();
         if (err) {
           failed = true;
           console.error(`message store write failed for ${q.dir}: ${err.message}`);
