@@ -1,11 +1,14 @@
 // Splits a byte stream into AMQP frames (AMQP 0-9-1 §4.2.3: type, channel, size, payload, 0xCE).
 // A frame that lies whole inside a socket chunk is handed out as a view of that chunk (zero copy); only frames split
-// across chunks are copied into a reassembly buffer.
+// across chunks are copied into a reassembly buffer, a fresh one per frame, so views of emitted frames stay valid.
 import { FrameError } from './errors.ts';
 import { FRAME_END } from './writer.ts';
 
 export interface FrameSink {
-  /** payload is buf[start, end); the view is valid only during the call. */
+  /**
+   * payload is buf[start, end). buf is never written again after the call (a socket chunk, or a reassembly buffer
+   * that is replaced, not reused), so a sink may keep a view of it: the channel keeps whole message bodies that way.
+   */
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void;
 }
 

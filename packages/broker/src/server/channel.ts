@@ -20,6 +20,12 @@ import { randomBytes } from 'node:crypto';
 export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 const EMPTY_PROPERTIES = Buffer.from([0, 0]);
 const NO_PROPERTIES: M.BasicProperties = Object.freeze({}) as M.BasicProperties;
+/**
+ * A body at least this big that arrives whole in one frame is kept as a view of the read buffer instead of a copy.
+ * Smaller bodies are copied: a view keeps the whole read chunk (up to 64 KB) alive, which for tiny messages would be
+ * a large multiple of their size, while copying them costs little.
+ */
+const VIEW_MIN_BODY_BYTES = 256;
 
 const enum State {
   Open,
@@ -58,6 +64,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   private pubMandatory = false;
   private pubProps: M.BasicProperties = {};
   private pubRawProps: Buffer = EMPTY_PROPERTIES;
+  /** the last decoded non-empty properties: a publisher mostly repeats them, so they are decoded once, not per message */
+  private lastProps: M.BasicProperties = NO_PROPERTIES;
+  private lastRawProps: Buffer = EMPTY_PROPERTIES;
   private pubBodySize = 0;
   private pubBody: Buffer | null = null;
   private pubReceived = 0;
@@ -724,11 +733,17 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       // no properties: every such message shares one (frozen) empty object
       this.pubProps = NO_PROPERTIES;
       this.pubRawProps = EMPTY_PROPERTIES;
+    } else if (this.lastRawProps.length === end - start - 12 && buf.compare(this.lastRawProps, 0, end - start - 12, start + 12, end) === 0) {
+      // the same bytes as the previous message's: share its (never mutated) properties object and raw bytes
+      this.pubProps = this.lastProps;
+      this.pubRawProps = this.lastRawProps;
     } else {
       this.pubProps = M.decodeProperties(this.headerReader.reset(buf, start + 14, end), flags);
       const raw = Buffer.allocUnsafe(end - start - 12);
       buf.copy(raw, 0, start + 12, end);
       this.pubRawProps = raw;
+      this.lastProps = this.pubProps;
+      this.lastRawProps = raw;
     }
     if (size > MAX_MESSAGE_SIZE) {
       this.expect = Expect.Method;
@@ -751,8 +766,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     if (this.expect !== Expect.Body) throw unexpectedFrame(`content body on channel ${this.id} without a content header`);
     const n = end - start;
     if (this.pubReceived + n > this.pubBodySize) throw unexpectedFrame(`content body exceeds the size in its header (${this.pubBodySize})`);
-    if (this.pubBody === null) this.pubBody = Buffer.allocUnsafe(this.pubBodySize);
-    buf.copy(this.pubBody, this.pubReceived, start, end);
+    if (this.pubReceived === 0 && n === this.pubBodySize && n >= VIEW_MIN_BODY_BYTES) {
+      // the whole body in one frame: a view of the read buffer, which the frame reader never reuses (zero copy)
+      this.pubBody = buf.subarray(start, end);
+    } else {
+      if (this.pubBody === null) this.pubBody = Buffer.allocUnsafe(this.pubBodySize);
+      buf.copy(this.pubBody, this.pubReceived, start, end);
+    }
     this.pubReceived += n;
     if (this.pubReceived === this.pubBodySize) {
       this.expect = Expect.Method;
