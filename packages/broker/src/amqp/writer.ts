@@ -12,6 +12,8 @@ export const FRAME_OVERHEAD = 8;
 const INITIAL_SIZE = 64 * 1024;
 /** A buffer given back after a write is kept for reuse up to this size; bigger ones (a rare burst) go to the GC. */
 const MAX_SPARE_BYTES = 1024 * 1024;
+/** shortstrs up to this many characters are tried as ASCII in a JS loop first */
+const SHORTSTR_FAST_MAX = 64;
 
 export class Writer {
   buf: Buffer;
@@ -94,6 +96,25 @@ export class Writer {
   }
 
   shortstr(s: string): void {
+    const n = s.length;
+    if (n <= SHORTSTR_FAST_MAX) {
+      // short ASCII (exchange names, routing keys, consumer tags: several per delivery) written in place; a native
+      // byteLength + utf8 write costs more than the loop
+      this.ensure(1 + n);
+      const b = this.buf;
+      const at = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[at + i] = c;
+      }
+      if (i === n) {
+        b[this.pos] = n;
+        this.pos = at + n;
+        return;
+      }
+    }
     const len = Buffer.byteLength(s);
     if (len > 255) throw new RangeError(`shortstr too long (${len} bytes)`);
     this.ensure(1 + len);
