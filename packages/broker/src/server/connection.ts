@@ -30,9 +30,10 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const SOCKET_HIGH_WATER_BYTES = 2 * 1024 * 1024;
 /**
  * A flush at least this big hands the writer's buffer itself to the socket and recycles it when written (see
- * Writer.handOut); a smaller one is copied out (a cheap pooled slice), so an idle connection keeps one buffer, not two.
+ * Writer.handOut); a smaller one is copied out, which below Node's pool limit (Buffer.poolSize / 2, 4 KB) is a cheap
+ * slice of a shared pool rather than an allocation of its own. So an idle connection keeps one buffer, not two.
  */
-const HAND_OUT_MIN_BYTES = 16 * 1024;
+const HAND_OUT_MIN_BYTES = Buffer.poolSize >>> 1;
 
 const enum State {
   Header,
