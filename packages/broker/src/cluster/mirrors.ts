@@ -619,6 +619,13 @@ export class Mirrors {
     const epoch = q.masterEpoch;
     const where = `queue '${q.name}' in vhost '${q.vhost}'`;
     const store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
+    if (store !== null && masterEpochOf(store.tag) > epoch) {
+      // replaying the log after a restart, at a promotion older than the data on disc (this node was promoted again
+      // later): the disc is left for that later promotion, which this replay reaches further on
+      q.store = store;
+      b.log(`${where}: master on ${b.localNode} at epoch ${epoch} while replaying the log; its disc holds epoch ${masterEpochOf(store.tag)}`);
+      return;
+    }
     if (store !== null && store.tag === masterTag(epoch)) {
       // this node was promoted in this epoch before it restarted, and is replaying the log: its disc is the queue
       copy?.store?.destroy();
