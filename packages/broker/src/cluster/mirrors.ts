@@ -407,6 +407,12 @@ function mirrorTag(master: string, epoch: number, synced: boolean): string {
   return `mirror:${epoch}:${synced ? 1 : 0}:${master}`;
 }
 
+/** The master epoch a mirror's stored copy is of (-1: not a mirror's copy). */
+function mirrorEpochOf(tag: string | null): number {
+  const m = tag === null ? null : /^mirror:(\d+):/.exec(tag);
+  return m ? Number(m[1]) : -1;
+}
+
 /** Where a mirror keeps its copy's persistent messages: apart from the queue's own store on this node. */
 function mirrorStoreName(queue: string): string {
   return `\u0000mirror\u0000${queue}`;
@@ -656,7 +662,9 @@ export class Mirrors {
         source = 'no copy of the queue';
         b.log(`${where}: promoted on ${b.localNode} without a copy of ${from}'s queue (the copy was lost with a restart)`);
       }
-      onDisc?.destroy();
+      // (a copy of a later epoch's master stays: this node is replaying the log after a restart, and may be promoted
+      // with it further on)
+      if (onDisc !== null && mirrorEpochOf(onDisc.tag) < epoch) onDisc.destroy();
     }
     copy?.store?.destroy();
     // data left from an earlier time this node was master is stale: the copy is the truth
