@@ -26,6 +26,45 @@ async function drain(n: number, queue: string): Promise<Map<string, number>> {
   return seen;
 }
 
+/**
+ * A confirming publisher on node n: batches of `batch` persistent messages `${prefix}-<i>` to `queue` (one batch in
+ * flight, `pauseMs` between batches) until stop(); the bodies confirmed so far are in `confirmed`.
+ */
+function streamPublisher(n: number, queue: string, prefix: string, batch: number, pauseMs = 0): { confirmed: Set<string>; stop(): Promise<void> } {
+  const confirmed = new Set<string>();
+  let stopped = false;
+  const run = (async () => {
+    const c = await new AMQPClient(url(n)).connect();
+    c.onerror = () => {};
+    const ch = await c.channel();
+    await ch.confirmSelect();
+    let i = 0;
+    while (!stopped) {
+      const sent: Promise<void>[] = [];
+      for (let k = 0; k < batch; k++) {
+        const body = `${prefix}-${i++}`;
+        sent.push(ch.basicPublish('', queue, body, { deliveryMode: 2 }).then(() => void confirmed.add(body), () => {}));
+      }
+      await Promise.all(sent);
+      await new Promise((r) => (pauseMs > 0 ? setTimeout(r, pauseMs) : setImmediate(r)));
+    }
+    await c.close().catch(() => {});
+  })();
+  return {
+    confirmed,
+    stop: async () => {
+      stopped = true;
+      await run;
+    },
+  };
+}
+
+/** The node a queue's master is on, as node `from` sees it. */
+async function masterOf(queue: string, from = 0): Promise<string> {
+  const line = (await ctl(from, '-q', 'list_queues', 'name', 'node')).stdout.split('\n').find((l) => l.startsWith(`${queue}\t`));
+  return line?.split('\t')[1] ?? '';
+}
+
 beforeAll(async () => {
   env = new TestEnv();
   for (let i = 1; i <= 3; i++) {
@@ -61,26 +100,8 @@ describe('mirrored queues', () => {
     expect(synced).toContain(`ha.orders\t${nodes[1]!.name}\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`);
 
     // publishers on the other two nodes, confirms window 50, until told to stop
-    const confirmed = new Set<string>();
-    let stop = false;
-    const publisher = async (n: number): Promise<void> => {
-      const c = await new AMQPClient(url(n)).connect();
-      c.onerror = () => {};
-      const ch = await c.channel();
-      await ch.confirmSelect();
-      let i = 0;
-      while (!stop) {
-        const batch: Promise<void>[] = [];
-        for (let k = 0; k < 50; k++) {
-          const body = `p${n}-${i++}`;
-          batch.push(ch.basicPublish('', 'ha.orders', body, { deliveryMode: 2 }).then(() => void confirmed.add(body), () => {}));
-        }
-        await Promise.all(batch);
-        await new Promise((r) => setImmediate(r));
-      }
-      await c.close().catch(() => {});
-    };
-    const pubs = [publisher(0), publisher(2)];
+    const pubs = [streamPublisher(0, 'ha.orders', 'p0', 50), streamPublisher(2, 'ha.orders', 'p2', 50)];
+    const confirmed = { get size(): number { return pubs[0]!.confirmed.size + pubs[1]!.confirmed.size; } };
     const w0 = Date.now();
     while (confirmed.size < 1500 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 20));
     const killedAt = Date.now();
@@ -102,13 +123,12 @@ describe('mirrored queues', () => {
     }
     const before = confirmed.size;
     while (confirmed.size < before + 300 && Date.now() - killedAt < 30_000) await new Promise((r) => setTimeout(r, 20));
-    stop = true;
-    await Promise.all(pubs);
+    await Promise.all(pubs.map((p) => p.stop()));
     expect(confirmed.size).toBeGreaterThan(before);
 
     // drain through the third node: every confirmed message is there (duplicates allowed, and counted)
     const seen = await drain(2, 'ha.orders');
-    const lost = [...confirmed].filter((b) => !seen.has(b));
+    const lost = pubs.flatMap((p) => [...p.confirmed]).filter((b) => !seen.has(b));
     const duplicated = [...seen.values()].filter((n) => n > 1).length;
     console.log(`mirrored failover: ${confirmed.size} confirmed, ${lost.length} lost, ${duplicated} duplicated, new master after ${promotedAfterMs} ms`);
     expect(lost).toEqual([]);
@@ -194,30 +214,12 @@ describe('mirrored queues', () => {
     const c0 = await new AMQPClient(url(1)).connect();
     await (await c0.channel()).queueDeclare('hr.loop', { durable: true });
     await c0.close();
-    const masterOf = async (): Promise<string> => /hr\.loop\t(\S+)/.exec((await ctl(0, '-q', 'list_queues', 'name', 'node')).stdout)?.[1] ?? '';
     const syncedOn = async (n: string): Promise<boolean> => (await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`<${n}.1.0>`);
-    const confirmed = new Set<string>();
-    let stop = false;
-    const pub = (async () => {
-      const c = await new AMQPClient(url(0)).connect();
-      c.onerror = () => {};
-      const ch = await c.channel();
-      await ch.confirmSelect();
-      let i = 0;
-      while (!stop) {
-        const batch: Promise<void>[] = [];
-        for (let k = 0; k < 20; k++) {
-          const body = `loop-${i++}`;
-          batch.push(ch.basicPublish('', 'hr.loop', body, { deliveryMode: 2 }).then(() => void confirmed.add(body), () => {}));
-        }
-        await Promise.all(batch);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await c.close().catch(() => {});
-    })();
+    const pub = streamPublisher(0, 'hr.loop', 'loop', 20, 5);
+    const confirmed = pub.confirmed;
     const times: number[] = [];
     for (let round = 0; round < 3; round++) {
-      const master = await masterOf();
+      const master = await masterOf('hr.loop');
       const idx = nodes.findIndex((n) => n.name === master);
       const other = nodes[idx === 1 ? 2 : 1]!;
       for (let i = 0; i < 80 && !(await syncedOn(other.name)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -227,17 +229,16 @@ describe('mirrored queues', () => {
       expect(confirmed.size, `round ${round}: publishes stopped being confirmed`).toBeGreaterThanOrEqual(n0 + 200);
       const t0 = Date.now();
       await kill9(nodes[idx]!.proc!);
-      while ((await masterOf()) === master && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+      while ((await masterOf('hr.loop')) === master && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
       times.push(Date.now() - t0);
-      expect(await masterOf()).toBe(other.name);
+      expect(await masterOf('hr.loop')).toBe(other.name);
       nodes[idx]!.proc = await env.startBroker(nodes[idx]!.args, nodes[idx]!.port);
     }
     const n1 = confirmed.size;
     const w1 = Date.now();
     while (confirmed.size < n1 + 200 && Date.now() - w1 < 30_000) await new Promise((r) => setTimeout(r, 10));
     expect(confirmed.size, 'publishes stopped being confirmed after the last restart').toBeGreaterThanOrEqual(n1 + 200);
-    stop = true;
-    await pub;
+    await pub.stop();
     const seen = await drain(0, 'hr.loop');
     const lost = [...confirmed].filter((b) => !seen.has(b));
     console.log(`fault loop: ${confirmed.size} confirmed, ${lost.length} lost, ${[...seen.values()].filter((n) => n > 1).length} duplicated, promotions after ${times.join(', ')} ms`);
@@ -248,45 +249,31 @@ describe('mirrored queues', () => {
     const c0 = await new AMQPClient(url(1)).connect();
     await (await c0.channel()).queueDeclare('hr.hung', { durable: true });
     await c0.close();
-    const masterOf = async (): Promise<string> => /hr\.hung\t(\S+)/.exec((await ctl(0, '-q', 'list_queues', 'name', 'node')).stdout)?.[1] ?? '';
-    const master = await masterOf();
+    const master = await masterOf('hr.hung');
     const idx = nodes.findIndex((n) => n.name === master);
     const other = nodes[idx === 1 ? 2 : 1]!;
     for (let i = 0; i < 80; i++) {
       if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`hr.hung\t[<${other.name}.1.0>]`)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const confirmed = new Set<string>();
-    let stop = false;
-    const pub = (async () => {
-      const c = await new AMQPClient(url(0)).connect();
-      c.onerror = () => {};
-      const ch = await c.channel();
-      await ch.confirmSelect();
-      let i = 0;
-      while (!stop) {
-        const body = `hung-${i++}`;
-        await ch.basicPublish('', 'hr.hung', body, { deliveryMode: 2 }).then(() => void confirmed.add(body), () => {});
-      }
-      await c.close().catch(() => {});
-    })();
+    const pub = streamPublisher(0, 'hr.hung', 'hung', 1);
+    const confirmed = pub.confirmed;
     const w0 = Date.now();
     while (confirmed.size < 100 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 10));
     const t0 = Date.now();
     nodes[idx]!.proc!.child.kill('SIGSTOP');
     try {
-      while ((await masterOf()) === master && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+      while ((await masterOf('hr.hung')) === master && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
     } finally {
       nodes[idx]!.proc!.child.kill('SIGCONT');
     }
     const promotedAfter = Date.now() - t0;
-    expect(await masterOf()).toBe(other.name);
+    expect(await masterOf('hr.hung')).toBe(other.name);
     const n1 = confirmed.size;
     const w1 = Date.now();
     while (confirmed.size < n1 + 100 && Date.now() - w1 < 30_000) await new Promise((r) => setTimeout(r, 10));
     expect(confirmed.size, 'publishes confirmed through the new master').toBeGreaterThanOrEqual(n1 + 100);
-    stop = true;
-    await pub;
+    await pub.stop();
     // the woken node applies the promotion from the log: the queue is mastered elsewhere for it too
     for (let i = 0; i < 50; i++) {
       if ((await ctl(idx, '-q', 'list_queues', 'name', 'node')).stdout.includes(`hr.hung\t${other.name}`)) break;
@@ -302,40 +289,23 @@ describe('mirrored queues', () => {
     const c0 = await new AMQPClient(url(1)).connect();
     await (await c0.channel()).queueDeclare('ha.handover', { durable: true });
     await c0.close();
-    const masterOf = async (): Promise<string> => /ha\.handover\t(\S+)/.exec((await ctl(0, '-q', 'list_queues', 'name', 'node')).stdout)?.[1] ?? '';
-    expect(await masterOf()).toBe(nodes[1]!.name);
+    expect(await masterOf('ha.handover')).toBe(nodes[1]!.name);
     // seen from node 0 the list is the metadata log's record of the synchronised mirrors
     for (let i = 0; i < 80; i++) {
       if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.handover\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const confirmed = new Set<string>();
-    let stop = false;
-    const pub = (async () => {
-      const c = await new AMQPClient(url(2)).connect();
-      c.onerror = () => {};
-      const ch = await c.channel();
-      await ch.confirmSelect();
-      let i = 0;
-      while (!stop) {
-        const batch: Promise<void>[] = [];
-        for (let k = 0; k < 20; k++) {
-          const body = `ho-${i++}`;
-          batch.push(ch.basicPublish('', 'ha.handover', body, { deliveryMode: 2 }).then(() => void confirmed.add(body), () => {}));
-        }
-        await Promise.all(batch);
-      }
-      await c.close().catch(() => {});
-    })();
+    const pub = streamPublisher(2, 'ha.handover', 'ho', 20);
+    const confirmed = pub.confirmed;
     const w0 = Date.now();
     while (confirmed.size < 500 && Date.now() - w0 < 30_000) await new Promise((r) => setTimeout(r, 10));
     // the app stops, the node and its peer links stay: without a handover the queue would have no master at all
     const t0 = Date.now();
     expect((await ctl(1, 'stop_app')).code).toBe(0);
-    let master = await masterOf();
+    let master = await masterOf('ha.handover');
     while (master === nodes[1]!.name && Date.now() - t0 < 20_000) {
       await new Promise((r) => setTimeout(r, 50));
-      master = await masterOf();
+      master = await masterOf('ha.handover');
     }
     const movedAfter = Date.now() - t0;
     expect([nodes[0]!.name, nodes[2]!.name]).toContain(master);
@@ -343,8 +313,7 @@ describe('mirrored queues', () => {
     const w1 = Date.now();
     while (confirmed.size < n1 + 200 && Date.now() - w1 < 30_000) await new Promise((r) => setTimeout(r, 10));
     expect(confirmed.size, 'publishes confirmed through the new master').toBeGreaterThanOrEqual(n1 + 200);
-    stop = true;
-    await pub;
+    await pub.stop();
     expect((await ctl(1, 'start_app')).code).toBe(0);
     const seen = await drain(0, 'ha.handover');
     const lost = [...confirmed].filter((b) => !seen.has(b));
@@ -393,8 +362,7 @@ describe('mirrored queues', () => {
     const c0 = await new AMQPClient(url(1)).connect();
     await (await c0.channel()).queueDeclare('ha.follow', { durable: true });
     await c0.close();
-    const masterOf = async (): Promise<string> => /ha\.follow\t(\S+)/.exec((await ctl(0, '-q', 'list_queues', 'name', 'node')).stdout)?.[1] ?? '';
-    expect(await masterOf()).toBe(nodes[1]!.name);
+    expect(await masterOf('ha.follow')).toBe(nodes[1]!.name);
     for (let i = 0; i < 80; i++) {
       if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.follow\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -409,19 +377,7 @@ describe('mirrored queues', () => {
       delivered++;
       void m.ack();
     });
-    let stop = false;
-    const pub = (async () => {
-      const c = await new AMQPClient(url(0)).connect();
-      c.onerror = () => {};
-      const ch = await c.channel();
-      await ch.confirmSelect();
-      let i = 0;
-      while (!stop) {
-        await ch.basicPublish('', 'ha.follow', `f-${i++}`, { deliveryMode: 2 }).catch(() => {});
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await c.close().catch(() => {});
-    })();
+    const pub = streamPublisher(0, 'ha.follow', 'f', 1, 2);
     while (delivered < 100) await new Promise((r) => setTimeout(r, 20));
     // the master hangs; node 2 is paused a moment too, so that it applies the promotion (committed by node 0 meanwhile)
     // before its own heartbeat gives the hung master up
@@ -432,16 +388,15 @@ describe('mirrored queues', () => {
     nodes[2]!.proc!.child.kill('SIGCONT');
     try {
       const t0 = Date.now();
-      while ((await masterOf()) === nodes[1]!.name && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
-      expect(await masterOf()).toBe(nodes[0]!.name);
+      while ((await masterOf('ha.follow')) === nodes[1]!.name && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+      expect(await masterOf('ha.follow')).toBe(nodes[0]!.name);
       const before = delivered;
       const t1 = Date.now();
       while (delivered < before + 200 && Date.now() - t1 < 15_000) await new Promise((r) => setTimeout(r, 50));
       expect(delivered, 'deliveries to the consumer on node 2 go on through the new master').toBeGreaterThanOrEqual(before + 200);
     } finally {
       nodes[1]!.proc!.child.kill('SIGCONT');
-      stop = true;
-      await pub;
+      await pub.stop();
       await cc.close().catch(() => {});
     }
   }, 120_000);
