@@ -4,7 +4,7 @@
 // batching, orphan timeouts). With every peer link on a MemoryNetwork and no AMQP listener there is no real I/O
 // left, so after each timer fires, one real setImmediate turn runs every promise continuation and nextTick it
 // caused, in an order that depends only on what ran before: the run is a function of the seed.
-import type { Clock, TimerHandle } from '@warren/cluster-peer';
+import { TimerHeap, type Clock, type TimerHandle } from '@warren/cluster-peer';
 
 const real = {
   setTimeout: globalThis.setTimeout,
@@ -47,10 +47,6 @@ export class SimTimer {
   }
 }
 
-function before(x: SimTimer, y: SimTimer): boolean {
-  return x.due < y.due || (x.due === y.due && x.seq < y.seq);
-}
-
 /** One real event-loop turn: every microtask and nextTick queued so far (and those they queue) runs. */
 function settle(): Promise<void> {
   return new Promise((resolve) => real.setImmediate(resolve));
@@ -59,7 +55,7 @@ function settle(): Promise<void> {
 export class SimClock implements Clock {
   private current = 0;
   private seq = 0;
-  private readonly heap: SimTimer[] = [];
+  private readonly heap = new TimerHeap<SimTimer>();
   private installed = false;
   /** timers fired so far (a cheap progress and determinism signal) */
   fired = 0;
@@ -81,13 +77,13 @@ export class SimClock implements Clock {
   /** The timers still to fire (cancelled ones excluded). */
   get pending(): number {
     let n = 0;
-    for (const t of this.heap) if (!t.cancelled) n++;
+    for (const t of this.heap.items) if (!t.cancelled) n++;
     return n;
   }
 
   add(callback: () => void, delayMs: number, interval: number | null): SimTimer {
     const t = new SimTimer(this.current + delayMs, this.seq++, callback, interval);
-    this.push(t);
+    this.heap.push(t);
     return t;
   }
 
@@ -134,7 +130,7 @@ export class SimClock implements Clock {
     const target = this.current + ms;
     await settle();
     for (;;) {
-      const top = this.peek();
+      const top = this.heap.peek();
       if (top === undefined || top.due > target) break;
       this.fire();
       await settle();
@@ -148,7 +144,7 @@ export class SimClock implements Clock {
     await settle();
     for (;;) {
       if (predicate()) return true;
-      const top = this.peek();
+      const top = this.heap.peek();
       if (top === undefined || top.due > deadline) {
         this.current = Math.max(this.current, deadline);
         return predicate();
@@ -159,56 +155,18 @@ export class SimClock implements Clock {
   }
 
   private fire(): void {
-    const t = this.pop();
+    const t = this.heap.pop();
     this.current = t.due;
     this.fired++;
     if (t.interval !== null) {
       t.due = this.current + t.interval;
       t.seq = this.seq++;
-      this.push(t);
+      this.heap.push(t);
     } else t.cancelled = true;
     try {
       t.callback();
     } catch (err) {
       this.errors.push(err as Error);
     }
-  }
-
-  private peek(): SimTimer | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    return this.heap[0];
-  }
-
-  private push(timer: SimTimer): void {
-    const heap = this.heap;
-    heap.push(timer);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
-  }
-
-  private pop(): SimTimer {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }

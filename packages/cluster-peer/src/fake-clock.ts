@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from './clock.ts';
+import { TimerHeap } from './timer-heap.ts';
 
 class FakeTimer {
   cancelled = false;
@@ -7,10 +8,6 @@ class FakeTimer {
     readonly seq: number,
     readonly callback: () => void,
   ) {}
-}
-
-function before(x: FakeTimer, y: FakeTimer): boolean {
-  return x.due < y.due || (x.due === y.due && x.seq < y.seq);
 }
 
 /**
@@ -22,8 +19,7 @@ export class FakeClock implements Clock {
   private current: number;
   private seq = 0;
   private live = 0;
-  /** Binary min-heap on (due, seq); cancelled timers are dropped lazily when they reach the top. */
-  private readonly heap: FakeTimer[] = [];
+  private readonly heap = new TimerHeap<FakeTimer>();
 
   constructor(startMs = 0) {
     this.current = startMs;
@@ -35,7 +31,7 @@ export class FakeClock implements Clock {
 
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
     const timer = new FakeTimer(this.current + Math.max(0, delayMs), this.seq++, callback);
-    this.push(timer);
+    this.heap.push(timer);
     this.live++;
     return timer;
   }
@@ -55,8 +51,7 @@ export class FakeClock implements Clock {
 
   /** Due time of the next live timer, or undefined. */
   nextDue(): number | undefined {
-    this.dropCancelled();
-    return this.heap[0]?.due;
+    return this.heap.peek()?.due;
   }
 
   /** Moves time forward by ms, firing every timer that falls due, in order, settling microtasks after each. */
@@ -64,8 +59,7 @@ export class FakeClock implements Clock {
     const target = this.current + ms;
     await settle();
     for (;;) {
-      this.dropCancelled();
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (top === undefined || top.due > target) break;
       this.fireTop();
       await settle();
@@ -78,8 +72,7 @@ export class FakeClock implements Clock {
   advanceSync(ms: number): void {
     const target = this.current + ms;
     for (;;) {
-      this.dropCancelled();
-      const top = this.heap[0];
+      const top = this.heap.peek();
       if (top === undefined || top.due > target) break;
       this.fireTop();
     }
@@ -97,48 +90,11 @@ export class FakeClock implements Clock {
   }
 
   private fireTop(): void {
-    const timer = this.pop();
+    const timer = this.heap.pop();
     this.current = timer.due;
     timer.cancelled = true;
     this.live--;
     timer.callback();
-  }
-
-  private dropCancelled(): void {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-  }
-
-  private push(timer: FakeTimer): void {
-    const heap = this.heap;
-    heap.push(timer);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
-  }
-
-  private pop(): FakeTimer {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 

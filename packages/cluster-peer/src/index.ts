@@ -19,6 +19,8 @@ export type { PeerErrorCode } from './errors.ts';
 export { systemClock } from './clock.ts';
 export type { Clock, TimerHandle } from './clock.ts';
 export { FakeClock } from './fake-clock.ts';
+export { TimerHeap } from './timer-heap.ts';
+export type { HeapTimer } from './timer-heap.ts';
 export { SeededRandom, cryptoRandom } from './random.ts';
 export type { Random } from './random.ts';
 export { silentLogger, stderrLogger } from './logger.ts';
