@@ -95,7 +95,7 @@ describe('mirrored queues', () => {
     let synced = '';
     for (let i = 0; i < 40 && !synced.includes(nodes[2]!.name); i++) {
       await new Promise((r) => setTimeout(r, 250));
-      synced = (await ctl(1, '-q', 'list_queues', 'name', 'node', 'synchronised_slave_pids')).stdout;
+      synced = (await ctl(0, '-q', 'list_queues', 'name', 'node', 'synchronised_slave_pids')).stdout;
     }
     expect(synced).toContain(`ha.orders\t${nodes[1]!.name}\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`);
 
@@ -141,7 +141,8 @@ describe('mirrored queues', () => {
     await (await c0.channel()).queueDeclare('ha.live', { durable: true });
     await c0.close();
     for (let i = 0; i < 40; i++) {
-      if ((await ctl(1, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.live	[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      // node 0 lists the log's record of the synchronised mirrors: only those can be promoted
+      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.live	[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     const sub = await new AMQPClient(url(2)).connect();

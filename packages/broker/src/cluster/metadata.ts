@@ -14,8 +14,11 @@ export type MetaCommand =
   | { op: 'queue.delete'; vhost: string; name: string }
   /** a mirror on `to` becomes the master of a queue whose master on `from` was lost (or is shutting down) */
   | { op: 'queue.promote'; vhost: string; name: string; from: string; to: string; shutdown?: boolean }
-  /** the master on `master` records which mirrors hold every message (version counts within the master's epoch) */
-  | { op: 'queue.mirrors'; vhost: string; name: string; master: string; epoch: number; version: number; synced: string[] }
+  /**
+   * the master on `master` records which mirrors hold every message; applied only on the record version it was based
+   * on (compare and set: a stale proposal, from before a restart say, can never apply later), making it base + 1
+   */
+  | { op: 'queue.mirrors'; vhost: string; name: string; master: string; epoch: number; base: number; synced: string[] }
   | { op: 'bind' | 'unbind'; vhost: string; source: string; destKind: 'queue' | 'exchange'; dest: string; routingKey: string; args: FieldTable }
   | { op: 'vhost.add'; name: string }
   | { op: 'vhost.delete'; name: string }

@@ -105,6 +105,7 @@ class Master implements QueueMirror {
   constructor(owner: Mirrors, q: Queue) {
     this.owner = owner;
     this.q = q;
+    this.startVersion = q.mirrorsVersion;
     for (const qm of q.readyMessages()) this.live.set(qm.seq, qm);
   }
 
@@ -185,20 +186,26 @@ class Master implements QueueMirror {
     return 1;
   }
 
-  /** the version of the last record of our synchronised mirrors this master proposed */
-  private version = 0;
   private recording = false;
   /**
    * Records proposed whose outcome this node does not know yet: a proposal that failed here (no leader, a timeout)
-   * may still commit later, and one this node has not applied may have committed already. Until a record with a
-   * higher version is applied here, their mirrors count as recorded.
+   * may still commit later, and one this node has not applied may have committed already. A record applies only on
+   * the version it was based on (compare and set), so once the version moved past its base it never will; until
+   * then its mirrors count as recorded.
    */
-  private proposed: { version: number; nodes: string[] }[] = [];
+  private proposed: { base: number; nodes: string[] }[] = [];
+  /**
+   * The version when this master started: an earlier process of this node (before a restart) may have proposed
+   * records this one never heard of, based on versions up to this one. Until a record based on it or later applies,
+   * every member counts as recorded.
+   */
+  private readonly startVersion: number;
 
   /** The mirrors the log records as synchronised, or may: confirms wait for all of them. */
   private maybeRecorded(): Set<string> {
     const out = new Set(this.q.syncedMirrors);
-    for (const p of this.proposed) if (p.version > this.q.mirrorsVersion) for (const n of p.nodes) out.add(n);
+    if (this.q.mirrorsVersion <= this.startVersion) for (const n of this.owner.members()) if (n !== this.q.node) out.add(n);
+    for (const p of this.proposed) if (p.base >= this.q.mirrorsVersion) for (const n of p.nodes) out.add(n);
     return out;
   }
 
@@ -212,26 +219,31 @@ class Master implements QueueMirror {
     const want = [...this.synced].sort();
     const have = this.q.syncedMirrors;
     // (an outstanding proposal is settled by committing a newer record, even an unchanged one)
-    const open = this.proposed.some((p) => p.version > this.q.mirrorsVersion);
+    const open = this.q.mirrorsVersion <= this.startVersion || this.proposed.some((p) => p.base >= this.q.mirrorsVersion);
     if (!open && want.length === have.length && want.every((n, i) => n === have[i])) return;
     const b = this.owner.brokerOf();
     if (this.recording || b === null || b.replicator === null) return;
     this.recording = true;
-    this.version = Math.max(this.version, this.q.mirrorsVersion) + 1;
-    this.proposed.push({ version: this.version, nodes: want });
+    const base = this.q.mirrorsVersion;
+    this.proposed.push({ base, nodes: want });
     b.replicator
-      .propose({ op: 'queue.mirrors', vhost: this.q.vhost, name: this.q.name, master: this.q.node, epoch: this.q.masterEpoch, version: this.version, synced: want })
-      .catch(() => {
-        /* no disc majority here: confirms that wait for a lost mirror keep waiting; retried by the periodic check */
-      })
-      .finally(() => {
-        this.recording = false;
-      });
+      .propose({ op: 'queue.mirrors', vhost: this.q.vhost, name: this.q.name, master: this.q.node, epoch: this.q.masterEpoch, base, synced: want })
+      .then(
+        () => {
+          // the next change (a mirror that synchronised meanwhile) need not wait for the periodic check
+          this.recording = false;
+          this.record();
+        },
+        () => {
+          // no disc majority here: confirms that wait for a lost mirror keep waiting; retried by the periodic check
+          this.recording = false;
+        },
+      );
   }
 
   /** The log's record of our synchronised mirrors changed: confirms stop waiting for mirrors that left it. */
   committed(): void {
-    this.proposed = this.proposed.filter((p) => p.version > this.q.mirrorsVersion);
+    this.proposed = this.proposed.filter((p) => p.base >= this.q.mirrorsVersion);
     const keepWaiting = new Set([...this.synced, ...this.maybeRecorded()]);
     const keep: Pending[] = [];
     for (const p of this.pending) {
@@ -471,6 +483,12 @@ export class Mirrors {
 
   brokerOf(): Broker | null {
     return this.broker();
+  }
+
+  /** Every member of the cluster. */
+  members(): string[] {
+    const m = this.svc.membership();
+    return [...m.voters, ...m.learners];
   }
 
   /** Applied on every node when the log's record of a queue's synchronised mirrors changes. */

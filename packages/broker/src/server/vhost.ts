@@ -507,9 +507,9 @@ export class VHost implements QueueHost {
       }
       case 'queue.mirrors': {
         const q = this.queues.get(cmd.name);
-        if (!q || q.node !== cmd.master || q.masterEpoch !== cmd.epoch || cmd.version <= q.mirrorsVersion) return;
+        if (!q || q.node !== cmd.master || q.masterEpoch !== cmd.epoch || cmd.base !== q.mirrorsVersion) return;
         q.syncedMirrors = [...cmd.synced].sort();
-        q.mirrorsVersion = cmd.version;
+        q.mirrorsVersion = cmd.base + 1;
         this.ctx.queueMirrorsChanged(q);
         return;
       }
