@@ -109,16 +109,9 @@ class Master implements QueueMirror {
     for (const qm of q.readyMessages()) this.live.set(qm.seq, qm);
   }
 
+  /** An op for every mirror receiving the stream. */
   private op(o: Op): void {
-    for (const n of this.streaming) {
-      let list = this.out.get(n);
-      if (!list) this.out.set(n, (list = []));
-      list.push(o);
-    }
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    for (const n of this.streaming) this.to(n, o);
   }
 
   flush(): void {
@@ -162,6 +155,7 @@ class Master implements QueueMirror {
     this.record();
   }
 
+  /** An op for one mirror, sent with the others of this tick. */
   private to(node: string, o: Op): void {
     let list = this.out.get(node);
     if (!list) this.out.set(node, (list = []));
@@ -337,14 +331,12 @@ class Master implements QueueMirror {
       const part = snapshot.slice(i, i + batch).map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, raw(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
       i += batch;
       this.flush();
-      let list = this.out.get(node);
-      if (!list) this.out.set(node, (list = []));
-      list.push([5, 0, part]);
+      this.to(node, [5, 0, part]);
       if (i >= snapshot.length) {
         this.syncing.delete(node);
         this.synced.add(node);
         // the mirror holds everything up to lastSeq now: its ack of it counts for the confirms waiting on it
-        list.push([4, this.lastSeq]);
+        this.to(node, [4, this.lastSeq]);
         this.flush();
         this.record();
         return;
@@ -584,7 +576,7 @@ export class Mirrors {
     // default 'always' can promote one that does not, and lose messages: we refuse that unless asked
     // the log's record decides (a copy that was cut off from the master may look complete here and not be); the apply
     // of queue.promote checks the same record, so a stale view here only costs a skipped proposal
-    const always = q.policy?.definition['ha-promote-on-failure'] === 'always';
+    const always = q.promotesAlways('failure');
     if (!always && (!copy.synced || !q.syncedMirrors.includes(b.localNode))) return;
     // mirrors in the policy's order take turns: the first reachable eligible one proposes at once, each later one
     // after a delay in case the earlier cannot (the log keeps only the first promotion that commits)
@@ -613,7 +605,7 @@ export class Mirrors {
     const handovers: Promise<boolean>[] = [];
     for (const [q, m] of this.masters) {
       if (q.deleted || q.node !== b.localNode) continue;
-      const always = q.policy?.definition['ha-promote-on-shutdown'] === 'always';
+      const always = q.promotesAlways('shutdown');
       const to = (always ? [...m.streaming] : q.syncedMirrors.filter((n) => m.synced.has(n))).find((n) => reachable.has(n));
       if (to === undefined) continue;
       m.flush();
@@ -662,7 +654,7 @@ export class Mirrors {
     }
     // the copy of the old master's queue: the one in memory, or (this node restarted since it proposed the promotion)
     // the persistent part of it on disc; anything else is not a copy of what the old master confirmed
-    const always = q.policy?.definition['ha-promote-on-failure'] === 'always' || q.policy?.definition['ha-promote-on-shutdown'] === 'always';
+    const always = q.promotesAlways('failure') || q.promotesAlways('shutdown');
     let msgs: { msg: Message; delivered: boolean }[];
     let source: string;
     const fits = (c: Copy | undefined): c is Copy => c !== undefined && c.master === from && c.epoch === epoch - 1;

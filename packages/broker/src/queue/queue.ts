@@ -89,6 +89,11 @@ export class Queue implements Destination, ConsumerQueue {
   masterEpoch = 0;
   /** Replicated: version of syncedMirrors within the epoch (stale proposals are skipped). */
   mirrorsVersion = 0;
+
+  /** Whether the policy lets a mirror that is not recorded as synchronised take over (ha-promote-on-failure/-shutdown: always). */
+  promotesAlways(reason: 'failure' | 'shutdown'): boolean {
+    return this.policy?.definition[reason === 'shutdown' ? 'ha-promote-on-shutdown' : 'ha-promote-on-failure'] === 'always';
+  }
   policy: { name: string; definition: FieldTable } | null = null;
   limits: QueueLimits;
   /** ready messages, one deque per priority level (index = priority) */

@@ -495,8 +495,7 @@ export class VHost implements QueueHost {
         if (!q || q.node !== cmd.from) return; // already moved, or gone: every node skips it alike
         // when-synced: only a mirror the log records as holding every message (a mirror that was cut off and dropped
         // from the record may lack messages the master confirmed since); 'always' takes any mirror, as RabbitMQ does
-        const always = q.policy?.definition[cmd.shutdown === true ? 'ha-promote-on-shutdown' : 'ha-promote-on-failure'] === 'always';
-        if (!q.syncedMirrors.includes(cmd.to) && !always) return;
+        if (!q.syncedMirrors.includes(cmd.to) && !q.promotesAlways(cmd.shutdown === true ? 'shutdown' : 'failure')) return;
         q.node = cmd.to;
         q.masterEpoch++;
         // the new master's mirrors must sync from it before they count
