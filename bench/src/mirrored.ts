@@ -15,14 +15,13 @@
  * Writes bench/results/mirrored-<quick|full>.{json,md}. All clusters run for the whole bench and are stopped (every
  * process killed, every temp dir removed) at the end, on error, on Ctrl-C and when the overall time limit passes.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { rabbitmqVersion, startWarren, type RunningBroker } from './brokers.ts';
 import { startRabbitmqCluster, startWarrenCluster, type Cluster } from './cluster3.ts';
 import { FAILOVER_RATE, runFailover, type FailoverResult, type FailSignal } from './failover.ts';
-import { repoRoot, runPerf } from './perf.ts';
+import { headCommit, repoRoot, runPerf } from './perf.ts';
 import { killAllSync, sleep } from './procs.ts';
 import { quiet, sampleOne, settle } from './procstat.ts';
 import { fmtNum, fmtStat, stat, type Stat } from './report.ts';
@@ -305,12 +304,7 @@ async function main(): Promise<void> {
   }, limitMin * 60_000);
   watchdog.unref();
 
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  } catch {
-    /* not a checkout */
-  }
+  const commit = headCommit();
   const rep: MirroredReport = {
     meta: {
       date: new Date().toISOString(),

@@ -3,7 +3,7 @@
  * processes (worker.ts), runs warm-up + a measured window (or publish-then-drain), and gathers rates, end-to-end
  * latency, broker RSS/CPU (from /proc) and the CPU of the busiest client process. Every run stops by itself.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,15 @@ import type { Counters, PerfOptions, PerfResult, WorkerConfig, WorkerMsg } from 
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..');
+
+/** The checkout's short commit, for the results ('unknown' outside a git checkout). */
+export function headCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
 const workerPath = join(here, 'worker.ts');
 
 class Worker {

@@ -10,12 +10,12 @@
  * rabbitmq-server if it is missing) and Warren's broker binary, runs every scenario interleaved
  * (RabbitMQ, Warren, RabbitMQ, Warren, ...), and writes bench/results/throughput-<mode>.{json,md,svg}.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { rabbitmqVersion, startDiscard, startRabbitmq, startWarren, type RunningBroker } from './brokers.ts';
-import { repoRoot, runPerf } from './perf.ts';
+import { headCommit, repoRoot, runPerf } from './perf.ts';
 import { killAllSync, sleep, track } from './procs.ts';
 import { quiet, settle } from './procstat.ts';
 import { markdown, stat, summarize, svg, fmtNum, type BrokerSide, type Report, type ScenarioReport, type TargetReport } from './report.ts';
@@ -182,12 +182,7 @@ async function main(): Promise<void> {
   const modeName = args.quick ? 'quick' : 'full';
   log(`Warren vs RabbitMQ, ${modeName} mode: ${chosen.length} scenario(s) x ${args.reps} repetition(s) x ${args.durationSec} s (+${args.warmupSec} s warm-up)`);
 
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  } catch {
-    /* not a checkout */
-  }
+  const commit = headCommit();
   const report: Report = {
     meta: {
       date: new Date().toISOString(),
