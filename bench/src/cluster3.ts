@@ -14,7 +14,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureRabbitmqInstalled, tail, waitForAmqp } from './brokers.ts';
+import { ensureRabbitmqInstalled, tail, waitForAmqp, warrenBin } from './brokers.ts';
 import { repoRoot } from './perf.ts';
 import { freePort, makeTempDir, removeTempDir, sleep, spawnTracked, stopProcess } from './procs.ts';
 import { processTree } from './procstat.ts';
@@ -102,13 +102,15 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
 const BROKER_BIN = join(repoRoot, 'packages', 'broker', 'bin', 'broker');
 const BROKERCTL_BIN = join(repoRoot, 'packages', 'broker', 'bin', 'brokerctl');
 
-export async function startWarrenCluster(log: (s: string) => void): Promise<Cluster> {
+export async function startWarrenCluster(log: (s: string) => void, cpuProfDir?: string): Promise<Cluster> {
   const dir = makeTempDir('warren-bench-cluster-');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     WARREN_COOKIE_FILE: join(dir, 'cookie'),
     WARREN_NODE_REGISTRY: join(dir, 'registry'),
   };
+  // under the profiler, node runs the broker's source itself (the bin script cannot pass --cpu-prof on)
+  const [bin, pre] = cpuProfDir === undefined ? [BROKER_BIN, []] : [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--import', 'tsx', warrenBin]];
   interface WNode extends ClusterNode {
     args: string[];
     child?: ChildProcess;
@@ -135,7 +137,7 @@ export async function startWarrenCluster(log: (s: string) => void): Promise<Clus
     if (n.child) await stopProcess(n.child, 1000);
     const fd = openSync(n.out, 'a');
     // The script execs node, so the child's pid is the broker's own process (what kill -9 / SIGSTOP hit).
-    n.child = spawnTracked(BROKER_BIN, n.args, { env, stdio: ['ignore', fd, fd] }, true);
+    n.child = spawnTracked(bin, [...pre, ...n.args], { env, stdio: ['ignore', fd, fd] }, true);
     closeSync(fd);
     if (!(await waitForAmqp(n.uri, n.port, n.child, WARREN_BOOT_TIMEOUT_MS))) {
       throw new Error(`Warren node ${n.name} did not accept AMQP connections: ${tail(n.out, 5)}`);

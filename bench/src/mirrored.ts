@@ -41,6 +41,7 @@ interface Args {
   warren: boolean;
   quietWaitSec: number;
   outDir: string;
+  cpuProfDir?: string;
 }
 
 const help = `usage: npm run bench:mirrored -- [options]
@@ -52,7 +53,9 @@ const help = `usage: npm run bench:mirrored -- [options]
   --only throughput|failover
   --no-rabbitmq | --no-warren
   --quiet-wait SEC   before each throughput run, wait up to SEC s for other work on the machine to stop
-  --out DIR          where results go (default bench/results)`;
+  --out DIR          where results go (default bench/results)
+  --warren-cpu-prof DIR   run Warren's nodes (cluster and single) under node --cpu-prof, profiles written to DIR
+                     when they stop`;
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
@@ -98,6 +101,7 @@ function parseArgs(argv: string[]): Args {
       case '--no-warren': a.warren = false; break;
       case '--quiet-wait': a.quietWaitSec = num(); break;
       case '--out': a.outDir = argv[++i] ?? a.outDir; break;
+      case '--warren-cpu-prof': a.cpuProfDir = argv[++i]; break;
       case '--help': case '-h': console.log(help); process.exit(0); break;
       default: throw new Error(`unknown option ${k}\n${help}`);
     }
@@ -343,13 +347,13 @@ async function main(): Promise<void> {
     // ---- clusters (and the single node), up for the whole bench
     if (a.warren) {
       const t = performance.now();
-      wc = await startWarrenCluster(log).catch((e: unknown) => {
+      wc = await startWarrenCluster(log, a.cpuProfDir).catch((e: unknown) => {
         log(`Warren cluster unavailable: ${(e as Error).message}`);
         return undefined;
       });
       if (wc) log(`  in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       if (a.throughput) {
-        single = await startWarren().catch((e: unknown) => {
+        single = await startWarren(a.cpuProfDir ? { cpuProfDir: a.cpuProfDir } : {}).catch((e: unknown) => {
           log(`Warren single node unavailable: ${(e as Error).message}`);
           return undefined;
         });
