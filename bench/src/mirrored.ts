@@ -101,7 +101,7 @@ function parseArgs(argv: string[]): Args {
       case '--no-warren': a.warren = false; break;
       case '--quiet-wait': a.quietWaitSec = num(); break;
       case '--out': a.outDir = argv[++i] ?? a.outDir; break;
-      case '--warren-cpu-prof': a.cpuProfDir = argv[++i]; break;
+      case '--warren-cpu-prof': a.cpuProfDir = argv[++i] ?? ''; break;
       case '--help': case '-h': console.log(help); process.exit(0); break;
       default: throw new Error(`unknown option ${k}\n${help}`);
     }

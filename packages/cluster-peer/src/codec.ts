@@ -50,6 +50,14 @@ export const DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024;
  */
 export const packr = new Packr({ useRecords: false, moreTypes: false, copyBuffers: true });
 
+/**
+ * A message packed for PeerLink.sendPacked(). The bytes are msgpackr's buffer, valid until the next pack in this
+ * process: hand them to every link before packing anything else.
+ */
+export function packMessage(message: unknown): Buffer {
+  return packr.pack(message);
+}
+
 export interface FrameSink {
   /** body excludes the kind byte. It may share memory with the received chunk: copy it to keep it. */
   onFrame(kind: number, body: Buffer): void;

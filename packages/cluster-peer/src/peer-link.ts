@@ -192,7 +192,15 @@ export class PeerLink {
    * QUEUE_FULL (message not queued) or FRAME_TOO_LARGE (message not queued, link stays up).
    */
   send(message: unknown): boolean {
-    this.append(FrameKind.MESSAGE, 0, false, packr.pack(message));
+    return this.sendPacked(packr.pack(message));
+  }
+
+  /**
+   * send() for a message already packed with packMessage(): one message to several links is packed once. The bytes
+   * are copied before this returns.
+   */
+  sendPacked(payload: Buffer): boolean {
+    this.append(FrameKind.MESSAGE, 0, false, payload);
     return this.afterAppend();
   }
 

@@ -17,15 +17,13 @@
 // {op: 'queue.promote'} to the replicated metadata log. Only a side with a majority of the disc nodes can commit it, so
 // a queue never has two masters; the promoted mirror turns its copy into the queue (messages delivered but not acked
 // by the old master come back redelivered), and every node routes to the new master.
-import type { PeerLink } from '@warren/cluster-peer';
+import { packMessage, type PeerLink } from '@warren/cluster-peer';
 import type { ClusterService } from './cluster-service.ts';
 import type { Queue, QueueMirror } from '../queue/queue.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
 import type { DurableWaiter, QueueStore } from '../store/message-store.ts';
 import type { Broker } from '../server/broker.ts';
-import { Writer } from '../amqp/writer.ts';
-import { Reader } from '../amqp/reader.ts';
-import * as M from '../amqp/methods.ts';
+import { MessageDecoder, rawProps } from './wire-message.ts';
 
 /** How often mirror sets and promotions are re-checked (membership, policies, lost masters). */
 export const MIRROR_CHECK_MS = 250;
@@ -33,18 +31,6 @@ export const MIRROR_CHECK_MS = 250;
 export const PROMOTE_STAGGER_MS = 1000;
 
 type Op = [number, number, ...unknown[]];
-
-function raw(msg: Message): Buffer {
-  if (msg.rawProperties !== null) return msg.rawProperties;
-  const w = new Writer(64);
-  M.encodeProperties(w, msg.properties);
-  return w.take();
-}
-
-function decode(e: string, k: string, p: Uint8Array, b: Uint8Array, t: number): Message {
-  const props = Buffer.from(p);
-  return new Message(e, k, M.decodeProperties(new Reader(props, 2), props.readUInt16BE(0)), props, Buffer.from(b), t);
-}
 
 /**
  * Which nodes mirror a queue, from its policy: all | exactly N (the master counts) | nodes [...]. For exactly, the
@@ -69,6 +55,13 @@ export function mirrorNodes(q: Queue, members: string[], pick?: { reachable: Set
     return others.filter((n) => want.has(n));
   }
   return [];
+}
+
+/** The same ops, element by element (the stream's ops are shared by every mirror's list). */
+function sameOps(a: Op[], b: Op[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** numbers the masters' streams in this process */
@@ -114,20 +107,33 @@ class Master implements QueueMirror {
     for (const n of this.streaming) this.to(n, o);
   }
 
+  /**
+   * Sends each mirror its ops of this tick. Mirrors that are all just streaming get the same list: it is packed once
+   * for all of them.
+   */
   flush(): void {
     this.scheduled = false;
+    let packed: Op[] | null = null;
+    let payload: Buffer | null = null;
+    let failed: string[] | null = null;
     for (const [n, ops] of this.out) {
       if (ops.length === 0) continue;
       this.out.set(n, []);
-      if (!this.owner.send(n, { type: 'mq', v: this.q.vhost, q: this.q.name, ops })) this.lost(n);
+      if (packed === null || !sameOps(packed, ops)) {
+        packed = ops;
+        payload = packMessage({ type: 'mq', v: this.q.vhost, q: this.q.name, ops });
+      }
+      if (!this.owner.sendPacked(n, payload!)) (failed ??= []).push(n);
     }
+    // (after the loop: a pack while the loop still sends would overwrite its payload)
+    if (failed !== null) for (const n of failed) this.lost(n);
   }
 
   added(qm: QueuedMessage): void {
     this.live.set(qm.seq, qm);
     this.lastSeq = qm.seq;
     const m = qm.msg;
-    if (this.streaming.size > 0) this.op([0, qm.seq, m.exchange, m.routingKey, raw(m), m.body, m.timestamp]);
+    if (this.streaming.size > 0) this.op([0, qm.seq, m.exchange, m.routingKey, rawProps(m), m.body, m.timestamp]);
   }
 
   delivered(qm: QueuedMessage): void {
@@ -328,7 +334,7 @@ class Master implements QueueMirror {
         this.joinedAt.set(node, this.lastSeq + 1);
         return;
       }
-      const part = snapshot.slice(i, i + batch).map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, raw(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
+      const part = snapshot.slice(i, i + batch).map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, rawProps(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
       i += batch;
       this.flush();
       this.to(node, [5, 0, part]);
@@ -431,6 +437,7 @@ export class Mirrors {
   private readonly proposing = new Set<string>();
   /** when this node first saw a queue's master unreachable */
   private readonly masterLostAt = new Map<string, number>();
+  private readonly decoder = new MessageDecoder();
 
   constructor(svc: ClusterService) {
     this.svc = svc;
@@ -457,6 +464,10 @@ export class Mirrors {
 
   send(node: string, msg: unknown): boolean {
     return this.svc.remote.send(node, msg);
+  }
+
+  sendPacked(node: string, payload: Buffer): boolean {
+    return this.svc.remote.sendPacked(node, payload);
   }
 
   log(line: string): void {
@@ -731,16 +742,13 @@ export class Mirrors {
     // a node that masters the queue now ignores an old master still streaming (it must not be acked by us)
     const mine = this.broker()?.vhosts.get(vhost)?.queues.get(name);
     if (mine !== undefined && mine.node === this.svc.nodeName) return true;
+    // (a refusal asks the master to start us over: mqresync, sent once)
     let resync = false;
-    const refuse = (): void => {
-      if (!resync) link.send({ type: 'mqresync', v: vhost, q: name });
-      resync = true;
-    };
     // only the master the log names here is mirrored: an old master that has not learnt of the promotion that replaced
     // it must neither restart nor add to the copy of the current one, nor be acked; a master this node does not know
     // of yet (its metadata is behind) is asked to start over later
     if (mine === undefined || mine.node !== link.remoteNode) {
-      refuse();
+      link.send({ type: 'mqresync', v: vhost, q: name });
       return true;
     }
     const key = `${vhost}\u0000${name}`;
@@ -748,18 +756,12 @@ export class Mirrors {
     let top = -1;
     let wrote = false;
     const b = this.broker();
-    const put = (c: Copy, seq: number, msg: Message, delivered: boolean): void => {
-      const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
-      if (id >= 0) wrote = true;
-      c.msgs.set(seq, { msg, delivered, id });
-      if (seq > c.top) c.top = seq;
-    };
     for (const op of m['ops'] as Op[]) {
       if (resync) break;
       const kind = op[0];
       if (kind === 3) {
         if (((op[2] as number | undefined) ?? 0) !== mine.masterEpoch) {
-          refuse();
+          resync = true;
           break;
         }
         if (op[1] === 1) {
@@ -792,14 +794,14 @@ export class Mirrors {
       if (copy === undefined || copy.master !== link.remoteNode || copy.incarnation !== link.remoteIncarnation || copy.epoch !== mine.masterEpoch) {
         // ops without the start that creates the copy (of this master process, in this epoch): we cannot hold (or ack)
         // them; ask the master to resync us
-        refuse();
+        resync = true;
         break;
       }
       const seq = op[1];
       if (kind === 5) {
         for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
           if (copy.tombstones.delete(e[0])) continue;
-          if (!copy.msgs.has(e[0])) put(copy, e[0], decode(e[1], e[2], e[3], e[4], e[5]), e[6]);
+          if (!copy.msgs.has(e[0]) && this.put(copy, e[0], this.decoder.decode(e[1], e[2], e[3], e[4], e[5]), e[6])) wrote = true;
         }
       } else if (kind === 8) {
         // resuming: of what we hold up to seq, keep what the master still has (with its delivered flag)
@@ -824,7 +826,7 @@ export class Mirrors {
         copy.before = undefined;
         top = Math.max(top, seq);
       } else if (kind === 0) {
-        put(copy, seq, decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), false);
+        if (this.put(copy, seq, this.decoder.decode(op[2] as string, op[3] as string, op[4] as Uint8Array, op[5] as Uint8Array, op[6] as number), false)) wrote = true;
         top = Math.max(top, seq);
       } else if (kind === 1) {
         const e = copy.msgs.get(seq);
@@ -842,6 +844,7 @@ export class Mirrors {
         }
       }
     }
+    if (resync) link.send({ type: 'mqresync', v: vhost, q: name });
     // a copy that is still being filled acks nothing: the master counts an ack as "holds everything up to seq"
     if (top >= 0 && copy !== undefined && copy.synced) {
       const ok = { type: 'mqok', v: vhost, q: name, seq: top };
@@ -850,6 +853,14 @@ export class Mirrors {
       else link.send(ok);
     }
     return true;
+  }
+
+  /** Adds a message to a copy; true if it went to the copy's store (its ack must wait for the disc). */
+  private put(c: Copy, seq: number, msg: Message, delivered: boolean): boolean {
+    const id = c.store !== null && msg.persistent ? c.store.append(msg) : -1;
+    c.msgs.set(seq, { msg, delivered, id });
+    if (seq > c.top) c.top = seq;
+    return id >= 0;
   }
 
   linkDown(node: string): void {

@@ -20,6 +20,7 @@ import type { DurableWaiter } from '../store/message-store.ts';
 import { Writer } from '../amqp/writer.ts';
 import { Reader, type FieldTable } from '../amqp/reader.ts';
 import * as M from '../amqp/methods.ts';
+import { MessageDecoder, rawProps } from './wire-message.ts';
 
 const ACK = 0;
 const REJECT = 1;
@@ -33,17 +34,10 @@ interface WireMessage {
   t?: number;
 }
 
-function rawProps(msg: Message): Buffer {
-  if (msg.rawProperties !== null) return msg.rawProperties;
-  const w = new Writer(64);
-  M.encodeProperties(w, msg.properties);
-  return w.take();
-}
+const decoder = new MessageDecoder();
 
 function toMessage(m: WireMessage): Message {
-  const raw = Buffer.from(m.p);
-  const props = M.decodeProperties(new Reader(raw, 2), raw.readUInt16BE(0));
-  return new Message(m.e, m.k, props, raw, Buffer.from(m.b), m.t ?? Date.now());
+  return decoder.decode(m.e, m.k, m.p, m.b, m.t ?? Date.now());
 }
 
 /** On the queue's node: a consumer on another node, seen as a channel that sends deliveries over the link. */
@@ -191,6 +185,18 @@ export class RemoteQueues {
     if (!link || !link.isOpen) return false;
     try {
       link.send(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** send() of a message packed with packMessage() (the same message to several nodes is packed once). */
+  sendPacked(node: string, payload: Buffer): boolean {
+    const link = this.manager()?.link(node);
+    if (!link || !link.isOpen) return false;
+    try {
+      link.sendPacked(payload);
       return true;
     } catch {
       return false;
