@@ -27,6 +27,8 @@ import { MessageDecoder, rawProps } from './wire-message.ts';
 
 /** How often mirror sets and promotions are re-checked (membership, policies, lost masters). */
 export const MIRROR_CHECK_MS = 250;
+/** How long a mirror's deliveries and removals may wait for an add to go out with (Master.op). */
+export const LAZY_OPS_MS = 20;
 /** Between the turns of successive mirrors to propose their promotion. */
 export const PROMOTE_STAGGER_MS = 1000;
 
@@ -91,6 +93,8 @@ class Master implements QueueMirror {
   readonly live = new Map<number, QueuedMessage>();
   private readonly out = new Map<string, Op[]>();
   private scheduled = false;
+  private lazyTimer: NodeJS.Timeout | null = null;
+  private readonly flushBound = (): void => this.flush();
   private lastSeq = -1;
   private pending: Pending[] = [];
   private readonly owner: Mirrors;
@@ -102,9 +106,14 @@ class Master implements QueueMirror {
     for (const qm of q.readyMessages()) this.live.set(qm.seq, qm);
   }
 
-  /** An op for every mirror receiving the stream. */
-  private op(o: Op): void {
-    for (const n of this.streaming) this.to(n, o);
+  /**
+   * An op for every mirror receiving the stream. Only adds hold up confirms: deliveries and removals (consumers'
+   * acks, one small read each) wait, up to LAZY_OPS_MS, to go out with the next add instead of each waking every
+   * mirror for a frame of its own. The order of the ops is kept; a promotion in that window only brings back
+   * messages whose removal had not reached the mirror, redelivered.
+   */
+  private op(o: Op, lazy = false): void {
+    for (const n of this.streaming) this.to(n, o, lazy);
   }
 
   /**
@@ -113,6 +122,10 @@ class Master implements QueueMirror {
    */
   flush(): void {
     this.scheduled = false;
+    if (this.lazyTimer !== null) {
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = null;
+    }
     let packed: Op[] | null = null;
     let payload: Buffer | null = null;
     let failed: string[] | null = null;
@@ -137,12 +150,12 @@ class Master implements QueueMirror {
   }
 
   delivered(qm: QueuedMessage): void {
-    if (this.streaming.size > 0) this.op([2, qm.seq]);
+    if (this.streaming.size > 0) this.op([2, qm.seq], true);
   }
 
   removed(qm: QueuedMessage): void {
     if (!this.live.delete(qm.seq)) return;
-    if (this.streaming.size > 0) this.op([1, qm.seq]);
+    if (this.streaming.size > 0) this.op([1, qm.seq], true);
     if (this.joinedAt.size > 0) this.checkCaughtUp();
   }
 
@@ -162,15 +175,19 @@ class Master implements QueueMirror {
   }
 
   /** An op for one mirror, sent with the others of this tick. */
-  private to(node: string, o: Op): void {
+  private to(node: string, o: Op, lazy = false): void {
     let list = this.out.get(node);
     if (!list) this.out.set(node, (list = []));
     list.push(o);
-    if (!this.scheduled) {
+    if (this.scheduled) return;
+    if (!lazy) {
       this.scheduled = true;
-      process.nextTick(() => this.flush());
+      setImmediate(this.flushBound);
+    } else if (this.lazyTimer === null) {
+      this.lazyTimer = setTimeout(this.flushBound, LAZY_OPS_MS);
     }
   }
+
 
   /**
    * A publisher waiting for a confirm: count the mirrors that must have the last added message: the synchronised
@@ -262,6 +279,9 @@ class Master implements QueueMirror {
 
   /** This node is not the master any more: nothing it still owes a confirm for can be confirmed. */
   abort(): void {
+    if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
+    this.out.clear();
     for (const p of this.pending) p.waiter.onNack?.(p.token);
     this.pending = [];
   }

@@ -2,7 +2,8 @@
 //   [type u8][length u32][payload]   type 1 = publish (id, timestamp, exchange, routing key, properties, body)
 //                                    type 2 = delivered (id)      type 3 = removed (id)
 // Writes from all queues are gathered per event-loop turn and written, then fdatasync'ed, as one group commit; a
-// publisher confirm waits for the group its message is in. A segment is deleted once it and every older segment hold
+// publisher confirm waits for the group its message is in. A group of only delivered and removed records (consumers'
+// acks) is written without an fdatasync of its own, as RabbitMQ does not sync acks either. A segment is deleted once it and every older segment hold
 // no live message (oldest first, so a removal record never outlives what it removes... it can only outlive nothing).
 // After a crash, a torn record at the end of the last segment is cut off.
 import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
@@ -35,6 +36,12 @@ class SegmentQueueStore implements QueueStore {
   private recovered: RecoveredMessage[] = [];
   destroyed = false;
   dirty = false;
+  /**
+   * pending holds a publish record: the group commit fdatasyncs it even when nobody waits for it. Delivered and
+   * removed records alone are written and left to the next fdatasync of the file (or the kernel's writeback): losing
+   * them in a crash of the machine only brings a message back, redelivered, as a lost ack does.
+   */
+  needsSync = false;
 
   constructor(store: SegmentStore, dir: string, vhost: string, name: string) {
     this.store = store;
@@ -162,6 +169,7 @@ class SegmentQueueStore implements QueueStore {
   append(msg: Message): number {
     const id = this.nextId++;
     const w = this.pending;
+    this.needsSync = true;
     w.octet(REC_PUBLISH);
     const lenAt = w.pos;
     w.long(0);
@@ -378,6 +386,8 @@ export class SegmentStore implements MessageStore {
     for (const q of dirty) {
       if (q.destroyed || q.fd < 0) continue;
       q.rollIfFull();
+      const sync = q.needsSync || waiters.length > 0;
+      q.needsSync = false;
       const b = q.takePending();
       if (b === null) continue;
       const fd = q.fd;
@@ -388,6 +398,7 @@ export class SegmentStore implements MessageStore {
           failed = true;
           console.error(`message store write failed for ${q.dir}: ${err.message}`);
         }
+        if (!sync) return done();
         fdatasync(fd, (e) => {
           if (e) failed = true;
           done();
