@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, FrameKind, FrameWriter, packr } from './codec.ts';
+import { encodeFrame, FrameDecoder, FrameKind, FrameWriter, packInner, packr, unpackViews } from './codec.ts';
 import { PeerError } from './errors.ts';
 import { SeededRandom } from './random.ts';
 
@@ -94,5 +94,21 @@ describe('packr', () => {
     const decoded = packr.unpack(chunk.subarray(1000)) as { body: Buffer };
     expect(decoded.body.toString()).toBe('payload');
     expect(decoded.body.buffer).not.toBe(chunk.buffer);
+  });
+});
+
+describe('packInner / unpackViews', () => {
+  it('sends a part with many binaries as one binary: the receiver copies it once, and its binaries are views into that copy', () => {
+    const ops = Array.from({ length: 50 }, (_, i) => [0, i, 'amq.direct', `key.${i}`, Buffer.from([0, 0]), Buffer.alloc(1024, i)]);
+    const sent = packr.pack({ type: 'mq', ops: packInner(ops) });
+    // what the receiving link decodes: the part is one binary of its own
+    const received = packr.unpack(Buffer.concat([Buffer.alloc(10), sent]).subarray(10)) as { ops: Uint8Array };
+    const back = unpackViews(received.ops) as [number, number, string, string, Uint8Array, Uint8Array][];
+    expect(back).toHaveLength(50);
+    back.forEach((op, i) => {
+      expect(op.slice(0, 4)).toEqual([0, i, 'amq.direct', `key.${i}`]);
+      expect(Buffer.from(op[5]).equals(Buffer.alloc(1024, i))).toBe(true);
+      expect(op[5].buffer).toBe(received.ops.buffer);
+    });
   });
 });

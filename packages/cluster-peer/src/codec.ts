@@ -58,6 +58,24 @@ export function packMessage(message: unknown): Buffer {
   return packr.pack(message);
 }
 
+const innerPackr = new Packr({ useRecords: false, moreTypes: false });
+const viewUnpackr = new Packr({ useRecords: false, moreTypes: false, copyBuffers: false });
+
+/**
+ * For a message with many binaries (the mirrors' stream of message bodies): the part holding them is packed on its
+ * own and sent as one binary inside the message, so the receiving codec copies (allocates) it once instead of once per
+ * binary, and unpackViews() hands the binaries out as views into that copy. Those views keep the whole part alive:
+ * copy one that is kept long on its own. The bytes are valid until the next packInner().
+ */
+export function packInner(value: unknown): Buffer {
+  return innerPackr.pack(value);
+}
+
+/** Unpacks what packInner() packed: binaries are views into bytes. */
+export function unpackViews(bytes: Uint8Array): unknown {
+  return viewUnpackr.unpack(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
 export interface FrameSink {
   /** body excludes the kind byte. It may share memory with the received chunk: copy it to keep it. */
   onFrame(kind: number, body: Buffer): void;

@@ -11,7 +11,7 @@ export type { PeerHandler, RequestOptions } from './peer-link.ts';
 export { CONNECT_TIMEOUT_MS, resolvePeerOptions } from './options.ts';
 export type { PeerConfig, PeerOptions } from './options.ts';
 export { HANDSHAKE_TIMEOUT_MS } from './handshake.ts';
-export { DEFAULT_MAX_FRAME_BYTES, packMessage } from './codec.ts';
+export { DEFAULT_MAX_FRAME_BYTES, packInner, packMessage, unpackViews } from './codec.ts';
 export { readCookieFile } from './cookie-file.ts';
 export { DEFAULT_DIST_PORT, parseNodeName } from './node-name.ts';
 export { PeerError, isPeerError, PEER_ERROR_CODES } from './errors.ts';

@@ -3,6 +3,8 @@
 //   master -> mirror  mq   {v, q, ops: [[0 add, seq, e, k, p, b] | [1 removed, seq] | [2 delivered, seq] |
 //                               [3 start, resume?, epoch, stream] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
 //                               [4 synchronised, seq]]}
+//                          ops is packed on its own and sent as one binary (packInner): the mirror's copy of a frame is
+//                          one allocation, and the bodies it keeps are views into it (sync batches' bodies are copied)
 // Sync sends the queue in batches (ha-sync-batch-size, default 4096) between which the queue goes on; a removal
 // that overtakes its message's batch leaves a tombstone on the mirror. With ha-sync-mode manual a new mirror gets only
 // new messages and is unsynchronised until the older ones are gone or brokerctl sync_queue runs.
@@ -17,7 +19,7 @@
 // {op: 'queue.promote'} to the replicated metadata log. Only a side with a majority of the disc nodes can commit it, so
 // a queue never has two masters; the promoted mirror turns its copy into the queue (messages delivered but not acked
 // by the old master come back redelivered), and every node routes to the new master.
-import { packMessage, type PeerLink } from '@warren/cluster-peer';
+import { packInner, packMessage, unpackViews, type PeerLink } from '@warren/cluster-peer';
 import type { ClusterService } from './cluster-service.ts';
 import type { Queue, QueueMirror } from '../queue/queue.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
@@ -134,7 +136,7 @@ class Master implements QueueMirror {
       this.out.set(n, []);
       if (packed === null || !sameOps(packed, ops)) {
         packed = ops;
-        payload = packMessage({ type: 'mq', v: this.q.vhost, q: this.q.name, ops });
+        payload = packMessage({ type: 'mq', v: this.q.vhost, q: this.q.name, ops: packInner(ops) });
       }
       if (!this.owner.sendPacked(n, payload!)) (failed ??= []).push(n);
     }
@@ -776,7 +778,7 @@ export class Mirrors {
     let top = -1;
     let wrote = false;
     const b = this.broker();
-    for (const op of m['ops'] as Op[]) {
+    for (const op of unpackViews(m['ops'] as Uint8Array) as Op[]) {
       if (resync) break;
       const kind = op[0];
       if (kind === 3) {
@@ -821,7 +823,7 @@ export class Mirrors {
       if (kind === 5) {
         for (const e of op[2] as [number, string, string, Uint8Array, Uint8Array, number, boolean][]) {
           if (copy.tombstones.delete(e[0])) continue;
-          if (!copy.msgs.has(e[0]) && this.put(copy, e[0], this.decoder.decode(e[1], e[2], e[3], e[4], e[5]), e[6])) wrote = true;
+          if (!copy.msgs.has(e[0]) && this.put(copy, e[0], this.decoder.decode(e[1], e[2], e[3], e[4], e[5], true), e[6])) wrote = true;
         }
       } else if (kind === 8) {
         // resuming: of what we hold up to seq, keep what the master still has (with its delivered flag)

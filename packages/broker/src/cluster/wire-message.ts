@@ -13,8 +13,12 @@ export function rawProps(msg: Message): Buffer {
   return w.take();
 }
 
-/** A Buffer over a binary the peer codec decoded: it copies every binary already (codec.ts), so no second copy. */
-function view(b: Uint8Array): Buffer {
+/**
+ * A Buffer over a binary the peer codec decoded, which is a copy of its own (codec.ts) or a view into a frame's part
+ * unpacked with unpackViews(); copied (into Node's pool for small ones) when asked.
+ */
+function view(b: Uint8Array, copy: boolean): Buffer {
+  if (copy) return Buffer.from(b);
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
@@ -27,15 +31,17 @@ export class MessageDecoder {
   private lastRaw: Buffer | null = null;
   private lastProps: M.BasicProperties | null = null;
 
-  decode(exchange: string, routingKey: string, props: Uint8Array, body: Uint8Array, timestamp: number): Message {
+  /** copy: the binaries are views into a larger buffer that the message must not keep alive (a sync batch). */
+  decode(exchange: string, routingKey: string, props: Uint8Array, body: Uint8Array, timestamp: number, copy = false): Message {
     let raw = this.lastRaw;
     let properties = this.lastProps;
     if (raw === null || properties === null || !raw.equals(props)) {
-      raw = view(props);
+      // (kept by every later message with the same properties: always a copy of its own)
+      raw = view(props, true);
       properties = M.decodeProperties(new Reader(raw, 2), raw.readUInt16BE(0));
       this.lastRaw = raw;
       this.lastProps = properties;
     }
-    return new Message(exchange, routingKey, properties, raw, view(body), timestamp);
+    return new Message(exchange, routingKey, properties, raw, view(body, copy), timestamp);
   }
 }
