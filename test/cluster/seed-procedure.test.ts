@@ -78,6 +78,11 @@ describe('cluster (seed procedure)', () => {
       await c.close();
     }
     expect((await ctl(1, '-q', 'list_queues', 'name', 'messages')).stdout).toContain('orders\t2');
+    // every node lists the master's figures, and the master's pid
+    for (const n of [0, 2]) {
+      const out = (await ctl(n, '-q', 'list_queues', 'name', 'messages', 'messages_ready', 'consumers', 'state', 'pid')).stdout;
+      expect(out).toContain(`orders\t2\t2\t0\trunning\t<${nodes[1]!.name}.1.0>`);
+    }
     // consume through node1: deliveries come over the peer link, acks go back
     const c1 = await new AMQPClient(url(0)).connect();
     const ch1 = await c1.channel();

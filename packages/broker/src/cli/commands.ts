@@ -1,7 +1,7 @@
 // brokerctl commands, executed inside the node. Names, arguments, info lines and columns follow rabbitmqctl 3.10.
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
-import type { Queue } from '../queue/queue.ts';
+import type { Queue, QueueCounts } from '../queue/queue.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
 import { writeFileSync } from 'node:fs';
@@ -70,22 +70,26 @@ function pids(q: Queue, which: 'mirrors' | 'synced'): string {
   return list.length === 0 ? '' : `[${list.map((n) => `<${n}.1.0>`).join(', ')}]`;
 }
 
-const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker) => unknown> = {
+/** A queue's counts for a listing: its master's (null: the master's node did not answer). */
+type Counts = QueueCounts | null;
+
+const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown> = {
   name: (q) => q.name,
   durable: (q) => q.durable,
   auto_delete: (q) => q.autoDelete,
   exclusive: (q) => q.exclusive,
   arguments: (q) => fmtArgs(q.arguments),
   policy: (q) => q.policy?.name ?? '',
-  pid: (_q, b) => `<${b.opts.nodeName}.1.0>`,
+  pid: (q, b) => `<${q.node || b.opts.nodeName}.1.0>`,
   owner_pid: (q) => (q.exclusive ? `<conn.${q.owner}>` : ''),
-  messages_ready: (q) => q.messageCount,
-  messages_unacknowledged: (q) => q.unackedCount,
-  messages: (q) => q.messageCount + q.unackedCount,
-  message_bytes: (q) => q.readyBytes,
-  message_bytes_ready: (q) => q.readyBytes,
-  consumers: (q) => q.consumerCount,
-  state: () => 'running',
+  messages_ready: (_q, _b, c) => c?.ready ?? '',
+  messages_unacknowledged: (_q, _b, c) => c?.unacked ?? '',
+  messages: (_q, _b, c) => (c === null ? '' : c.ready + c.unacked),
+  message_bytes: (_q, _b, c) => c?.readyBytes ?? '',
+  message_bytes_ready: (_q, _b, c) => c?.readyBytes ?? '',
+  consumers: (_q, _b, c) => c?.consumers ?? '',
+  // (a queue whose master's node does not answer is down, as in RabbitMQ)
+  state: (_q, _b, c) => (c === null ? 'down' : 'running'),
   type: () => 'classic',
   slave_pids: (q) => pids(q, 'mirrors'),
   synchronised_slave_pids: (q) => pids(q, 'synced'),
@@ -421,11 +425,25 @@ const H: Record<string, Handler> = {
   },
 
   // ---- listing
-  list_queues: (node, req) => {
+  list_queues: async (node, req) => {
     const b = app(node);
     const vh = vhostOf(b, req.vhost);
     const cols = pickColumns(req, QUEUE_COLUMNS, ['name', 'messages']);
-    const rows = [...vh.queues.values()].map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b)));
+    const queues = [...vh.queues.values()];
+    const counts = new Map<Queue, Counts>();
+    // a queue mastered on another node: its counts are the master's (one request per node, asked in parallel)
+    const elsewhere = new Map<string, Queue[]>();
+    for (const q of queues) {
+      if (node.cluster === null || q.node === '' || q.node === b.localNode) counts.set(q, q.counts());
+      else elsewhere.set(q.node, [...(elsewhere.get(q.node) ?? []), q]);
+    }
+    await Promise.all(
+      [...elsewhere].map(async ([n, qs]) => {
+        const got = await node.cluster!.remote.counts(n, vh.name, qs.map((q) => q.name));
+        for (const q of qs) counts.set(q, got?.[q.name] ?? null);
+      }),
+    );
+    const rows = queues.map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b, counts.get(q) ?? null)));
     return { info: `Timeout: 60.0 seconds ...\nListing queues for vhost ${req.vhost} ...`, columns: cols, rows };
   },
   list_exchanges: (node, req) => {

@@ -354,7 +354,7 @@ export class ClusterService {
     });
     this.raft = raft;
     broker.forwarder = (q, msg, waiter, token) => this.remote.forward(q, msg, waiter, token);
-    broker.onQueueMoved = (q, from) => {
+    broker.onQueueMoved = (q, from, why) => {
       if (from === broker.localNode) {
         // this node's queue has a new master elsewhere (it was cut off): its copy is stale
         for (const c of [...q.consumers]) {
@@ -371,7 +371,7 @@ export class ClusterService {
         // promoted again after this promotion away
         if (store !== null && masterEpochOf(store.tag) < q.masterEpoch) store.destroy();
       }
-      this.mirrors.promoted(broker, q, from);
+      this.mirrors.promoted(broker, q, from, why);
       this.remote.queueMoved(q);
     };
     broker.onQueueMirrorsChanged = (q) => this.mirrors.mirrorsChanged(q);

@@ -21,7 +21,7 @@
 // by the old master come back redelivered), and every node routes to the new master.
 import { packInner, packMessage, unpackViews, type PeerLink } from '@warren/cluster-peer';
 import type { ClusterService } from './cluster-service.ts';
-import type { Queue, QueueMirror } from '../queue/queue.ts';
+import type { PromotionReason, Queue, QueueMirror } from '../queue/queue.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
 import type { DurableWaiter, QueueStore } from '../store/message-store.ts';
 import type { Broker } from '../server/broker.ts';
@@ -653,7 +653,7 @@ export class Mirrors {
   }
 
   /** Applied on every node when a promotion commits. */
-  promoted(b: Broker, q: Queue, from: string): void {
+  promoted(b: Broker, q: Queue, from: string, why?: PromotionReason): void {
     const old = this.masters.get(q);
     if (old !== undefined && q.node !== b.localNode) {
       // this node was the master and a mirror elsewhere was promoted: nothing pending here may be confirmed
@@ -687,7 +687,8 @@ export class Mirrors {
     }
     // the copy of the old master's queue: the one in memory, or (this node restarted since it proposed the promotion)
     // the persistent part of it on disc; anything else is not a copy of what the old master confirmed
-    const always = q.promotesAlways('failure') || q.promotesAlways('shutdown');
+    // (a promotion this node caught up on from a snapshot: either kind may have applied)
+    const always = why === undefined ? q.promotesAlways('failure') || q.promotesAlways('shutdown') : q.promotesAlways(why);
     let msgs: { msg: Message; delivered: boolean }[];
     let source: string;
     const fits = (c: Copy | undefined): c is Copy => c !== undefined && c.master === from && c.epoch === epoch - 1;

@@ -13,7 +13,7 @@
 // unreachable, as RabbitMQ's consumers of a down node's queue are).
 import type { PeerLink, PeerManager } from '@warren/cluster-peer';
 import type { Broker } from '../server/broker.ts';
-import type { Queue } from '../queue/queue.ts';
+import type { Queue, QueueCounts } from '../queue/queue.ts';
 import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
@@ -339,8 +339,32 @@ export class RemoteQueues {
     });
   }
 
+  /**
+   * The counts of queues mastered on `node` (list_queues on another node shows the master's figures, as RabbitMQ
+   * does), by name; null when that node cannot be asked. A queue it no longer masters is left out.
+   */
+  async counts(node: string, vhost: string, names: string[]): Promise<Record<string, QueueCounts> | null> {
+    const link = this.manager()?.link(node);
+    if (!link || !link.isOpen) return null;
+    try {
+      return (await link.request({ type: 'qcounts', v: vhost, names }, { timeoutMs: 5000 })) as Record<string, QueueCounts>;
+    } catch {
+      return null;
+    }
+  }
+
   onRequest(link: PeerLink, m: { type: string } & Record<string, unknown>): unknown {
     switch (m.type) {
+      case 'qcounts': {
+        const b = this.broker();
+        const vh = b?.vhosts.get(m['v'] as string);
+        const out: Record<string, QueueCounts> = {};
+        for (const name of m['names'] as string[]) {
+          const q = vh?.queues.get(name);
+          if (q !== undefined && b !== null && q.node === b.localNode) out[name] = q.counts();
+        }
+        return out;
+      }
       case 'pub':
         return this.onPub(m as unknown as WireMessage & { v: string; q: string });
       case 'sub': {

@@ -65,6 +65,17 @@ export const enum EnqueueResult {
   Rejected,
 }
 
+/** What a listing shows of a queue's state (list_queues): on another node, its master's figures. */
+export interface QueueCounts {
+  ready: number;
+  unacked: number;
+  readyBytes: number;
+  consumers: number;
+}
+
+/** A mirror's promotion: its master failed, or handed the queue over as its node shut down. */
+export type PromotionReason = 'failure' | 'shutdown';
+
 export class Queue implements Destination, ConsumerQueue {
   readonly kind = 'queue' as const;
   readonly name: string;
@@ -90,8 +101,12 @@ export class Queue implements Destination, ConsumerQueue {
   /** Replicated: version of syncedMirrors within the epoch (stale proposals are skipped). */
   mirrorsVersion = 0;
 
+  counts(): QueueCounts {
+    return { ready: this.messageCount, unacked: this.unackedCount, readyBytes: this.readyBytes, consumers: this.consumerCount };
+  }
+
   /** Whether the policy lets a mirror that is not recorded as synchronised take over (ha-promote-on-failure/-shutdown: always). */
-  promotesAlways(reason: 'failure' | 'shutdown'): boolean {
+  promotesAlways(reason: PromotionReason): boolean {
     return this.policy?.definition[reason === 'shutdown' ? 'ha-promote-on-shutdown' : 'ha-promote-on-failure'] === 'always';
   }
   policy: { name: string; definition: FieldTable } | null = null;

@@ -13,7 +13,7 @@ import type { DurableWaiter, MessageStore } from '../store/message-store.ts';
 import { CompiledPermission, hashPassword, type Permission, type User } from '../auth/users.ts';
 import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
 import { Message } from '../queue/message.ts';
-import type { Queue } from '../queue/queue.ts';
+import type { PromotionReason, Queue } from '../queue/queue.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 import { reconcile } from '../cluster/state.ts';
 import type { RemoteQueues } from '../cluster/remote-queues.ts';
@@ -95,10 +95,10 @@ export class Broker extends EventEmitter implements VHostContext {
   forwarder: ((q: Queue, msg: Message, waiter: DurableWaiter | null, token: number) => boolean) | null = null;
 
   /** set when this node is part of a cluster: reacts to a mirror promotion */
-  onQueueMoved: ((q: Queue, from: string) => void) | null = null;
+  onQueueMoved: ((q: Queue, from: string, why?: PromotionReason) => void) | null = null;
 
-  queueMoved(q: Queue, from: string): void {
-    this.onQueueMoved?.(q, from);
+  queueMoved(q: Queue, from: string, why?: PromotionReason): void {
+    this.onQueueMoved?.(q, from, why);
   }
 
   /** set when this node is part of a cluster: the log's record of a queue's synchronised mirrors changed */

@@ -6,7 +6,7 @@ import { DirectExchange } from '../routing/direct.ts';
 import { FanoutExchange } from '../routing/fanout.ts';
 import { TopicExchange } from '../routing/topic.ts';
 import { HeadersExchange } from '../routing/headers.ts';
-import { EnqueueResult, Queue, type DeadLetterReason, type QueueHost } from '../queue/queue.ts';
+import { EnqueueResult, Queue, type DeadLetterReason, type PromotionReason, type QueueHost } from '../queue/queue.ts';
 import { Message } from '../queue/message.ts';
 import { matchPolicy, type PolicyDef } from '../policy/policy.ts';
 import type { DefinitionsStore } from '../store/definitions-store.ts';
@@ -30,8 +30,11 @@ export interface VHostContext {
    * the waiter hears onDurable(token) once the owner has it (on disc if persistent), or onNack(token).
    */
   forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean;
-  /** a queue's master moved from `from` to q.node (mirror promotion) */
-  queueMoved(q: Queue, from: string): void;
+  /**
+   * a queue's master moved from `from` to q.node (mirror promotion); why: after a failure or in a shutdown handover
+   * (undefined: not known, as when caught up from a snapshot)
+   */
+  queueMoved(q: Queue, from: string, why?: PromotionReason): void;
   /** the replicated record of a queue's synchronised mirrors changed */
   queueMirrorsChanged(q: Queue): void;
   readonly messageStore: MessageStore;
@@ -501,7 +504,7 @@ export class VHost implements QueueHost {
         // the new master's mirrors must sync from it before they count
         q.syncedMirrors = [];
         q.mirrorsVersion = 0;
-        this.ctx.queueMoved(q, cmd.from);
+        this.ctx.queueMoved(q, cmd.from, cmd.shutdown === true ? 'shutdown' : 'failure');
         return;
       }
       case 'queue.mirrors': {
