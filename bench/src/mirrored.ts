@@ -57,6 +57,16 @@ const help = `usage: npm run bench:mirrored -- [options]
   --warren-cpu-prof DIR   run Warren's nodes (cluster and single) under node --cpu-prof, profiles written to DIR
                      when they stop`;
 
+function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, sig);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     quick: false,
@@ -246,7 +256,7 @@ function markdown(rep: MirroredReport, a: Args): string {
     L.push('');
     L.push(`## Throughput: 1P/1C, 1 KB persistent, durable queue, confirms (window 100), manual acks (prefetch 100)`);
     L.push('');
-    L.push(`${a.reps} repetition(s) of ${a.durationSec} s (+${a.warmupSec} s warm-up), in each repetition Warren mirrored, RabbitMQ mirrored, Warren single node, one after the other. Producer and consumer connect to the master's node. Medians (min–max). "master CPU" is the master node's process over the measured window (% of one core; 200 % = both cores); "all nodes CPU" the three nodes together (one for the single node) over the whole run, warm-up included; "other load" is CPU used by everything but the master and the load generator (the mirrors' nodes, the idle other cluster, other people's work on this shared machine: noise).`);
+    L.push(`${a.reps} repetition(s) of ${a.durationSec} s (+${a.warmupSec} s warm-up), in each repetition Warren mirrored, RabbitMQ mirrored, Warren single node, one after the other; the RabbitMQ cluster is paused (SIGSTOP, all three nodes) during Warren's runs, as its idle VMs take CPU a 3-node run on this host needs. Producer and consumer connect to the master's node. Medians (min–max). "master CPU" is the master node's process over the measured window (% of one core; 200 % = both cores); "all nodes CPU" the three nodes together (one for the single node) over the whole run, warm-up included; "other load" is CPU used by everything but the master and the load generator (the mirrors' nodes, the idle other cluster, other people's work on this shared machine: noise).`);
     L.push('');
     L.push('| Setup | received msg/s | confirmed msg/s | p50 / p99 ms | master CPU % | all nodes CPU % | busiest client CPU % | other load % |');
     L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
@@ -394,6 +404,10 @@ async function main(): Promise<void> {
             log(`${t.padEnd(18)} rep ${r}: unavailable`);
             continue;
           }
+          // the idle RabbitMQ cluster is paused while Warren runs (its VMs' housekeeping takes CPU that a 3-node run on
+          // this host needs); all three together, for well under net_ticktime, so the cluster does not notice
+          const paused = t !== 'rabbitmq-mirrored' && rc !== undefined ? rc.nodes.map((n) => n.vmPid()).filter((p): p is number => p !== undefined) : [];
+          signal(paused, 'SIGSTOP');
           if (pid !== undefined) await settle(pid);
           if (a.quietWaitSec > 0) await quiet(a.quietWaitSec);
           const cpu0 = allPids.map((p) => sampleOne(p));
@@ -415,7 +429,7 @@ async function main(): Promise<void> {
             warmupSec: a.warmupSec,
             ...(pid !== undefined ? { brokerPid: pid } : {}),
             timeoutSec: a.warmupSec + a.durationSec + 90,
-          });
+          }).finally(() => signal(paused, 'SIGCONT'));
           const cpuSec = allPids.reduce((sum, p, k) => sum + ((sampleOne(p)?.cpuSec ?? NaN) - (cpu0[k]?.cpuSec ?? NaN)), 0);
           if (Number.isFinite(cpuSec)) res.allNodesCpuPct = (cpuSec / ((performance.now() - t0) / 1000)) * 100;
           sideRuns[t].runs.push(res);

@@ -172,6 +172,8 @@ export class ClusterService {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link up: ${link.remoteNode}`);
           this.partitions.linkUp(link.remoteNode, link.remoteIncarnation);
+          // publishes held for mirrored queues mastered there go on
+          this.remote.release();
         },
         onLinkDown: (link: PeerLink) => {
           if (link.remoteNode.startsWith('brokerctl-')) return;

@@ -11,9 +11,9 @@
 //   C -> O  get     {v, q, noAck}                    request: a message or {empty}; with acks it is held as cid "get"
 // When the link drops, O requeues everything held for C's consumers, and C cancels those consumers (their queue is
 // unreachable, as RabbitMQ's consumers of a down node's queue are).
-import type { PeerLink, PeerManager } from '@warren/cluster-peer';
+import { isPeerError, type PeerLink, type PeerManager } from '@warren/cluster-peer';
 import type { Broker } from '../server/broker.ts';
-import type { Queue, QueueCounts } from '../queue/queue.ts';
+import { EnqueueResult, type Queue, type QueueCounts } from '../queue/queue.ts';
 import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
@@ -205,9 +205,85 @@ export class RemoteQueues {
 
   // ---- publishing (C side)
 
+  /**
+   * Publishes to a mirrored queue whose master this node cannot reach (a failover under way), oldest first: held
+   * until a mirror is promoted or the master's node is back, then sent on in order, as RabbitMQ holds them instead of
+   * refusing them. Bounded in bytes (HOLD_MAX_BYTES) and time (HOLD_MAX_MS): past either, refused (basic.nack).
+   */
+  private held: { q: Queue; msg: Message; waiter: DurableWaiter | null; token: number; at: number; notBefore: number }[] = [];
+  private heldBytes = 0;
+  /** how many are held per queue */
+  private heldFor = new Map<Queue, number>();
+  private holdTimer: NodeJS.Timeout | null = null;
+
   forward(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean {
     const link = this.manager()?.link(q.node);
-    if (!link || !link.isOpen) return false;
+    if (!link || !link.isOpen) return this.hold(q, msg, waiter, token);
+    // a publish must not overtake the ones held for its queue
+    if (this.heldFor.has(q)) {
+      this.release();
+      if (this.heldFor.has(q)) return this.hold(q, msg, waiter, token);
+    }
+    return this.send1(link, q, msg, waiter, token);
+  }
+
+  /** Holds a publish to a mirrored queue between masters; false if the queue is not mirrored or there is no room. */
+  private hold(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number, notBefore = 0): boolean {
+    if (q.policy?.definition['ha-mode'] === undefined || this.heldBytes + msg.body.length > HOLD_MAX_BYTES) return false;
+    this.held.push({ q, msg, waiter, token, at: Date.now(), notBefore });
+    this.heldBytes += msg.body.length;
+    this.heldFor.set(q, (this.heldFor.get(q) ?? 0) + 1);
+    if (this.holdTimer === null) {
+      this.holdTimer = setInterval(() => this.release(), HOLD_CHECK_MS);
+      this.holdTimer.unref();
+    }
+    return true;
+  }
+
+  /**
+   * Sends on the held publishes that can go now (their queue's master is reachable, or is this node), in order; a
+   * held publish whose queue cannot take it yet keeps every later one of the same queue waiting. Called when a link
+   * comes up, when a promotion applies, before any new forward, and periodically (expiry).
+   */
+  release(): void {
+    if (this.held.length === 0) return;
+    const b = this.broker();
+    const now = Date.now();
+    const blocked = new Set<Queue>();
+    const keep: typeof this.held = [];
+    for (const h of this.held) {
+      const { q } = h;
+      if (!blocked.has(q)) {
+        if (b === null || q.deleted || now - h.at > HOLD_MAX_MS) {
+          this.heldBytes -= h.msg.body.length;
+          h.waiter?.onNack?.(h.token);
+          continue;
+        }
+        if (q.node === b.localNode && h.notBefore <= now) {
+          this.heldBytes -= h.msg.body.length;
+          this.enqueueHere(q, h.msg, h.waiter, h.token);
+          continue;
+        }
+        const link = this.manager()?.link(q.node);
+        if (link && link.isOpen && h.notBefore <= now) {
+          this.heldBytes -= h.msg.body.length;
+          if (!this.send1(link, q, h.msg, h.waiter, h.token)) h.waiter?.onNack?.(h.token);
+          continue;
+        }
+        blocked.add(q);
+      }
+      keep.push(h);
+    }
+    this.held = keep;
+    this.heldFor.clear();
+    for (const h of keep) this.heldFor.set(h.q, (this.heldFor.get(h.q) ?? 0) + 1);
+    if (keep.length === 0 && this.holdTimer !== null) {
+      clearInterval(this.holdTimer);
+      this.holdTimer = null;
+    }
+  }
+
+  private send1(link: PeerLink, q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): boolean {
     const payload = { type: 'pub', v: q.vhost, q: q.name, e: msg.exchange, k: msg.routingKey, p: rawProps(msg), b: msg.body, t: msg.timestamp };
     if (waiter === null) {
       try {
@@ -219,7 +295,16 @@ export class RemoteQueues {
     }
     link.request(payload, { timeoutMs: 15_000 }).then(
       () => waiter.onDurable(token),
-      () => waiter.onNack?.(token),
+      (err: unknown) => {
+        // the link to the master's node failed with the publish unanswered (a failover: closed, heartbeats missed), or
+        // the node is not the master (any more, or yet: the promotion has not applied on one of us): held again for
+        // the master, if there is room (the old master may have taken it: then it comes twice, never not at all); a
+        // refused one is retried after a pause, not at once. Any other refusal is the publisher's nack.
+        if (isPeerError(err) && (err.code === 'LINK_CLOSED' || err.code === 'HEARTBEAT_TIMEOUT' || err.remoteCode === NOT_MASTER)) {
+          if (this.hold(q, msg, waiter, token, err.remoteCode === NOT_MASTER ? Date.now() + HOLD_RETRY_MS : 0)) return;
+        }
+        waiter.onNack?.(token);
+      },
     );
     return true;
   }
@@ -314,7 +399,7 @@ export class RemoteQueues {
     if (!q || !b?.running) throw new Error(`NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
     // a sender whose metadata is behind takes this node for the queue's: its master is elsewhere now (a mirrored
     // queue moved), and what this node holds of it is no queue to confirm a publish into or consume from
-    if (q.node !== b.localNode) throw new Error(`queue '${name}' in vhost '${vhost}' is on ${q.node}, not on ${b.localNode}`);
+    if (q.node !== b.localNode) throw Object.assign(new Error(`queue '${name}' in vhost '${vhost}' is on ${q.node}, not on ${b.localNode}`), { code: NOT_MASTER });
     return q;
   }
 
@@ -327,16 +412,29 @@ export class RemoteQueues {
       return Promise.reject(err);
     }
     const msg = toMessage(m);
-    q.enqueue(msg);
-    const broker = this.broker()!;
-    // the publisher's confirm waits for this node's disc and for every synchronised mirror
     return new Promise((resolve, reject) => {
-      let waits = 1;
-      const done = { onDurable: () => void (--waits === 0 && resolve()), onNack: () => reject(new Error('not confirmed by a mirror')) };
-      if (q.mirror !== null) waits += q.mirror.track(done, 0);
-      if (msg.persistent && q.durable) broker.messageStore.whenDurable(done, 0);
-      else done.onDurable();
+      this.enqueueHere(q, msg, { onDurable: () => resolve(), onNack: () => reject(new Error(`queue '${q.name}' in vhost '${q.vhost}' did not take the message`)) }, 0);
     });
+  }
+
+  /**
+   * Enqueues on this node, the queue's master. The waiter hears onDurable(token) once the message is on this node's
+   * disc (when persistent) and with every synchronised mirror; onNack(token) if the queue refuses it (a full queue
+   * with overflow reject-publish) or a mirror's confirm cannot come.
+   */
+  private enqueueHere(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number): void {
+    if (q.deleted || q.enqueue(msg) !== EnqueueResult.Accepted) {
+      waiter?.onNack?.(token);
+      return;
+    }
+    if (waiter === null) return;
+    const w = new Waits(waiter, token);
+    if (q.mirror !== null) w.n += q.mirror.track(w, 0);
+    if (msg.persistent && q.durable) {
+      w.n++;
+      this.broker()!.messageStore.whenDurable(w, 0);
+    }
+    w.onDurable();
   }
 
   /**
@@ -433,8 +531,9 @@ export class RemoteQueues {
   /** Consumers of a mirrored queue whose master was lost, waiting for the promoted one. */
   private orphans: { sub: RemoteSubscription; queue: Queue; at: number }[] = [];
 
-  /** A queue's master moved: its waiting consumers subscribe at the new master (or attach here, if that is us). */
+  /** A queue's master moved: its held publishes go on and its waiting consumers subscribe at the new master (or attach here, if that is us). */
   queueMoved(q: Queue): void {
+    this.release();
     const keep: typeof this.orphans = [];
     for (const o of this.orphans) {
       if (o.queue !== q) {
@@ -461,6 +560,38 @@ export class RemoteQueues {
     this.orphans = keep;
   }
 }
+
+/** Counts what a publisher is waiting for (a disc, mirrors) before it hears onDurable once. */
+class Waits implements DurableWaiter {
+  /** starts at 1: the caller's own hold, released once every wait is counted */
+  n = 1;
+  private readonly waiter: DurableWaiter;
+  private readonly token: number;
+
+  constructor(waiter: DurableWaiter, token: number) {
+    this.waiter = waiter;
+    this.token = token;
+  }
+
+  onDurable(): void {
+    if (this.n > 0 && --this.n === 0) this.waiter.onDurable(this.token);
+  }
+
+  onNack(): void {
+    if (this.n === 0) return;
+    this.n = 0;
+    this.waiter.onNack?.(this.token);
+  }
+}
+
+/** Publishes held for mirrored queues between masters: at most this many body bytes, each for at most HOLD_MAX_MS. */
+export const HOLD_MAX_BYTES = 64 * 1024 * 1024;
+export const HOLD_MAX_MS = 30_000;
+const HOLD_CHECK_MS = 250;
+/** A publish the queue's node refused as not its master waits this long before it goes again. */
+const HOLD_RETRY_MS = 100;
+/** The error code of a forwarded publish, subscription or get refused by a node that is not the queue's master. */
+const NOT_MASTER = 'NOT_MASTER';
 
 /** How long a consumer of a mirrored queue waits for a new master before it is cancelled. */
 export const ORPHAN_TIMEOUT_MS = 30_000;
