@@ -4,6 +4,7 @@ import { MemoryNetwork } from './transport/memory.ts';
 import { simNode } from './test-support.ts';
 import type { SimNode } from './test-support.ts';
 import type { PeerManagerOptions } from './peer-manager.ts';
+import type { PeerError } from './errors.ts';
 
 let nodes: SimNode[] = [];
 afterEach(async () => {
@@ -63,6 +64,33 @@ describe('PeerLink', { timeout: 10_000 }, () => {
     await clock.advance(1);
     await slowCheck;
     expect(ab.isOpen).toBe(true);
+  });
+
+  it('requestWith hands replies, remote errors, link loss and timeouts (by the heartbeat tick after the deadline) to a handler with its token', async () => {
+    const { clock, network, ab } = await linked();
+    const heard: [string, number, unknown][] = [];
+    const handler = {
+      onReply: (token: number, value: unknown) => void heard.push(['reply', token, value]),
+      onReplyError: (token: number, error: PeerError) => void heard.push(['error', token, error.remoteCode ?? error.code]),
+    };
+    ab.requestWith({ echo: 'one' }, handler, 1);
+    ab.requestWith({ fail: 'refused' }, handler, 2);
+    ab.requestWith({ delayForever: true }, handler, 3, 2500);
+    await clock.advance(5);
+    expect(heard).toEqual([
+      ['reply', 1, 'one'],
+      ['error', 2, 'E_TEST'],
+    ]);
+    // the default tick is 1 s: the deadline at 2.5 s is noticed at the 3 s tick, not before the deadline
+    await clock.advance(2400);
+    expect(heard).toHaveLength(2);
+    await clock.advance(700);
+    expect(heard[2]).toEqual(['error', 3, 'REQUEST_TIMEOUT']);
+    ab.requestWith({ delayForever: true }, handler, 4);
+    network.crash('b');
+    await clock.advance(10);
+    expect(heard[3]).toEqual(['error', 4, 'LINK_CLOSED']);
+    expect(() => ab.requestWith({ echo: 'late' }, handler, 5)).toThrow(expect.objectContaining({ code: 'LINK_CLOSED' }) as Error);
   });
 
   it('rejects pending requests when the link closes', async () => {

@@ -69,11 +69,35 @@ export interface PeerLinkParams {
   readonly onClosed?: (link: PeerLink, error: PeerError | undefined) => void;
 }
 
-class PendingRequest {
+/** Hears the outcome of a request sent with requestWith(): token is the caller's, handed back. */
+export interface ReplyHandler {
+  onReply(token: number, value: unknown): void;
+  onReplyError(token: number, error: PeerError): void;
+}
+
+class PromiseReply implements ReplyHandler {
   constructor(
     readonly resolve: (value: unknown) => void,
     readonly reject: (error: PeerError) => void,
-    readonly timer: TimerHandle,
+  ) {}
+
+  onReply(_token: number, value: unknown): void {
+    this.resolve(value);
+  }
+
+  onReplyError(_token: number, error: PeerError): void {
+    this.reject(error);
+  }
+}
+
+class PendingRequest {
+  constructor(
+    readonly handler: ReplyHandler,
+    readonly token: number,
+    /** request(): a timer of its own; requestWith(): null, the heartbeat tick checks the deadline */
+    readonly timer: TimerHandle | null,
+    readonly deadline: number,
+    readonly timeoutMs: number,
   ) {}
 }
 
@@ -212,9 +236,22 @@ export class PeerLink {
       this.append(FrameKind.REQUEST, id, true, packr.pack(message));
       this.afterAppend();
       const timeoutMs = options?.timeoutMs ?? this.limits.requestTimeoutMs;
-      const timer = this.clock.setTimeout(() => this.expire(id, timeoutMs), timeoutMs);
-      this.pending.set(id, new PendingRequest(resolve, reject, timer));
+      const timer = this.clock.setTimeout(() => this.expire(id), timeoutMs);
+      this.pending.set(id, new PendingRequest(new PromiseReply(resolve, reject), 0, timer, 0, timeoutMs));
     });
+  }
+
+  /**
+   * request() without a promise, a closure or a timer of its own, for one request per message on a hot path: the
+   * handler hears onReply(token, value) or onReplyError(token, error) (REMOTE_ERROR, LINK_CLOSED, HEARTBEAT_TIMEOUT,
+   * and REQUEST_TIMEOUT, noticed at the next heartbeat tick after the deadline). Throws as send() does.
+   */
+  requestWith(message: unknown, handler: ReplyHandler, token: number, timeoutMs = this.limits.requestTimeoutMs): void {
+    const id = this.nextRequestId;
+    this.nextRequestId = id === MAX_REQUEST_ID ? 1 : id + 1;
+    this.append(FrameKind.REQUEST, id, true, packr.pack(message));
+    this.afterAppend();
+    this.pending.set(id, new PendingRequest(handler, token, null, this.clock.now() + timeoutMs, timeoutMs));
   }
 
   /** Resolves once the backlog is handed to the transport (at once if there is none); rejects if the link closes. */
@@ -366,22 +403,29 @@ export class PeerLink {
       return;
     }
     this.pending.delete(id);
-    this.clock.clearTimeout(request.timer);
+    if (request.timer !== null) this.clock.clearTimeout(request.timer);
     if (!isError) {
-      request.resolve(value);
+      request.handler.onReply(request.token, value);
       return;
     }
     const remote = value as { message?: unknown; code?: unknown } | null;
     const message = typeof remote?.message === 'string' ? remote.message : 'unknown error';
     const code = typeof remote?.code === 'string' ? remote.code : undefined;
-    request.reject(new PeerError('REMOTE_ERROR', `peer ${this.remoteNode}: ${message}`, code));
+    request.handler.onReplyError(request.token, new PeerError('REMOTE_ERROR', `peer ${this.remoteNode}: ${message}`, code));
   }
 
-  private expire(id: number, timeoutMs: number): void {
+  private expire(id: number): void {
     const request = this.pending.get(id);
     if (request === undefined) return;
     this.pending.delete(id);
-    request.reject(new PeerError('REQUEST_TIMEOUT', `peer ${this.remoteNode}: no reply to request within ${timeoutMs} ms`));
+    request.handler.onReplyError(request.token, new PeerError('REQUEST_TIMEOUT', `peer ${this.remoteNode}: no reply to request within ${request.timeoutMs} ms`));
+  }
+
+  /** requestWith() requests past their deadline (checked once per heartbeat tick). */
+  private expireOverdue(): void {
+    if (this.pending.size === 0) return;
+    const now = this.clock.now();
+    for (const [id, request] of this.pending) if (request.timer === null && request.deadline <= now) this.expire(id);
   }
 
   private append(kind: number, id: number, withId: boolean, payload: Buffer | null): void {
@@ -449,6 +493,7 @@ export class PeerLink {
     }
     this.sentSinceTick = false;
     this.heartbeatTimer = this.clock.setTimeout(this.tickTask, this.limits.heartbeatTickMs);
+    this.expireOverdue();
   }
 
   private fail(error: PeerError, graceful = false): void {
@@ -475,8 +520,8 @@ export class PeerLink {
     }
     const reason = error ?? new PeerError('LINK_CLOSED', `peer ${this.remoteNode}: link closed by the local node`);
     for (const request of this.pending.values()) {
-      this.clock.clearTimeout(request.timer);
-      request.reject(reason);
+      if (request.timer !== null) this.clock.clearTimeout(request.timer);
+      request.handler.onReplyError(request.token, reason);
     }
     this.pending.clear();
     const waiters = this.drainWaiters;

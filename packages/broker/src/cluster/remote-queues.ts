@@ -11,7 +11,7 @@
 //   C -> O  get     {v, q, noAck}                    request: a message or {empty}; with acks it is held as cid "get"
 // When the link drops, O requeues everything held for C's consumers, and C cancels those consumers (their queue is
 // unreachable, as RabbitMQ's consumers of a down node's queue are).
-import { isPeerError, type PeerLink, type PeerManager } from '@warren/cluster-peer';
+import { packMessage, type PeerError, type PeerLink, type PeerManager, type ReplyHandler } from '@warren/cluster-peer';
 import type { Broker } from '../server/broker.ts';
 import { EnqueueResult, type Queue, type QueueCounts } from '../queue/queue.ts';
 import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
@@ -181,14 +181,7 @@ export class RemoteQueues {
   }
 
   send(node: string, msg: unknown): boolean {
-    const link = this.manager()?.link(node);
-    if (!link || !link.isOpen) return false;
-    try {
-      link.send(msg);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.sendPacked(node, packMessage(msg));
   }
 
   /** send() of a message packed with packMessage() (the same message to several nodes is packed once). */
@@ -228,7 +221,7 @@ export class RemoteQueues {
   }
 
   /** Holds a publish to a mirrored queue between masters; false if the queue is not mirrored or there is no room. */
-  private hold(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number, notBefore = 0): boolean {
+  hold(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number, notBefore = 0): boolean {
     if (q.policy?.definition['ha-mode'] === undefined || this.heldBytes + msg.body.length > HOLD_MAX_BYTES) return false;
     this.held.push({ q, msg, waiter, token, at: Date.now(), notBefore });
     this.heldBytes += msg.body.length;
@@ -293,19 +286,11 @@ export class RemoteQueues {
       }
       return true;
     }
-    link.request(payload, { timeoutMs: 15_000 }).then(
-      () => waiter.onDurable(token),
-      (err: unknown) => {
-        // the link to the master's node failed with the publish unanswered (a failover: closed, heartbeats missed), or
-        // the node is not the master (any more, or yet: the promotion has not applied on one of us): held again for
-        // the master, if there is room (the old master may have taken it: then it comes twice, never not at all); a
-        // refused one is retried after a pause, not at once. Any other refusal is the publisher's nack.
-        if (isPeerError(err) && (err.code === 'LINK_CLOSED' || err.code === 'HEARTBEAT_TIMEOUT' || err.remoteCode === NOT_MASTER)) {
-          if (this.hold(q, msg, waiter, token, err.remoteCode === NOT_MASTER ? Date.now() + HOLD_RETRY_MS : 0)) return;
-        }
-        waiter.onNack?.(token);
-      },
-    );
+    try {
+      link.requestWith(payload, new ForwardedPublish(this, q, msg, waiter, token), 0, 15_000);
+    } catch {
+      return false;
+    }
     return true;
   }
 
@@ -558,6 +543,33 @@ export class RemoteQueues {
       }
     }
     this.orphans = keep;
+  }
+}
+
+/** A forwarded publish with a publisher waiting for its confirm, until the queue's node answers. */
+class ForwardedPublish implements ReplyHandler {
+  constructor(
+    private readonly owner: RemoteQueues,
+    private readonly q: Queue,
+    private readonly msg: Message,
+    private readonly waiter: DurableWaiter,
+    private readonly token: number,
+  ) {}
+
+  onReply(): void {
+    this.waiter.onDurable(this.token);
+  }
+
+  onReplyError(_token: number, err: PeerError): void {
+    // the link to the master's node failed with the publish unanswered (a failover: closed, heartbeats missed), or
+    // the node is not the master (any more, or yet: the promotion has not applied on one of us): held again for the
+    // master, if there is room (the old master may have taken it: then it comes twice, never not at all); a refused
+    // one is retried after a pause, not at once. Any other refusal is the publisher's nack.
+    const notMaster = err.remoteCode === NOT_MASTER;
+    if (err.code === 'LINK_CLOSED' || err.code === 'HEARTBEAT_TIMEOUT' || notMaster) {
+      if (this.owner.hold(this.q, this.msg, this.waiter, this.token, notMaster ? Date.now() + HOLD_RETRY_MS : 0)) return;
+    }
+    this.waiter.onNack?.(this.token);
   }
 }
 
