@@ -173,7 +173,8 @@ export async function startWarren(opts: { cpuProfDir?: string; nodeArgs?: string
   const distPort = await freePort();
   const out = join(dir, 'stdout.log');
   const fd = openSync(out, 'a');
-  const nodeArgs = [...(opts.nodeArgs ?? [])];
+  // as the broker binary runs it (bin/broker: why)
+  const nodeArgs = ['--no-memory-reducer', ...(opts.nodeArgs ?? [])];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   const t0 = performance.now();
   const child = spawnTracked(

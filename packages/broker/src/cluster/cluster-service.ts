@@ -25,10 +25,10 @@ import type { ClusterView } from '../mgmt/cluster.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
-/** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
 /** Peer link heartbeat tick between cluster nodes (see listen()). */
-export const PEER_HEARTBEAT_TICK_MS = 400;
+export const PEER_HEARTBEAT_TICK_MS = 250;
 
+/** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
 export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
 
 export interface ClusterFile {
@@ -160,10 +160,11 @@ export class ClusterService {
         if (registered !== null) return { host: isIP(host) !== 0 ? host : '127.0.0.1', port: registered };
         return { host, port: DEFAULT_DIST_PORT };
       }),
-      // a hung or cut-off peer is declared dead after 4 silent ticks (1.6 s): the mirrored-queue failover target is
-      // 2 s, and the event loop of a busy node can stall for some hundreds of ms without being taken for dead
+      // a hung or cut-off peer is declared dead after 6 silent ticks (1.5 s of silence, noticed 1.5-1.75 s after it
+      // began: the finer the tick, the less the detection varies): the mirrored-queue failover target is 2 s, and the
+      // event loop of a busy node can stall for some hundreds of ms without being taken for dead
       heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
-      heartbeatMissedTicks: 4,
+      heartbeatMissedTicks: 6,
       logger: { debug() {}, info() {}, warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
       handler: {
         onMessage: (link: PeerLink, msg: unknown) => this.onMessage(link, msg),
