@@ -61,6 +61,18 @@ export function mirrorNodes(q: Queue, members: string[], pick?: { reachable: Set
   return [];
 }
 
+/**
+ * A frame's ops without the deliveries of messages it also removes (a consumer's ack usually follows its delivery
+ * within the lazy window): the mirror need not record a delivery of a message it drops in the same frame.
+ */
+function withoutSettledDeliveries(ops: Op[]): Op[] {
+  let removed: Set<number> | null = null;
+  for (const o of ops) if (o[0] === 1) (removed ??= new Set()).add(o[1]);
+  if (removed === null) return ops;
+  const r = removed;
+  return ops.filter((o) => o[0] !== 2 || !r.has(o[1]));
+}
+
 /** The same ops, element by element (the stream's ops are shared by every mirror's list). */
 function sameOps(a: Op[], b: Op[]): boolean {
   if (a.length !== b.length) return false;
@@ -131,9 +143,10 @@ class Master implements QueueMirror {
     let packed: Op[] | null = null;
     let payload: Buffer | null = null;
     let failed: string[] | null = null;
-    for (const [n, ops] of this.out) {
-      if (ops.length === 0) continue;
+    for (const [n, all] of this.out) {
+      if (all.length === 0) continue;
       this.out.set(n, []);
+      const ops = withoutSettledDeliveries(all);
       if (packed === null || !sameOps(packed, ops)) {
         packed = ops;
         payload = packMessage({ type: 'mq', v: this.q.vhost, q: this.q.name, ops: packInner(ops) });
