@@ -231,10 +231,7 @@ export class PeerLink {
   /** Sends a request and resolves with the peer's reply; rejects with REQUEST_TIMEOUT, REMOTE_ERROR, LINK_CLOSED. */
   request(message: unknown, options?: RequestOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const id = this.nextRequestId;
-      this.nextRequestId = id === MAX_REQUEST_ID ? 1 : id + 1;
-      this.append(FrameKind.REQUEST, id, true, packr.pack(message));
-      this.afterAppend();
+      const id = this.appendRequest(message);
       const timeoutMs = options?.timeoutMs ?? this.limits.requestTimeoutMs;
       const timer = this.clock.setTimeout(() => this.expire(id), timeoutMs);
       this.pending.set(id, new PendingRequest(new PromiseReply(resolve, reject), 0, timer, 0, timeoutMs));
@@ -247,11 +244,17 @@ export class PeerLink {
    * and REQUEST_TIMEOUT, noticed at the next heartbeat tick after the deadline). Throws as send() does.
    */
   requestWith(message: unknown, handler: ReplyHandler, token: number, timeoutMs = this.limits.requestTimeoutMs): void {
-    const id = this.nextRequestId;
-    this.nextRequestId = id === MAX_REQUEST_ID ? 1 : id + 1;
-    this.append(FrameKind.REQUEST, id, true, packr.pack(message));
-    this.afterAppend();
+    const id = this.appendRequest(message);
     this.pending.set(id, new PendingRequest(handler, token, null, this.clock.now() + timeoutMs, timeoutMs));
+  }
+
+  /** Queues a REQUEST frame under the next request id, which it returns. Throws as send() does. */
+  private appendRequest(message: unknown): number {
+    const id = this.nextRequestId;
+    this.append(FrameKind.REQUEST, id, true, packr.pack(message));
+    this.nextRequestId = id === MAX_REQUEST_ID ? 1 : id + 1;
+    this.afterAppend();
+    return id;
   }
 
   /** Resolves once the backlog is handed to the transport (at once if there is none); rejects if the link closes. */

@@ -435,7 +435,11 @@ const H: Record<string, Handler> = {
     const elsewhere = new Map<string, Queue[]>();
     for (const q of queues) {
       if (node.cluster === null || q.node === '' || q.node === b.localNode) counts.set(q, q.counts());
-      else elsewhere.set(q.node, [...(elsewhere.get(q.node) ?? []), q]);
+      else {
+        let list = elsewhere.get(q.node);
+        if (list === undefined) elsewhere.set(q.node, (list = []));
+        list.push(q);
+      }
     }
     await Promise.all(
       [...elsewhere].map(async ([n, qs]) => {

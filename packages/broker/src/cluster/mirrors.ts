@@ -143,13 +143,12 @@ class Master implements QueueMirror {
     let packed: Op[] | null = null;
     let payload: Buffer | null = null;
     let failed: string[] | null = null;
-    for (const [n, all] of this.out) {
-      if (all.length === 0) continue;
+    for (const [n, ops] of this.out) {
+      if (ops.length === 0) continue;
       this.out.set(n, []);
-      const ops = withoutSettledDeliveries(all);
       if (packed === null || !sameOps(packed, ops)) {
         packed = ops;
-        payload = packMessage({ type: 'mq', v: this.q.vhost, q: this.q.name, ops: packInner(ops) });
+        payload = packMessage({ type: 'mq', v: this.q.vhost, q: this.q.name, ops: packInner(withoutSettledDeliveries(ops)) });
       }
       if (!this.owner.sendPacked(n, payload!)) (failed ??= []).push(n);
     }

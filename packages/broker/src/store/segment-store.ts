@@ -3,8 +3,9 @@
 //                                    type 2 = delivered (id)      type 3 = removed (id)
 // Writes from all queues are gathered per event-loop turn and written, then fdatasync'ed, as one group commit; a
 // publisher confirm waits for the group its message is in. A group of only delivered and removed records (consumers'
-// acks) is written without an fdatasync of its own, as RabbitMQ does not sync acks either. A segment is deleted once it and every older segment hold
-// no live message (oldest first, so a removal record never outlives what it removes... it can only outlive nothing).
+// acks) is written without an fdatasync of its own, as RabbitMQ does not sync acks either. A segment is deleted once
+// it and every older segment hold no live message (oldest first, so a removal record never outlives what it
+// removes... it can only outlive nothing).
 // After a crash, a torn record at the end of the last segment is cut off.
 import { closeSync, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
