@@ -87,7 +87,8 @@ interface Pending {
   seq: number;
   waiter: DurableWaiter;
   token: number;
-  remaining: Set<string>;
+  /** the mirrors it waits for (shared by every publish tracked while the set stays the same) */
+  need: readonly string[];
 }
 
 /** The master side of one mirrored queue. */
@@ -184,6 +185,7 @@ class Master implements QueueMirror {
   private markSynced(node: string): void {
     this.joinedAt.delete(node);
     this.synced.add(node);
+    this.need = null;
     this.to(node, [4, this.lastSeq]);
     this.record();
   }
@@ -209,12 +211,52 @@ class Master implements QueueMirror {
    * record until the removal commits; only then may a confirm go out without it, see record()).
    */
   track(waiter: DurableWaiter, token: number): number {
-    const recorded = this.maybeRecorded();
-    if (this.synced.size === 0 && recorded.size === 0) return 0;
-    const remaining = new Set(this.synced);
-    for (const n of recorded) remaining.add(n);
-    this.pending.push({ seq: this.lastSeq, waiter, token, remaining });
+    const need = this.needed();
+    if (need.length === 0) return 0;
+    this.pending.push({ seq: this.lastSeq, waiter, token, need });
     return 1;
+  }
+
+  /** What a confirm waits for, kept until the synchronised mirrors, the log's record or the proposals change. */
+  private need: readonly string[] | null = null;
+  private needRecord: readonly string[] = [];
+  private needVersion = -1;
+  /** the highest seq each mirror acked: it holds every message up to that one */
+  private readonly ackedTo = new Map<string, number>();
+  /** confirms of messages up to this seq no longer wait for the node (lost, and the log does not record it) */
+  private readonly releasedTo = new Map<string, number>();
+
+  private needed(): readonly string[] {
+    const q = this.q;
+    // (before a record of this master's own applies, every member counts: the membership is read each time)
+    if (this.need !== null && this.needVersion === q.mirrorsVersion && this.needRecord === q.syncedMirrors && q.mirrorsVersion > this.startVersion) return this.need;
+    const all = this.maybeRecorded();
+    for (const n of this.synced) all.add(n);
+    this.need = [...all].sort();
+    this.needVersion = q.mirrorsVersion;
+    this.needRecord = q.syncedMirrors;
+    return this.need;
+  }
+
+  private done(p: Pending): boolean {
+    for (const n of p.need) if ((this.ackedTo.get(n) ?? -1) < p.seq && (this.releasedTo.get(n) ?? -1) < p.seq) return false;
+    return true;
+  }
+
+  /** Confirms every publish whose mirrors all hold its message (or no longer count). */
+  private settle(): void {
+    const keep: Pending[] = [];
+    for (const p of this.pending) {
+      if (this.done(p)) p.waiter.onDurable(p.token);
+      else keep.push(p);
+    }
+    this.pending = keep;
+  }
+
+  /** Confirms stop waiting for `node` for every message so far. */
+  private release(node: string): void {
+    this.releasedTo.set(node, this.lastSeq);
+    this.need = null;
   }
 
   private recording = false;
@@ -257,6 +299,7 @@ class Master implements QueueMirror {
     this.recording = true;
     const base = this.q.mirrorsVersion;
     this.proposed.push({ base, nodes: want });
+    this.need = null;
     b.replicator
       .propose({ op: 'queue.mirrors', vhost: this.q.vhost, name: this.q.name, master: this.q.node, epoch: this.q.masterEpoch, base, synced: want })
       .then(
@@ -275,20 +318,18 @@ class Master implements QueueMirror {
   /** The log's record of our synchronised mirrors changed: confirms stop waiting for mirrors that left it. */
   committed(): void {
     this.proposed = this.proposed.filter((p) => p.base >= this.q.mirrorsVersion);
-    const keepWaiting = new Set([...this.synced, ...this.maybeRecorded()]);
-    const keep: Pending[] = [];
-    for (const p of this.pending) {
-      for (const n of p.remaining) if (!keepWaiting.has(n)) p.remaining.delete(n);
-      if (p.remaining.size === 0) p.waiter.onDurable(p.token);
-      else keep.push(p);
-    }
-    this.pending = keep;
+    this.need = null;
+    const keepWaiting = this.needed();
+    const waitedFor = new Set<string>();
+    for (const p of this.pending) for (const n of p.need) waitedFor.add(n);
+    for (const n of waitedFor) if (!keepWaiting.includes(n)) this.release(n);
+    this.settle();
     this.record();
   }
 
   /** No mirrors wanted any more: done once the log records none and no confirm waits. */
   get idle(): boolean {
-    return this.streaming.size === 0 && this.maybeRecorded().size === 0 && this.pending.length === 0;
+    return this.streaming.size === 0 && this.pending.length === 0 && this.maybeRecorded().size === 0;
   }
 
   /** This node is not the master any more: nothing it still owes a confirm for can be confirmed. */
@@ -301,17 +342,9 @@ class Master implements QueueMirror {
   }
 
   acked(node: string, seq: number): void {
-    this.settle((p) => p.seq <= seq, node);
-  }
-
-  private settle(match: (p: Pending) => boolean, node: string): void {
-    const keep: Pending[] = [];
-    for (const p of this.pending) {
-      if (match(p)) p.remaining.delete(node);
-      if (p.remaining.size === 0) p.waiter.onDurable(p.token);
-      else keep.push(p);
-    }
-    this.pending = keep;
+    if (seq <= (this.ackedTo.get(node) ?? -1)) return;
+    this.ackedTo.set(node, seq);
+    if (this.pending.length > 0 && this.pending[0]!.seq <= seq) this.settle();
   }
 
   /** mirrors asked whether they can resume from the copy they hold (automatic sync), until they answer */
@@ -375,6 +408,7 @@ class Master implements QueueMirror {
       if (i >= snapshot.length) {
         this.syncing.delete(node);
         this.synced.add(node);
+        this.need = null;
         // the mirror holds everything up to lastSeq now: its ack of it counts for the confirms waiting on it
         this.to(node, [4, this.lastSeq]);
         this.flush();
@@ -399,10 +433,14 @@ class Master implements QueueMirror {
     this.syncing.delete(node);
     this.joinedAt.delete(node);
     this.synced.delete(node);
+    this.need = null;
     this.out.delete(node);
     // a mirror the log does not record as synchronised no longer holds up confirms; one it does, until its removal
     // from the record commits (committed())
-    if (!this.maybeRecorded().has(node)) this.settle(() => true, node);
+    if (!this.maybeRecorded().has(node)) {
+      this.release(node);
+      this.settle();
+    }
     this.record();
   }
 }
