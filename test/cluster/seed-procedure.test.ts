@@ -8,7 +8,7 @@ import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
 
 let env: TestEnv;
-const nodes: { name: string; port: number; dist: number; args: string[]; proc: BrokerProcess | null }[] = [];
+const nodes: { name: string; port: number; dist: number; mgmt: number; args: string[]; proc: BrokerProcess | null }[] = [];
 const ctl = (n: number, ...args: string[]) => env.ctl(['-n', nodes[n]!.name, ...args], 40_000);
 const url = (n: number) => `amqp://guest:guest@127.0.0.1:${nodes[n]!.port}`;
 
@@ -22,8 +22,10 @@ beforeAll(async () => {
   for (let i = 1; i <= 3; i++) {
     const port = await freePort();
     const dist = await freePort();
+    const mgmt = await freePort();
     const name = `rabbit@seednode${i}`;
-    nodes.push({ name, port, dist, args: ['--data-dir', join(env.dir, `node${i}`), '--node-name', name, '--dist-port', String(dist), '--quiet'], proc: null });
+    const args = ['--data-dir', join(env.dir, `node${i}`), '--node-name', name, '--dist-port', String(dist), '--management-port', String(mgmt), '--management-host', '127.0.0.1', '--quiet'];
+    nodes.push({ name, port, dist, mgmt, args, proc: null });
   }
   await Promise.all([start(0), start(1), start(2)]);
 }, 60_000);
@@ -82,6 +84,9 @@ describe('cluster (seed procedure)', () => {
     for (const n of [0, 2]) {
       const out = (await ctl(n, '-q', 'list_queues', 'name', 'messages', 'messages_ready', 'consumers', 'state', 'pid')).stdout;
       expect(out).toContain(`orders\t2\t2\t0\trunning\t<${nodes[1]!.name}.1.0>`);
+      // and so does the management API
+      const res = await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/queues/%2F/orders`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+      expect(await res.json()).toMatchObject({ name: 'orders', node: nodes[1]!.name, state: 'running', messages: 2, messages_ready: 2, messages_unacknowledged: 0 });
     }
     // consume through node1: deliveries come over the peer link, acks go back
     const c1 = await new AMQPClient(url(0)).connect();

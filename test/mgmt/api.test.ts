@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { amqp, http, startEnv, until, type Env } from './helpers.ts';
-import type { ClusterView } from '../../packages/broker/src/mgmt/index.ts';
+import { localCounts, type ClusterView } from '../../packages/broker/src/mgmt/index.ts';
 import { NoDiscNodeError } from '../../packages/broker/src/cluster/metadata.ts';
 
 let env: Env;
@@ -610,6 +610,16 @@ describe('cluster view', () => {
         { name: 'rabbit@c', type: 'disc', running: false, partitions: [] },
       ],
       queueLocation: (_vhost, queue) => (queue === 'mirrored' ? { node: 'rabbit@b', mirrors: [self, 'rabbit@c'], synchronisedMirrors: [self] } : { node: self, mirrors: [], synchronisedMirrors: [] }),
+      // the master of 'mirrored' (on rabbit@b) has 7 ready and 2 unacked messages and a consumer; 'on-c' is mastered on
+      // the stopped node, which cannot be asked
+      queueCounts: (queues) => {
+        const out = localCounts(queues);
+        for (const q of out.keys()) {
+          if (q.name === 'mirrored') out.set(q, { ready: 7, unacked: 2, readyBytes: 700, consumers: 1 });
+          if (q.name === 'on-c') out.set(q, null);
+        }
+        return Promise.resolve(out);
+      },
     };
     const c = await startEnv({ cluster: view });
     try {
@@ -622,7 +632,17 @@ describe('cluster view', () => {
       const q = (await http(c, 'GET', '/api/queues/%2F/mirrored')).json;
       expect(q).toMatchObject({ node: 'rabbit@b', slave_nodes: [self, 'rabbit@c'], synchronised_slave_nodes: [self] });
       expect((await http(c, 'GET', '/api/queues/%2F/plain')).json).not.toHaveProperty('slave_nodes');
+      // counts are the master's: this node's stand-in for 'mirrored' is empty
+      expect(q).toMatchObject({ state: 'running', messages: 9, messages_ready: 7, messages_unacknowledged: 2, message_bytes: 700, consumers: 1 });
+      await http(c, 'PUT', '/api/queues/%2F/on-c', {});
+      const down = (await http(c, 'GET', '/api/queues/%2F/on-c')).json;
+      expect(down).toMatchObject({ name: 'on-c', state: 'down' });
+      expect(down).not.toHaveProperty('messages');
+      const listed = (await http(c, 'GET', '/api/queues/%2F')).json as { name: string; state: string; messages?: number }[];
+      expect(listed.map((x) => [x.name, x.state, x.messages])).toEqual([['mirrored', 'running', 9], ['plain', 'running', 0], ['on-c', 'down', undefined]]);
+      expect((await http(c, 'GET', '/api/overview')).json.queue_totals).toMatchObject({ messages: 9, messages_ready: 7, messages_unacknowledged: 2 });
       const vh = (await http(c, 'GET', '/api/vhosts/%2F')).json;
+      expect(vh).toMatchObject({ messages: 9, messages_ready: 7, messages_unacknowledged: 2 });
       expect(vh.cluster_state).toEqual({ [self]: 'running', 'rabbit@b': 'running', 'rabbit@c': 'stopped' });
       expect((await http(c, 'GET', '/api/nodes/rabbit%40c')).json.running).toBe(false);
       expect((await http(c, 'GET', '/api/health/checks/node-is-mirror-sync-critical')).status).toBe(200);

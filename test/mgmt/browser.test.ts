@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { amqp, http, startEnv, until, type Env } from './helpers.ts';
-import type { ClusterView } from '../../packages/broker/src/mgmt/index.ts';
+import { localCounts, type ClusterView } from '../../packages/broker/src/mgmt/index.ts';
 
 // the few playwright calls used here (playwright-core is optional, so its types may be absent)
 interface Locator {
@@ -66,6 +66,7 @@ describe.skipIf(typeof pw === 'string')('web UI in chromium', () => {
         { name: 'rabbit@peer', type: 'ram', running: true, partitions: [], stats: { mem_used: 50 * 1024 * 1024, uptime: 60_000 } },
       ],
       queueLocation: (_v, q) => (q.startsWith('ha.') ? { node: self, mirrors: ['rabbit@peer'], synchronisedMirrors: peerSynced ? ['rabbit@peer'] : [] } : { node: self, mirrors: [], synchronisedMirrors: [] }),
+      queueCounts: (queues) => Promise.resolve(localCounts(queues)),
     };
     env = await startEnv({ cluster: view, sampleIntervalMs: 250 });
     self = env.b.broker.opts.nodeName;

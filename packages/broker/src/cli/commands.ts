@@ -430,23 +430,8 @@ const H: Record<string, Handler> = {
     const vh = vhostOf(b, req.vhost);
     const cols = pickColumns(req, QUEUE_COLUMNS, ['name', 'messages']);
     const queues = [...vh.queues.values()];
-    const counts = new Map<Queue, Counts>();
-    // a queue mastered on another node: its counts are the master's (one request per node, asked in parallel)
-    const elsewhere = new Map<string, Queue[]>();
-    for (const q of queues) {
-      if (node.cluster === null || q.node === '' || q.node === b.localNode) counts.set(q, q.counts());
-      else {
-        let list = elsewhere.get(q.node);
-        if (list === undefined) elsewhere.set(q.node, (list = []));
-        list.push(q);
-      }
-    }
-    await Promise.all(
-      [...elsewhere].map(async ([n, qs]) => {
-        const got = await node.cluster!.remote.counts(n, vh.name, qs.map((q) => q.name));
-        for (const q of qs) counts.set(q, got?.[q.name] ?? null);
-      }),
-    );
+    // a queue mastered on another node: its counts are the master's
+    const counts: Map<Queue, Counts> = node.cluster === null ? new Map(queues.map((q) => [q, q.counts()])) : await node.cluster.remote.countsOf(queues, b.localNode);
     const rows = queues.map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b, counts.get(q) ?? null)));
     return { info: `Timeout: 60.0 seconds ...\nListing queues for vhost ${req.vhost} ...`, columns: cols, rows };
   },

@@ -480,6 +480,7 @@ export class ClusterService {
         const s = this.mirrors.state(q);
         return { node: q.node, mirrors: s.mirrors, synchronisedMirrors: s.synced };
       },
+      queueCounts: (queues) => this.remote.countsOf(queues, this.nodeName),
     };
   }
 

@@ -436,6 +436,43 @@ export class RemoteQueues {
     }
   }
 
+  /**
+   * The counts of each queue as its master has them: this node's own queues read here, the others asked of their
+   * masters' nodes (one request per node, in parallel). null for a queue whose master cannot be asked (or no longer
+   * masters it).
+   */
+  async countsOf(queues: Iterable<Queue>, localNode: string): Promise<Map<Queue, QueueCounts | null>> {
+    const out = new Map<Queue, QueueCounts | null>();
+    const elsewhere = new Map<string, Queue[]>();
+    for (const q of queues) {
+      if (q.node === '' || q.node === localNode) out.set(q, q.counts());
+      else {
+        let list = elsewhere.get(q.node);
+        if (list === undefined) elsewhere.set(q.node, (list = []));
+        list.push(q);
+      }
+    }
+    const asks: Promise<void>[] = [];
+    for (const [n, qs] of elsewhere) {
+      // (a node's queues may come from several vhosts: one request per vhost)
+      const byVhost = new Map<string, Queue[]>();
+      for (const q of qs) {
+        let list = byVhost.get(q.vhost);
+        if (list === undefined) byVhost.set(q.vhost, (list = []));
+        list.push(q);
+      }
+      for (const [v, list] of byVhost) {
+        asks.push(
+          this.counts(n, v, list.map((q) => q.name)).then((got) => {
+            for (const q of list) out.set(q, got?.[q.name] ?? null);
+          }),
+        );
+      }
+    }
+    await Promise.all(asks);
+    return out;
+  }
+
   onRequest(link: PeerLink, m: { type: string } & Record<string, unknown>): unknown {
     switch (m.type) {
       case 'qcounts': {

@@ -136,7 +136,11 @@ export class Api {
     const f = this.f;
 
     this.on('overview', {
-      GET: ({ user }) => ok(F.overview(f, visibleVhosts(b, user), this.visibleConnections(user))),
+      GET: async ({ user }) => {
+        const vhosts = visibleVhosts(b, user);
+        const counts = await f.cluster.queueCounts(vhosts.flatMap((v) => [...(b.vhosts.get(v)?.queues.values() ?? [])]));
+        return ok(F.overview(f, vhosts, this.visibleConnections(user), counts));
+      },
     });
     this.on('cluster-name', {
       GET: () => ok({ name: b.clusterName }),
@@ -312,17 +316,22 @@ export class Api {
     });
 
     // queues
-    const queues = (user: User, vhost?: string): Record<string, unknown>[] =>
-      this.vhostsFor(user, vhost).flatMap((vh) => [...vh.queues.values()].map((q) => F.queueJson(f, q)));
-    this.on('queues', { GET: ({ user }) => ok(queues(user)) });
-    this.on('queues/:vhost', { GET: ({ user, params }) => ok(queues(user, params['vhost'])) });
+    // (a queue mastered on another node shows the master's counts)
+    const queues = async (user: User, vhost?: string): Promise<Record<string, unknown>[]> => {
+      const list = this.vhostsFor(user, vhost).flatMap((vh) => [...vh.queues.values()]);
+      const counts = await f.cluster.queueCounts(list);
+      return list.map((q) => F.queueJson(f, q, counts.get(q) ?? null));
+    };
+    this.on('queues', { GET: async ({ user }) => ok(await queues(user)) });
+    this.on('queues/:vhost', { GET: async ({ user, params }) => ok(await queues(user, params['vhost'])) });
     this.on('queues/:vhost/:name', {
-      GET: ({ user, params }) => {
+      GET: async ({ user, params }) => {
         const vh = vhostForRead(b, user, params['vhost']!);
         const q = this.queue(vh, params['name']!);
+        const counts = await f.cluster.queueCounts([q]);
         // one queue also lists its consumers, as RabbitMQ's queue page does
         const details = consumers(user, vh.name).filter((c) => (c['queue'] as { name: string }).name === q.name);
-        return ok({ ...F.queueJson(f, q), consumer_details: details });
+        return ok({ ...F.queueJson(f, q, counts.get(q) ?? null), consumer_details: details });
       },
       PUT: async ({ user, params, body }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
@@ -433,12 +442,13 @@ export class Api {
     }
 
     // vhosts
-    const vhostJson = (vh: VHost): Record<string, unknown> => {
+    const vhostJson = async (vh: VHost): Promise<Record<string, unknown>> => {
       let ready = 0;
       let unacked = 0;
-      for (const q of vh.queues.values()) {
-        ready += q.messageCount;
-        unacked += q.unackedCount;
+      for (const c of (await f.cluster.queueCounts(vh.queues.values())).values()) {
+        if (c === null) continue;
+        ready += c.ready;
+        unacked += c.unacked;
       }
       return {
         name: vh.name, description: '', tags: [], metadata: { description: '', tags: [] }, tracing: vh.tracing, default_queue_type: 'classic',
@@ -446,9 +456,9 @@ export class Api {
         cluster_state: Object.fromEntries(f.cluster.nodes().map((n) => [n.name, n.running ? 'running' : 'stopped'])),
       };
     };
-    this.on('vhosts', { GET: ({ user }) => ok(this.vhostsFor(user, undefined).map(vhostJson)) });
+    this.on('vhosts', { GET: async ({ user }) => ok(await Promise.all(this.vhostsFor(user, undefined).map(vhostJson))) });
     this.on('vhosts/:vhost', {
-      GET: ({ user, params }) => ok(vhostJson(vhostForRead(b, user, params['vhost']!))),
+      GET: async ({ user, params }) => ok(await vhostJson(vhostForRead(b, user, params['vhost']!))),
       PUT: async ({ user, params, body }) => {
         requireAdmin(user);
         const name = params['vhost']!;

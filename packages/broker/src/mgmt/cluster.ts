@@ -2,6 +2,7 @@
 // queue lives (its node, its mirrors and which of them are synchronised). A single node answers for itself with
 // localClusterView(); the clustering layer plugs in its own view through startManagement({ cluster }).
 import type { Broker } from '../server/broker.ts';
+import type { Queue, QueueCounts } from '../queue/queue.ts';
 
 export interface ClusterNode {
   /** rabbit@host */
@@ -31,6 +32,15 @@ export interface ClusterView {
   nodes(): ClusterNode[];
   /** Where a queue of this node's broker lives. */
   queueLocation(vhost: string, queue: string): QueueLocation;
+  /** Each queue's message and consumer counts as its master has them; null where the master cannot be asked. */
+  queueCounts(queues: Iterable<Queue>): Promise<Map<Queue, QueueCounts | null>>;
+}
+
+/** Counts read off this node's own queue objects. */
+export function localCounts(queues: Iterable<Queue>): Map<Queue, QueueCounts | null> {
+  const out = new Map<Queue, QueueCounts | null>();
+  for (const q of queues) out.set(q, q.counts());
+  return out;
 }
 
 /** A cluster of one: this node, disc when it keeps definitions on disk, ram when in memory; queues are local. */
@@ -38,5 +48,6 @@ export function localClusterView(broker: Broker): ClusterView {
   return {
     nodes: () => [{ name: broker.opts.nodeName, type: broker.definitions.durable ? 'disc' : 'ram', running: broker.running, partitions: [] }],
     queueLocation: () => ({ node: broker.opts.nodeName, mirrors: [], synchronisedMirrors: [] }),
+    queueCounts: (queues) => Promise.resolve(localCounts(queues)),
   };
 }

@@ -5,7 +5,7 @@ import type { Broker } from '../server/broker.ts';
 import { VERSION, WARREN_VERSION } from '../server/broker.ts';
 import type { Connection } from '../server/connection.ts';
 import type { Channel } from '../server/channel.ts';
-import type { Queue } from '../queue/queue.ts';
+import type { Queue, QueueCounts } from '../queue/queue.ts';
 import type { Exchange, Binding } from '../routing/exchange.ts';
 import type { PolicyDef } from '../policy/policy.ts';
 import type { ClusterNode, ClusterView } from './cluster.ts';
@@ -134,7 +134,7 @@ export function nodes(f: FormatContext): Record<string, unknown>[] {
   return f.cluster.nodes().map((n) => nodeJson(f, n));
 }
 
-export function overview(f: FormatContext, visibleVhosts: string[], connectionsVisible: Connection[]): Record<string, unknown> {
+export function overview(f: FormatContext, visibleVhosts: string[], connectionsVisible: Connection[], counts: Map<Queue, QueueCounts | null>): Record<string, unknown> {
   const b = f.broker;
   const s = f.stats;
   const t = s.totals();
@@ -149,9 +149,11 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
     exchanges += vh.exchanges.size;
     queues += vh.queues.size;
     for (const q of vh.queues.values()) {
-      consumers += q.consumerCount;
-      ready += q.messageCount;
-      unacked += q.unackedCount;
+      const c = counts.get(q) ?? null;
+      if (c === null) continue;
+      consumers += c.consumers;
+      ready += c.ready;
+      unacked += c.unacked;
     }
   }
   let channels = 0;
@@ -268,8 +270,14 @@ export function channelJson(f: FormatContext, c: Connection, ch: Channel): Recor
   };
 }
 
-export function queueJson(f: FormatContext, q: Queue): Record<string, unknown> {
+/**
+ * A queue as the management API shows it. `c` is the queue's counts as its master has them (this node may hold only
+ * a stand-in for a queue mastered elsewhere); null when the master cannot be asked: the queue is down, and its
+ * message counts are left out, as RabbitMQ does.
+ */
+export function queueJson(f: FormatContext, q: Queue, c: QueueCounts | null = q.counts()): Record<string, unknown> {
   const s = f.stats;
+  const n = c ?? { ready: 0, unacked: 0, readyBytes: 0, consumers: 0 };
   const loc = f.cluster.queueLocation(q.vhost, q.name);
   const mirrored = loc.mirrors.length > 0 || (q.policy !== null && q.policy.definition['ha-mode'] !== undefined);
   const owner = q.exclusive ? [...f.broker.connections].find((c) => c.id === q.owner) : undefined;
@@ -282,22 +290,22 @@ export function queueJson(f: FormatContext, q: Queue): Record<string, unknown> {
     arguments: tableToJson(q.arguments),
     node: loc.node,
     type: 'classic',
-    state: 'running',
+    state: c === null ? 'down' : 'running',
     policy: q.policy?.name ?? null,
     operator_policy: null,
     effective_policy_definition: q.policy ? tableToJson(q.policy.definition) : {},
-    consumers: q.consumerCount,
-    consumer_capacity: q.consumerCount > 0 ? 1 : 0,
-    consumer_utilisation: q.consumerCount > 0 ? 1 : null,
+    consumers: n.consumers,
+    consumer_capacity: n.consumers > 0 ? 1 : 0,
+    consumer_utilisation: n.consumers > 0 ? 1 : null,
     exclusive_consumer_tag: q.consumers.find((c) => c.exclusive)?.tag ?? null,
-    messages: q.messageCount + q.unackedCount,
+    messages: n.ready + n.unacked,
     messages_details: s.details(s.queueSeries(q, 'messages')),
-    messages_ready: q.messageCount,
+    messages_ready: n.ready,
     messages_ready_details: s.details(s.queueSeries(q, 'messages_ready')),
-    messages_unacknowledged: q.unackedCount,
+    messages_unacknowledged: n.unacked,
     messages_unacknowledged_details: s.details(s.queueSeries(q, 'messages_unacknowledged')),
-    message_bytes: q.readyBytes,
-    message_bytes_ready: q.readyBytes,
+    message_bytes: n.readyBytes,
+    message_bytes_ready: n.readyBytes,
     message_bytes_unacknowledged: 0,
     message_bytes_persistent: 0,
     message_stats: {
@@ -314,6 +322,9 @@ export function queueJson(f: FormatContext, q: Queue): Record<string, unknown> {
     memory: 0,
     recoverable_slaves: null,
   };
+  if (c === null) {
+    for (const k of Object.keys(out)) if (k.startsWith('messages') || k.startsWith('message_bytes') || k.startsWith('consumer')) delete out[k];
+  }
   if (owner) out['owner_pid_details'] = { name: owner.name, peer_host: owner.peerHost, peer_port: owner.peerPort };
   if (mirrored) {
     out['slave_nodes'] = loc.mirrors;

@@ -20,7 +20,7 @@ import type { FormatContext } from './format.ts';
 import { shape } from './shape.ts';
 
 export type { ClusterView, ClusterNode, QueueLocation } from './cluster.ts';
-export { localClusterView } from './cluster.ts';
+export { localClusterView, localCounts } from './cluster.ts';
 
 export interface ManagementOptions {
   /** 15672 in RabbitMQ; 0 picks a free port */
