@@ -107,6 +107,24 @@ describe('cluster (seed procedure)', () => {
     await c2.close();
   }, 60_000);
 
+  it('a publish through another node is confirmed by the queue node, and nacked when that queue refuses it (overflow reject-publish)', async () => {
+    const c2 = await new AMQPClient(url(1)).connect();
+    const ch2 = await c2.channel();
+    await ch2.queueDeclare('bounded', { durable: true }, { 'x-max-length': 1, 'x-overflow': 'reject-publish' });
+    const c = await new AMQPClient(url(0)).connect();
+    const ch = await c.channel();
+    await ch.confirmSelect();
+    await ch.basicPublish('', 'bounded', 'fits', { deliveryMode: 2 });
+    await expect(ch.basicPublish('', 'bounded', 'refused', { deliveryMode: 2 })).rejects.toThrow('Message rejected');
+    // the channel goes on: once there is room again, a publish is confirmed
+    await ch2.queuePurge('bounded');
+    await ch.basicPublish('', 'bounded', 'after-purge', { deliveryMode: 2 });
+    expect((await ch2.basicGet('bounded', { noAck: true }))?.bodyToString()).toBe('after-purge');
+    await ch2.queueDelete('bounded');
+    await c.close();
+    await c2.close();
+  }, 60_000);
+
   it('seed: a ram node that restarts gets the metadata back from the disc node', async () => {
     await kill9(nodes[2]!.proc!);
     await start(2);

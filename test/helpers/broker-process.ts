@@ -9,16 +9,26 @@ export const REPO = resolve(import.meta.dirname, '..', '..');
 export const BROKER_BIN = join(REPO, 'packages/broker/bin/broker');
 export const BROKERCTL_BIN = join(REPO, 'packages/broker/bin/brokerctl');
 
+/** Ports this test process handed out: the kernel may offer a closed one again before its broker binds it. */
+const handedOut = new Set<number>();
+
+/** A port free on 127.0.0.1 now, and never handed out before by this process. */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
+  for (;;) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        const p = typeof a === 'object' && a ? a.port : 0;
+        s.close(() => res(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {

@@ -6,7 +6,7 @@ export { PeerManager, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './peer-manager.
 export type { PeerManagerOptions } from './peer-manager.ts';
 export { MAX_PENDING_HANDSHAKES, PeerServer } from './peer-server.ts';
 export { dialPeer } from './dial.ts';
-export { PeerLink, DEFAULT_HEARTBEAT_MISSED_TICKS, DEFAULT_HEARTBEAT_TICK_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './peer-link.ts';
+export { DEFERRED, PeerLink, DEFAULT_HEARTBEAT_MISSED_TICKS, DEFAULT_HEARTBEAT_TICK_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './peer-link.ts';
 export type { PeerHandler, ReplyHandler, RequestOptions } from './peer-link.ts';
 export { CONNECT_TIMEOUT_MS, resolvePeerOptions } from './options.ts';
 export type { PeerConfig, PeerOptions } from './options.ts';

@@ -93,6 +93,34 @@ describe('PeerLink', { timeout: 10_000 }, () => {
     expect(() => ab.requestWith({ echo: 'late' }, handler, 5)).toThrow(expect.objectContaining({ code: 'LINK_CLOSED' }) as Error);
   });
 
+  it('a handler may answer later (DEFERRED) with link.reply or link.replyError; an answer after the link closed is dropped', async () => {
+    const { clock, ab, b } = await linked();
+    const first = ab.request({ later: 'one' });
+    const second = ab.request({ later: 'two' });
+    let settled = false;
+    void first.then(() => (settled = true));
+    await clock.advance(50);
+    expect(settled).toBe(false);
+    const [l1, l2] = b.handler.later;
+    expect([l1!.value, l2!.value]).toEqual(['one', 'two']);
+    expect(l1!.id).not.toBe(l2!.id);
+    // answered out of order: each reply finds its own request
+    l2!.link.replyError(l2!.id, Object.assign(new Error('refused'), { code: 'E_LATER' }));
+    l1!.link.reply(l1!.id, { got: l1!.value });
+    const check = expect(second).rejects.toMatchObject({ code: 'REMOTE_ERROR', remoteCode: 'E_LATER' });
+    await clock.advance(5);
+    expect(await first).toEqual({ got: 'one' });
+    await check;
+    const third = ab.request({ later: 'three' });
+    third.catch(() => {});
+    await clock.advance(5);
+    const l3 = b.handler.later[2]!;
+    l3.link.close('bye');
+    await clock.advance(5);
+    expect(() => l3.link.reply(l3.id, 'too late')).not.toThrow();
+    await expect(third).rejects.toMatchObject({ code: 'LINK_CLOSED' });
+  });
+
   it('rejects pending requests when the link closes', async () => {
     const { clock, network, ab } = await linked();
     const pending = ab.request({ delayForever: true });

@@ -39,11 +39,18 @@ export interface LinkLimits {
 }
 
 /** What the application does with a link's traffic. Callbacks must not throw; if they do, it is logged. */
+/** Returned by PeerHandler.onRequest: the reply comes later through PeerLink.reply() / replyError(). */
+export const DEFERRED: unique symbol = Symbol('deferred reply');
+
 export interface PeerHandler {
   /** A one-way message. */
   onMessage(link: PeerLink, message: unknown): void;
-  /** A request; the returned value (or the promise's value) is the reply, a throw (or rejection) a REMOTE_ERROR. */
-  onRequest?(link: PeerLink, request: unknown): unknown;
+  /**
+   * A request; the returned value (or the promise's value) is the reply, a throw (or rejection) a REMOTE_ERROR. A
+   * handler that answers later without a promise returns DEFERRED and calls link.reply(id, value) or
+   * link.replyError(id, error) once, when it knows.
+   */
+  onRequest?(link: PeerLink, request: unknown, id: number): unknown;
   /** The link is authenticated and registered. */
   onLinkUp?(link: PeerLink): void;
   /** The link is gone. error is undefined when this node closed it. */
@@ -358,11 +365,12 @@ export class PeerLink {
     }
     let result: unknown;
     try {
-      result = onRequest.call(this.handler, this, request);
+      result = onRequest.call(this.handler, this, request, id);
     } catch (error) {
       this.replyError(id, error);
       return;
     }
+    if (result === DEFERRED) return;
     if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => this.reply(id, value),
@@ -373,7 +381,8 @@ export class PeerLink {
     }
   }
 
-  private reply(id: number, value: unknown): void {
+  /** Answers request `id` (a handler's DEFERRED reply); nothing once the link is closed. */
+  reply(id: number, value: unknown): void {
     if (!this.open) return;
     try {
       this.append(FrameKind.REPLY, id, true, packr.pack(value));
@@ -384,7 +393,8 @@ export class PeerLink {
     }
   }
 
-  private replyError(id: number, error: unknown): void {
+  /** Answers request `id` with a REMOTE_ERROR carrying the error's message and code. */
+  replyError(id: number, error: unknown): void {
     if (!this.open) return;
     const e = error as { message?: unknown; code?: unknown } | null;
     const body = {

@@ -2,7 +2,7 @@
 import type { Logger } from './logger.ts';
 import { PeerManager } from './peer-manager.ts';
 import type { PeerManagerOptions } from './peer-manager.ts';
-import type { PeerHandler, PeerLink } from './peer-link.ts';
+import { DEFERRED, type PeerHandler, type PeerLink } from './peer-link.ts';
 import type { PeerError } from './errors.ts';
 import type { FakeClock } from './fake-clock.ts';
 import type { MemoryNetwork } from './transport/memory.ts';
@@ -26,9 +26,13 @@ export class CapturingLogger implements Logger {
   }
 }
 
-/** A handler that records what it sees and answers requests {echo: x} with x, {fail: msg} with an error. */
+/**
+ * A handler that records what it sees and answers requests {echo: x} with x, {fail: msg} with an error; {later: x}
+ * is answered by the test (DEFERRED, kept in `later`).
+ */
 export class RecordingHandler implements PeerHandler {
   readonly messages: Array<{ from: string; message: unknown }> = [];
+  readonly later: Array<{ link: PeerLink; id: number; value: unknown }> = [];
   readonly events: string[] = [];
   readonly downErrors: Array<PeerError | undefined> = [];
 
@@ -36,8 +40,12 @@ export class RecordingHandler implements PeerHandler {
     this.messages.push({ from: link.remoteNode, message });
   }
 
-  onRequest(_link: PeerLink, request: unknown): unknown {
-    const r = request as { echo?: unknown; fail?: string; delayForever?: boolean };
+  onRequest(link: PeerLink, request: unknown, id: number): unknown {
+    const r = request as { echo?: unknown; fail?: string; delayForever?: boolean; later?: unknown };
+    if (r.later !== undefined) {
+      this.later.push({ link, id, value: r.later });
+      return DEFERRED;
+    }
     if (r.fail !== undefined) throw Object.assign(new Error(r.fail), { code: 'E_TEST' });
     if (r.delayForever === true) return new Promise(() => {});
     return r.echo;

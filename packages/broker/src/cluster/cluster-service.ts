@@ -19,7 +19,7 @@ import { lookupNode, registerNode, unregisterNode, DEFAULT_DIST_PORT, type Contr
 import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type RaftMessage, type RaftStorage, type Membership } from './raft/index.ts';
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
-import { RemoteQueues } from './remote-queues.ts';
+import { RemoteQueues, type WireMessage } from './remote-queues.ts';
 import { Mirrors, masterEpochOf } from './mirrors.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
 import { isIP } from 'node:net';
@@ -168,7 +168,7 @@ export class ClusterService {
       logger: { debug() {}, info() {}, warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
       handler: {
         onMessage: (link: PeerLink, msg: unknown) => this.onMessage(link, msg),
-        onRequest: (link: PeerLink, req: unknown) => this.onRequest(link, req),
+        onRequest: (link: PeerLink, req: unknown, id: number) => this.onRequest(link, req, id),
         onLinkUp: (link: PeerLink) => {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link up: ${link.remoteNode}`);
@@ -210,7 +210,13 @@ export class ClusterService {
     else if (m.type !== undefined && !this.mirrors.onMessage(link, m as { type: string })) this.remote.onMessage(link, m as { type: string });
   }
 
-  private async onRequest(link: PeerLink, req: unknown): Promise<unknown> {
+  private onRequest(link: PeerLink, req: unknown, id: number): unknown {
+    // a publish forwarded to this node, the queue's master: answered when confirmed, with no promise per message
+    if ((req as { type?: string }).type === 'pub') return this.remote.onPubRequest(link, req as WireMessage & { v: string; q: string }, id);
+    return this.onControlRequest(link, req);
+  }
+
+  private async onControlRequest(link: PeerLink, req: unknown): Promise<unknown> {
     const r = req as { type?: string };
     if (r.type === undefined) return this.control(req as CommandRequest);
     switch (r.type) {

@@ -11,7 +11,7 @@
 //   C -> O  get     {v, q, noAck}                    request: a message or {empty}; with acks it is held as cid "get"
 // When the link drops, O requeues everything held for C's consumers, and C cancels those consumers (their queue is
 // unreachable, as RabbitMQ's consumers of a down node's queue are).
-import { packMessage, type PeerError, type PeerLink, type PeerManager, type ReplyHandler } from '@warren/cluster-peer';
+import { DEFERRED, packMessage, type PeerError, type PeerLink, type PeerManager, type ReplyHandler } from '@warren/cluster-peer';
 import type { Broker } from '../server/broker.ts';
 import { EnqueueResult, type Queue, type QueueCounts } from '../queue/queue.ts';
 import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
@@ -26,7 +26,7 @@ const ACK = 0;
 const REJECT = 1;
 const REQUEUE = 2;
 
-interface WireMessage {
+export interface WireMessage {
   e: string;
   k: string;
   p: Uint8Array;
@@ -338,9 +338,18 @@ export class RemoteQueues {
 
   onMessage(link: PeerLink, m: { type: string } & Record<string, unknown>): boolean {
     switch (m.type) {
-      case 'pub':
-        this.onPub(m as unknown as WireMessage & { v: string; q: string }).catch(() => {});
+      case 'pub': {
+        // published without confirms: nobody waits for an answer
+        const p = m as unknown as WireMessage & { v: string; q: string };
+        let q: Queue;
+        try {
+          q = this.localQueue(p.v, p.q);
+        } catch {
+          return true;
+        }
+        this.enqueueHere(q, toMessage(p), null, 0);
         return true;
+      }
       case 'dlv': {
         const sub = this.subs.get(m['cid'] as string);
         if (sub === undefined || sub.consumer === null) return true;
@@ -389,18 +398,21 @@ export class RemoteQueues {
   }
 
   /** A forwarded publish; as a request it resolves once the message is safe here (on disc when persistent). */
-  onPub(m: WireMessage & { v: string; q: string }): Promise<void> {
-    let q: Queue;
-    try {
-      q = this.localQueue(m.v, m.q);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const msg = toMessage(m);
-    return new Promise((resolve, reject) => {
-      this.enqueueHere(q, msg, { onDurable: () => resolve(), onNack: () => reject(new Error(`queue '${q.name}' in vhost '${q.vhost}' did not take the message`)) }, 0);
-    });
+  /**
+   * A publish forwarded with confirms (request `id` on `link`): the reply goes out once the message is on this node's
+   * disc and with every synchronised mirror, a REMOTE_ERROR if the queue does not take it. Throws (the requester's
+   * error at once) when this node is not the queue's master.
+   */
+  onPubRequest(link: PeerLink, m: WireMessage & { v: string; q: string }, id: number): typeof DEFERRED {
+    const q = this.localQueue(m.v, m.q);
+    let replies = this.pubReplies.get(link);
+    if (replies === undefined) this.pubReplies.set(link, (replies = new PubReplies(link)));
+    this.enqueueHere(q, toMessage(m), replies, id);
+    return DEFERRED;
   }
+
+  /** One reply target per link for forwarded publishes (the request id is the token). */
+  private readonly pubReplies = new WeakMap<PeerLink, PubReplies>();
 
   /**
    * Enqueues on this node, the queue's master. The waiter hears onDurable(token) once the message is on this node's
@@ -485,8 +497,6 @@ export class RemoteQueues {
         }
         return out;
       }
-      case 'pub':
-        return this.onPub(m as unknown as WireMessage & { v: string; q: string });
       case 'sub': {
         const q = this.localQueue(m['v'] as string, m['q'] as string);
         if (q.hasExclusiveConsumer() || (m['exclusive'] === true && q.consumerCount > 0)) {
@@ -607,6 +617,19 @@ class ForwardedPublish implements ReplyHandler {
       if (this.owner.hold(this.q, this.msg, this.waiter, this.token, notMaster ? Date.now() + HOLD_RETRY_MS : 0)) return;
     }
     this.waiter.onNack?.(this.token);
+  }
+}
+
+/** Answers forwarded publishes on one link: the token is the request id. */
+class PubReplies implements DurableWaiter {
+  constructor(private readonly link: PeerLink) {}
+
+  onDurable(id: number): void {
+    this.link.reply(id, null);
+  }
+
+  onNack(id: number): void {
+    this.link.replyError(id, new Error('the queue did not take the message (full with overflow reject-publish, or deleted, or a mirror cannot confirm it)'));
   }
 }
 
