@@ -2,6 +2,7 @@
 // stream confirmed persistent messages, a mirror promoted through the replicated metadata, and no confirmed message
 // lost. (The deterministic simulator and the partition fault test of the mirrored-queue issue are still to come.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
@@ -355,9 +356,19 @@ describe('mirrored queues', () => {
     }
     expect(now).toBe(`[<${other.name}.1.0>]`);
     await publish('b', 100);
+    // the killed mirror's copy is on its disc
+    const dataDir = nodes[idx]!.args[nodes[idx]!.args.indexOf('--data-dir') + 1]!;
+    expect(storedQueueNames(dataDir)).toContain('\u0000mirror\u0000ex.two');
     nodes[idx]!.proc = await env.startBroker(nodes[idx]!.args, nodes[idx]!.port);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await mirrorsOf('slave_pids')).toBe(`[<${other.name}.1.0>]`);
+    // not picked again, it drops that copy: the master tells it to
+    let left = true;
+    for (let i = 0; i < 50 && left; i++) {
+      left = storedQueueNames(dataDir).includes('\u0000mirror\u0000ex.two');
+      if (left) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(left).toBe(false);
     await c.close();
     const seen = await drain(1, 'ex.two');
     expect(confirmed.filter((b) => !seen.has(b))).toEqual([]);
@@ -406,3 +417,23 @@ describe('mirrored queues', () => {
     }
   }, 120_000);
 });
+
+/** The queue names (mirror copies included) a node's message store holds on disc, read from each queue's meta.json. */
+function storedQueueNames(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name === 'meta.json' && existsSync(p)) {
+        try {
+          out.push((JSON.parse(readFileSync(p, 'utf8')) as { name: string }).name);
+        } catch {
+          /* being written */
+        }
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}

@@ -60,6 +60,10 @@ export class SimMessageStore implements MessageStore {
   private waiters: [DurableWaiter, number][] = [];
   private scheduled = false;
 
+  hasQueue(vhost: string, name: string): boolean {
+    return this.queues.has(`${vhost}\u0000${name}`);
+  }
+
   openQueue(vhost: string, name: string): QueueStore {
     const key = `${vhost}\u0000${name}`;
     let q = this.queues.get(key);

@@ -107,6 +107,8 @@ class Master implements QueueMirror {
   /** every message not yet gone, by seq (the copy a new mirror gets) */
   readonly live = new Map<number, QueuedMessage>();
   private readonly out = new Map<string, Op[]>();
+  /** nodes sent mqdrop since their link came up (ha-mode exactly: not picked) */
+  readonly toldToDrop = new Set<string>();
   private scheduled = false;
   private lazyTimer: NodeJS.Timeout | null = null;
   private readonly flushBound = (): void => this.flush();
@@ -594,6 +596,7 @@ export class Mirrors {
       }
     }
     if (starting) return;
+    if (this.dropsOnDisc.size > 0) this.dropOnDisc();
     for (const [key, copy] of this.copies) {
       const [v = '', n = ''] = key.split('\u0000');
       const q = b.vhosts.get(v)?.queues.get(n);
@@ -610,6 +613,26 @@ export class Mirrors {
         this.masters.delete(q);
         master.abort();
       }
+    }
+  }
+
+  /** Masters that told this node to drop its copy of a queue while it held none in memory: key -> master. */
+  private readonly dropsOnDisc = new Map<string, string>();
+
+  /**
+   * A copy on disc (kept from before this node restarted) is stale once the master the log names here does not want
+   * this node, and the log does not record it as synchronised (only a recorded mirror may be promoted). Until the
+   * app runs (the log applied up to date) the drop waits.
+   */
+  private dropOnDisc(): void {
+    const b = this.broker();
+    if (b === null) return;
+    for (const [key, from] of this.dropsOnDisc) {
+      this.dropsOnDisc.delete(key);
+      const [vhost = '', name = ''] = key.split('\u0000');
+      const q = b.vhosts.get(vhost)?.queues.get(name);
+      if (q === undefined || q.node !== from || q.syncedMirrors.includes(b.localNode) || this.copies.has(key)) continue;
+      if (b.messageStore.hasQueue(vhost, mirrorStoreName(name))) b.messageStore.openQueue(vhost, mirrorStoreName(name)).destroy();
     }
   }
 
@@ -637,8 +660,23 @@ export class Mirrors {
       q.mirror = m;
     }
     m.nodes = want;
+    if (q.policy?.definition['ha-mode'] === 'exactly') {
+      // a node exactly did not pick may hold a copy it was not told to drop (it was away when another was picked, or
+      // restarted with one on disc): told once each time its link comes up
+      for (const n of reachable) {
+        if (n !== q.node && !want.includes(n) && !m.streaming.has(n) && !m.toldToDrop.has(n)) {
+          m.toldToDrop.add(n);
+          this.send(n, { type: 'mqdrop', v: q.vhost, q: q.name });
+        }
+      }
+    }
     const manual = q.policy?.definition['ha-sync-mode'] === 'manual';
-    for (const n of want) if (reachable.has(n) && !m.streaming.has(n)) m.attach(n, manual);
+    for (const n of want) {
+      if (reachable.has(n) && !m.streaming.has(n)) {
+        m.toldToDrop.delete(n);
+        m.attach(n, manual);
+      }
+    }
     for (const n of [...m.streaming]) {
       if (!want.includes(n)) {
         // no longer one of the queue's mirrors (policy change, or exactly picked another): it drops its copy
@@ -784,12 +822,20 @@ export class Mirrors {
       return true;
     }
     if (m.type === 'mqdrop') {
-      const key = `${m['v'] as string}\u0000${m['q'] as string}`;
+      const vhost = m['v'] as string;
+      const name = m['q'] as string;
+      const key = `${vhost}\u0000${name}`;
       const copy = this.copies.get(key);
-      if (copy !== undefined && copy.master === link.remoteNode) {
-        copy.store?.destroy();
-        this.copies.delete(key);
+      if (copy !== undefined) {
+        if (copy.master === link.remoteNode) {
+          copy.store?.destroy();
+          this.copies.delete(key);
+        }
+        return true;
       }
+      // no copy in memory: one on disc (from before this node restarted) goes too, once the app runs (see dropOnDisc)
+      this.dropsOnDisc.set(key, link.remoteNode);
+      if (this.broker() !== null) this.dropOnDisc();
       return true;
     }
     if (m.type === 'mqhave') {
@@ -937,7 +983,10 @@ export class Mirrors {
   }
 
   linkDown(node: string): void {
-    for (const m of this.masters.values()) m.lost(node);
+    for (const m of this.masters.values()) {
+      m.lost(node);
+      m.toldToDrop.delete(node);
+    }
     // a lost master's mirrors need not wait for the next periodic check to propose a promotion
     if (this.timer !== null && !this.checkSoon) {
       this.checkSoon = true;

@@ -68,6 +68,10 @@ export class MemoryStore implements MessageStore {
     this.keepMessages = opts.keepMessages ?? true;
   }
 
+  hasQueue(vhost: string, name: string): boolean {
+    return this.queues.has(`${vhost}\u0000${name}`);
+  }
+
   openQueue(vhost: string, name: string): QueueStore {
     const key = `${vhost}\u0000${name}`;
     let q = this.queues.get(key);

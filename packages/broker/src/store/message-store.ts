@@ -43,6 +43,8 @@ export interface MessageStore {
   readonly durable: boolean;
   openQueue(vhost: string, name: string): QueueStore;
   whenDurable(waiter: DurableWaiter, token: number): void;
+  /** Whether the store holds anything (a directory, a record) for this queue; nothing is created. */
+  hasQueue(vhost: string, name: string): boolean;
   /** Names of queues with stored data: (vhost, name) pairs. */
   storedQueues(): { vhost: string; name: string }[];
   close(): Promise<void>;

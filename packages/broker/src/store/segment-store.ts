@@ -327,6 +327,11 @@ export class SegmentStore implements MessageStore {
     return q;
   }
 
+  hasQueue(vhost: string, name: string): boolean {
+    const dir = this.queueDir(vhost, name);
+    return this.queues.has(dir) || existsSync(dir);
+  }
+
   /** Closes a file descriptor once no group write can still be using it (a reused fd number must never be written). */
   closeFd(fd: number): void {
     if (this.inFlight) this.fdsToClose.push(fd);
