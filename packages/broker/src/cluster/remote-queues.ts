@@ -397,7 +397,6 @@ export class RemoteQueues {
     return q;
   }
 
-  /** A forwarded publish; as a request it resolves once the message is safe here (on disc when persistent). */
   /**
    * A publish forwarded with confirms (request `id` on `link`): the reply goes out once the message is on this node's
    * disc and with every synchronised mirror, a REMOTE_ERROR if the queue does not take it. Throws (the requester's
@@ -450,8 +449,8 @@ export class RemoteQueues {
 
   /**
    * The counts of each queue as its master has them: this node's own queues read here, the others asked of their
-   * masters' nodes (one request per node, in parallel). null for a queue whose master cannot be asked (or no longer
-   * masters it).
+   * masters' nodes (one request per node and vhost, in parallel). null for a queue whose master cannot be asked (or
+   * no longer masters it).
    */
   async countsOf(queues: Iterable<Queue>, localNode: string): Promise<Map<Queue, QueueCounts | null>> {
     const out = new Map<Queue, QueueCounts | null>();
@@ -459,29 +458,18 @@ export class RemoteQueues {
     for (const q of queues) {
       if (q.node === '' || q.node === localNode) out.set(q, q.counts());
       else {
-        let list = elsewhere.get(q.node);
-        if (list === undefined) elsewhere.set(q.node, (list = []));
+        const key = `${q.node}\u0000${q.vhost}`;
+        let list = elsewhere.get(key);
+        if (list === undefined) elsewhere.set(key, (list = []));
         list.push(q);
       }
     }
-    const asks: Promise<void>[] = [];
-    for (const [n, qs] of elsewhere) {
-      // (a node's queues may come from several vhosts: one request per vhost)
-      const byVhost = new Map<string, Queue[]>();
-      for (const q of qs) {
-        let list = byVhost.get(q.vhost);
-        if (list === undefined) byVhost.set(q.vhost, (list = []));
-        list.push(q);
-      }
-      for (const [v, list] of byVhost) {
-        asks.push(
-          this.counts(n, v, list.map((q) => q.name)).then((got) => {
-            for (const q of list) out.set(q, got?.[q.name] ?? null);
-          }),
-        );
-      }
-    }
-    await Promise.all(asks);
+    await Promise.all(
+      [...elsewhere.values()].map(async (list) => {
+        const got = await this.counts(list[0]!.node, list[0]!.vhost, list.map((q) => q.name));
+        for (const q of list) out.set(q, got?.[q.name] ?? null);
+      }),
+    );
     return out;
   }
 
