@@ -290,6 +290,8 @@ describe('mirrored queues', () => {
     expect(lost).toEqual([]);
     // the publish the hung master never answered, and those after it, waited for the new master instead of a nack
     expect([...pub.nacked]).toEqual([]);
+    // the woken node says why its peers dropped it
+    expect(nodes[idx]!.proc!.output()).toMatch(/\[warning\] event loop stalled for \d+ ms \(peers take 1500 ms of silence for a dead node\)/);
   }, 120_000);
   it('stop_app on the master hands the queue to a synchronised mirror at once (ha-promote-on-shutdown), losing no confirmed message', async () => {
     const c0 = await new AMQPClient(url(1)).connect();

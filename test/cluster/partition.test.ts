@@ -65,7 +65,7 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), pau
     expect(running('n1').length).toBe(3);
     c.lab.setPort('n3', false);
     // n3 sees 1 of 3 nodes: it stops serving clients
-    const paused = await waitFor(() => ctl('n3', '-q', 'list_queues').code !== 0, 20_000, 250);
+    const paused = await waitFor(() => ctl('n3', '-q', 'list_queues').code !== 0, 20_000, 750);
     expect(paused, c.lab.dump()).toBeDefined();
     expect(ctl('n3', '-q', 'list_queues').err).toContain('not running');
     // the majority side keeps working, metadata changes included (n1 is the disc node)
@@ -73,9 +73,9 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), pau
     expect(ctl('n2', '-q', 'list_users').out).toContain('during-partition');
     await sleep(500);
     c.lab.setPort('n3', true);
-    const back = await waitFor(() => ctl('n3', '-q', 'list_users').out.includes('during-partition'), 30_000, 250);
+    const back = await waitFor(() => ctl('n3', '-q', 'list_users').out.includes('during-partition'), 30_000, 750);
     expect(back, c.lab.dump()).toBeDefined();
-    const all = await waitFor(() => running('n1').length === 3, 15_000, 250);
+    const all = await waitFor(() => running('n1').length === 3, 15_000, 750);
     expect(all).toBeDefined();
     // n3 was unreachable while it kept running: cluster_status reports the partition
     const status = JSON.parse(ctl('n1', 'cluster_status', '--formatter', 'json').out) as { partitions: Record<string, string[]> };
@@ -96,7 +96,7 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), aut
     expect(ctl('a3', 'add_user', 'minority-side', 'pw').code).toBe(69);
     expect(ctl('a1', 'add_user', 'majority-side', 'pw').code).toBe(0);
     c.lab.setPort('a3', true);
-    const healed = await waitFor(() => ctl('a3', '-q', 'list_users').out.includes('majority-side'), 30_000, 250);
+    const healed = await waitFor(() => ctl('a3', '-q', 'list_users').out.includes('majority-side'), 30_000, 750);
     expect(healed, c.lab.dump()).toBeDefined();
     const restarted = await waitFor(() => c.procs.get('a3')!.output().includes('autoheal'), 15_000, 250);
     expect(restarted, c.lab.dump()).toBeDefined();
@@ -124,7 +124,7 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), ign
     // declared through z3 (a ram node): z3 is the master, z1 and z2 mirror it
     const before = await client('z3', 'publish', 'ha.cut', '300', '20000', 'before');
     expect((before['confirmed'] as string[]).length).toBe(300);
-    const synced = await waitFor(() => ctl('z1', '-q', 'list_queues', 'name', 'synchronised_slave_pids').out.includes(`<${node('z2')}.1.0>`), 20_000, 250);
+    const synced = await waitFor(() => ctl('z1', '-q', 'list_queues', 'name', 'synchronised_slave_pids').out.includes(`<${node('z2')}.1.0>`), 20_000, 750);
     expect(synced, ctl('z1', '-q', 'list_queues', 'name', 'node', 'synchronised_slave_pids').out).toBeDefined();
     expect(masterOf('z1')).toBe(node('z3'));
 
@@ -134,14 +134,14 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), ign
     const during = await client('z3', 'publish', 'ha.cut', '200', '6000', 'during');
     expect((during['confirmed'] as string[]).length, JSON.stringify(during)).toBe(0);
     // the majority side (the disc node) promotes one of the mirrors it has
-    const promoted = await waitFor(() => masterOf('z1') !== node('z3'), 20_000, 250);
+    const promoted = await waitFor(() => masterOf('z1') !== node('z3'), 20_000, 750);
     expect(promoted, c.lab.dump()).toBeDefined();
     const after = await client('z1', 'publish', 'ha.cut', '100', '20000', 'after');
     expect((after['confirmed'] as string[]).length).toBe(100);
 
     c.lab.setPort('z3', true);
     // z3 learns of the promotion from the log and gives the queue up
-    const healed = await waitFor(() => masterOf('z3') !== node('z3'), 30_000, 250);
+    const healed = await waitFor(() => masterOf('z3') !== node('z3'), 30_000, 750);
     expect(healed, c.lab.dump()).toBeDefined();
     const drained = (await client('z1', 'drain', 'ha.cut'))['bodies'] as Record<string, number>;
     const lost = [...(before['confirmed'] as string[]), ...(after['confirmed'] as string[])].filter((b) => drained[b] === undefined);
@@ -153,7 +153,7 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), ign
     const first = await client('z2', 'publish', 'hr.resume', '500', '20000', 'first');
     expect((first['confirmed'] as string[]).length).toBe(500);
     const recorded = (): boolean => ctl('z1', '-q', 'list_queues', 'name', 'synchronised_slave_pids').out.includes(`hr.resume\t[<${node('z3')}.1.0>]`);
-    expect(await waitFor(recorded, 20_000, 250)).toBeDefined();
+    expect(await waitFor(recorded, 20_000, 750)).toBeDefined();
     c.lab.setPort('z3', false);
     // the master commits z3's removal from the record (the disc node is on its side) and confirms without it
     const second = await client('z2', 'publish', 'hr.resume', '100', '20000', 'second');
@@ -161,13 +161,13 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), ign
     const listing = (): string => ctl('z1', '-q', 'list_queues', 'name', 'synchronised_slave_pids').out;
     expect(listing()).not.toContain('hr.resume\t[<');
     c.lab.setPort('z3', true);
-    expect(await waitFor(recorded, 30_000, 250), c.lab.dump()).toBeDefined();
+    expect(await waitFor(recorded, 30_000, 750), c.lab.dump()).toBeDefined();
     // (the test reads the node's output between its own waits)
     const resumed = `mirror ${node('z3')} resumes from its copy, 100 of 600 messages to send`;
     expect(await waitFor(() => c.procs.get('z2')!.output().includes(resumed), 10_000, 100), c.procs.get('z2')!.output()).toBeDefined();
     // the resumed copy is the whole queue: the master dies, z3 takes over with every confirmed message
     c.lab.kill(c.procs.get('z2')!);
-    const moved = await waitFor(() => /hr\.resume\t(\S+)/.exec(ctl('z1', '-q', 'list_queues', 'name', 'node').out)?.[1] === node('z3'), 20_000, 250);
+    const moved = await waitFor(() => /hr\.resume\t(\S+)/.exec(ctl('z1', '-q', 'list_queues', 'name', 'node').out)?.[1] === node('z3'), 20_000, 750);
     expect(moved, c.lab.dump()).toBeDefined();
     const drained = (await client('z1', 'drain', 'hr.resume'))['bodies'] as Record<string, number>;
     const lost = [...(first['confirmed'] as string[]), ...(second['confirmed'] as string[])].filter((b) => drained[b] === undefined);

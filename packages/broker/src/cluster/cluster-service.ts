@@ -27,6 +27,10 @@ import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
 /** Peer link heartbeat tick between cluster nodes (see listen()). */
 export const PEER_HEARTBEAT_TICK_MS = 250;
+/** Peers take this much silence for a dead node (6 missed ticks). */
+const PEER_DEAD_AFTER_MS = 6 * PEER_HEARTBEAT_TICK_MS;
+/** An event-loop stall this long is logged: a longer one makes peers take this node for dead. */
+export const STALL_WARN_MS = 1000;
 
 /** How long start_app waits for the cluster (a disc node with the metadata) before it gives up (RabbitMQ waits 30 s x 10). */
 export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT_MS'] ?? 30_000);
@@ -164,7 +168,7 @@ export class ClusterService {
       // began: the finer the tick, the less the detection varies): the mirrored-queue failover target is 2 s, and the
       // event loop of a busy node can stall for some hundreds of ms without being taken for dead
       heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
-      heartbeatMissedTicks: 6,
+      heartbeatMissedTicks: PEER_DEAD_AFTER_MS / PEER_HEARTBEAT_TICK_MS,
       logger: { debug() {}, info() {}, warn: (m: string) => this.warn(m), error: (m: string) => this.warn(m) },
       handler: {
         onMessage: (link: PeerLink, msg: unknown) => this.onMessage(link, msg),
@@ -193,10 +197,32 @@ export class ClusterService {
     this.port = addr?.port ?? port;
     if (env.resolve === undefined) registerNode(this.nodeName, this.port);
     this.partitions.start();
+    if (env.clock === undefined) this.watchStalls();
     return this.port;
   }
 
+  private stallTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Logs a stall of this process's event loop (a long synchronous disc write under I/O pressure, a starved CPU, a
+   * SIGSTOP): the node sent no heartbeats meanwhile, so a stall past PEER_DEAD_AFTER_MS explains why peers dropped it.
+   */
+  private watchStalls(): void {
+    let last = performance.now();
+    this.stallTimer = setInterval(() => {
+      const now = performance.now();
+      const gap = now - last;
+      last = now;
+      if (gap - PEER_HEARTBEAT_TICK_MS >= STALL_WARN_MS) {
+        this.warn(`event loop stalled for ${Math.round(gap)} ms (peers take ${PEER_DEAD_AFTER_MS} ms of silence for a dead node)`);
+      }
+    }, PEER_HEARTBEAT_TICK_MS);
+    this.stallTimer.unref();
+  }
+
   async close(): Promise<void> {
+    if (this.stallTimer !== null) clearInterval(this.stallTimer);
+    this.stallTimer = null;
     this.partitions.stop();
     this.stopRaft();
     if (this.env.resolve === undefined) unregisterNode(this.nodeName);
