@@ -14,11 +14,11 @@ export type MetaCommand =
   | { op: 'queue.delete'; vhost: string; name: string }
   /**
    * a mirror on `to` becomes the master of a queue whose master on `from` was lost (or is shutting down). With
-   * `version`, only on that version of the mirrors record (compare and set): a mirror that proposed while it was cut
-   * off from everyone must not take over once it is back, after the master dropped it from the record and recorded it
-   * again as it caught up
+   * `epoch` and `version`, only in that master epoch and on that version of the mirrors record (compare and set): a
+   * mirror that proposed while it was cut off from everyone must not take over once it is back, after the master
+   * dropped it from the record and recorded it again as it caught up
    */
-  | { op: 'queue.promote'; vhost: string; name: string; from: string; to: string; shutdown?: boolean; version?: number }
+  | { op: 'queue.promote'; vhost: string; name: string; from: string; to: string; shutdown?: boolean; epoch?: number; version?: number }
   /**
    * the master on `master` records which mirrors hold every message; applied only on the record version it was based
    * on (compare and set: a stale proposal, from before a restart say, can never apply later), making it base + 1

@@ -706,7 +706,7 @@ export class Mirrors {
     if (rank < 0 || lostFor < rank * PROMOTE_STAGGER_MS) return;
     this.proposing.add(key);
     b.replicator
-      .propose({ op: 'queue.promote', vhost: q.vhost, name: q.name, from: q.node, to: b.localNode, version: q.mirrorsVersion })
+      .propose({ op: 'queue.promote', vhost: q.vhost, name: q.name, from: q.node, to: b.localNode, epoch: q.masterEpoch, version: q.mirrorsVersion })
       .catch(() => {
         /* no majority here (a partition's minority): no promotion, retried while the master is unreachable */
       })

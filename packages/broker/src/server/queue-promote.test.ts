@@ -35,8 +35,11 @@ describe('queue.promote', () => {
     // not recorded: refused whatever the version
     b.applyMeta({ op: 'queue.promote', vhost: '/', name: q.name, from: 'rabbit@a', to: 'rabbit@c', version: q.mirrorsVersion });
     expect(q.node).toBe('rabbit@a');
+    // another master epoch (the queue went away from a and back): refused
+    b.applyMeta({ op: 'queue.promote', vhost: '/', name: q.name, from: 'rabbit@a', to: 'rabbit@b', epoch: q.masterEpoch + 1, version: q.mirrorsVersion });
+    expect(q.node).toBe('rabbit@a');
     const epoch = q.masterEpoch;
-    b.applyMeta({ op: 'queue.promote', vhost: '/', name: q.name, from: 'rabbit@a', to: 'rabbit@b', version: q.mirrorsVersion });
+    b.applyMeta({ op: 'queue.promote', vhost: '/', name: q.name, from: 'rabbit@a', to: 'rabbit@b', epoch, version: q.mirrorsVersion });
     expect(q.node).toBe('rabbit@b');
     expect(q.masterEpoch).toBe(epoch + 1);
     expect(q.syncedMirrors).toEqual([]);

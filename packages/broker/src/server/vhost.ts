@@ -497,7 +497,7 @@ export class VHost implements QueueHost {
         const q = this.queues.get(cmd.name);
         if (!q || q.node !== cmd.from) return; // already moved, or gone: every node skips it alike
         // proposed on a record that has changed since (the master is alive and recording): skipped alike everywhere
-        if (cmd.version !== undefined && cmd.version !== q.mirrorsVersion) return;
+        if ((cmd.epoch !== undefined && cmd.epoch !== q.masterEpoch) || (cmd.version !== undefined && cmd.version !== q.mirrorsVersion)) return;
         // when-synced: only a mirror the log records as holding every message (a mirror that was cut off and dropped
         // from the record may lack messages the master confirmed since); 'always' takes any mirror, as RabbitMQ does
         if (!q.syncedMirrors.includes(cmd.to) && !q.promotesAlways(cmd.shutdown === true ? 'shutdown' : 'failure')) return;
