@@ -177,8 +177,8 @@ export class ClusterService {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link up: ${link.remoteNode}`);
           this.partitions.linkUp(link.remoteNode, link.remoteIncarnation);
-          // publishes held for mirrored queues mastered there go on
-          this.remote.release();
+          // publishes held for mirrored queues mastered there go on, and consumers waiting for them subscribe again
+          this.remote.linkUp(link.remoteNode);
         },
         onLinkDown: (link: PeerLink) => {
           if (link.remoteNode.startsWith('brokerctl-')) return;

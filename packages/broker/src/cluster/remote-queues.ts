@@ -548,6 +548,18 @@ export class RemoteQueues {
     }
   }
 
+  /**
+   * A peer's link is up: publishes held for queues mastered there go on, and consumers that waited for a promotion of
+   * a queue still mastered there (it came back before any mirror was promoted, its app perhaps restarted, as under
+   * pause_minority) subscribe there again: the master dropped their old subscriptions with the link.
+   */
+  linkUp(node: string): void {
+    this.release();
+    const back = new Set<Queue>();
+    for (const o of this.orphans) if (o.queue.node === node && !o.queue.deleted) back.add(o.queue);
+    for (const q of back) this.queueMoved(q);
+  }
+
   /** Consumers of a mirrored queue whose master was lost, waiting for the promoted one. */
   private orphans: { sub: RemoteSubscription; queue: Queue; at: number }[] = [];
 
