@@ -418,6 +418,37 @@ describe('mirrored queues', () => {
       await cc.close().catch(() => {});
     }
   }, 120_000);
+  it('a consumer on another node goes on when the master comes back without a promotion (the master is on the only disc node)', async () => {
+    const c0 = await new AMQPClient(url(0)).connect();
+    const ch0 = await c0.channel();
+    await ch0.queueDeclare('ha.back', { durable: true });
+    expect(await masterOf('ha.back')).toBe(nodes[0]!.name);
+    const cc = await new AMQPClient(url(2)).connect();
+    const got: string[] = [];
+    await (await cc.channel()).basicConsume('ha.back', { noAck: true }, (m) => void got.push(m.bodyToString() ?? ''));
+    await ch0.basicPublish('', 'ha.back', 'before');
+    for (let i = 0; i < 100 && !got.includes('before'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(got).toContain('before');
+    await c0.close();
+    // node 0 hangs long enough for its peers to drop it; nobody can be promoted (it is the only disc node)
+    nodes[0]!.proc!.child.kill('SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, 2500));
+    } finally {
+      nodes[0]!.proc!.child.kill('SIGCONT');
+    }
+    const c1 = await new AMQPClient(url(0)).connect();
+    const ch1 = await c1.channel();
+    // the consumer on node 2 subscribes again once node 2's link to the master is back
+    for (let i = 0; i < 100 && !got.includes('after'); i++) {
+      await ch1.basicPublish('', 'ha.back', 'after');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(got, 'deliveries to the consumer on node 2 after the master came back').toContain('after');
+    expect(await masterOf('ha.back')).toBe(nodes[0]!.name);
+    await c1.close();
+    await cc.close().catch(() => {});
+  }, 60_000);
 });
 
 /** The queue names (mirror copies included) a node's message store holds on disc, read from each queue's meta.json. */
