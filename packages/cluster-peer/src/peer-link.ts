@@ -38,10 +38,10 @@ export interface LinkLimits {
   readonly maxQueuedBytes: number;
 }
 
-/** What the application does with a link's traffic. Callbacks must not throw; if they do, it is logged. */
 /** Returned by PeerHandler.onRequest: the reply comes later through PeerLink.reply() / replyError(). */
 export const DEFERRED: unique symbol = Symbol('deferred reply');
 
+/** What the application does with a link's traffic. Callbacks must not throw; if they do, it is logged. */
 export interface PeerHandler {
   /** A one-way message. */
   onMessage(link: PeerLink, message: unknown): void;

@@ -4,6 +4,7 @@ import type { Broker } from '../server/broker.ts';
 import type { Queue, QueueCounts } from '../queue/queue.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
+import { localCounts } from '../mgmt/cluster.ts';
 import { writeFileSync } from 'node:fs';
 import type { ApplyTo } from '../policy/policy.ts';
 import { PolicyError, validatePolicy } from '../policy/policy.ts';
@@ -431,7 +432,7 @@ const H: Record<string, Handler> = {
     const cols = pickColumns(req, QUEUE_COLUMNS, ['name', 'messages']);
     const queues = [...vh.queues.values()];
     // a queue mastered on another node: its counts are the master's
-    const counts: Map<Queue, Counts> = node.cluster === null ? new Map(queues.map((q) => [q, q.counts()])) : await node.cluster.remote.countsOf(queues, b.localNode);
+    const counts: Map<Queue, Counts> = node.cluster === null ? localCounts(queues) : await node.cluster.remote.countsOf(queues, b.localNode);
     const rows = queues.map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b, counts.get(q) ?? null)));
     return { info: `Timeout: 60.0 seconds ...\nListing queues for vhost ${req.vhost} ...`, columns: cols, rows };
   },

@@ -554,9 +554,10 @@ export class RemoteQueues {
    * pause_minority) subscribe there again: the master dropped their old subscriptions with the link.
    */
   linkUp(node: string): void {
-    this.release();
     const back = new Set<Queue>();
     for (const o of this.orphans) if (o.queue.node === node && !o.queue.deleted) back.add(o.queue);
+    // (queueMoved releases the held publishes first)
+    if (back.size === 0) this.release();
     for (const q of back) this.queueMoved(q);
   }
 
