@@ -1,6 +1,7 @@
 // Mirrored queues on real broker processes: the seeds' ha-all policy, a master killed with SIGKILL while publishers
 // stream confirmed persistent messages, a mirror promoted through the replicated metadata, and no confirmed message
-// lost. (The deterministic simulator and the partition fault test of the mirrored-queue issue are still to come.)
+// lost; failovers under hangs, handovers, ha-mode exactly, and consumers on other nodes across all of them. (The
+// simulator is test/sim/; the partition and fault tests are partition.test.ts and fault.test.ts here.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,8 +69,12 @@ async function masterOf(queue: string, from = 0): Promise<string> {
   return line?.split('\t')[1] ?? '';
 }
 
+/** How long a consumer waits for its lost master here (the brokers' WARREN_ORPHAN_TIMEOUT_MS; 30 s by default). */
+const ORPHAN_MS = 8000;
+
 beforeAll(async () => {
   env = new TestEnv();
+  env.env['WARREN_ORPHAN_TIMEOUT_MS'] = String(ORPHAN_MS);
   for (let i = 1; i <= 3; i++) {
     const port = await freePort();
     const dist = await freePort();
@@ -447,6 +452,32 @@ describe('mirrored queues', () => {
     expect(got, 'deliveries to the consumer on node 2 after the master came back').toContain('after');
     expect(await masterOf('ha.back')).toBe(nodes[0]!.name);
     await c1.close();
+    await cc.close().catch(() => {});
+  }, 60_000);
+
+  it('a consumer on another node gets basic.cancel when its master neither comes back nor is replaced in time', async () => {
+    const c0 = await new AMQPClient(url(0)).connect();
+    await (await c0.channel()).queueDeclare('ha.gone', { durable: true });
+    expect(await masterOf('ha.gone')).toBe(nodes[0]!.name);
+    await c0.close();
+    const cc = await new AMQPClient(url(2)).connect();
+    cc.onerror = () => {};
+    const consumer = await (await cc.channel()).basicConsume('ha.gone', { noAck: true }, () => {});
+    const cancelled = consumer.wait().then(
+      () => 'closed',
+      () => 'cancelled',
+    );
+    // node 0, the master and the only disc node, hangs: its peers drop it, and nobody can be promoted
+    const t0 = Date.now();
+    nodes[0]!.proc!.child.kill('SIGSTOP');
+    try {
+      const outcome = await Promise.race([cancelled, new Promise((r) => setTimeout(() => r('not cancelled'), ORPHAN_MS + 8000))]);
+      expect(outcome).toBe('cancelled');
+      // it waited for a new master first (cancelled by the timeout, not at once)
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(ORPHAN_MS);
+    } finally {
+      nodes[0]!.proc!.child.kill('SIGCONT');
+    }
     await cc.close().catch(() => {});
   }, 60_000);
 });

@@ -539,6 +539,10 @@ export class RemoteQueues {
       // (x-cancel-on-ha-failover, RabbitMQ)
       if (q !== undefined && q.policy?.definition['ha-mode'] !== undefined && c.arguments['x-cancel-on-ha-failover'] !== true) {
         this.orphans.push({ sub, queue: q, at: Date.now() });
+        if (this.orphanTimer === null) {
+          this.orphanTimer = setInterval(() => this.expireOrphans(), ORPHAN_CHECK_MS);
+          this.orphanTimer.unref();
+        }
         // this node may have applied the promotion before its link to the old master timed out (a hung master):
         // then there is no promotion left to wait for, the consumer follows now
         if (q.node !== node) this.queueMoved(q);
@@ -563,6 +567,28 @@ export class RemoteQueues {
 
   /** Consumers of a mirrored queue whose master was lost, waiting for the promoted one. */
   private orphans: { sub: RemoteSubscription; queue: Queue; at: number }[] = [];
+  private orphanTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Waiting consumers whose queue was deleted meanwhile, or whose master neither came back nor was replaced within
+   * ORPHAN_TIMEOUT_MS (no disc majority to promote, or no synchronised mirror), get basic.cancel: the client can
+   * consume elsewhere or later instead of waiting on a consumer that gets nothing.
+   */
+  private expireOrphans(): void {
+    const now = Date.now();
+    const keep: typeof this.orphans = [];
+    for (const o of this.orphans) {
+      const c = o.sub.consumer;
+      if (c === null) continue;
+      if (o.queue.deleted || now - o.at > ORPHAN_TIMEOUT_MS) c.channel.consumerCancelledByServer(c);
+      else keep.push(o);
+    }
+    this.orphans = keep;
+    if (keep.length === 0 && this.orphanTimer !== null) {
+      clearInterval(this.orphanTimer);
+      this.orphanTimer = null;
+    }
+  }
 
   /** A queue's master moved: its held publishes go on and its waiting consumers subscribe at the new master (or attach here, if that is us). */
   queueMoved(q: Queue): void {
@@ -570,9 +596,7 @@ export class RemoteQueues {
     const keep: typeof this.orphans = [];
     for (const o of this.orphans) {
       if (o.queue !== q) {
-        // a master that never comes back ends its consumers after a while
-        if (Date.now() - o.at > ORPHAN_TIMEOUT_MS && o.sub.consumer) o.sub.consumer.channel.consumerCancelledByServer(o.sub.consumer);
-        else keep.push(o);
+        keep.push(o);
         continue;
       }
       const old = o.sub.consumer!;
@@ -667,4 +691,6 @@ const HOLD_RETRY_MS = 100;
 const NOT_MASTER = 'NOT_MASTER';
 
 /** How long a consumer of a mirrored queue waits for a new master before it is cancelled. */
-export const ORPHAN_TIMEOUT_MS = 30_000;
+export const ORPHAN_TIMEOUT_MS = Number(process.env['WARREN_ORPHAN_TIMEOUT_MS'] ?? 30_000);
+/** How often waiting consumers are checked for that. */
+const ORPHAN_CHECK_MS = 1000;
