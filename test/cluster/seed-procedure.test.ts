@@ -125,6 +125,24 @@ describe('cluster (seed procedure)', () => {
     await c2.close();
   }, 60_000);
 
+  it('consuming from a queue whose node has its app stopped fails with 404 naming that node as down or inaccessible', async () => {
+    const c3 = await new AMQPClient(url(2)).connect();
+    await (await c3.channel()).queueDeclare('on-node3', { durable: true });
+    await c3.close();
+    expect((await ctl(2, 'stop_app')).code).toBe(0);
+    try {
+      const c = await new AMQPClient(url(0)).connect();
+      const ch = await c.channel();
+      await expect(ch.basicConsume('on-node3', { noAck: true }, () => {})).rejects.toThrow(`NOT_FOUND - home node '${nodes[2]!.name}' of queue 'on-node3' in vhost '/' is down or inaccessible`);
+      await c.close();
+    } finally {
+      expect((await ctl(2, 'start_app')).code).toBe(0);
+    }
+    const again = await new AMQPClient(url(2)).connect();
+    await (await again.channel()).queueDelete('on-node3');
+    await again.close();
+  }, 60_000);
+
   it('seed: a ram node that restarts gets the metadata back from the disc node', async () => {
     await kill9(nodes[2]!.proc!);
     await start(2);

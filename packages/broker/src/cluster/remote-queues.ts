@@ -305,7 +305,7 @@ export class RemoteQueues {
     const c = new Consumer(tag, sub, channel, noAck, exclusive, 0, args);
     sub.consumer = c;
     const link = this.manager()?.link(node);
-    if (!link || !link.isOpen) return Promise.reject(new Error(`node ${node} of queue '${queue}' is down or inaccessible`));
+    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(node, vhost, queue)));
     this.subs.set(cid, sub);
     return link.request({ type: 'sub', cid, v: vhost, q: queue, noAck, prefetch, exclusive, args }, { timeoutMs: 15_000 }).then(
       () => c,
@@ -323,7 +323,7 @@ export class RemoteQueues {
 
   get(node: string, vhost: string, queue: string, noAck: boolean): Promise<{ qm: QueuedMessage; count: number; target: ConsumerQueue } | null> {
     const link = this.manager()?.link(node);
-    if (!link || !link.isOpen) return Promise.reject(new Error(`node ${node} of queue '${queue}' is down or inaccessible`));
+    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(node, vhost, queue)));
     return link.request({ type: 'get', v: vhost, q: queue, noAck }, { timeoutMs: 15_000 }).then((r) => {
       const reply = r as ({ empty: true } | (WireMessage & { id: number; r: boolean; count: number }));
       if ('empty' in reply) return null;
@@ -390,7 +390,9 @@ export class RemoteQueues {
   private localQueue(vhost: string, name: string): Queue {
     const b = this.broker();
     const q = b?.vhosts.get(vhost)?.queues.get(name);
-    if (!q || !b?.running) throw new Error(`NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
+    // (a node whose app is stopped, paused by pause_minority or still starting, has no queues to offer)
+    if (b === null || !b.running) throw new Error(homeNodeDown(this.manager()?.nodeName ?? b?.localNode ?? 'this node', vhost, name));
+    if (!q) throw new Error(`NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
     // a sender whose metadata is behind takes this node for the queue's: its master is elsewhere now (a mirrored
     // queue moved), and what this node holds of it is no queue to confirm a publish into or consume from
     if (q.node !== b.localNode) throw Object.assign(new Error(`queue '${name}' in vhost '${vhost}' is on ${q.node}, not on ${b.localNode}`), { code: NOT_MASTER });
@@ -687,6 +689,11 @@ export const HOLD_MAX_MS = 30_000;
 const HOLD_CHECK_MS = 250;
 /** A publish the queue's node refused as not its master waits this long before it goes again. */
 const HOLD_RETRY_MS = 100;
+/** RabbitMQ's reply text (404) for a queue whose node is down, cut off, or has its app stopped. */
+function homeNodeDown(node: string, vhost: string, queue: string): string {
+  return `NOT_FOUND - home node '${node}' of queue '${queue}' in vhost '${vhost}' is down or inaccessible`;
+}
+
 /** The error code of a forwarded publish, subscription or get refused by a node that is not the queue's master. */
 const NOT_MASTER = 'NOT_MASTER';
 
