@@ -25,6 +25,11 @@ export interface QueueMirror {
   added(qm: QueuedMessage): void;
   delivered(qm: QueuedMessage): void;
   removed(qm: QueuedMessage): void;
+  /**
+   * Called after added() when the queue has consumers: true if the mirror dispatches the queue itself, right after the
+   * added messages went out to the mirrors (their frame is on the path of every publisher confirm; deliveries are not).
+   */
+  holdsDispatch(): boolean;
 }
 
 export interface QueueOptions {
@@ -214,7 +219,7 @@ export class Queue implements Destination, ConsumerQueue {
     this.pushReady(qm);
     this.mirror?.added(qm);
     if (l.overflow === 'drop-head') this.enforceLength();
-    if (this.consumers.length > 0) this.dispatch();
+    if (this.consumers.length > 0 && (this.mirror === null || !this.mirror.holdsDispatch())) this.dispatch();
     if (expiresAt !== Infinity) this.scheduleTtl();
     return EnqueueResult.Accepted;
   }
