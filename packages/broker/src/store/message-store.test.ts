@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MessageStore } from './message-store.ts';
 import { MemoryStore } from './memory-store.ts';
-import { SegmentStore, SEGMENT_SIZE_BYTES } from './segment-store.ts';
+import { LAZY_RECORDS_MS, SegmentStore, SEGMENT_SIZE_BYTES } from './segment-store.ts';
 import { Message } from '../queue/message.ts';
 
 interface Impl {
@@ -136,6 +136,27 @@ describe('SegmentStore files', () => {
     const s2 = new SegmentStore(d);
     await s.close();
     expect(s2.openQueue('/', 'big').recover().map((r) => r.msg.body.length)).toEqual([body.length, 4, 5]);
+    await s2.close();
+  });
+
+  it('writes acks with no publish to go with within LAZY_RECORDS_MS, and the rest at close', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'warren-store-'));
+    dirs.push(d);
+    const s = new SegmentStore(d);
+    const q = s.openQueue('/', 'q');
+    const a = q.append(msg('a'));
+    const b = q.append(msg('b'));
+    await durable(s);
+    q.remove(a);
+    await new Promise((r) => setTimeout(r, LAZY_RECORDS_MS + 150));
+    // what a crash now would leave: a store opened over the same files while the first one still runs
+    const crashed = new SegmentStore(d);
+    expect(crashed.openQueue('/', 'q').recover().map((r) => r.msg.body.toString())).toEqual(['b']);
+    await crashed.close();
+    q.remove(b);
+    await s.close();
+    const s2 = new SegmentStore(d);
+    expect(s2.openQueue('/', 'q').recover()).toEqual([]);
     await s2.close();
   });
 
