@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import type { Cluster } from './cluster3.ts';
 import type { RunningBroker } from './brokers.ts';
 import { repoRoot, runPerf } from './perf.ts';
+import { PERSISTENT_1KB_CONFIRM_LOAD } from './scenarios.ts';
 import { defaultPerfOptions } from './types.ts';
 
 interface Args {
@@ -86,15 +87,9 @@ async function main(): Promise<void> {
     const run = async (uri: string, pid: number | undefined): Promise<number> => {
       const r = await runPerf({
         ...defaultPerfOptions,
+        // the load of bench:mirrored's throughput runs
+        ...PERSISTENT_1KB_CONFIRM_LOAD,
         uri,
-        producers: 1,
-        consumers: 1,
-        size: 1024,
-        persistent: true,
-        durableQueue: true,
-        confirm: 100,
-        autoack: false,
-        prefetch: 100,
         queue: 'ha.perf',
         durationSec: a.time,
         warmupSec: a.warmup,

@@ -26,6 +26,7 @@ import { killAllSync, sleep } from './procs.ts';
 import { quiet, sampleOne, settle } from './procstat.ts';
 import { fmtNum, fmtStat, stat, type Stat } from './report.ts';
 import { defaultPerfOptions, type PerfResult } from './types.ts';
+import { PERSISTENT_1KB_CONFIRM_LOAD } from './scenarios.ts';
 
 interface Args {
   quick: boolean;
@@ -380,6 +381,9 @@ async function main(): Promise<void> {
 
     // ---- 1. throughput, interleaved
     if (a.throughput) {
+      // the clusters' start-up work is over first (RabbitMQ's nodes stay busy for a while after they boot): it took
+      // 40-100 % of the machine during the first repetition otherwise
+      await quiet(30);
       for (let r = 1; r <= a.reps; r++) {
         const got: Partial<Record<Target, number>> = {};
         for (const t of ['warren-mirrored', 'rabbitmq-mirrored', 'warren-single'] as Target[]) {
@@ -414,15 +418,8 @@ async function main(): Promise<void> {
           const t0 = performance.now();
           const res: ThroughputRun = await runPerf({
             ...defaultPerfOptions,
+            ...PERSISTENT_1KB_CONFIRM_LOAD,
             uri,
-            producers: 1,
-            consumers: 1,
-            size: 1024,
-            persistent: true,
-            durableQueue: true,
-            confirm: 100,
-            autoack: false,
-            prefetch: 100,
             // ha.perf-<id>-0 matches the ha-all policy on the clusters; the single node has no policy.
             queue: 'ha.perf',
             durationSec: a.durationSec,

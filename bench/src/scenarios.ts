@@ -24,6 +24,21 @@ export interface Scenario {
 
 const received = { name: 'received', unit: 'msg/s', higherIsBetter: true, value: (r: PerfResult) => r.receivedRate };
 
+/**
+ * The "safe" load: one producer of persistent 1 KB messages to a durable queue with confirms (at most 100 in flight),
+ * one consumer acking each (prefetch 100). The persistent-1kb-confirm scenario, and the mirrored-queue benches'.
+ */
+export const PERSISTENT_1KB_CONFIRM_LOAD = {
+  producers: 1,
+  consumers: 1,
+  size: 1024,
+  persistent: true,
+  durableQueue: true,
+  confirm: 100,
+  autoack: false,
+  prefetch: 100,
+} satisfies Partial<PerfOptions>;
+
 export const scenarios: Scenario[] = [
   {
     id: 'autoack-16b',
@@ -46,16 +61,7 @@ export const scenarios: Scenario[] = [
     short: '1 KB persistent, confirms + acks',
     title: '1P/1C 1 KB persistent, durable queue, confirms (window 100) + acks',
     what: 'The "safe" path: persistent 1 KB messages to a durable queue, publisher confirms with at most 100 unconfirmed per producer, consumer acks (prefetch 100). Confirms imply the message was written to the store.',
-    options: () => ({
-      producers: 1,
-      consumers: 1,
-      size: 1024,
-      persistent: true,
-      durableQueue: true,
-      confirm: 100,
-      autoack: false,
-      prefetch: 100,
-    }),
+    options: () => ({ ...PERSISTENT_1KB_CONFIRM_LOAD }),
     metric: received,
   },
   {

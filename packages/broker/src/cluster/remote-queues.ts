@@ -697,7 +697,7 @@ function homeNodeDown(node: string, vhost: string, queue: string): string {
 /** The error code of a forwarded publish, subscription or get refused by a node that is not the queue's master. */
 const NOT_MASTER = 'NOT_MASTER';
 
-/** How long a consumer of a mirrored queue waits for a new master before it is cancelled. */
+/** How long a consumer of a mirrored queue waits for a new master before it is cancelled (WARREN_ORPHAN_TIMEOUT_MS). */
 export const ORPHAN_TIMEOUT_MS = Number(process.env['WARREN_ORPHAN_TIMEOUT_MS'] ?? 30_000);
 /** How often waiting consumers are checked for that. */
 const ORPHAN_CHECK_MS = 1000;
