@@ -7,9 +7,8 @@
 // thread wake-up and a return to the event loop (where O_DSYNC is missing, the write is followed by an fdatasync).
 // Delivered and removed records alone (consumers' acks) start no group: they wait, up to LAZY_RECORDS_MS, to go out with
 // the next publish's group; losing them in a crash only brings messages back, redelivered, as a lost ack does
-// (RabbitMQ does not sync acks either). A segment is deleted once
-// it and every older segment hold no live message (oldest first, so a removal record never outlives what it
-// removes... it can only outlive nothing).
+// (RabbitMQ does not sync acks either). A segment is deleted once it and every older segment hold no live message
+// (oldest first, so a removal record never outlives what it removes).
 // After a crash, a torn record at the end of the last segment is cut off.
 import { closeSync, constants, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -139,7 +138,6 @@ class SegmentQueueStore implements QueueStore {
     this.liveInSegment.set(seg, (this.liveInSegment.get(seg) ?? 1) - 1);
   }
 
-  /** Deletes fully removed segments, oldest first, never the one being written. */
   /**
    * Deletes fully removed segments, oldest first, never the one being written. Runs after every group commit, so it
    * works from the in-memory list of segments (no directory read) and unlinks off the event loop.
