@@ -1,6 +1,8 @@
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { statSync, watch } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readCookieFile } from './cookie-file.ts';
 
@@ -21,6 +23,36 @@ describe('readCookieFile', () => {
     expect(await readFile(path, 'utf8')).toBe(cookie);
     expect(await readCookieFile(path)).toBe(cookie);
     expect(await readCookieFile(join(dir, 'other'))).not.toBe(cookie);
+  });
+
+  it('creates the file with its cookie already in it, so a node started alongside never reads it empty', async () => {
+    // Nodes started together race to create one shared cookie file; one that found it created but not yet written
+    // failed with "cookie file ... is empty". Watch the directory: every time the file shows up, it is whole.
+    const path = join(dir, 'shared');
+    const seen: number[] = [];
+    const watcher = watch(dir, (_event, name) => {
+      if (name !== 'shared') return;
+      try {
+        seen.push(statSync(path).size);
+      } catch {
+        // deleted between rounds
+      }
+    });
+    try {
+      for (let round = 0; round < 5; round++) {
+        await rm(path, { force: true });
+        const got = await Promise.all(Array.from({ length: 8 }, () => readCookieFile(path)));
+        const inFile = await readFile(path, 'utf8');
+        expect(got).toEqual(got.map(() => inFile));
+        await sleep(20); // let the watcher report this round
+      }
+    } finally {
+      watcher.close();
+    }
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((size) => size !== 20)).toEqual([]);
+    // no temporary files left behind
+    expect(await readdir(dir)).toEqual(['shared']);
   });
 
   it('refuses a file readable by group or others, naming the file and its mode', async () => {

@@ -1,4 +1,5 @@
-import { open, readFile, stat } from 'node:fs/promises';
+import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { PeerError } from './errors.ts';
 import { cryptoRandom } from './random.ts';
 
@@ -50,22 +51,39 @@ export async function readCookieFile(path: string, options?: ReadCookieOptions):
   return cookie;
 }
 
+/**
+ * Creates the file so that no reader ever sees it without its cookie: nodes started together (a lab, a test suite,
+ * systemd bringing up several units) race to create one shared file. The cookie is written and synced under a private
+ * temporary name in the same directory, then hard-linked to `path`; link(2) fails with EEXIST rather than replace a
+ * file another process created meanwhile, and then that file's cookie is the one to use.
+ */
 async function createCookieFile(path: string): Promise<string> {
   const cookie = generateCookie();
-  let handle;
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${Buffer.from(cryptoRandom.bytes(6)).toString('hex')}`);
   try {
-    // 'wx': fail rather than overwrite if another process created it meanwhile; mode applies at creation.
-    handle = await open(path, 'wx', COOKIE_FILE_MODE);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readCookieFile(path, { create: false });
-    throw new PeerError('COOKIE_FILE', `cannot create cookie file ${path}: ${(error as Error).message}`);
-  }
-  try {
-    // The umask can only remove bits from 0600; chmod anyway in case the file system ignored the creation mode.
-    await handle.chmod(COOKIE_FILE_MODE);
-    await handle.writeFile(cookie, 'utf8');
+    let handle;
+    try {
+      // 'wx' with a random name: never follow or reuse someone else's file; the mode applies at creation.
+      handle = await open(temporary, 'wx', COOKIE_FILE_MODE);
+    } catch (error) {
+      throw new PeerError('COOKIE_FILE', `cannot create cookie file ${path}: ${(error as Error).message}`);
+    }
+    try {
+      // The umask can only remove bits from 0600; chmod anyway in case the file system ignored the creation mode.
+      await handle.chmod(COOKIE_FILE_MODE);
+      await handle.writeFile(cookie, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temporary, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readCookieFile(path, { create: false });
+      throw new PeerError('COOKIE_FILE', `cannot create cookie file ${path}: ${(error as Error).message}`);
+    }
+    return cookie;
   } finally {
-    await handle.close();
+    await unlink(temporary).catch(() => undefined);
   }
-  return cookie;
 }
