@@ -149,6 +149,8 @@ describe('broker binary', () => {
     expect(r.out).toContain(`${cfg}:3: heartbeat: expected an integer, got 'often'`);
     writeFileSync(cfg, 'no_such_key = 1\n');
     expect((await run(['--config', cfg])).out).toContain(`${cfg}:1: unknown key 'no_such_key'`);
+    writeFileSync(cfg, 'collect_statistics_interval = 10\n');
+    expect((await run(['--config', cfg])).out).toContain(`${cfg}:1: collect_statistics_interval: must be between 100 and 3600000, got 10`);
   });
 
   it('applies rabbitmq.conf keys and stops gracefully on SIGTERM', async () => {

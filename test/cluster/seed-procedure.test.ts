@@ -3,6 +3,7 @@
 // then what the seeds describe of a running cluster: metadata on every node, classic queues on one node reachable
 // from all, ram nodes getting their metadata back after a restart, and no metadata changes without a disc node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
@@ -19,12 +20,15 @@ async function start(n: number): Promise<void> {
 
 beforeAll(async () => {
   env = new TestEnv();
+  // rates sampled every 200 ms instead of RabbitMQ's 5 s, so a test sees them soon
+  const conf = join(env.dir, 'rabbitmq.conf');
+  writeFileSync(conf, 'collect_statistics_interval = 200\n');
   for (let i = 1; i <= 3; i++) {
     const port = await freePort();
     const dist = await freePort();
     const mgmt = await freePort();
     const name = `rabbit@seednode${i}`;
-    const args = ['--data-dir', join(env.dir, `node${i}`), '--node-name', name, '--dist-port', String(dist), '--management-port', String(mgmt), '--management-host', '127.0.0.1', '--quiet'];
+    const args = ['--data-dir', join(env.dir, `node${i}`), '--node-name', name, '--dist-port', String(dist), '--management-port', String(mgmt), '--management-host', '127.0.0.1', '--config', conf, '--quiet'];
     nodes.push({ name, port, dist, mgmt, args, proc: null });
   }
   await Promise.all([start(0), start(1), start(2)]);
@@ -103,6 +107,66 @@ describe('cluster (seed procedure)', () => {
     expect(got.sort()).toEqual(['via-0', 'via-2']);
     await new Promise((r) => setTimeout(r, 300));
     expect((await ctl(1, '-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged')).stdout).toContain('orders\t0\t0');
+    await c1.close();
+    await c2.close();
+  }, 60_000);
+
+  it('the management API of every node shows the master\'s message counters and rates for a queue on another node', async () => {
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+    const api = async (n: number, path: string): Promise<Record<string, any>> => (await (await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/${path}`, { headers: auth })).json()) as Record<string, any>;
+    const c2 = await new AMQPClient(url(1)).connect();
+    const ch2 = await c2.channel();
+    await ch2.queueDeclare('rated', { durable: false });
+    // a steady publisher through node1 to the queue on node2
+    const c1 = await new AMQPClient(url(0)).connect();
+    const ch1 = await c1.channel();
+    await ch1.confirmSelect();
+    let published = 0;
+    let stop = false;
+    const publishing = (async () => {
+      while (!stop) {
+        await ch1.basicPublish('', 'rated', 'x');
+        published++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      // node3 masters nothing: what it shows is what node2 counted and sampled
+      let seen: Record<string, any> = {};
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        seen = await api(2, 'queues/%2F/rated');
+        if ((seen['message_stats']?.publish_details?.rate ?? 0) > 0 && (seen['messages_details']?.rate ?? 0) > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen['node']).toBe(nodes[1]!.name);
+      expect(seen['message_stats']?.publish_details?.rate).toBeGreaterThan(0);
+      expect(seen['messages_details']?.rate).toBeGreaterThan(0);
+      // the overview adds it to node3's own (no queue there, so nothing of its own)
+      expect((await api(2, 'overview'))['message_stats']?.publish).toBeGreaterThan(0);
+    } finally {
+      stop = true;
+      await publishing;
+    }
+    // counters are exact: every confirmed publish, then every delivery and ack through node1
+    const q = await api(2, 'queues/%2F/rated');
+    expect(q['message_stats']).toMatchObject({ publish: published, deliver_get: 0, ack: 0 });
+    await ch1.basicQos(1000);
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      void ch1.basicConsume('rated', { noAck: false }, (m) => {
+        void m.ack();
+        if (++got === published) resolve();
+      });
+    });
+    const settled = async (): Promise<boolean> => {
+      const s = (await api(2, 'queues/%2F/rated'))['message_stats'];
+      return s?.deliver_get === published && s?.ack === published;
+    };
+    const deadline = Date.now() + 10_000;
+    while (!(await settled()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect((await api(0, 'queues/%2F/rated'))['message_stats']).toMatchObject({ publish: published, deliver_get: published, ack: published });
+    await ch2.queueDelete('rated');
     await c1.close();
     await c2.close();
   }, 60_000);

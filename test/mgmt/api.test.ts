@@ -610,12 +610,15 @@ describe('cluster view', () => {
         { name: 'rabbit@c', type: 'disc', running: false, partitions: [] },
       ],
       queueLocation: (_vhost, queue) => (queue === 'mirrored' ? { node: 'rabbit@b', mirrors: [self, 'rabbit@c'], synchronisedMirrors: [self] } : { node: self, mirrors: [], synchronisedMirrors: [] }),
-      // the master of 'mirrored' (on rabbit@b) has 7 ready and 2 unacked messages and a consumer; 'on-c' is mastered on
-      // the stopped node, which cannot be asked
+      // the master of 'mirrored' (on rabbit@b) has 7 ready and 2 unacked messages and a consumer, and its counters and
+      // rates as rabbit@b sampled them; 'on-c' is mastered on the stopped node, which cannot be asked
       queueCounts: (queues) => {
         const out = localCounts(queues);
         for (const q of out.keys()) {
-          if (q.name === 'mirrored') out.set(q, { ready: 7, unacked: 2, readyBytes: 700, consumers: 1 });
+          if (q.name === 'mirrored') out.set(q, {
+            ready: 7, unacked: 2, readyBytes: 700, consumers: 1, publish: 40, deliver: 31, ack: 29, redeliver: 1,
+            rates: { publish: 12.5, deliver_get: 10, ack: 9.5, redeliver: 0.2, messages: 3, messages_ready: 2.5, messages_unacknowledged: 0.5 },
+          });
           if (q.name === 'on-c') out.set(q, null);
         }
         return Promise.resolve(out);
@@ -634,6 +637,13 @@ describe('cluster view', () => {
       expect((await http(c, 'GET', '/api/queues/%2F/plain')).json).not.toHaveProperty('slave_nodes');
       // counts are the master's: this node's stand-in for 'mirrored' is empty
       expect(q).toMatchObject({ state: 'running', messages: 9, messages_ready: 7, messages_unacknowledged: 2, message_bytes: 700, consumers: 1 });
+      // and so are its message counters and rates (this node's samples of its stand-in would all be zero)
+      expect(q).toMatchObject({
+        messages_details: { rate: 3 },
+        messages_ready_details: { rate: 2.5 },
+        messages_unacknowledged_details: { rate: 0.5 },
+        message_stats: { publish: 40, publish_details: { rate: 12.5 }, deliver_get: 31, deliver_get_details: { rate: 10 }, ack: 29, ack_details: { rate: 9.5 }, redeliver: 1, redeliver_details: { rate: 0.2 } },
+      });
       await http(c, 'PUT', '/api/queues/%2F/on-c', {});
       const down = (await http(c, 'GET', '/api/queues/%2F/on-c')).json;
       expect(down).toMatchObject({ name: 'on-c', state: 'down' });

@@ -80,7 +80,8 @@ async function main(): Promise<void> {
 
   // the management plugin runs when a port is configured (RabbitMQ's management.tcp.port), on loopback by default
   const mgmtPort = num(v['management-port'], '--management-port') ?? cfg.managementPort;
-  const mgmt = mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? '127.0.0.1' };
+  const mgmt =
+    mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? '127.0.0.1', ...(cfg.statsIntervalMs !== undefined ? { sampleIntervalMs: cfg.statsIntervalMs } : {}) };
   const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info }, mgmt);
   let stopping = false;
   const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command'), partitionHandling: cfg.partitionHandling ?? 'ignore' });

@@ -483,7 +483,10 @@ export class RemoteQueues {
         const out: Record<string, QueueCounts> = {};
         for (const name of m['names'] as string[]) {
           const q = vh?.queues.get(name);
-          if (q !== undefined && b !== null && q.node === b.localNode) out[name] = q.counts();
+          if (q === undefined || b === null || q.node !== b.localNode) continue;
+          const c = q.counts();
+          if (b.queueRates !== null) c.rates = b.queueRates(q);
+          out[name] = c;
         }
         return out;
       }

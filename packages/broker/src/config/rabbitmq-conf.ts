@@ -19,6 +19,8 @@ export interface NodeConfig extends BrokerOptions {
   cookieFile?: string;
   managementPort?: number;
   managementHost?: string;
+  /** ms between the management statistics' samples (rates are taken between the last two) */
+  statsIntervalMs?: number;
   partitionHandling?: 'ignore' | 'pause_minority' | 'autoheal';
 }
 
@@ -92,6 +94,8 @@ const KEYS: Record<string, Setter> = {
   cookie_file: (cfg, v) => void (cfg.cookieFile = v),
   'management.tcp.port': int(1, 65535, (c, n) => void (c.managementPort = n)),
   'management.tcp.ip': (cfg, v) => void (cfg.managementHost = v),
+  // RabbitMQ's statistics interval, in ms (its default: 5000)
+  collect_statistics_interval: int(100, 3_600_000, (c, n) => void (c.statsIntervalMs = n)),
   cluster_partition_handling: (cfg, v, fail) => {
     if (v !== 'ignore' && v !== 'pause_minority' && v !== 'autoheal') fail(`expected ignore, pause_minority or autoheal, got '${v}'`);
     cfg.partitionHandling = v as 'ignore' | 'pause_minority' | 'autoheal';
@@ -99,7 +103,7 @@ const KEYS: Record<string, Setter> = {
 };
 
 /** Keys RabbitMQ has that make no difference here: accepted with a warning. */
-const IGNORED = /^(log\.|cluster_formation\.|collect_statistics|disk_free_limit|management\.|ssl_options\.|listeners\.ssl\.|mqtt\.|stomp\.|queue_master_locator|total_memory_available_override_value|num_acceptors\.|handshake_timeout|tcp_listen_options\.)/;
+const IGNORED = /^(log\.|cluster_formation\.|collect_statistics$|disk_free_limit|management\.|ssl_options\.|listeners\.ssl\.|mqtt\.|stomp\.|queue_master_locator|total_memory_available_override_value|num_acceptors\.|handshake_timeout|tcp_listen_options\.)/;
 
 export function parseConfig(text: string, file: string, warn: (line: string) => void = () => {}): NodeConfig {
   const cfg: NodeConfig = {};

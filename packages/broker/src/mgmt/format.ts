@@ -5,7 +5,7 @@ import type { Broker } from '../server/broker.ts';
 import { VERSION, WARREN_VERSION } from '../server/broker.ts';
 import type { Connection } from '../server/connection.ts';
 import type { Channel } from '../server/channel.ts';
-import type { Queue, QueueCounts } from '../queue/queue.ts';
+import type { Queue, QueueCounts, QueueRates } from '../queue/queue.ts';
 import type { Exchange, Binding } from '../routing/exchange.ts';
 import type { PolicyDef } from '../policy/policy.ts';
 import type { ClusterNode, ClusterView } from './cluster.ts';
@@ -143,6 +143,9 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
   let consumers = 0;
   let ready = 0;
   let unacked = 0;
+  // this node's totals cover the queues it masters; those mastered elsewhere add what their masters counted
+  const elsewhere = { publish: 0, deliver: 0, ack: 0, redeliver: 0 };
+  const elsewhereRates = { publish: 0, deliver_get: 0, ack: 0, redeliver: 0 };
   for (const name of visibleVhosts) {
     const vh = b.vhosts.get(name);
     if (!vh) continue;
@@ -154,8 +157,16 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
       consumers += c.consumers;
       ready += c.ready;
       unacked += c.unacked;
+      if (q.node === '' || q.node === b.localNode) continue;
+      elsewhere.publish += c.publish;
+      elsewhere.deliver += c.deliver;
+      elsewhere.ack += c.ack;
+      elsewhere.redeliver += c.redeliver;
+      if (c.rates === undefined) continue;
+      for (const k of ['publish', 'deliver_get', 'ack', 'redeliver'] as const) elsewhereRates[k] += c.rates[k];
     }
   }
+  const rate = (what: keyof typeof elsewhereRates): { rate: number } => ({ rate: Math.round((s.rate(what) + elsewhereRates[what]) * 10) / 10 });
   let channels = 0;
   for (const c of connectionsVisible) channels += c.channels.size;
   return {
@@ -173,16 +184,16 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
     disable_stats: false,
     enable_queue_totals: false,
     message_stats: {
-      publish: t.publish,
-      publish_details: s.details('publish'),
-      deliver_get: t.deliver,
-      deliver_get_details: s.details('deliver_get'),
-      deliver: t.deliver,
-      deliver_details: s.details('deliver_get'),
-      ack: t.ack,
-      ack_details: s.details('ack'),
-      redeliver: t.redeliver,
-      redeliver_details: s.details('redeliver'),
+      publish: t.publish + elsewhere.publish,
+      publish_details: rate('publish'),
+      deliver_get: t.deliver + elsewhere.deliver,
+      deliver_get_details: rate('deliver_get'),
+      deliver: t.deliver + elsewhere.deliver,
+      deliver_details: rate('deliver_get'),
+      ack: t.ack + elsewhere.ack,
+      ack_details: rate('ack'),
+      redeliver: t.redeliver + elsewhere.redeliver,
+      redeliver_details: rate('redeliver'),
     },
     churn_rates: {},
     queue_totals: {
@@ -277,7 +288,9 @@ export function channelJson(f: FormatContext, c: Connection, ch: Channel): Recor
  */
 export function queueJson(f: FormatContext, q: Queue, c: QueueCounts | null = q.counts()): Record<string, unknown> {
   const s = f.stats;
-  const n = c ?? { ready: 0, unacked: 0, readyBytes: 0, consumers: 0 };
+  const n = c ?? { ...q.counts(), ready: 0, unacked: 0, readyBytes: 0, consumers: 0 };
+  // the master's node's samples when it sent them (this node's own samples of a queue mastered elsewhere are zero)
+  const rate = (what: keyof QueueRates): { rate: number } => (c?.rates !== undefined ? { rate: c.rates[what] } : s.details(s.queueSeries(q, what)));
   const loc = f.cluster.queueLocation(q.vhost, q.name);
   const mirrored = loc.mirrors.length > 0 || (q.policy !== null && q.policy.definition['ha-mode'] !== undefined);
   const owner = q.exclusive ? [...f.broker.connections].find((c) => c.id === q.owner) : undefined;
@@ -299,24 +312,24 @@ export function queueJson(f: FormatContext, q: Queue, c: QueueCounts | null = q.
     consumer_utilisation: n.consumers > 0 ? 1 : null,
     exclusive_consumer_tag: q.consumers.find((c) => c.exclusive)?.tag ?? null,
     messages: n.ready + n.unacked,
-    messages_details: s.details(s.queueSeries(q, 'messages')),
+    messages_details: rate('messages'),
     messages_ready: n.ready,
-    messages_ready_details: s.details(s.queueSeries(q, 'messages_ready')),
+    messages_ready_details: rate('messages_ready'),
     messages_unacknowledged: n.unacked,
-    messages_unacknowledged_details: s.details(s.queueSeries(q, 'messages_unacknowledged')),
+    messages_unacknowledged_details: rate('messages_unacknowledged'),
     message_bytes: n.readyBytes,
     message_bytes_ready: n.readyBytes,
     message_bytes_unacknowledged: 0,
     message_bytes_persistent: 0,
     message_stats: {
-      publish: q.publishCount,
-      publish_details: s.details(s.queueSeries(q, 'publish')),
-      deliver_get: q.deliverCount,
-      deliver_get_details: s.details(s.queueSeries(q, 'deliver_get')),
-      ack: q.ackCount,
-      ack_details: s.details(s.queueSeries(q, 'ack')),
-      redeliver: q.redeliverCount,
-      redeliver_details: s.details(s.queueSeries(q, 'redeliver')),
+      publish: n.publish,
+      publish_details: rate('publish'),
+      deliver_get: n.deliver,
+      deliver_get_details: rate('deliver_get'),
+      ack: n.ack,
+      ack_details: rate('ack'),
+      redeliver: n.redeliver,
+      redeliver_details: rate('redeliver'),
     },
     head_message_timestamp: null,
     memory: 0,

@@ -1,7 +1,7 @@
 // Message counters and rates. Queues and connections keep running totals; a sampler records them every interval
 // and a rate is the difference between the last two samples (RabbitMQ's basic rates mode: {"rate": per second}).
 import type { Broker } from '../server/broker.ts';
-import type { Queue } from '../queue/queue.ts';
+import { QUEUE_RATED, type Queue, type QueueRates } from '../queue/queue.ts';
 import { key } from '../server/vhost.ts';
 
 export interface Totals {
@@ -34,6 +34,7 @@ export class Stats {
       this.retired.redeliver += q.redeliverCount;
     };
     broker.on('queue-deleted', this.onDeleted);
+    broker.queueRates = (q) => this.queueRates(q);
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
@@ -43,6 +44,7 @@ export class Stats {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.broker.off('queue-deleted', this.onDeleted);
+    this.broker.queueRates = null;
   }
 
   /** Node-wide message counters (every queue, live or deleted). */
@@ -106,6 +108,13 @@ export class Stats {
 
   details(series: string): { rate: number } {
     return { rate: this.rate(series) };
+  }
+
+  /** Every rated series of a queue, as sampled on this node. */
+  queueRates(q: Queue): QueueRates {
+    const out = {} as QueueRates;
+    for (const what of QUEUE_RATED) out[what] = this.rate(this.queueSeries(q, what));
+    return out;
   }
 
   queueSeries(q: Queue, what: string): string {

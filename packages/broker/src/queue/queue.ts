@@ -76,7 +76,21 @@ export interface QueueCounts {
   unacked: number;
   readyBytes: number;
   consumers: number;
+  /** message counters, as the queue's master keeps them */
+  publish: number;
+  deliver: number;
+  ack: number;
+  redeliver: number;
+  /**
+   * Per-second rates sampled on the master's node, when its management statistics run (a queue mastered on another
+   * node shows these: this node's own samples of it are all zero).
+   */
+  rates?: QueueRates;
 }
+
+/** The management API's rated series of a queue (its "..._details": {rate}). */
+export const QUEUE_RATED = ['publish', 'deliver_get', 'ack', 'redeliver', 'messages', 'messages_ready', 'messages_unacknowledged'] as const;
+export type QueueRates = Record<(typeof QUEUE_RATED)[number], number>;
 
 /** A mirror's promotion: its master failed, or handed the queue over as its node shut down. */
 export type PromotionReason = 'failure' | 'shutdown';
@@ -107,7 +121,16 @@ export class Queue implements Destination, ConsumerQueue {
   mirrorsVersion = 0;
 
   counts(): QueueCounts {
-    return { ready: this.messageCount, unacked: this.unackedCount, readyBytes: this.readyBytes, consumers: this.consumerCount };
+    return {
+      ready: this.messageCount,
+      unacked: this.unackedCount,
+      readyBytes: this.readyBytes,
+      consumers: this.consumerCount,
+      publish: this.publishCount,
+      deliver: this.deliverCount,
+      ack: this.ackCount,
+      redeliver: this.redeliverCount,
+    };
   }
 
   /** Whether the policy lets a mirror that is not recorded as synchronised take over (ha-promote-on-failure/-shutdown: always). */

@@ -13,7 +13,7 @@ import type { DurableWaiter, MessageStore } from '../store/message-store.ts';
 import { CompiledPermission, hashPassword, type Permission, type User } from '../auth/users.ts';
 import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
 import { Message } from '../queue/message.ts';
-import type { PromotionReason, Queue } from '../queue/queue.ts';
+import type { PromotionReason, Queue, QueueRates } from '../queue/queue.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 import { reconcile } from '../cluster/state.ts';
 import type { RemoteQueues } from '../cluster/remote-queues.ts';
@@ -93,6 +93,12 @@ export class Broker extends EventEmitter implements VHostContext {
   replicator: MetadataReplicator | null = null;
   /** set when this node is part of a cluster: carries messages to queues on other nodes */
   forwarder: ((q: Queue, msg: Message, waiter: DurableWaiter | null, token: number) => boolean) | null = null;
+
+  /**
+   * set while the management statistics run: a queue's rates as sampled here. Other nodes ask for them with the
+   * counts of the queues this node masters.
+   */
+  queueRates: ((q: Queue) => QueueRates) | null = null;
 
   /** set when this node is part of a cluster: reacts to a mirror promotion */
   onQueueMoved: ((q: Queue, from: string, why?: PromotionReason) => void) | null = null;

@@ -13,6 +13,8 @@ import { MemoryDefinitionsStore } from '../store/definitions-store.ts';
 export interface ManagementListener {
   port: number;
   host: string;
+  /** ms between statistics samples; default 5000 */
+  sampleIntervalMs?: number;
 }
 
 export class BrokerNode {
@@ -70,7 +72,8 @@ export class BrokerNode {
     if (this.management !== null) {
       try {
         const cluster = this.cluster?.view(broker);
-        this.mgmt = await startManagement(broker, { port: this.management.port, host: this.management.host, ...(cluster ? { cluster } : {}) });
+        const { port, host, sampleIntervalMs } = this.management;
+        this.mgmt = await startManagement(broker, { port, host, ...(sampleIntervalMs !== undefined ? { sampleIntervalMs } : {}), ...(cluster ? { cluster } : {}) });
         broker.log(`management plugin (HTTP API, UI, /metrics) on ${this.management.host}:${this.mgmt.port}`);
       } catch (err) {
         await broker.stop();
