@@ -1,6 +1,6 @@
 // The node's control channel: brokerctl connects over a cookie-authenticated peer link (the same handshake cluster
 // peers use; the cookie never crosses the wire) and sends one request per command.
-import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeerServer, TcpTransport, readCookieFile, type PeerLink } from '@warren/cluster-peer';
@@ -28,7 +28,10 @@ export function registryDir(): string {
 
 export function registerNode(node: string, port: number): void {
   mkdirSync(registryDir(), { recursive: true, mode: 0o700 });
-  writeFileSync(join(registryDir(), `${node}.port`), `${port}\n`);
+  // written aside and renamed into place: a brokerctl or a peer looking the node up never reads a half-written file
+  const path = join(registryDir(), `${node}.port`);
+  writeFileSync(`${path}.${process.pid}.tmp`, `${port}\n`);
+  renameSync(`${path}.${process.pid}.tmp`, path);
 }
 
 export function unregisterNode(node: string): void {
