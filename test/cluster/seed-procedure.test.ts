@@ -171,6 +171,88 @@ describe('cluster (seed procedure)', () => {
     await c2.close();
   }, 60_000);
 
+  it('a queue on another node: passive declare, purge, delete if-empty and the management API\'s get and purge act on its master', async () => {
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
+    const api = (n: number, method: string, path: string, body?: unknown): Promise<Response> =>
+      fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/${path}`, { method, headers: { ...auth, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const onMaster = async (): Promise<string> => (await ctl(1, '-q', 'list_queues', 'name', 'messages')).stdout;
+    const c2 = await new AMQPClient(url(1)).connect();
+    const ch2 = await c2.channel();
+    await ch2.queueDeclare('far', { durable: true });
+    const c1 = await new AMQPClient(url(0)).connect();
+    let ch1 = await c1.channel();
+    await ch1.confirmSelect();
+    const publish = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await ch1.basicPublish('', 'far', `m${i}`, { deliveryMode: 2 });
+    };
+    await publish(5);
+    // through node1, which masters nothing: the master's depth, as clients read it
+    expect(await ch1.queueDeclare('far', { passive: true })).toMatchObject({ messageCount: 5, consumerCount: 0 });
+    // delete if-empty is refused (406), and the queue and its messages stay
+    await expect(ch1.queueDelete('far', { ifEmpty: true })).rejects.toThrow(/PRECONDITION_FAILED.*not empty/);
+    expect(await onMaster()).toContain('far\t5');
+    const del = await ctl(0, 'delete_queue', '--if-empty', 'far');
+    expect(del.code).toBe(65);
+    expect(del.stderr).toContain('is not empty');
+    // the management API of node3: get with requeue leaves them, without takes them
+    const peek = await api(2, 'POST', 'queues/%2F/far/get', { count: 2, ackmode: 'ack_requeue_true', encoding: 'auto' });
+    expect(peek.status).toBe(200);
+    expect(((await peek.json()) as { payload: string }[]).map((m) => m.payload)).toEqual(['m0', 'm1']);
+    expect(await onMaster()).toContain('far\t5');
+    const take = await api(2, 'POST', 'queues/%2F/far/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' });
+    expect(((await take.json()) as { payload: string; redelivered: boolean }[])[0]).toMatchObject({ payload: 'm0', redelivered: true });
+    expect(await onMaster()).toContain('far\t4');
+    // purge through node1 over AMQP, through node3's API, and with brokerctl on node1
+    ch1 = await c1.channel();
+    await ch1.confirmSelect();
+    expect(await ch1.queuePurge('far')).toMatchObject({ messageCount: 4 });
+    expect(await onMaster()).toContain('far\t0');
+    await publish(2);
+    expect((await api(2, 'DELETE', 'queues/%2F/far/contents')).status).toBe(204);
+    expect(await onMaster()).toContain('far\t0');
+    await publish(1);
+    expect((await ctl(0, 'purge_queue', 'far')).code).toBe(0);
+    expect(await onMaster()).toContain('far\t0');
+    // empty now: delete if-empty through node1 goes ahead
+    await ch1.queueDelete('far', { ifEmpty: true });
+    expect(await onMaster()).not.toContain('far');
+    await c1.close();
+    await c2.close();
+  }, 60_000);
+
+  it('the management API\'s sync action synchronises the mirrors of a queue mastered on another node (ha-sync-mode manual)', async () => {
+    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' };
+    type Mirrors = { slave_nodes?: string[]; synchronised_slave_nodes?: string[] };
+    const queue = async (n: number): Promise<Mirrors> => (await (await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/queues/%2F/hs.backlog`, { headers: auth })).json()) as Mirrors;
+    const until = async (n: number, ok: (q: Mirrors) => boolean): Promise<Mirrors> => {
+      let q = await queue(n);
+      for (let i = 0; i < 60 && !ok(q); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        q = await queue(n);
+      }
+      return q;
+    };
+    const c = await new AMQPClient(url(1)).connect();
+    const ch = await c.channel();
+    await ch.queueDeclare('hs.backlog', { durable: true });
+    await ch.confirmSelect();
+    for (let i = 0; i < 20; i++) await ch.basicPublish('', 'hs.backlog', `old${i}`, { deliveryMode: 2 });
+    expect((await ctl(0, 'set_policy', 'ha-manual', '^hs\\.', '{"ha-mode":"all","ha-sync-mode":"manual"}')).code).toBe(0);
+    // the new mirrors lack the 20 older messages: unsynchronised
+    // (as the master, node2, has them: other nodes show the mirrors the policy asks for before the master adds them)
+    const before = await until(1, (q) => (q.slave_nodes ?? []).length === 2);
+    expect(before.slave_nodes?.sort()).toEqual([nodes[0]!.name, nodes[2]!.name].sort());
+    expect(before.synchronised_slave_nodes).toEqual([]);
+    // through node1's API (node2 masters the queue)
+    const r = await fetch(`http://127.0.0.1:${nodes[0]!.mgmt}/api/queues/%2F/hs.backlog/actions`, { method: 'POST', headers: auth, body: JSON.stringify({ action: 'sync' }) });
+    expect(r.status).toBe(204);
+    const after = await until(0, (q) => (q.synchronised_slave_nodes ?? []).length === 2);
+    expect(after.synchronised_slave_nodes?.sort()).toEqual([nodes[0]!.name, nodes[2]!.name].sort());
+    await ch.queueDelete('hs.backlog');
+    expect((await ctl(0, 'clear_policy', 'ha-manual')).code).toBe(0);
+    await c.close();
+  }, 60_000);
+
   it('a publish through another node is confirmed by the queue node, and nacked when that queue refuses it (overflow reject-publish)', async () => {
     const c2 = await new AMQPClient(url(1)).connect();
     const ch2 = await c2.channel();

@@ -46,6 +46,15 @@ function app(node: BrokerNode): Broker {
   return b;
 }
 
+/** A request to a queue's master on another node; its failures (that node down, the queue gone or moved) exit 69. */
+async function fromMaster<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw new CommandError(`Error:\n${(err as Error).message.replace(/^.*?NOT_FOUND - /, '')}`, 69);
+  }
+}
+
 function argN(req: CommandRequest, n: number, usage: string): string[] {
   if (req.args.length < n) throw new CommandError(`not enough arguments.\nUsage: brokerctl ${req.cmd} ${usage}`, 64);
   if (req.args.length > n && !usage.includes('...')) throw new CommandError(`too many arguments.\nUsage: brokerctl ${req.cmd} ${usage}`, 64);
@@ -509,12 +518,14 @@ const H: Record<string, Handler> = {
   },
 
   // ---- queue operations
-  purge_queue: (node, req) => {
+  purge_queue: async (node, req) => {
     const [name] = argN(req, 1, '[-p <vhost>] <queue>');
     const b = app(node);
     const q = vhostOf(b, req.vhost).queues.get(name!);
     if (!q) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} not found`, 65);
-    q.purge();
+    const remote = b.elsewhere(q);
+    if (remote !== null) await fromMaster(remote.purge(q));
+    else q.purge();
     return { info: `Purging queue '${name}' in vhost '${req.vhost}' ...` };
   },
   delete_queue: async (node, req) => {
@@ -523,9 +534,12 @@ const H: Record<string, Handler> = {
     const vh = vhostOf(b, req.vhost);
     const q = vh.queues.get(name!);
     if (!q) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} not found`, 65);
-    if (req.flags['if-unused'] === true && q.consumerCount > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} in use`, 65);
-    if (req.flags['if-empty'] === true && q.messageCount > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} is not empty`, 65);
-    const n = q.messageCount;
+    // a queue mastered on another node: its master's consumers and messages
+    const remote = b.elsewhere(q);
+    const c = remote !== null ? await fromMaster(remote.info(q)) : { consumers: q.consumerCount, ready: q.messageCount };
+    if (req.flags['if-unused'] === true && c.consumers > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} in use`, 65);
+    if (req.flags['if-empty'] === true && c.ready > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} is not empty`, 65);
+    const n = c.ready;
     await b.change({ op: 'queue.delete', vhost: req.vhost, name: name! });
     return { info: `Deleting queue '${name}' on vhost '${req.vhost}' ...`, text: `Queue was successfully deleted with ${n} ready messages` };
   },

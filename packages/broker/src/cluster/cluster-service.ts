@@ -513,6 +513,7 @@ export class ClusterService {
         return { node: q.node, mirrors: s.mirrors, synchronisedMirrors: s.synced };
       },
       queueCounts: (queues) => this.remote.countsOf(queues, this.nodeName),
+      syncQueue: (q, cancel) => this.syncQueue(q.vhost, q.name, cancel),
     };
   }
 

@@ -21,6 +21,7 @@ import { Writer } from '../amqp/writer.ts';
 import { Reader, type FieldTable } from '../amqp/reader.ts';
 import * as M from '../amqp/methods.ts';
 import { MessageDecoder, rawProps } from './wire-message.ts';
+import { getMessages, type GetRequest } from '../mgmt/messages.ts';
 
 const ACK = 0;
 const REJECT = 1;
@@ -450,6 +451,30 @@ export class RemoteQueues {
   }
 
   /**
+   * One queue's counts, from its master's node (q.node): rejects, with RabbitMQ's 404 text, when that node cannot be
+   * asked or does not hold the queue's master (any more).
+   */
+  info(q: Queue): Promise<QueueCounts> {
+    return this.ask(q, { type: 'qinfo' }) as Promise<QueueCounts>;
+  }
+
+  /** Purges the queue on its master's node; resolves to the number of messages purged. */
+  purge(q: Queue): Promise<number> {
+    return (this.ask(q, { type: 'purge' }) as Promise<{ n: number }>).then((r) => r.n);
+  }
+
+  /** The management API's get, run on the queue's master's node. */
+  mgmtGet(q: Queue, r: GetRequest): Promise<Record<string, unknown>[]> {
+    return this.ask(q, { type: 'mget', r }) as Promise<Record<string, unknown>[]>;
+  }
+
+  private ask(q: Queue, m: Record<string, unknown>): Promise<unknown> {
+    const link = this.manager()?.link(q.node);
+    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(q.node, q.vhost, q.name)));
+    return link.request({ ...m, v: q.vhost, q: q.name }, { timeoutMs: 15_000 });
+  }
+
+  /**
    * The counts of each queue as its master has them: this node's own queues read here, the others asked of their
    * masters' nodes (one request per node and vhost, in parallel). null for a queue whose master cannot be asked (or
    * no longer masters it).
@@ -490,6 +515,12 @@ export class RemoteQueues {
         }
         return out;
       }
+      case 'qinfo':
+        return this.localQueue(m['v'] as string, m['q'] as string).counts();
+      case 'purge':
+        return { n: this.localQueue(m['v'] as string, m['q'] as string).purge() };
+      case 'mget':
+        return getMessages(this.localQueue(m['v'] as string, m['q'] as string), m['r'] as GetRequest);
       case 'sub': {
         const q = this.localQueue(m['v'] as string, m['q'] as string);
         if (q.hasExclusiveConsumer() || (m['exclusive'] === true && q.consumerCount > 0)) {

@@ -16,7 +16,8 @@ import {
 } from './access.ts';
 import * as F from './format.ts';
 import * as C from './changes.ts';
-import { amqp, change } from './changes.ts';
+import { amqp, change, fromMaster } from './changes.ts';
+import { getMessages, parseGetRequest } from './messages.ts';
 import { encodePayload, jsonToProperties, jsonToTable, propertiesToJson, tableToJson } from './convert.ts';
 import { checkHashingAlgorithm, exportAll, exportVhost, importDefinitions, parseTags } from './definitions.ts';
 import { deleteParameter, getParameter, parameterList, putParameter } from './parameters.ts';
@@ -353,11 +354,13 @@ export class Api {
       },
     });
     this.on('queues/:vhost/:name/contents', {
-      DELETE: ({ user, params }) => {
+      DELETE: async ({ user, params }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
         const q = this.unlocked(vh, this.queue(vh, params['name']!));
         checkResource(b, user, vh.name, 'read', 'queue', q.name);
-        q.purge();
+        const remote = b.elsewhere(q);
+        if (remote !== null) await fromMaster(remote.purge(q));
+        else q.purge();
         return noContent;
       },
     });
@@ -371,10 +374,12 @@ export class Api {
     this.on('queues/:vhost/:name/actions', {
       POST: async ({ user, params, body }) => {
         const vh = vhostForWrite(b, user, params['vhost']!);
-        this.queue(vh, params['name']!);
+        const q = this.queue(vh, params['name']!);
         const action = (await body())['action'];
         if (action !== 'sync' && action !== 'cancel_sync') throw badRequest(`unknown action ${JSON.stringify(action)}`);
-        return noContent; // a single node has no mirrors to synchronise
+        // brokerctl sync_queue / cancel_sync_queue (a single node has no mirrors to synchronise)
+        if (f.cluster.syncQueue !== undefined) await fromMaster(f.cluster.syncQueue(q, action === 'cancel_sync'));
+        return noContent;
       },
     });
     this.on('queues/:vhost/:name/get', {
@@ -382,8 +387,9 @@ export class Api {
         const vh = vhostForWrite(b, user, params['vhost']!);
         const q = this.unlocked(vh, this.queue(vh, params['name']!));
         checkResource(b, user, vh.name, 'read', 'queue', q.name);
-        const d = await body();
-        return ok(getMessages(q, d));
+        const r = parseGetRequest(await body());
+        const remote = b.elsewhere(q);
+        return ok(remote !== null ? await fromMaster(remote.mgmtGet(q, r)) : getMessages(q, r));
       },
     });
 
@@ -828,42 +834,4 @@ function definitionsBody(raw: Buffer, req: IncomingMessage): Record<string, unkn
   return parseJsonBody(raw);
 }
 
-const ACKMODES = ['ack_requeue_true', 'ack_requeue_false', 'reject_requeue_true', 'reject_requeue_false'];
-
-/** POST /api/queues/{vhost}/{name}/get: RabbitMQ's basic.get loop with an ack mode. */
-function getMessages(q: Queue, d: Record<string, unknown>): Record<string, unknown>[] {
-  const count = Number(d['count'] ?? 1);
-  if (!Number.isInteger(count) || count < 1) throw badRequest('count must be a positive integer');
-  const ackmode = d['ackmode'] ?? (d['requeue'] === false || d['requeue'] === 'false' ? 'ack_requeue_false' : d['requeue'] !== undefined ? 'ack_requeue_true' : undefined);
-  if (typeof ackmode !== 'string' || !ACKMODES.includes(ackmode)) throw badRequest(`ackmode must be one of ${ACKMODES.join(', ')}`);
-  const encoding = d['encoding'] ?? 'auto';
-  if (encoding !== 'auto' && encoding !== 'base64') throw badRequest('encoding must be auto or base64');
-  const truncate = d['truncate'] === undefined || d['truncate'] === null || d['truncate'] === '' ? undefined : Number(d['truncate']);
-  if (truncate !== undefined && (!Number.isInteger(truncate) || truncate < 0)) throw badRequest('truncate must be a non-negative integer');
-  const out: Record<string, unknown>[] = [];
-  const taken: QueuedMessage[] = [];
-  for (let i = 0; i < count; i++) {
-    const qm = q.get(false);
-    if (!qm) break;
-    taken.push(qm);
-    const m = qm.msg;
-    out.push({
-      payload_bytes: m.body.length,
-      redelivered: qm.redelivered,
-      exchange: m.exchange,
-      routing_key: m.routingKey,
-      message_count: q.messageCount,
-      properties: propertiesToJson(m.properties),
-      ...encodePayload(m.body, encoding, truncate),
-    });
-  }
-  if (ackmode === 'ack_requeue_false') for (const qm of taken) q.ack(qm, null);
-  else if (ackmode === 'reject_requeue_false') for (const qm of taken) q.reject(qm, null);
-  else {
-    // back to the head in their original order, marked redelivered
-    for (let i = taken.length - 1; i >= 0; i--) q.requeue(taken[i]!, null);
-    if (taken.length > 0) q.dispatch();
-  }
-  return out;
-}
 

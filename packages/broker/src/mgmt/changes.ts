@@ -33,6 +33,18 @@ export function amqp<T>(fn: () => T): T {
   }
 }
 
+/**
+ * A request to a queue's master on another node, with API errors: its failures (that node down, the queue gone or
+ * moved) are RabbitMQ's 404s.
+ */
+export async function fromMaster<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw new ApiError(404, 'not_found', (err as Error).message.replace(/^.*?NOT_FOUND - /, ''));
+  }
+}
+
 /** broker.change with API errors. */
 export async function change(b: Broker, cmd: MetaCommand): Promise<void> {
   try {
@@ -77,7 +89,10 @@ export async function deleteQueue(b: Broker, vh: VHost, q: Queue, ifUnused: bool
     amqp(() => vh.deleteQueue(q, ifUnused, ifEmpty));
     return;
   }
-  amqp(() => vh.checkDeleteQueue(q, ifUnused, ifEmpty));
+  // if-unused and if-empty are about the master's consumers and messages, for a queue mastered on another node
+  const remote = b.elsewhere(q);
+  const counts = remote !== null && (ifUnused || ifEmpty) ? await fromMaster(remote.info(q)) : undefined;
+  amqp(() => vh.checkDeleteQueue(q, ifUnused, ifEmpty, counts));
   await change(b, { op: 'queue.delete', vhost: vh.name, name: q.name });
 }
 

@@ -34,6 +34,8 @@ export interface ClusterView {
   queueLocation(vhost: string, queue: string): QueueLocation;
   /** Each queue's message and consumer counts as its master has them; null where the master cannot be asked. */
   queueCounts(queues: Iterable<Queue>): Promise<Map<Queue, QueueCounts | null>>;
+  /** brokerctl sync_queue / cancel_sync_queue, run by the queue's master: its answer (absent on a single node) */
+  syncQueue?(q: Queue, cancel: boolean): Promise<string>;
 }
 
 /** Counts read off this node's own queue objects. */

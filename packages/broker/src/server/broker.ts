@@ -156,6 +156,14 @@ export class Broker extends EventEmitter implements VHostContext {
     return this.opts.nodeName;
   }
 
+  /**
+   * The carrier to q's master when that is on another node (what this node holds of the queue is a stand-in with none
+   * of its messages or consumers: counts, purges and gets go to the master), else null.
+   */
+  elsewhere(q: Queue): RemoteQueues | null {
+    return this.remoteQueues !== null && q.node !== '' && q.node !== this.localNode ? this.remoteQueues : null;
+  }
+
   log(line: string): void {
     this.opts.log(line);
   }

@@ -236,7 +236,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       },
       (err: unknown) => {
         failed?.();
-        if (this.state === State.Open) {
+        if (this.state === State.Open && err instanceof ChannelError) this.closeWithError(err);
+        else if (this.state === State.Open) {
           const text = (err as Error).message.replace(/^.*?(ACCESS_REFUSED|NOT_FOUND) - /, '$1 - ');
           const code = text.startsWith('ACCESS_REFUSED') ? REPLY.ACCESS_REFUSED : REPLY.NOT_FOUND;
           this.closeWithError(new ChannelError(code, text.replace(/^(ACCESS_REFUSED|NOT_FOUND) - /, '')));
@@ -358,6 +359,14 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const reply = (q: Queue): void => {
       this.lastQueue = q.name;
       if (a.nowait) return;
+      // a queue mastered elsewhere: its master's counts (RabbitMQ's passive declare is how clients read a queue's depth)
+      const remote = this.conn.broker.elsewhere(q);
+      if (remote !== null) {
+        return this.awaitAsync(remote.info(q), (c) => {
+          M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, c.ready, c.consumers);
+          this.conn.scheduleFlush();
+        });
+      }
       M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, q.messageCount, q.consumerCount);
       this.conn.scheduleFlush();
     };
@@ -402,6 +411,14 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const qname = this.queueName(a.queue);
     this.check('read', 'queue', qname);
     const q = this.conn.vhost!.getQueue(qname, this.conn.id);
+    const remote = this.conn.broker.elsewhere(q);
+    if (remote !== null) {
+      return this.awaitAsync(remote.purge(q), (n) => {
+        if (a.nowait) return;
+        M.encodeQueuePurgeOk(this.conn.writer, this.id, n);
+        this.conn.scheduleFlush();
+      });
+    }
     const n = q.purge();
     if (!a.nowait) {
       M.encodeQueuePurgeOk(this.conn.writer, this.id, n);
@@ -422,6 +439,21 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     if (!q) return reply(0);
     vh.checkExclusive(q, this.conn.id);
     if (this.conn.broker.replicator === null) return reply(vh.deleteQueue(q, a.ifUnused, a.ifEmpty));
+    const remote = this.conn.broker.elsewhere(q);
+    if (remote !== null) {
+      // if-unused and if-empty are about the master's consumers and messages (none are here)
+      const replicator = this.conn.broker.replicator;
+      const deleted = remote.info(q).then((c) => {
+        vh.checkDeleteQueue(q, a.ifUnused, a.ifEmpty, c);
+        return replicator.propose({ op: 'queue.delete', vhost: vh.name, name: q.name }).then(
+          () => c.ready,
+          (err: unknown) => {
+            throw err instanceof ChannelError ? err : new ChannelError(REPLY.INTERNAL_ERROR, (err as Error).message);
+          },
+        );
+      });
+      return this.awaitAsync(deleted, reply);
+    }
     vh.checkDeleteQueue(q, a.ifUnused, a.ifEmpty);
     const n = q.messageCount;
     this.awaitChange({ op: 'queue.delete', vhost: vh.name, name: q.name }, () => reply(n));
