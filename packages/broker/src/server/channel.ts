@@ -441,9 +441,11 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     if (this.conn.broker.replicator === null) return reply(vh.deleteQueue(q, a.ifUnused, a.ifEmpty));
     const remote = this.conn.broker.elsewhere(q);
     if (remote !== null) {
-      // if-unused and if-empty are about the master's consumers and messages (none are here)
+      // if-unused and if-empty are about the master's consumers and messages (none are here); without them, a master
+      // that cannot be asked only leaves the count unknown (0), and the queue is deleted as before
       const replicator = this.conn.broker.replicator;
-      const deleted = remote.info(q).then((c) => {
+      const counts = a.ifUnused || a.ifEmpty ? remote.info(q) : remote.info(q).catch(() => ({ ready: 0, consumers: 0 }));
+      const deleted = counts.then((c) => {
         vh.checkDeleteQueue(q, a.ifUnused, a.ifEmpty, c);
         return replicator.propose({ op: 'queue.delete', vhost: vh.name, name: q.name }).then(
           () => c.ready,
