@@ -359,10 +359,12 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const reply = (q: Queue): void => {
       this.lastQueue = q.name;
       if (a.nowait) return;
-      // a queue mastered elsewhere: its master's counts (RabbitMQ's passive declare is how clients read a queue's depth)
+      // a queue mastered elsewhere: its master's counts (RabbitMQ's passive declare is how clients read a queue's
+      // depth). A master that cannot be asked (its node down, a mirror being promoted) leaves them at this node's (0):
+      // clients redeclare their queues when they reconnect, and a failover must not fail their declares
       const remote = this.conn.broker.elsewhere(q);
       if (remote !== null) {
-        return this.awaitAsync(remote.info(q), (c) => {
+        return this.awaitAsync(remote.info(q).catch(() => q.counts()), (c) => {
           M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, c.ready, c.consumers);
           this.conn.scheduleFlush();
         });
