@@ -12,6 +12,10 @@ let env: TestEnv;
 const nodes: { name: string; port: number; dist: number; mgmt: number; args: string[]; proc: BrokerProcess | null }[] = [];
 const ctl = (n: number, ...args: string[]) => env.ctl(['-n', nodes[n]!.name, ...args], 40_000);
 const url = (n: number) => `amqp://guest:guest@127.0.0.1:${nodes[n]!.port}`;
+const MGMT_HEADERS = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' };
+/** A management API call to node n. */
+const mgmt = (n: number, method: string, path: string, body?: unknown): Promise<Response> =>
+  fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/${path}`, { method, headers: MGMT_HEADERS, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 
 async function start(n: number): Promise<void> {
   const node = nodes[n]!;
@@ -89,7 +93,7 @@ describe('cluster (seed procedure)', () => {
       const out = (await ctl(n, '-q', 'list_queues', 'name', 'messages', 'messages_ready', 'consumers', 'state', 'pid')).stdout;
       expect(out).toContain(`orders\t2\t2\t0\trunning\t<${nodes[1]!.name}.1.0>`);
       // and so does the management API
-      const res = await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/queues/%2F/orders`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+      const res = await mgmt(n, 'GET', 'queues/%2F/orders');
       expect(await res.json()).toMatchObject({ name: 'orders', node: nodes[1]!.name, state: 'running', messages: 2, messages_ready: 2, messages_unacknowledged: 0 });
     }
     // consume through node1: deliveries come over the peer link, acks go back
@@ -112,8 +116,7 @@ describe('cluster (seed procedure)', () => {
   }, 60_000);
 
   it('the management API of every node shows the master\'s message counters and rates for a queue on another node', async () => {
-    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
-    const api = async (n: number, path: string): Promise<Record<string, any>> => (await (await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/${path}`, { headers: auth })).json()) as Record<string, any>;
+    const api = async (n: number, path: string): Promise<Record<string, any>> => (await (await mgmt(n, 'GET', path)).json()) as Record<string, any>;
     const c2 = await new AMQPClient(url(1)).connect();
     const ch2 = await c2.channel();
     await ch2.queueDeclare('rated', { durable: false });
@@ -172,9 +175,6 @@ describe('cluster (seed procedure)', () => {
   }, 60_000);
 
   it('a queue on another node: passive declare, purge, delete if-empty and the management API\'s get and purge act on its master', async () => {
-    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` };
-    const api = (n: number, method: string, path: string, body?: unknown): Promise<Response> =>
-      fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/${path}`, { method, headers: { ...auth, 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     const onMaster = async (): Promise<string> => (await ctl(1, '-q', 'list_queues', 'name', 'messages')).stdout;
     const c2 = await new AMQPClient(url(1)).connect();
     const ch2 = await c2.channel();
@@ -195,11 +195,11 @@ describe('cluster (seed procedure)', () => {
     expect(del.code).toBe(65);
     expect(del.stderr).toContain('is not empty');
     // the management API of node3: get with requeue leaves them, without takes them
-    const peek = await api(2, 'POST', 'queues/%2F/far/get', { count: 2, ackmode: 'ack_requeue_true', encoding: 'auto' });
+    const peek = await mgmt(2, 'POST', 'queues/%2F/far/get', { count: 2, ackmode: 'ack_requeue_true', encoding: 'auto' });
     expect(peek.status).toBe(200);
     expect(((await peek.json()) as { payload: string }[]).map((m) => m.payload)).toEqual(['m0', 'm1']);
     expect(await onMaster()).toContain('far\t5');
-    const take = await api(2, 'POST', 'queues/%2F/far/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' });
+    const take = await mgmt(2, 'POST', 'queues/%2F/far/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' });
     expect(((await take.json()) as { payload: string; redelivered: boolean }[])[0]).toMatchObject({ payload: 'm0', redelivered: true });
     expect(await onMaster()).toContain('far\t4');
     // purge through node1 over AMQP, through node3's API, and with brokerctl on node1
@@ -208,7 +208,7 @@ describe('cluster (seed procedure)', () => {
     expect(await ch1.queuePurge('far')).toMatchObject({ messageCount: 4 });
     expect(await onMaster()).toContain('far\t0');
     await publish(2);
-    expect((await api(2, 'DELETE', 'queues/%2F/far/contents')).status).toBe(204);
+    expect((await mgmt(2, 'DELETE', 'queues/%2F/far/contents')).status).toBe(204);
     expect(await onMaster()).toContain('far\t0');
     await publish(1);
     expect((await ctl(0, 'purge_queue', 'far')).code).toBe(0);
@@ -221,9 +221,8 @@ describe('cluster (seed procedure)', () => {
   }, 60_000);
 
   it('the management API\'s sync action synchronises the mirrors of a queue mastered on another node (ha-sync-mode manual)', async () => {
-    const auth = { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' };
     type Mirrors = { slave_nodes?: string[]; synchronised_slave_nodes?: string[] };
-    const queue = async (n: number): Promise<Mirrors> => (await (await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/api/queues/%2F/hs.backlog`, { headers: auth })).json()) as Mirrors;
+    const queue = async (n: number): Promise<Mirrors> => (await (await mgmt(n, 'GET', 'queues/%2F/hs.backlog')).json()) as Mirrors;
     const until = async (n: number, ok: (q: Mirrors) => boolean, tries = 60): Promise<Mirrors> => {
       let q = await queue(n);
       for (let i = 0; i < tries && !ok(q); i++) {
@@ -247,7 +246,7 @@ describe('cluster (seed procedure)', () => {
     // streaming (a sync covers the mirrors streaming at the time)
     let after: Mirrors = {};
     for (let i = 0; i < 10 && (after.synchronised_slave_nodes ?? []).length < 2; i++) {
-      const r = await fetch(`http://127.0.0.1:${nodes[0]!.mgmt}/api/queues/%2F/hs.backlog/actions`, { method: 'POST', headers: auth, body: JSON.stringify({ action: 'sync' }) });
+      const r = await mgmt(0, 'POST', 'queues/%2F/hs.backlog/actions', { action: 'sync' });
       expect(r.status).toBe(204);
       after = await until(0, (q) => (q.synchronised_slave_nodes ?? []).length === 2, 8);
     }
