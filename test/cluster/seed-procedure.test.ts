@@ -256,6 +256,40 @@ describe('cluster (seed procedure)', () => {
     await c.close();
   }, 60_000);
 
+  it('exclusive, auto-delete and x-expires queues leave every node together, as their master decides', async () => {
+    // (each node's own metadata: its API lists every queue it knows of)
+    const names = async (n: number): Promise<string[]> => ((await (await mgmt(n, 'GET', 'queues/%2F')).json()) as { name: string }[]).map((q) => q.name);
+    const everywhere = async (check: (list: string[]) => boolean): Promise<boolean> => {
+      for (let i = 0; i < 40; i++) {
+        const lists = await Promise.all([0, 1, 2].map(names));
+        if (lists.every(check)) return true;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return false;
+    };
+    const c = await new AMQPClient(url(1)).connect();
+    const ch = await c.channel();
+    await ch.queueDeclare('gone.excl', { exclusive: true });
+    await ch.queueDeclare('gone.ad', { autoDelete: true, durable: false });
+    await ch.queueDeclare('gone.exp', { durable: true }, { 'x-expires': 1000 });
+    await ch.queueDeclare('kept.exp', { durable: true }, { 'x-expires': 1000 });
+    const ad = await ch.basicConsume('gone.ad', { noAck: true }, () => {});
+    await ch.basicConsume('kept.exp', { noAck: true }, () => {});
+    expect(await everywhere((l) => ['gone.excl', 'gone.ad', 'kept.exp'].every((q) => l.includes(q)))).toBe(true);
+    // unused for its x-expires: gone from every node; in use on its master (a consumer there): kept on every node,
+    // whatever the other nodes' own (consumer-less) copies see
+    expect(await everywhere((l) => !l.includes('gone.exp'))).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await everywhere((l) => l.includes('kept.exp'))).toBe(true);
+    // the last consumer of an auto-delete queue, and the owner of an exclusive one, go: so do the queues, everywhere
+    await ad.cancel();
+    expect(await everywhere((l) => !l.includes('gone.ad'))).toBe(true);
+    await c.close();
+    expect(await everywhere((l) => !l.includes('gone.excl'))).toBe(true);
+    // and with its consumer gone, kept.exp expires too
+    expect(await everywhere((l) => !l.includes('kept.exp'))).toBe(true);
+  }, 60_000);
+
   it('a publish through another node is confirmed by the queue node, and nacked when that queue refuses it (overflow reject-publish)', async () => {
     const c2 = await new AMQPClient(url(1)).connect();
     const ch2 = await c2.channel();

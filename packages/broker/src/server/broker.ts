@@ -71,6 +71,9 @@ export const WARREN_VERSION = '0.1.0';
 
 let nextConnectionId = 1;
 
+/** How soon a cluster retries deleting an unused queue (exclusive, auto-delete, x-expires) after the log refused. */
+const UNUSED_QUEUE_RETRY_MS = 2000;
+
 export class Broker extends EventEmitter implements VHostContext {
   readonly opts: ResolvedOptions;
   readonly vhosts = new Map<string, VHost>();
@@ -105,6 +108,8 @@ export class Broker extends EventEmitter implements VHostContext {
 
   queueMoved(q: Queue, from: string, why?: PromotionReason): void {
     this.onQueueMoved?.(q, from, why);
+    // mastered here now: its x-expires runs here
+    if (q.node === this.localNode) q.touch();
   }
 
   /** set when this node is part of a cluster: the log's record of a queue's synchronised mirrors changed */
@@ -112,6 +117,30 @@ export class Broker extends EventEmitter implements VHostContext {
 
   queueMirrorsChanged(q: Queue): void {
     this.onQueueMirrorsChanged?.(q);
+  }
+
+  queueUnused(q: Queue, stillUnused: () => boolean): void {
+    const vh = this.vhosts.get(q.vhost);
+    if (vh === undefined || vh.queues.get(q.name) !== q) return;
+    if (this.replicator === null) {
+      vh.removeQueue(q);
+      return;
+    }
+    // Every node holds the queue: it goes by the log, as the master's node decides. The other nodes' stand-ins see
+    // none of its consumers or use, so their timers and counts say nothing (their x-expires timer re-arms, in case
+    // the queue moves here).
+    if (q.node !== this.localNode) {
+      q.touch();
+      return;
+    }
+    this.replicator.propose({ op: 'queue.delete', vhost: q.vhost, name: q.name }).catch((err: unknown) => {
+      // (no disc node reachable, a minority): the queue stays until a retry goes through
+      this.log(`unused queue '${q.name}' in vhost '${q.vhost}' not deleted yet: ${(err as Error).message}`);
+      const retry = setTimeout(() => {
+        if (this.running && stillUnused()) this.queueUnused(q, stillUnused);
+      }, UNUSED_QUEUE_RETRY_MS);
+      retry.unref();
+    });
   }
 
   /** set when this node is part of a cluster: consuming from queues on other nodes */

@@ -37,6 +37,12 @@ export interface VHostContext {
   queueMoved(q: Queue, from: string, why?: PromotionReason): void;
   /** the replicated record of a queue's synchronised mirrors changed */
   queueMirrorsChanged(q: Queue): void;
+  /**
+   * The queue's own rules delete it (exclusive owner gone, auto-delete's last consumer cancelled, x-expires): at once
+   * on a single node; in a cluster through the metadata log, proposed by the master's node only. `stillUnused` is
+   * asked again before a retry (a consumer may have come back meanwhile).
+   */
+  queueUnused(q: Queue, stillUnused: () => boolean): void;
   readonly messageStore: MessageStore;
   readonly definitions: DefinitionsStore;
   now(): number;
@@ -263,7 +269,7 @@ export class VHost implements QueueHost {
 
   queueAutoDeleted(q: Queue): void {
     // deferred: called from inside consumer cancellation or a timer
-    queueMicrotask(() => this.removeQueue(q));
+    queueMicrotask(() => this.ctx.queueUnused(q, () => q.consumers.length === 0));
   }
 
   // ---- bindings
