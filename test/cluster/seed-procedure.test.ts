@@ -288,6 +288,24 @@ describe('cluster (seed procedure)', () => {
     expect(await everywhere((l) => !l.includes('gone.excl'))).toBe(true);
     // and with its consumer gone, kept.exp expires too
     expect(await everywhere((l) => !l.includes('kept.exp'))).toBe(true);
+    // a redeclare through another node is a use of the queue too (its master's timer starts over)
+    // (holding a message: a queue that expired and was declared anew would be empty)
+    const c1 = await new AMQPClient(url(1)).connect();
+    const ch1 = await c1.channel();
+    await ch1.queueDeclare('kept.redeclared', { durable: true }, { 'x-expires': 1500 });
+    await ch1.confirmSelect();
+    await ch1.basicPublish('', 'kept.redeclared', 'still here');
+    await c1.close();
+    const c0 = await new AMQPClient(url(0)).connect();
+    const ch0 = await c0.channel();
+    let ok = { messageCount: 0 };
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      ok = await ch0.queueDeclare('kept.redeclared', { durable: true }, { 'x-expires': 1500 });
+    }
+    expect(ok.messageCount).toBe(1);
+    await c0.close();
+    expect(await everywhere((l) => !l.includes('kept.redeclared'))).toBe(true);
   }, 60_000);
 
   it('a publish through another node is confirmed by the queue node, and nacked when that queue refuses it (overflow reject-publish)', async () => {

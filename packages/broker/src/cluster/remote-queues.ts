@@ -452,10 +452,11 @@ export class RemoteQueues {
 
   /**
    * One queue's counts, from its master's node (q.node): rejects, with RabbitMQ's 404 text, when that node cannot be
-   * asked or does not hold the queue's master (any more).
+   * asked or does not hold the queue's master (any more). `redeclared`: asked for a queue.declare-ok, which counts as
+   * a use of the queue for its x-expires, as RabbitMQ has it.
    */
-  info(q: Queue): Promise<QueueCounts> {
-    return this.ask(q, { type: 'qinfo' }) as Promise<QueueCounts>;
+  info(q: Queue, redeclared = false): Promise<QueueCounts> {
+    return this.ask(q, { type: 'qinfo', redeclared }) as Promise<QueueCounts>;
   }
 
   /** Purges the queue on its master's node; resolves to the number of messages purged. */
@@ -515,8 +516,11 @@ export class RemoteQueues {
         }
         return out;
       }
-      case 'qinfo':
-        return this.localQueue(m['v'] as string, m['q'] as string).counts();
+      case 'qinfo': {
+        const q = this.localQueue(m['v'] as string, m['q'] as string);
+        if (m['redeclared'] === true) q.touch();
+        return q.counts();
+      }
       case 'purge':
         return { n: this.localQueue(m['v'] as string, m['q'] as string).purge() };
       case 'mget':

@@ -364,7 +364,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       // clients redeclare their queues when they reconnect, and a failover must not fail their declares
       const remote = this.conn.broker.elsewhere(q);
       if (remote !== null) {
-        return this.awaitAsync(remote.info(q).catch(() => q.counts()), (c) => {
+        return this.awaitAsync(remote.info(q, true).catch(() => q.counts()), (c) => {
           M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, c.ready, c.consumers);
           this.conn.scheduleFlush();
         });
