@@ -344,11 +344,30 @@ describe('cluster (seed procedure)', () => {
     await again.close();
   }, 60_000);
 
-  it('seed: a ram node that restarts gets the metadata back from the disc node', async () => {
+  it('seed: a ram node that restarts gets the metadata back from the disc node; its transient and exclusive queues are gone', async () => {
+    const names = async (n: number): Promise<string[]> => ((await (await mgmt(n, 'GET', 'queues/%2F')).json()) as { name: string }[]).map((q) => q.name);
+    const c = await new AMQPClient(url(2)).connect();
+    const ch = await c.channel();
+    await ch.queueDeclare('node3.transient', { durable: false });
+    await ch.queueDeclare('node3.exclusive', { exclusive: true });
+    await ch.queueDeclare('node3.durable', { durable: true });
+    for (const n of [0, 1]) expect(await names(n)).toEqual(expect.arrayContaining(['node3.transient', 'node3.exclusive', 'node3.durable']));
     await kill9(nodes[2]!.proc!);
     await start(2);
     expect((await ctl(2, '-q', 'list_users')).stdout).toContain('seeduser');
     expect((await ctl(2, '-q', 'list_queues', 'name', 'node')).stdout).toContain(`orders\t${nodes[1]!.name}`);
+    // as RabbitMQ drops a node's transient queues: the non-durable queue (its messages died with the node) and the
+    // exclusive one (its connection did) leave every node; the durable one stays
+    for (const n of [0, 1, 2]) {
+      let list = await names(n);
+      for (let i = 0; i < 40 && (list.includes('node3.transient') || list.includes('node3.exclusive')); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        list = await names(n);
+      }
+      expect(list).not.toContain('node3.transient');
+      expect(list).not.toContain('node3.exclusive');
+      expect(list).toContain('node3.durable');
+    }
     const s = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { running_nodes: string[] };
     expect(s.running_nodes).toContain(nodes[2]!.name);
   }, 90_000);

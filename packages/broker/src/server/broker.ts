@@ -119,6 +119,18 @@ export class Broker extends EventEmitter implements VHostContext {
     this.onQueueMirrorsChanged?.(q);
   }
 
+  /**
+   * A clustered node's app just started: the log still holds the queues this node mastered before, among them its
+   * exclusive queues (their connections are gone, and a new connection could take an old owner's id) and its
+   * non-durable queues (their messages are gone). They are deleted, as RabbitMQ deletes a node's transient queues
+   * when it goes down.
+   */
+  dropTransientQueues(): void {
+    for (const vh of this.vhosts.values()) {
+      for (const q of [...vh.queues.values()]) if (q.node === this.localNode && (q.exclusive || !q.durable)) this.queueUnused(q, () => true);
+    }
+  }
+
   queueUnused(q: Queue, stillUnused: () => boolean): void {
     const vh = this.vhosts.get(q.vhost);
     if (vh === undefined || vh.queues.get(q.name) !== q) return;

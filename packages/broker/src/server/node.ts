@@ -69,6 +69,7 @@ export class BrokerNode {
       this.broker = null;
       throw err;
     }
+    if (clustered) broker.dropTransientQueues();
     if (this.management !== null) {
       try {
         const cluster = this.cluster?.view(broker);
