@@ -174,6 +174,17 @@ describe('cluster (seed procedure)', () => {
     await c2.close();
   }, 60_000);
 
+  it('/metrics: each node reports the queues it masters, so a cluster\'s scrapes count every queue once', async () => {
+    const metrics = async (n: number): Promise<string> => (await (await fetch(`http://127.0.0.1:${nodes[n]!.mgmt}/metrics`)).text());
+    // 'orders' lives on node2 with 0 messages after the test above
+    const line = /^rabbitmq_queue_messages\{vhost="\/",queue="orders"\} /m;
+    expect(await metrics(1)).toMatch(line);
+    for (const n of [0, 2]) expect(await metrics(n)).not.toMatch(line);
+    const queues = async (n: number): Promise<number> => Number(/^rabbitmq_queues (\d+)/m.exec(await metrics(n))?.[1]);
+    const total = (await queues(0)) + (await queues(1)) + (await queues(2));
+    expect(total).toBe(((await (await mgmt(0, 'GET', 'queues')).json()) as unknown[]).length);
+  });
+
   it('a queue on another node: passive declare, purge, delete if-empty and the management API\'s get and purge act on its master', async () => {
     const onMaster = async (): Promise<string> => (await ctl(1, '-q', 'list_queues', 'name', 'messages')).stdout;
     const c2 = await new AMQPClient(url(1)).connect();

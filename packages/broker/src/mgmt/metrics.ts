@@ -97,6 +97,9 @@ export function collect(f: FormatContext): string {
   const redelivered = c('queue_messages_redelivered_total', 'Total number of messages redelivered from a queue (Warren)');
   for (const vh of b.vhosts.values()) {
     for (const q of vh.queues.values()) {
+      // each node reports the queues it masters, as RabbitMQ's nodes do: summed over a cluster's scrapes, every queue
+      // counts once (the others' stand-ins of it hold nothing)
+      if (b.elsewhere(q) !== null) continue;
       queueCount++;
       consumerCount += q.consumerCount;
       const l = { vhost: vh.name, queue: q.name };
