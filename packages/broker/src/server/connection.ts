@@ -575,8 +575,7 @@ export class Connection implements FrameSink {
     this.flowQueues.clear();
     // exclusive queues die with their connection (AMQP 0-9-1 queue.declare exclusive)
     if (this.vhost) {
-      const vh = this.vhost;
-      for (const q of [...vh.queues.values()]) if (q.exclusive && q.owner === this.id) this.broker.queueUnused(q, () => true);
+      for (const q of [...this.vhost.queues.values()]) if (q.exclusive && q.owner === this.id) this.broker.queueUnused(q, () => true);
     }
     for (const w of this.closedWaiters.splice(0)) w();
   }
