@@ -122,12 +122,15 @@ export class Broker extends EventEmitter implements VHostContext {
   /**
    * A clustered node's app just started: the log still holds the queues this node mastered before, among them its
    * exclusive queues (their connections are gone, and a new connection could take an old owner's id) and its
-   * non-durable queues (their messages are gone). They are deleted, as RabbitMQ deletes a node's transient queues
-   * when it goes down.
+   * non-durable queues that have no mirrors (their messages are gone). They are deleted, as RabbitMQ deletes a node's
+   * transient queues when it goes down. (A mirrored one is left to the promotion of a mirror holding its messages.)
    */
   dropTransientQueues(): void {
     for (const vh of this.vhosts.values()) {
-      for (const q of [...vh.queues.values()]) if (q.node === this.localNode && (q.exclusive || !q.durable)) this.queueUnused(q, () => true);
+      for (const q of [...vh.queues.values()]) {
+        if (q.node !== this.localNode) continue;
+        if (q.exclusive || (!q.durable && q.policy?.definition['ha-mode'] === undefined)) this.queueUnused(q, () => true);
+      }
     }
   }
 
