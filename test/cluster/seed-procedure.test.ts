@@ -456,10 +456,15 @@ describe('cluster (seed procedure)', () => {
   }, 60_000);
 
   it('seed: forget_cluster_node removes a stopped node; reset on a member leaves the cluster', async () => {
+    const names = async (n: number): Promise<string> => (await ctl(n, '-q', 'list_queues', 'name')).stdout;
+    // node3 holds a durable queue (declared on it in the restart test above)
+    expect(await names(0)).toContain('node3.durable');
     await kill9(nodes[2]!.proc!);
     expect((await ctl(0, 'forget_cluster_node', nodes[2]!.name)).code).toBe(0);
     const s = JSON.parse((await ctl(0, 'cluster_status', '--formatter', 'json')).stdout) as { ram_nodes: string[] };
     expect(s.ram_nodes).toEqual([nodes[1]!.name]);
+    // its queues went with it, on every remaining node
+    for (const n of [0, 1]) expect(await names(n)).not.toContain('node3.durable');
     expect((await ctl(1, 'stop_app')).code).toBe(0);
     expect((await ctl(1, 'reset')).code).toBe(0);
     expect((await ctl(1, 'start_app')).code).toBe(0);

@@ -658,6 +658,14 @@ export class ClusterService {
     if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
     try {
       await this.raft.changeMembership(target, 'absent');
+      // as RabbitMQ's forget_cluster_node: the node's queues go with it (their messages were on its disc); a mirrored
+      // one is left to the promotion of a mirror
+      const b = this.node.broker;
+      for (const vh of b?.vhosts.values() ?? []) {
+        for (const q of [...vh.queues.values()]) {
+          if (q.node === target && q.policy?.definition['ha-mode'] === undefined) await b!.change({ op: 'queue.delete', vhost: vh.name, name: q.name });
+        }
+      }
     } catch (err) {
       throw new CommandError((err as Error).message, 69);
     }
