@@ -537,8 +537,7 @@ const H: Record<string, Handler> = {
     // a queue mastered on another node: its master's consumers and messages
     const remote = b.elsewhere(q);
     const checked = req.flags['if-unused'] === true || req.flags['if-empty'] === true;
-    const c =
-      remote === null ? { consumers: q.consumerCount, ready: q.messageCount } : checked ? await fromMaster(remote.info(q)) : await remote.info(q).catch(() => ({ consumers: 0, ready: 0 }));
+    const c = remote === null ? q.counts() : checked ? await fromMaster(remote.info(q)) : await remote.info(q).catch(() => q.counts());
     if (req.flags['if-unused'] === true && c.consumers > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} in use`, 65);
     if (req.flags['if-empty'] === true && c.ready > 0) throw new CommandError(`Error:\nQueue ${name} in vhost ${req.vhost} is not empty`, 65);
     const n = c.ready;

@@ -663,7 +663,7 @@ export class ClusterService {
       const b = this.node.broker;
       for (const vh of b?.vhosts.values() ?? []) {
         for (const q of [...vh.queues.values()]) {
-          if (q.node === target && q.policy?.definition['ha-mode'] === undefined) await b!.change({ op: 'queue.delete', vhost: vh.name, name: q.name });
+          if (q.node === target && !q.mirroredByPolicy) await b!.change({ op: 'queue.delete', vhost: vh.name, name: q.name });
         }
       }
     } catch (err) {

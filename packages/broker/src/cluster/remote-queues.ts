@@ -223,7 +223,7 @@ export class RemoteQueues {
 
   /** Holds a publish to a mirrored queue between masters; false if the queue is not mirrored or there is no room. */
   hold(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number, notBefore = 0): boolean {
-    if (q.policy?.definition['ha-mode'] === undefined || this.heldBytes + msg.body.length > HOLD_MAX_BYTES) return false;
+    if (!q.mirroredByPolicy || this.heldBytes + msg.body.length > HOLD_MAX_BYTES) return false;
     this.held.push({ q, msg, waiter, token, at: Date.now(), notBefore });
     this.heldBytes += msg.body.length;
     this.heldFor.set(q, (this.heldFor.get(q) ?? 0) + 1);
@@ -305,10 +305,8 @@ export class RemoteQueues {
     // the local consumer has no prefetch of its own: the queue's node enforces it
     const c = new Consumer(tag, sub, channel, noAck, exclusive, 0, args);
     sub.consumer = c;
-    const link = this.manager()?.link(node);
-    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(node, vhost, queue)));
     this.subs.set(cid, sub);
-    return link.request({ type: 'sub', cid, v: vhost, q: queue, noAck, prefetch, exclusive, args }, { timeoutMs: 15_000 }).then(
+    return this.request(node, vhost, queue, { type: 'sub', cid, noAck, prefetch, exclusive, args }).then(
       () => c,
       (err: unknown) => {
         this.subs.delete(cid);
@@ -323,9 +321,7 @@ export class RemoteQueues {
   }
 
   get(node: string, vhost: string, queue: string, noAck: boolean): Promise<{ qm: QueuedMessage; count: number; target: ConsumerQueue } | null> {
-    const link = this.manager()?.link(node);
-    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(node, vhost, queue)));
-    return link.request({ type: 'get', v: vhost, q: queue, noAck }, { timeoutMs: 15_000 }).then((r) => {
+    return this.request(node, vhost, queue, { type: 'get', noAck }).then((r) => {
       const reply = r as ({ empty: true } | (WireMessage & { id: number; r: boolean; count: number }));
       if ('empty' in reply) return null;
       const qm = new QueuedMessage(toMessage(reply), -1, Infinity, 0);
@@ -470,9 +466,14 @@ export class RemoteQueues {
   }
 
   private ask(q: Queue, m: Record<string, unknown>): Promise<unknown> {
-    const link = this.manager()?.link(q.node);
-    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(q.node, q.vhost, q.name)));
-    return link.request({ ...m, v: q.vhost, q: q.name }, { timeoutMs: 15_000 });
+    return this.request(q.node, q.vhost, q.name, m);
+  }
+
+  /** A request about one queue to its node; rejects with RabbitMQ's 404 text at once when there is no link to it. */
+  private request(node: string, vhost: string, queue: string, m: Record<string, unknown>): Promise<unknown> {
+    const link = this.manager()?.link(node);
+    if (!link || !link.isOpen) return Promise.reject(new Error(homeNodeDown(node, vhost, queue)));
+    return link.request({ ...m, v: vhost, q: queue }, { timeoutMs: 15_000 });
   }
 
   /**
@@ -577,7 +578,7 @@ export class RemoteQueues {
       const q = this.broker()?.vhosts.get(sub.vhost)?.queues.get(sub.name);
       // a mirrored queue gets a new master: its consumers wait for it and follow, unless they asked to be told
       // (x-cancel-on-ha-failover, RabbitMQ)
-      if (q !== undefined && q.policy?.definition['ha-mode'] !== undefined && c.arguments['x-cancel-on-ha-failover'] !== true) {
+      if (q !== undefined && q.mirroredByPolicy && c.arguments['x-cancel-on-ha-failover'] !== true) {
         this.orphans.push({ sub, queue: q, at: Date.now() });
         if (this.orphanTimer === null) {
           this.orphanTimer = setInterval(() => this.expireOrphans(), ORPHAN_CHECK_MS);

@@ -157,7 +157,7 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
       consumers += c.consumers;
       ready += c.ready;
       unacked += c.unacked;
-      if (q.node === '' || q.node === b.localNode) continue;
+      if (b.elsewhere(q) === null) continue;
       elsewhere.publish += c.publish;
       elsewhere.deliver += c.deliver;
       elsewhere.ack += c.ack;
@@ -292,7 +292,7 @@ export function queueJson(f: FormatContext, q: Queue, c: QueueCounts | null = q.
   // the master's node's samples when it sent them (this node's own samples of a queue mastered elsewhere are zero)
   const rate = (what: keyof QueueRates): { rate: number } => (c?.rates !== undefined ? { rate: c.rates[what] } : s.details(s.queueSeries(q, what)));
   const loc = f.cluster.queueLocation(q.vhost, q.name);
-  const mirrored = loc.mirrors.length > 0 || (q.policy !== null && q.policy.definition['ha-mode'] !== undefined);
+  const mirrored = loc.mirrors.length > 0 || q.mirroredByPolicy;
   const owner = q.exclusive ? [...f.broker.connections].find((c) => c.id === q.owner) : undefined;
   const out: Record<string, unknown> = {
     name: q.name,

@@ -133,6 +133,11 @@ export class Queue implements Destination, ConsumerQueue {
     };
   }
 
+  /** Whether a policy mirrors the queue (ha-mode): it has, or is to have, mirrors that can take over from its master. */
+  get mirroredByPolicy(): boolean {
+    return this.policy?.definition['ha-mode'] !== undefined;
+  }
+
   /** Whether the policy lets a mirror that is not recorded as synchronised take over (ha-promote-on-failure/-shutdown: always). */
   promotesAlways(reason: PromotionReason): boolean {
     return this.policy?.definition[reason === 'shutdown' ? 'ha-promote-on-shutdown' : 'ha-promote-on-failure'] === 'always';

@@ -129,7 +129,7 @@ export class Broker extends EventEmitter implements VHostContext {
     for (const vh of this.vhosts.values()) {
       for (const q of [...vh.queues.values()]) {
         if (q.node !== this.localNode) continue;
-        if (q.exclusive || (!q.durable && q.policy?.definition['ha-mode'] === undefined)) this.queueUnused(q, () => true);
+        if (q.exclusive || (!q.durable && !q.mirroredByPolicy)) this.queueUnused(q, () => true);
       }
     }
   }

@@ -446,7 +446,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       // if-unused and if-empty are about the master's consumers and messages (none are here); without them, a master
       // that cannot be asked only leaves the count unknown (0), and the queue is deleted as before
       const replicator = this.conn.broker.replicator;
-      const counts = a.ifUnused || a.ifEmpty ? remote.info(q) : remote.info(q).catch(() => ({ ready: 0, consumers: 0 }));
+      const counts = a.ifUnused || a.ifEmpty ? remote.info(q) : remote.info(q).catch(() => q.counts());
       const deleted = counts.then((c) => {
         vh.checkDeleteQueue(q, a.ifUnused, a.ifEmpty, c);
         return replicator.propose({ op: 'queue.delete', vhost: vh.name, name: q.name }).then(

@@ -362,7 +362,7 @@ export class VHost implements QueueHost {
         if (this.ctx.forward(q, msg, wait ? waiter : null, token)) {
           r.routed++;
           if (wait) r.remoteWaits++;
-        } else if (waiter !== null && q.policy?.definition['ha-mode'] !== undefined) {
+        } else if (waiter !== null && q.mirroredByPolicy) {
           // a mirrored queue between masters (failover under way): refuse rather than confirm a message nobody holds
           r.rejected++;
         }
