@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder, FrameKind, FrameWriter, packInner, packr, unpackViews } from './codec.ts';
+import { encodeFrame, FrameDecoder, FrameKind, FrameWriter, packInner, packr, unpackBody, unpackViews } from './codec.ts';
 import { PeerError } from './errors.ts';
 import { SeededRandom } from './random.ts';
 
@@ -68,6 +68,40 @@ describe('FrameDecoder', () => {
     expect(first).toEqual([1]);
     decoder.resume({ onFrame: (kind) => second.push(kind) });
     expect(second).toEqual([2, 3, 4]);
+  });
+
+  it('hands out a frame reassembled from split chunks as owned, and one whole in a chunk as shared', () => {
+    const got: Array<[Buffer, boolean]> = [];
+    const decoder = new FrameDecoder({ onFrame: (_kind, body, owned) => got.push([body, owned]) }, 1 << 20);
+    const whole = encodeFrame(FrameKind.MESSAGE, Buffer.alloc(5000, 1));
+    const split = encodeFrame(FrameKind.MESSAGE, Buffer.alloc(5000, 2));
+    const chunk = Buffer.concat([whole, split.subarray(0, 100)]);
+    decoder.push(chunk);
+    decoder.push(split.subarray(100));
+    expect(got.map(([body, owned]) => [body.length, body[0], owned])).toEqual([
+      [5000, 1, false],
+      [5000, 2, true],
+    ]);
+    expect(got[0]![0].buffer).toBe(chunk.buffer);
+    expect(got[1]![0].buffer).not.toBe(chunk.buffer);
+  });
+});
+
+describe('unpackBody', () => {
+  const message = (): Buffer => Buffer.concat([Buffer.alloc(50), packr.pack({ type: 'mq', body: Buffer.alloc(2000, 9) })]).subarray(50);
+
+  it('copies the binaries of a body in a shared chunk, so a kept one does not pin the chunk', () => {
+    const body = message();
+    const m = unpackBody(body, FrameKind.MESSAGE) as { body: Uint8Array };
+    expect(Buffer.from(m.body).equals(Buffer.alloc(2000, 9))).toBe(true);
+    expect(m.body.buffer).not.toBe(body.buffer);
+  });
+
+  it('hands out the binaries of an owned body as views into it, without a copy', () => {
+    const body = message();
+    const m = unpackBody(body, FrameKind.MESSAGE, true) as { body: Uint8Array };
+    expect(Buffer.from(m.body).equals(Buffer.alloc(2000, 9))).toBe(true);
+    expect(m.body.buffer).toBe(body.buffer);
   });
 });
 

@@ -183,7 +183,7 @@ export class PeerLink {
       onDrain: () => this.onDrain(),
       onClose: (error) => this.onClose(error),
     };
-    this.frameSink = { onFrame: (kind, body) => this.onFrame(kind, body) };
+    this.frameSink = { onFrame: (kind, body, owned) => this.onFrame(kind, body, owned) };
     this.connection.setHandler(this.connectionHandler);
   }
 
@@ -320,17 +320,17 @@ export class PeerLink {
   // Called by the decoder (through frameSink). Throws PeerError for protocol violations; onData turns that into
   // closing the link.
 
-  private onFrame(kind: number, body: Buffer): void {
+  private onFrame(kind: number, body: Buffer, owned: boolean): void {
     if (!this.open) return;
     switch (kind) {
       case FrameKind.HEARTBEAT:
         return;
       case FrameKind.MESSAGE:
-        return this.deliverMessage(unpackBody(body, kind));
+        return this.deliverMessage(unpackBody(body, kind, owned));
       case FrameKind.REQUEST:
-        return this.deliverRequest(this.readId(body, kind), unpackBody(body.subarray(4), kind));
+        return this.deliverRequest(this.readId(body, kind), unpackBody(body.subarray(4), kind, owned));
       case FrameKind.REPLY:
-        return this.settle(this.readId(body, kind), unpackBody(body.subarray(4), kind), false);
+        return this.settle(this.readId(body, kind), unpackBody(body.subarray(4), kind, owned), false);
       case FrameKind.REPLY_ERROR:
         return this.settle(this.readId(body, kind), unpackBody(body.subarray(4), kind), true);
       case FrameKind.GOODBYE: {

@@ -4,7 +4,9 @@
 //                               [3 start, resume?, epoch, stream] | [8 keep, top, [seq, delivered]...] | [5 batch, msgs] |
 //                               [4 synchronised, seq]]}
 //                          ops is packed on its own and sent as one binary (packInner): the mirror's copy of a frame is
-//                          one allocation, and the bodies it keeps are views into it (sync batches' bodies are copied)
+//                          one allocation (none when the frame came split across socket reads: the codec's own
+//                          reassembly buffer is used), and the bodies it keeps are views into it (sync batches' bodies
+//                          are copied)
 // Sync sends the queue in batches (ha-sync-batch-size, default 4096) between which the queue goes on; a removal
 // that overtakes its message's batch leaves a tombstone on the mirror. With ha-sync-mode manual a new mirror gets only
 // new messages and is unsynchronised until the older ones are gone or brokerctl sync_queue runs.

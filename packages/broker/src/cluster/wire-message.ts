@@ -14,8 +14,9 @@ export function rawProps(msg: Message): Buffer {
 }
 
 /**
- * A Buffer over a binary the peer codec decoded, which is a copy of its own (codec.ts) or a view into a frame's part
- * unpacked with unpackViews(); copied (into Node's pool for small ones) when asked.
+ * A Buffer over a binary the peer codec decoded: a copy of its own, or a view into a frame that is its own (one
+ * reassembled from split socket reads, codec.ts unpackBody), or a view into a frame's part unpacked with
+ * unpackViews(); copied (into Node's pool for small ones) when asked.
  */
 function view(b: Uint8Array, copy: boolean): Buffer {
   if (copy) return Buffer.from(b);
