@@ -4,6 +4,7 @@
 // from all, ram nodes getting their metadata back after a restart, and no metadata changes without a disc node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
@@ -337,7 +338,45 @@ describe('cluster (seed procedure)', () => {
     await c2.close();
   }, 60_000);
 
-  it('consuming from a queue whose node has its app stopped fails with 404 naming that node as down or inaccessible', async () => {
+  it('brokerctl lists the connections, channels and consumers of every node, and close_connection closes one on another node', async () => {
+    const c2 = await new AMQPClient(url(1)).connect();
+    const c3 = await new AMQPClient(url(2)).connect();
+    c3.onerror = () => undefined;
+    try {
+      const ch2 = await c2.channel();
+      await ch2.queueDeclare('listing', { durable: false });
+      await ch2.basicConsume('listing', { tag: 'on-master', noAck: false }, () => undefined);
+      // (node 3 applies the declaration from the metadata log a moment later)
+      for (let i = 0; i < 100 && !(await ctl(2, '-q', 'list_queues', 'name')).stdout.includes('listing'); i++) await new Promise((r) => setTimeout(r, 50));
+      const ch3 = await c3.channel();
+      await ch3.basicConsume('listing', { tag: 'via-node3', noAck: true }, () => undefined);
+      const table = async (...args: string[]): Promise<string[][]> =>
+        (await ctl(0, '-q', ...args)).stdout.trim().split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+      // asked through node 1, which has neither the queue nor a client: each consumer once, on its own channel's node
+      // (the queue's node used to list node 3's consumer under a made-up tag, node 3 listed nothing)
+      const consumers = (await table('list_consumers', 'queue_name', 'consumer_tag', 'ack_required', 'channel_pid')).filter((r) => r[0] === 'listing');
+      expect(consumers.map((r) => r.slice(1, 3)).sort()).toEqual([['on-master', 'true'], ['via-node3', 'false']]);
+      expect(consumers.find((r) => r[1] === 'on-master')![3]).toMatch(new RegExp(`^<${nodes[1]!.name}\\.\\d+\\.1>$`));
+      expect(consumers.find((r) => r[1] === 'via-node3')![3]).toMatch(new RegExp(`^<${nodes[2]!.name}\\.\\d+\\.1>$`));
+      const channels = await table('list_channels', 'pid', 'consumer_count');
+      expect(channels.filter((r) => r[0]!.startsWith(`<${nodes[2]!.name}.`)).map((r) => r[1])).toEqual(['1']);
+      // node 3's client connection, found by its port, is closed through node 1
+      const port = (c3 as unknown as { socket: Socket }).socket.localPort;
+      const conn = (await table('list_connections', 'pid', 'peer_port')).find((r) => r[1] === String(port));
+      expect(conn?.[0]).toMatch(new RegExp(`^<${nodes[2]!.name}\\.\\d+>$`));
+      expect((await ctl(0, 'close_connection', conn![0]!, 'moving you')).code).toBe(0);
+      for (let i = 0; i < 100 && !c3.closed; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(c3.closed).toBe(true);
+      expect((await table('list_connections', 'peer_port')).flat()).not.toContain(String(port));
+      expect((await ctl(0, 'close_connection', conn![0]!, 'again')).code).toBe(65);
+      await ch2.queueDelete('listing');
+    } finally {
+      await c2.close();
+      if (!c3.closed) await c3.close();
+    }
+  }, 60_000);
+
+  it('consuming from a queue whose node has its app stopped fails with 404 naming that node as down or inaccessible; cluster listings name it as not answering', async () => {
     const c3 = await new AMQPClient(url(2)).connect();
     await (await c3.channel()).queueDeclare('on-node3', { durable: true });
     await c3.close();
@@ -347,6 +386,10 @@ describe('cluster (seed procedure)', () => {
       const ch = await c.channel();
       await expect(ch.basicConsume('on-node3', { noAck: true }, () => {})).rejects.toThrow(`NOT_FOUND - home node '${nodes[2]!.name}' of queue 'on-node3' in vhost '/' is down or inaccessible`);
       await c.close();
+      // a cluster-wide listing names the member that could not answer instead of leaving it out silently
+      const listed = await ctl(0, 'list_connections');
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toContain(`(not listed: ${nodes[2]!.name} did not answer`);
     } finally {
       expect((await ctl(2, 'start_app')).code).toBe(0);
     }

@@ -8,6 +8,7 @@ import { localCounts } from '../mgmt/cluster.ts';
 import { writeFileSync } from 'node:fs';
 import type { ApplyTo } from '../policy/policy.ts';
 import { PolicyError, validatePolicy } from '../policy/policy.ts';
+import type { ControlReply } from './control.ts';
 
 export interface CommandRequest {
   cmd: string;
@@ -91,7 +92,7 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown>
   arguments: (q) => fmtArgs(q.arguments),
   policy: (q) => q.policy?.name ?? '',
   pid: (q, b) => `<${q.node || b.opts.nodeName}.1.0>`,
-  owner_pid: (q) => (q.exclusive ? `<conn.${q.owner}>` : ''),
+  owner_pid: (q, b) => (q.exclusive ? `<${q.node || b.localNode}.${q.owner}>` : ''),
   messages_ready: (_q, _b, c) => c?.ready ?? '',
   messages_unacknowledged: (_q, _b, c) => c?.unacked ?? '',
   messages: (_q, _b, c) => (c === null ? '' : c.ready + c.unacked),
@@ -478,10 +479,10 @@ const H: Record<string, Handler> = {
       cols.map((k) => ({
         name: c.name, user: c.user?.name ?? '', peer_host: c.peerHost, peer_port: c.peerPort, state: c.running ? 'running' : 'starting',
         channels: c.channels.size, vhost: c.vhost?.name ?? '', recv_oct: c.recvOct, send_oct: c.sendOct, recv_cnt: c.recvCnt, send_cnt: c.sendCnt,
-        timeout: c.heartbeat, frame_max: c.frameMax, client_properties: JSON.stringify(c.clientProperties), connected_at: c.connectedAt, pid: `<conn.${c.id}>`,
+        timeout: c.heartbeat, frame_max: c.frameMax, client_properties: JSON.stringify(c.clientProperties), connected_at: c.connectedAt, pid: connectionPid(b, c.id),
       })[k as 'name']),
     );
-    return { info: 'Listing connections ...', columns: cols, rows };
+    return clusterWide(node, req, { info: 'Listing connections ...', columns: cols, rows });
   },
   list_channels: (node, req) => {
     const b = app(node);
@@ -491,13 +492,13 @@ const H: Record<string, Handler> = {
     for (const c of b.connections) {
       for (const ch of c.channels.values()) {
         const r: Record<string, unknown> = {
-          pid: `<conn.${c.id}.${ch.id}>`, connection: `<conn.${c.id}>`, name: `${c.name} (${ch.id})`, number: ch.id, user: c.user?.name ?? '', vhost: c.vhost?.name ?? '',
+          pid: channelPid(b, c.id, ch.id), connection: connectionPid(b, c.id), name: `${c.name} (${ch.id})`, number: ch.id, user: c.user?.name ?? '', vhost: c.vhost?.name ?? '',
           transactional: ch.tx, confirm: ch.confirm, consumer_count: ch.consumers.size, messages_unacknowledged: ch.unackedCount, prefetch_count: ch.prefetchCount, global_prefetch_count: ch.globalPrefetch,
         };
         rows.push(cols.map((k) => r[k]));
       }
     }
-    return { info: 'Listing channels ...', columns: cols, rows };
+    return clusterWide(node, req, { info: 'Listing channels ...', columns: cols, rows });
   },
   list_consumers: (node, req) => {
     const b = app(node);
@@ -505,16 +506,21 @@ const H: Record<string, Handler> = {
     const all = { queue_name: 0, channel_pid: 0, consumer_tag: 0, ack_required: 0, prefetch_count: 0, active: 0, activity_status: 0, arguments: 0 };
     const cols = pickColumns(req, all, ['queue_name', 'channel_pid', 'consumer_tag', 'ack_required', 'prefetch_count', 'active', 'activity_status', 'arguments']);
     const rows: unknown[][] = [];
-    for (const q of vh.queues.values()) {
-      for (const c of q.consumers) {
-        const r: Record<string, unknown> = {
-          queue_name: q.name, channel_pid: `<conn.${c.channel.connectionId}.${c.channel.id}>`, consumer_tag: c.tag, ack_required: !c.noAck, prefetch_count: c.prefetch,
-          active: true, activity_status: 'up', arguments: fmtArgs(c.arguments),
-        };
-        rows.push(cols.map((k) => r[k]));
+    // the consumers of this node's channels, on queues here or on other nodes (a queue's consumers on other nodes are
+    // listed by those nodes)
+    for (const conn of b.connections) {
+      if (conn.vhost !== vh) continue;
+      for (const ch of conn.channels.values()) {
+        for (const c of ch.consumers.values()) {
+          const r: Record<string, unknown> = {
+            queue_name: c.queue.name, channel_pid: channelPid(b, conn.id, ch.id), consumer_tag: c.tag, ack_required: !c.noAck, prefetch_count: c.prefetch,
+            active: true, activity_status: 'up', arguments: fmtArgs(c.arguments),
+          };
+          rows.push(cols.map((k) => r[k]));
+        }
       }
     }
-    return { info: `Listing consumers in vhost ${req.vhost} ...`, columns: cols, rows };
+    return clusterWide(node, req, { info: `Listing consumers in vhost ${req.vhost} ...`, columns: cols, rows });
   },
 
   // ---- queue operations
@@ -547,8 +553,19 @@ const H: Record<string, Handler> = {
   close_connection: async (node, req) => {
     const [pid, explanation] = argN(req, 2, '<connection pid> <explanation>');
     const b = app(node);
-    const conn = [...b.connections].find((c) => `<conn.${c.id}>` === pid || c.name === pid);
-    if (!conn) throw new CommandError(`connection ${pid} not found`, 65);
+    const conn = [...b.connections].find((c) => connectionPid(b, c.id) === pid || c.name === pid);
+    if (!conn) {
+      // a connection to another node: its pid names the node, which closes it
+      const owner = /^<(.+)\.\d+>$/.exec(pid!)?.[1];
+      if (owner !== undefined && owner !== b.localNode && node.cluster !== null && req.flags['local'] !== true) {
+        const reply = await node.cluster.runOn(owner, { ...req, flags: { ...req.flags, local: true } }).catch((e: Error) => {
+          throw new CommandError(`connection ${pid}: node ${owner} could not be reached (${e.message})`, 69);
+        });
+        if (!reply.ok) throw new CommandError(reply.error ?? `connection ${pid} not found`, reply.exitCode ?? 65);
+        return reply.result ?? {};
+      }
+      throw new CommandError(`connection ${pid} not found`, 65);
+    }
     await conn.forceClose(explanation!);
     return { info: `Closing connection ${pid}, reason: ${explanation}...` };
   },
@@ -561,6 +578,40 @@ const H: Record<string, Handler> = {
 };
 
 export const COMMANDS: ReadonlySet<string> = new Set(Object.keys(H));
+
+/** A connection's pid, as list_connections shows it and close_connection takes it: its node and its number there. */
+function connectionPid(b: Broker, id: number): string {
+  return `<${b.localNode}.${id}>`;
+}
+
+function channelPid(b: Broker, connection: number, channel: number): string {
+  return `<${b.localNode}.${connection}.${channel}>`;
+}
+
+/**
+ * A listing of what lives on each node (connections, channels, consumers) for the whole cluster, as rabbitmqctl
+ * shows it: this node's rows, then those of every other member it can reach, each running the same command with
+ * --local. A member that cannot answer (down, app stopped, cut off) is left out with a note, as RabbitMQ leaves out
+ * unreachable nodes.
+ */
+async function clusterWide(node: BrokerNode, req: CommandRequest, local: CommandResult): Promise<CommandResult> {
+  const cluster = node.cluster;
+  if (cluster === null || req.flags['local'] === true) return local;
+  const m = cluster.membership();
+  const up = new Set(cluster.reachable());
+  const others = [...m.voters, ...m.learners].filter((n) => n !== node.nodeName).sort();
+  const forwarded: CommandRequest = { ...req, flags: { ...req.flags, local: true } };
+  const failed: ControlReply = { ok: false };
+  const replies = await Promise.all(others.map((n) => (up.has(n) ? cluster.runOn(n, forwarded).catch(() => failed) : failed)));
+  const rows = [...(local.rows ?? [])];
+  const missing: string[] = [];
+  replies.forEach((r, i) => {
+    if (r.ok) rows.push(...(r.result?.rows ?? []));
+    else missing.push(others[i]!);
+  });
+  const info = missing.length === 0 ? local.info : `${local.info ?? ''}\n(not listed: ${missing.join(', ')} did not answer: down, unreachable or its app stopped)`.trimStart();
+  return { ...local, rows, ...(info !== undefined ? { info } : {}) };
+}
 
 export async function runCommand(node: BrokerNode, req: CommandRequest): Promise<CommandResult> {
   const cluster = node.cluster;

@@ -278,6 +278,11 @@ export class ClusterService {
     }
   }
 
+  /** Runs a brokerctl command on another member, as brokerctl --node would there. */
+  runOn(node: string, req: CommandRequest): Promise<ControlReply> {
+    return this.request(node, req, 10_000) as Promise<ControlReply>;
+  }
+
   private request(node: string, req: unknown, timeoutMs = 15_000): Promise<unknown> {
     const m = this.manager!;
     m.connect(node);
