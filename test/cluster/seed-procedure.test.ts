@@ -360,8 +360,18 @@ describe('cluster (seed procedure)', () => {
       expect(consumers.find((r) => r[1] === 'via-node3')![3]).toMatch(new RegExp(`^<${nodes[2]!.name}\\.\\d+\\.1>$`));
       const channels = await table('list_channels', 'pid', 'consumer_count');
       expect(channels.filter((r) => r[0]!.startsWith(`<${nodes[2]!.name}.`)).map((r) => r[1])).toEqual(['1']);
-      // node 3's client connection, found by its port, is closed through node 1
       const port = (c3 as unknown as { socket: Socket }).socket.localPort;
+      // the queue's page on its node's management API lists both consumers with their tags and channels (node 3's
+      // came under a made-up remote: tag with no channel details)
+      type ConsumerJson = { consumer_tag: string; ack_required: boolean; channel_details: { node?: string; peer_port?: number; user?: string } };
+      const page = (await (await mgmt(1, 'GET', 'queues/%2F/listing')).json()) as { consumer_details: ConsumerJson[] };
+      const details = page.consumer_details.map((c) => [c.consumer_tag, c.ack_required, c.channel_details.node, c.channel_details.user]).sort();
+      expect(details).toEqual([
+        ['on-master', true, nodes[1]!.name, 'guest'],
+        ['via-node3', false, nodes[2]!.name, 'guest'],
+      ]);
+      expect(page.consumer_details.find((c) => c.consumer_tag === 'via-node3')!.channel_details.peer_port).toBe(port);
+      // node 3's client connection, found by its port, is closed through node 1
       const conn = (await table('list_connections', 'pid', 'peer_port')).find((r) => r[1] === String(port));
       expect(conn?.[0]).toMatch(new RegExp(`^<${nodes[2]!.name}\\.\\d+>$`));
       expect((await ctl(0, 'close_connection', conn![0]!, 'moving you')).code).toBe(0);

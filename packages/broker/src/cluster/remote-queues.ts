@@ -14,7 +14,7 @@
 import { DEFERRED, packMessage, type PeerError, type PeerLink, type PeerManager, type ReplyHandler } from '@warren/cluster-peer';
 import type { Broker } from '../server/broker.ts';
 import { EnqueueResult, type Queue, type QueueCounts } from '../queue/queue.ts';
-import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
+import { Consumer, type ChannelDetails, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, QueuedMessage } from '../queue/message.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
 import { Writer } from '../amqp/writer.ts';
@@ -50,10 +50,16 @@ class RemoteConsumerChannel implements ConsumerChannel {
   consumer: Consumer | null = null;
   readonly link: PeerLink;
   readonly cid: string;
+  /** the subscribing channel, as its node described it (none for a basic.get's hold) */
+  details: ChannelDetails | null = null;
 
   constructor(link: PeerLink, cid: string) {
     this.link = link;
     this.cid = cid;
+  }
+
+  describe(): ChannelDetails | null {
+    return this.details;
   }
 
   canDeliver(): boolean {
@@ -306,7 +312,8 @@ export class RemoteQueues {
     const c = new Consumer(tag, sub, channel, noAck, exclusive, 0, args);
     sub.consumer = c;
     this.subs.set(cid, sub);
-    return this.request(node, vhost, queue, { type: 'sub', cid, noAck, prefetch, exclusive, args }).then(
+    // (the tag and the channel's details are for the queue's node's listings of its consumers)
+    return this.request(node, vhost, queue, { type: 'sub', cid, noAck, prefetch, exclusive, args, tag, ch: channel.describe?.() ?? null }).then(
       () => c,
       (err: unknown) => {
         this.subs.delete(cid);
@@ -532,7 +539,9 @@ export class RemoteQueues {
           throw new Error(`ACCESS_REFUSED - queue '${q.name}' in vhost '${q.vhost}' in exclusive use`);
         }
         const ch = new RemoteConsumerChannel(link, m['cid'] as string);
-        const c = new Consumer(`remote:${link.remoteNode}:${m['cid'] as string}`, q, ch, m['noAck'] === true, m['exclusive'] === true, (m['prefetch'] as number) ?? 0, (m['args'] as FieldTable) ?? {});
+        ch.details = (m['ch'] as ChannelDetails | null | undefined) ?? null;
+        const tag = typeof m['tag'] === 'string' ? m['tag'] : `remote:${link.remoteNode}:${m['cid'] as string}`;
+        const c = new Consumer(tag, q, ch, m['noAck'] === true, m['exclusive'] === true, (m['prefetch'] as number) ?? 0, (m['args'] as FieldTable) ?? {});
         ch.consumer = c;
         this.remote.set(`${link.remoteNode}|${ch.cid}`, { ch, q });
         // attach after the reply is on its way, so deliveries follow consume-ok

@@ -221,17 +221,17 @@ export class Api {
     // consumers
     const consumers = (user: User, vhost?: string): Record<string, unknown>[] => {
       const out: Record<string, unknown>[] = [];
-      const conns = new Map([...b.connections].map((c) => [c.id, c]));
       for (const vh of this.vhostsFor(user, vhost)) {
         for (const q of vh.queues.values()) {
+          // (a consumer on another node, of a queue this node masters, has the details its node sent with it)
           for (const c of q.consumers) {
-            const conn = conns.get(c.channel.connectionId);
-            if (!isMonitor(user) && conn?.user?.name !== user.name) continue;
+            const d = c.channel.describe?.() ?? null;
+            if (!isMonitor(user) && d?.user !== user.name) continue;
             out.push({
               consumer_tag: c.tag,
               queue: { name: q.name, vhost: vh.name },
-              channel_details: conn
-                ? { name: `${conn.name} (${c.channel.id})`, number: c.channel.id, connection_name: conn.name, peer_host: conn.peerHost, peer_port: conn.peerPort, user: conn.user?.name ?? '', node: b.opts.nodeName }
+              channel_details: d !== null
+                ? { name: `${d.connection} (${d.channel})`, number: d.channel, connection_name: d.connection, peer_host: d.peerHost, peer_port: d.peerPort, user: d.user, node: d.node }
                 : { number: c.channel.id },
               ack_required: !c.noAck,
               prefetch_count: c.prefetch,

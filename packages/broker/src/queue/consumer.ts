@@ -15,8 +15,21 @@ export interface ConsumerQueue {
 }
 import type { QueuedMessage } from './message.ts';
 
+/** Whose a consumer is, for listings (the management API's consumers): its channel, connection and node. */
+export interface ChannelDetails {
+  /** the connection's name ("127.0.0.1:40112 -> 127.0.0.1:5672") */
+  connection: string;
+  channel: number;
+  user: string;
+  peerHost: string;
+  peerPort: number;
+  node: string;
+}
+
 /** What a queue needs from the channel that owns a consumer. */
 export interface ConsumerChannel {
+  /** the channel's details; on the queue's node, those of a consumer's channel on another node as it sent them */
+  describe?(): ChannelDetails | null;
   readonly id: number;
   /** false while channel.flow is off, the socket is congested, or the global prefetch is reached */
   canDeliver(): boolean;

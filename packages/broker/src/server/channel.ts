@@ -7,7 +7,7 @@ import { Reader } from '../amqp/reader.ts';
 import { ChannelError, ConnectionError, REPLY, accessRefused, notAllowed, notFound, preconditionFailed, unexpectedFrame, notImplemented } from '../amqp/errors.ts';
 import type { Connection } from './connection.ts';
 import type { Exchange } from '../routing/exchange.ts';
-import { Consumer, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
+import { Consumer, type ChannelDetails, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, type QueuedMessage } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { DurableWaiter } from '../store/message-store.ts';
@@ -101,6 +101,11 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   deliverCount = 0;
   ackCount = 0;
   readonly createdAt = Date.now();
+
+  describe(): ChannelDetails {
+    const c = this.conn;
+    return { connection: c.name, channel: this.id, user: c.user?.name ?? '', peerHost: c.peerHost, peerPort: c.peerPort, node: c.broker.localNode };
+  }
 
   constructor(conn: Connection, id: number) {
     this.conn = conn;
