@@ -338,7 +338,7 @@ describe('cluster (seed procedure)', () => {
     await c2.close();
   }, 60_000);
 
-  it('brokerctl lists the connections, channels and consumers of every node, and close_connection closes one on another node', async () => {
+  it('brokerctl and the management API list the connections, channels and consumers of every node, and close a connection on another node', async () => {
     const c2 = await new AMQPClient(url(1)).connect();
     const c3 = await new AMQPClient(url(2)).connect();
     c3.onerror = () => undefined;
@@ -371,6 +371,31 @@ describe('cluster (seed procedure)', () => {
         ['via-node3', false, nodes[2]!.name, 'guest'],
       ]);
       expect(page.consumer_details.find((c) => c.consumer_tag === 'via-node3')!.channel_details.peer_port).toBe(port);
+      // node 1's management API lists the whole cluster's connections, channels and consumers, as RabbitMQ's does
+      // (through HAProxy, as in the seeds, a refresh may land on any node)
+      type Row = Record<string, unknown> & { node?: string; name?: string; peer_port?: number };
+      const api = async (path: string): Promise<Row[]> => (await (await mgmt(0, 'GET', path)).json()) as Row[];
+      const conns = await api('connections');
+      const c3Row = conns.find((r) => r.peer_port === port);
+      expect(c3Row?.node).toBe(nodes[2]!.name);
+      expect(conns.some((r) => r.node === nodes[1]!.name)).toBe(true);
+      expect((await api('channels')).filter((r) => (r['connection_details'] as { name: string }).name === c3Row!.name).map((r) => r['consumer_count'])).toEqual([1]);
+      const apiConsumers = (await api('consumers/%2F')).filter((r) => (r['queue'] as { name: string }).name === 'listing');
+      expect(apiConsumers.map((r) => [r['consumer_tag'], (r['channel_details'] as { node: string }).node]).sort()).toEqual([
+        ['on-master', nodes[1]!.name],
+        ['via-node3', nodes[2]!.name],
+      ]);
+      const one = (await (await mgmt(0, 'GET', `connections/${encodeURIComponent(c3Row!.name!)}`)).json()) as Row;
+      expect([one.node, one.peer_port]).toEqual([nodes[2]!.name, port]);
+      // and closes one on another node: a second client of node 3, through node 1's API
+      const c4 = await new AMQPClient(url(2)).connect();
+      c4.onerror = () => undefined;
+      const port4 = (c4 as unknown as { socket: Socket }).socket.localPort;
+      const c4Row = (await api('connections')).find((r) => r.peer_port === port4);
+      expect((await mgmt(0, 'DELETE', `connections/${encodeURIComponent(c4Row!.name!)}`)).status).toBe(204);
+      for (let i = 0; i < 100 && !c4.closed; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(c4.closed).toBe(true);
+      expect((await mgmt(0, 'DELETE', `connections/${encodeURIComponent(c4Row!.name!)}`)).status).toBe(404);
       // node 3's client connection, found by its port, is closed through node 1
       const conn = (await table('list_connections', 'pid', 'peer_port')).find((r) => r[1] === String(port));
       expect(conn?.[0]).toMatch(new RegExp(`^<${nodes[2]!.name}\\.\\d+>$`));

@@ -22,6 +22,7 @@ import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues, type WireMessage } from './remote-queues.ts';
 import { Mirrors, masterEpochOf } from './mirrors.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
+import type { Viewer } from '../mgmt/listings.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
@@ -252,6 +253,16 @@ export class ClusterService {
         return this.changeMember(req as { node: string; role: 'voter' | 'learner' | 'absent' });
       case 'running':
         return { running: this.node.running };
+      case 'mgmt.list': {
+        // another member's management API lists the cluster's connections, channels or consumers: this node's
+        const l = req as { what: string; viewer: Viewer; vhost?: string };
+        return this.node.broker?.management?.list(l.what, l.viewer, l.vhost) ?? [];
+      }
+      case 'mgmt.close': {
+        const c = req as { name: string; reason: string; viewer: Viewer };
+        const agent = this.node.broker?.management;
+        return { closed: agent ? await agent.close(c.name, c.reason, c.viewer) : false };
+      }
       case 'mq.sync': {
         const sq = req as { v: string; q: string; cancel?: boolean };
         const q = this.node.broker?.vhosts.get(sq.v)?.queues.get(sq.q);
@@ -519,6 +530,17 @@ export class ClusterService {
       },
       queueCounts: (queues) => this.remote.countsOf(queues, this.nodeName),
       syncQueue: (q, cancel) => this.syncQueue(q.vhost, q.name, cancel),
+      gather: async (what, viewer, vhost) => {
+        const others = this.reachable().filter((n) => n !== this.nodeName).sort();
+        const got = await Promise.all(
+          others.map((n) => this.request(n, { type: 'mgmt.list', what, viewer, ...(vhost !== undefined ? { vhost } : {}) }, 5000).catch(() => null)),
+        );
+        return got.flatMap((rows) => (Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []));
+      },
+      closeConnection: async (node, name, reason, viewer) => {
+        const r = (await this.request(node, { type: 'mgmt.close', name, reason, viewer }, 10_000)) as { closed?: boolean };
+        return r.closed === true;
+      },
     };
   }
 

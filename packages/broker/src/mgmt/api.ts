@@ -2,7 +2,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Broker } from '../server/broker.ts';
 import type { VHost } from '../server/vhost.ts';
-import type { Connection } from '../server/connection.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { Exchange } from '../routing/exchange.ts';
 import type { User } from '../auth/users.ts';
@@ -12,12 +11,13 @@ import { validatePolicy, type ApplyTo, type PolicyDef } from '../policy/policy.t
 import type { QueuedMessage } from '../queue/message.ts';
 import { ApiError, badRequest, boolField, notAuthorised, notFound, parseJsonBody, strField } from './http.ts';
 import {
-  canSeeVhost, checkResource, isMonitor, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
+  canSeeVhost, checkResource, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
 } from './access.ts';
 import * as F from './format.ts';
 import * as C from './changes.ts';
 import { amqp, change, fromMaster } from './changes.ts';
 import { getMessages, parseGetRequest } from './messages.ts';
+import { consumerJson, localListing, viewerOf, visibleConnections, type ListingKind } from './listings.ts';
 import { encodePayload, jsonToProperties, jsonToTable, propertiesToJson, tableToJson } from './convert.ts';
 import { checkHashingAlgorithm, exportAll, exportVhost, importDefinitions, parseTags } from './definitions.ts';
 import { deleteParameter, getParameter, parameterList, putParameter } from './parameters.ts';
@@ -89,9 +89,21 @@ export class Api {
 
   // ---- helpers
 
-  private visibleConnections(u: User): Connection[] {
-    const all = [...this.b.connections].filter((c) => c.user !== null);
-    return isMonitor(u) ? all : all.filter((c) => c.user?.name === u.name);
+  /** This node's rows and, in a cluster, every other member's (listings.ts). */
+  private async listing(u: User, what: ListingKind, vhost?: string): Promise<Record<string, unknown>[]> {
+    const v = viewerOf(u);
+    const local = localListing(this.f, what, v, vhost);
+    const others = (await this.f.cluster.gather?.(what, v, vhost)) ?? [];
+    return others.length === 0 ? local : [...local, ...others];
+  }
+
+  /** A connection the user may see, on this node or another. */
+  private async connectionJson(u: User, name: string): Promise<Record<string, unknown>> {
+    const local = visibleConnections(this.b, viewerOf(u)).find((x) => x.name === name);
+    if (local !== undefined) return F.connectionJson(this.f, local);
+    const c = (await this.listing(u, 'connections')).find((x) => x['name'] === name);
+    if (!c) throw notFound();
+    return c;
   }
 
   private vhostsFor(u: User, vhost: string | undefined): VHost[] {
@@ -117,12 +129,6 @@ export class Api {
     return ex;
   }
 
-  private connection(u: User, name: string): Connection {
-    const c = this.visibleConnections(u).find((x) => x.name === name);
-    if (!c) throw notFound();
-    return c;
-  }
-
   private bindingsOf(vh: VHost): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
     for (const q of vh.queues.values()) out.push(F.defaultBindingJson(vh.name, q));
@@ -140,7 +146,7 @@ export class Api {
       GET: async ({ user }) => {
         const vhosts = visibleVhosts(b, user);
         const counts = await f.cluster.queueCounts(vhosts.flatMap((v) => [...(b.vhosts.get(v)?.queues.values() ?? [])]));
-        return ok(F.overview(f, vhosts, this.visibleConnections(user), counts));
+        return ok(F.overview(f, vhosts, visibleConnections(b, viewerOf(user)), counts));
       },
     });
     this.on('cluster-name', {
@@ -171,83 +177,71 @@ export class Api {
       },
     });
 
-    // connections and channels
-    this.on('connections', { GET: ({ user }) => ok(this.visibleConnections(user).map((c) => F.connectionJson(f, c))) });
+    // connections, channels and consumers: the whole cluster's (listings.ts)
+    const reasonOf = (req: IncomingMessage): string => {
+      const r = req.headers['x-reason'];
+      return typeof r === 'string' && r !== '' ? r : 'Closed via management plugin';
+    };
+    this.on('connections', { GET: async ({ user }) => ok(await this.listing(user, 'connections')) });
     this.on('vhosts/:vhost/connections', {
-      GET: ({ user, params }) => {
+      GET: async ({ user, params }) => {
         vhostForRead(b, user, params['vhost']!);
-        return ok(this.visibleConnections(user).filter((c) => c.vhost?.name === params['vhost']).map((c) => F.connectionJson(f, c)));
+        return ok(await this.listing(user, 'connections', params['vhost']));
       },
     });
     this.on('connections/:name', {
-      GET: ({ user, params }) => ok(F.connectionJson(f, this.connection(user, params['name']!))),
+      GET: async ({ user, params }) => ok(await this.connectionJson(user, params['name']!)),
       DELETE: async ({ user, params, req }) => {
-        const c = this.connection(user, params['name']!);
-        const reason = req.headers['x-reason'];
-        await c.forceClose(typeof reason === 'string' && reason !== '' ? reason : 'Closed via management plugin');
+        const name = params['name']!;
+        const local = visibleConnections(b, viewerOf(user)).find((x) => x.name === name);
+        if (local !== undefined) await local.forceClose(reasonOf(req));
+        else {
+          // on another node: that node closes it
+          const node = (await this.connectionJson(user, name))['node'] as string;
+          if (f.cluster.closeConnection === undefined || !(await f.cluster.closeConnection(node, name, reasonOf(req), viewerOf(user)))) throw notFound();
+        }
         return noContent;
       },
     });
     this.on('connections/:name/channels', {
-      GET: ({ user, params }) => {
-        const c = this.connection(user, params['name']!);
-        return ok([...c.channels.values()].map((ch) => F.channelJson(f, c, ch)));
+      GET: async ({ user, params }) => {
+        const name = params['name']!;
+        await this.connectionJson(user, name);
+        return ok((await this.listing(user, 'channels')).filter((ch) => (ch['connection_details'] as { name: string }).name === name));
       },
     });
-    const channels = (user: User, vhost?: string): Record<string, unknown>[] => {
-      const out: Record<string, unknown>[] = [];
-      for (const c of this.visibleConnections(user)) {
-        if (vhost !== undefined && c.vhost?.name !== vhost) continue;
-        for (const ch of c.channels.values()) out.push(F.channelJson(f, c, ch));
-      }
-      return out;
-    };
-    this.on('channels', { GET: ({ user }) => ok(channels(user)) });
+    this.on('channels', { GET: async ({ user }) => ok(await this.listing(user, 'channels')) });
     this.on('vhosts/:vhost/channels', {
-      GET: ({ user, params }) => {
+      GET: async ({ user, params }) => {
         vhostForRead(b, user, params['vhost']!);
-        return ok(channels(user, params['vhost']));
+        return ok(await this.listing(user, 'channels', params['vhost']));
       },
     });
     this.on('channels/:name', {
-      GET: ({ user, params }) => {
-        const ch = channels(user).find((x) => x['name'] === params['name']);
+      GET: async ({ user, params }) => {
+        const ch = (await this.listing(user, 'channels')).find((x) => x['name'] === params['name']);
         if (!ch) throw notFound();
-        const details = consumers(user).filter((c) => (c['channel_details'] as { name?: string }).name === params['name']);
+        const details = (await this.listing(user, 'consumers', ch['vhost'] as string)).filter((c) => (c['channel_details'] as { name?: string }).name === params['name']);
         return ok({ ...ch, consumer_details: details });
       },
     });
-
-    // consumers
-    const consumers = (user: User, vhost?: string): Record<string, unknown>[] => {
+    this.on('consumers', { GET: async ({ user }) => ok(await this.listing(user, 'consumers')) });
+    this.on('consumers/:vhost', {
+      GET: async ({ user, params }) => {
+        vhostForRead(b, user, params['vhost']!);
+        return ok(await this.listing(user, 'consumers', params['vhost']));
+      },
+    });
+    /** A queue's consumers, as its master holds them: those on other nodes with the details their node sent. */
+    const consumersOf = (user: User, vhost: string, q: Queue): Record<string, unknown>[] => {
+      const v = viewerOf(user);
       const out: Record<string, unknown>[] = [];
-      for (const vh of this.vhostsFor(user, vhost)) {
-        for (const q of vh.queues.values()) {
-          // (a consumer on another node, of a queue this node masters, has the details its node sent with it)
-          for (const c of q.consumers) {
-            const d = c.channel.describe?.() ?? null;
-            if (!isMonitor(user) && d?.user !== user.name) continue;
-            out.push({
-              consumer_tag: c.tag,
-              queue: { name: q.name, vhost: vh.name },
-              channel_details: d !== null
-                ? { name: `${d.connection} (${d.channel})`, number: d.channel, connection_name: d.connection, peer_host: d.peerHost, peer_port: d.peerPort, user: d.user, node: d.node }
-                : { number: c.channel.id },
-              ack_required: !c.noAck,
-              prefetch_count: c.prefetch,
-              exclusive: c.exclusive,
-              arguments: tableToJson(c.arguments),
-              active: true,
-              activity_status: 'up',
-              consumer_timeout: 1800000,
-            });
-          }
-        }
+      for (const c of q.consumers) {
+        const d = c.channel.describe?.() ?? null;
+        if (v.monitor || d?.user === v.name) out.push(consumerJson(c, vhost, d));
       }
       return out;
     };
-    this.on('consumers', { GET: ({ user }) => ok(consumers(user)) });
-    this.on('consumers/:vhost', { GET: ({ user, params }) => ok(consumers(user, params['vhost'])) });
 
     // exchanges
     const exchanges = (user: User, vhost?: string): Record<string, unknown>[] =>
@@ -331,7 +325,7 @@ export class Api {
         const q = this.queue(vh, params['name']!);
         const counts = await f.cluster.queueCounts([q]);
         // one queue also lists its consumers, as RabbitMQ's queue page does
-        const details = consumers(user, vh.name).filter((c) => (c['queue'] as { name: string }).name === q.name);
+        const details = consumersOf(user, vh.name, q);
         return ok({ ...F.queueJson(f, q, counts.get(q) ?? null), consumer_details: details });
       },
       PUT: async ({ user, params, body }) => {

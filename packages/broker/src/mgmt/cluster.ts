@@ -3,6 +3,7 @@
 // localClusterView(); the clustering layer plugs in its own view through startManagement({ cluster }).
 import type { Broker } from '../server/broker.ts';
 import type { Queue, QueueCounts } from '../queue/queue.ts';
+import type { ListingKind, Viewer } from './listings.ts';
 
 export interface ClusterNode {
   /** rabbit@host */
@@ -36,6 +37,13 @@ export interface ClusterView {
   queueCounts(queues: Iterable<Queue>): Promise<Map<Queue, QueueCounts | null>>;
   /** brokerctl sync_queue / cancel_sync_queue, run by the queue's master: its answer (absent on a single node) */
   syncQueue?(q: Queue, cancel: boolean): Promise<string>;
+  /**
+   * The other members' connections, channels or consumers (listings.ts), as each of them lists its own for this viewer;
+   * members that cannot be asked, or run no management listener, add nothing. Absent on a single node.
+   */
+  gather?(what: ListingKind, viewer: Viewer, vhost?: string): Promise<Record<string, unknown>[]>;
+  /** Closes a connection on another member; false if it has none by that name the viewer may see. */
+  closeConnection?(node: string, name: string, reason: string, viewer: Viewer): Promise<boolean>;
 }
 
 /** Counts read off this node's own queue objects. */

@@ -14,6 +14,7 @@ import { Api, type Reply, type RequestContext } from './api.ts';
 import { isManagementUser } from './access.ts';
 import { localClusterView, type ClusterView } from './cluster.ts';
 import { Stats } from './stats.ts';
+import { managementAgent } from './listings.ts';
 import { collect } from './metrics.ts';
 import { ApiError, methodNotAllowed, notFound, parseJsonBody, readBody, sendEmpty, sendError, sendJson, splitPath } from './http.ts';
 import type { FormatContext } from './format.ts';
@@ -50,6 +51,7 @@ export async function startManagement(broker: Broker, opts: ManagementOptions): 
   const stats = new Stats(broker, opts.sampleIntervalMs ?? 5000);
   const f: FormatContext = { broker, cluster: opts.cluster ?? localClusterView(broker), stats, httpPort: opts.port, httpHost: opts.host ?? '127.0.0.1' };
   const api = new Api(f);
+  broker.management = managementAgent(f);
   const server = createServer((req, res) => {
     handle(api, broker, req, res).catch((err: unknown) => {
       if (err instanceof ApiError) return sendError(res, err);
@@ -69,6 +71,7 @@ export async function startManagement(broker: Broker, opts: ManagementOptions): 
     });
   } catch (err) {
     stats.close();
+    broker.management = null;
     throw err;
   }
   server.on('error', (err) => broker.log(`management: listener error: ${err.message}`));
@@ -77,12 +80,13 @@ export async function startManagement(broker: Broker, opts: ManagementOptions): 
   broker.log(`management: HTTP API, web UI and /metrics on http://${opts.host ?? '127.0.0.1'}:${port}/`);
   return {
     port,
-    close: () => closeServer(server, stats),
+    close: () => closeServer(server, stats, broker),
   };
 }
 
-function closeServer(server: Server, stats: Stats): Promise<void> {
+function closeServer(server: Server, stats: Stats, broker: Broker): Promise<void> {
   stats.close();
+  broker.management = null;
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();

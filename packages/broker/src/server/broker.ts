@@ -74,6 +74,13 @@ let nextConnectionId = 1;
 /** How soon a cluster retries deleting an unused queue (exclusive, auto-delete, x-expires) after the log refused. */
 const UNUSED_QUEUE_RETRY_MS = 2000;
 
+/** A node's management listener, as other members ask it (mgmt/listings.ts). */
+export interface ManagementAgent {
+  list(what: string, viewer: { name: string; monitor: boolean }, vhost?: string): Record<string, unknown>[];
+  /** closes a connection of this node the viewer may see; false if there is none by that name */
+  close(name: string, reason: string, viewer: { name: string; monitor: boolean }): Promise<boolean>;
+}
+
 export class Broker extends EventEmitter implements VHostContext {
   readonly opts: ResolvedOptions;
   readonly vhosts = new Map<string, VHost>();
@@ -102,6 +109,12 @@ export class Broker extends EventEmitter implements VHostContext {
    * counts of the queues this node masters.
    */
   queueRates: ((q: Queue) => QueueRates) | null = null;
+
+  /**
+   * set while the management listener runs: this node's connections, channels and consumers, and closing one of its
+   * connections, for the management API of another member listing the whole cluster (mgmt/listings.ts)
+   */
+  management: ManagementAgent | null = null;
 
   /** set when this node is part of a cluster: reacts to a mirror promotion */
   onQueueMoved: ((q: Queue, from: string, why?: PromotionReason) => void) | null = null;
