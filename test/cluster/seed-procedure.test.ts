@@ -385,6 +385,10 @@ describe('cluster (seed procedure)', () => {
         ['on-master', nodes[1]!.name],
         ['via-node3', nodes[2]!.name],
       ]);
+      const totals = ((await (await mgmt(0, 'GET', 'overview')).json()) as { object_totals: { connections: number; channels: number } }).object_totals;
+      expect(totals.connections).toBe(conns.length);
+      expect(totals.connections).toBeGreaterThanOrEqual(2);
+      expect(totals.channels).toBe((await api('channels')).length);
       const one = (await (await mgmt(0, 'GET', `connections/${encodeURIComponent(c3Row!.name!)}`)).json()) as Row;
       expect([one.node, one.peer_port]).toEqual([nodes[2]!.name, port]);
       // and closes one on another node: a second client of node 3, through node 1's API

@@ -146,7 +146,8 @@ export class Api {
       GET: async ({ user }) => {
         const vhosts = visibleVhosts(b, user);
         const counts = await f.cluster.queueCounts(vhosts.flatMap((v) => [...(b.vhosts.get(v)?.queues.values() ?? [])]));
-        return ok(F.overview(f, vhosts, visibleConnections(b, viewerOf(user)), counts));
+        const others = (await f.cluster.gather?.('connections', viewerOf(user))) ?? [];
+        return ok(F.overview(f, vhosts, visibleConnections(b, viewerOf(user)), counts, others));
       },
     });
     this.on('cluster-name', {

@@ -134,7 +134,8 @@ export function nodes(f: FormatContext): Record<string, unknown>[] {
   return f.cluster.nodes().map((n) => nodeJson(f, n));
 }
 
-export function overview(f: FormatContext, visibleVhosts: string[], connectionsVisible: Connection[], counts: Map<Queue, QueueCounts | null>): Record<string, unknown> {
+/** otherConnections: the other members' connections (listings.ts), counted in object_totals with this node's */
+export function overview(f: FormatContext, visibleVhosts: string[], connectionsVisible: Connection[], counts: Map<Queue, QueueCounts | null>, otherConnections: Record<string, unknown>[] = []): Record<string, unknown> {
   const b = f.broker;
   const s = f.stats;
   const t = s.totals();
@@ -169,6 +170,7 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
   const rate = (what: keyof typeof elsewhereRates): { rate: number } => ({ rate: Math.round((s.rate(what) + elsewhereRates[what]) * 10) / 10 });
   let channels = 0;
   for (const c of connectionsVisible) channels += c.channels.size;
+  for (const c of otherConnections) channels += typeof c['channels'] === 'number' ? c['channels'] : 0;
   return {
     management_version: MANAGEMENT_VERSION,
     rates_mode: 'basic',
@@ -204,7 +206,7 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
       messages_unacknowledged: unacked,
       messages_unacknowledged_details: s.details('messages_unacknowledged'),
     },
-    object_totals: { channels, connections: connectionsVisible.length, consumers, exchanges, queues },
+    object_totals: { channels, connections: connectionsVisible.length + otherConnections.length, consumers, exchanges, queues },
     statistics_db_event_queue: 0,
     node: b.opts.nodeName,
     alarms: alarms(f),
