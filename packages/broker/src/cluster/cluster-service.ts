@@ -22,7 +22,7 @@ import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues, type WireMessage } from './remote-queues.ts';
 import { Mirrors, masterEpochOf } from './mirrors.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
-import type { Viewer } from '../mgmt/listings.ts';
+import type { ListingKind, Viewer } from '../mgmt/listings.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
@@ -255,7 +255,7 @@ export class ClusterService {
         return { running: this.node.running };
       case 'mgmt.list': {
         // another member's management API lists the cluster's connections, channels or consumers: this node's
-        const l = req as { what: string; viewer: Viewer; vhost?: string };
+        const l = req as { what: ListingKind; viewer: Viewer; vhost?: string };
         return this.node.broker?.management?.list(l.what, l.viewer, l.vhost) ?? [];
       }
       case 'mgmt.close': {

@@ -66,7 +66,7 @@ export function localListing(f: F.FormatContext, what: ListingKind, v: Viewer, v
 /** This node's half of the cluster's listings, for the other members' requests (set on the broker while it runs). */
 export function managementAgent(f: F.FormatContext): ManagementAgent {
   return {
-    list: (what, viewer, vhost) => localListing(f, what as ListingKind, viewer, vhost),
+    list: (what, viewer, vhost) => localListing(f, what, viewer, vhost),
     close: async (name, reason, viewer) => {
       const c = visibleConnections(f.broker, viewer).find((x) => x.name === name);
       if (c === undefined) return false;

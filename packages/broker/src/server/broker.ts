@@ -17,6 +17,7 @@ import type { PromotionReason, Queue, QueueRates } from '../queue/queue.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 import { reconcile } from '../cluster/state.ts';
 import type { RemoteQueues } from '../cluster/remote-queues.ts';
+import type { ListingKind, Viewer } from '../mgmt/listings.ts';
 
 export interface BrokerOptions {
   /** AMQP port; 0 picks a free one. Default 5672. */
@@ -76,9 +77,9 @@ const UNUSED_QUEUE_RETRY_MS = 2000;
 
 /** A node's management listener, as other members ask it (mgmt/listings.ts). */
 export interface ManagementAgent {
-  list(what: string, viewer: { name: string; monitor: boolean }, vhost?: string): Record<string, unknown>[];
+  list(what: ListingKind, viewer: Viewer, vhost?: string): Record<string, unknown>[];
   /** closes a connection of this node the viewer may see; false if there is none by that name */
-  close(name: string, reason: string, viewer: { name: string; monitor: boolean }): Promise<boolean>;
+  close(name: string, reason: string, viewer: Viewer): Promise<boolean>;
 }
 
 export class Broker extends EventEmitter implements VHostContext {
