@@ -90,7 +90,15 @@ export class VHost implements QueueHost {
   private readonly destinations = new Set<Destination>();
   private readonly visited = new Set<Exchange>();
   private readonly result: PublishResult = { routed: 0, rejected: 0, needsDisk: false, congested: null, remoteWaits: 0 };
-  private deadLetterDepth = 0;
+  /** what routing dead letters needs: they are not part of the publish that caused them (no confirm waits for them) */
+  private readonly deadLetterResult: PublishResult = { routed: 0, rejected: 0, needsDisk: false, congested: null, remoteWaits: 0 };
+  /**
+   * Dead letters produced while a message is being routed (a queue dropping its head or expiring the message on
+   * arrival): they are routed once the message has reached every queue it goes to, never from inside the routing
+   * loop, whose set and result are reused (LavinMQ queues its dead letters the same way).
+   */
+  private readonly pendingDeadLetters: { ex: Exchange; msg: Message }[] = [];
+  private routing = false;
 
   constructor(name: string, ctx: VHostContext) {
     this.name = name;
@@ -331,6 +339,35 @@ export class VHost implements QueueHost {
    */
   publish(exchange: Exchange, msg: Message, waiter: DurableWaiter | null = null, token = 0): PublishResult {
     const r = this.result;
+    this.routing = true;
+    try {
+      this.routeMessage(exchange, msg, waiter, token, r);
+    } finally {
+      this.routing = false;
+    }
+    if (this.pendingDeadLetters.length > 0) this.routeDeadLetters();
+    return r;
+  }
+
+  /** Routes the dead letters queued meanwhile, and those they cause in turn, in order. */
+  private routeDeadLetters(): void {
+    const pending = this.pendingDeadLetters;
+    const r = this.deadLetterResult;
+    this.routing = true;
+    try {
+      // every hop adds an x-death entry and a cycle is dropped at its second pass (deadLetter), so this ends; the
+      // bound is a last guard against a fan-out of cycles
+      for (let i = 0; i < pending.length && i < MAX_DEAD_LETTERS_PER_PUBLISH; i++) {
+        const d = pending[i]!;
+        this.routeMessage(d.ex, d.msg, null, 0, r);
+      }
+    } finally {
+      pending.length = 0;
+      this.routing = false;
+    }
+  }
+
+  private routeMessage(exchange: Exchange, msg: Message, waiter: DurableWaiter | null, token: number, r: PublishResult): void {
     r.remoteWaits = 0;
     r.routed = 0;
     r.rejected = 0;
@@ -339,7 +376,7 @@ export class VHost implements QueueHost {
     const dests = this.destinations;
     dests.clear();
     this.collect(exchange, msg, dests);
-    if (dests.size === 0) return r;
+    if (dests.size === 0) return;
     // RabbitMQ removes BCC from what recipients get (a blind copy); routing has used it by now
     const h = msg.properties.headers;
     if (h !== undefined && h['BCC'] !== undefined) {
@@ -376,7 +413,6 @@ export class VHost implements QueueHost {
       } else r.rejected++;
     }
     dests.clear();
-    return r;
   }
 
   private collect(exchange: Exchange, msg: Message, out: Set<Destination>): void {
@@ -473,13 +509,9 @@ export class VHost implements QueueHost {
     const props = { ...msg.properties, headers };
     delete props.expiration;
     const copy = new Message(exchange, routingKey ?? msg.routingKey, props, null, msg.body, this.now());
-    if (this.deadLetterDepth > 16) return;
-    this.deadLetterDepth++;
-    try {
-      this.publish(ex, copy);
-    } finally {
-      this.deadLetterDepth--;
-    }
+    this.pendingDeadLetters.push({ ex, msg: copy });
+    // outside routing (a TTL timer, a reject, a policy change) it goes at once; during routing, when that is done
+    if (!this.routing) this.routeDeadLetters();
   }
 
   /** Applies a replicated exchange/queue/binding command (see cluster/metadata.ts). */
@@ -543,6 +575,9 @@ export class VHost implements QueueHost {
     for (const q of this.queues.values()) q.stop();
   }
 }
+
+/** dead letters routed for one publish (or one expiry, reject...) at most: a guard against a fan-out of DLX cycles */
+const MAX_DEAD_LETTERS_PER_PUBLISH = 10_000;
 
 export const REPLY_TO_QUEUE = 'amq.rabbitmq.reply-to';
 const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
