@@ -30,6 +30,8 @@ const VIEW_MIN_BODY_BYTES = 256;
 const enum State {
   Open,
   Closing,
+  /** channel.close received; close-ok waits for the confirms of messages still on their way to disc or mirrors */
+  Draining,
 }
 
 const enum Expect {
@@ -118,12 +120,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   get closing(): boolean {
-    return this.state === State.Closing;
+    return this.state !== State.Open;
   }
 
   // ---- dispatch of incoming methods (a table would also do; the cases are few and grouped by class)
 
   onMethod(id: number, args: unknown): void {
+    if (this.state === State.Draining) return; // the client may send nothing but what follows our close-ok
     if (this.state === State.Closing) {
       if (id === M.CHANNEL_CLOSE_OK) this.conn.channelClosed(this.id);
       else if (id === M.CHANNEL_CLOSE) {
@@ -141,8 +144,24 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   // ---- channel class
 
+  /**
+   * RabbitMQ sends every publisher confirm before channel.close-ok (a client forgets the channel at close-ok, and
+   * amqplib fails the connection on a frame for a channel it does not know): the confirms already due go out now,
+   * and close-ok waits for those of messages still on their way to disc or to other nodes.
+   */
   private chClose(): void {
-    this.teardown();
+    this.teardown(true);
+    if (this.pendingDisk.size > 0) {
+      this.state = State.Draining;
+      return;
+    }
+    this.finishClose();
+  }
+
+  private finishClose(): void {
+    if (this.confirm) this.flushConfirms();
+    this.pendingDisk.clear();
+    this.state = State.Closing; // nothing more goes out on this channel number
     M.encodeChannelCloseOk(this.conn.writer, this.id);
     this.conn.scheduleFlush();
     this.conn.channelClosed(this.id);
@@ -196,14 +215,14 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   /** Releases consumers and requeues unacked deliveries (channel or connection closed). */
-  teardown(): void {
+  teardown(keepConfirms = false): void {
     if (this.replyTag !== null) this.stopReplies();
     for (const c of this.consumers.values()) c.queue.removeConsumer(c);
     this.consumers.clear();
     this.requeueAll();
     this.pubBody = null;
     this.txOps = [];
-    this.pendingDisk.clear();
+    if (!keepConfirms) this.pendingDisk.clear();
   }
 
   private requeueAll(): void {
@@ -762,7 +781,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   onHeader(buf: Buffer, start: number, end: number): void {
-    if (this.state === State.Closing) return;
+    if (this.state !== State.Open) return;
     if (this.expect !== Expect.Header) throw unexpectedFrame(`content header on channel ${this.id} without basic.publish`);
     if (end - start < 14) throw new ConnectionError(REPLY.FRAME_ERROR, 'content header frame too short');
     const classId = buf.readUInt16BE(start);
@@ -803,7 +822,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
-    if (this.state === State.Closing) return;
+    if (this.state !== State.Open) return;
     if (this.expect !== Expect.Body) throw unexpectedFrame(`content body on channel ${this.id} without a content header`);
     const n = end - start;
     if (this.pubReceived + n > this.pubBodySize) throw unexpectedFrame(`content body exceeds the size in its header (${this.pubBodySize})`);
@@ -886,19 +905,23 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     if (n > 1) this.pendingDisk.set(seq, n - 1);
     else {
       this.pendingDisk.delete(seq);
-      this.scheduleConfirms();
+      if (this.state === State.Draining) {
+        if (this.pendingDisk.size === 0) this.finishClose();
+      } else this.scheduleConfirms();
     }
   }
 
   onNack(seq: number): void {
-    if (!this.pendingDisk.delete(seq) || this.state !== State.Open) return;
+    if (!this.pendingDisk.delete(seq) || this.state === State.Closing) return;
     M.encodeBasicNack(this.conn.writer, this.id, seq, false, false);
     // keep nacked ascending: a later multiple ack must step over it
     let i = this.nacked.length;
     while (i > 0 && this.nacked[i - 1]! > seq) i--;
     this.nacked.splice(i, 0, seq);
     this.conn.scheduleFlush();
-    this.scheduleConfirms();
+    if (this.state === State.Draining) {
+      if (this.pendingDisk.size === 0) this.finishClose();
+    } else this.scheduleConfirms();
   }
 
   private scheduleConfirms(): void {
@@ -910,7 +933,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   /** One basic.ack with multiple=true covering every confirmed sequence number below the oldest still on its way to disk. */
   private flushConfirms(): void {
     this.confirmScheduled = false;
-    if (this.state !== State.Open) return;
+    if (this.state === State.Closing) return;
     let upTo = this.publishSeq;
     if (this.pendingDisk.size > 0) {
       const first = this.pendingDisk.keys().next().value as number;
