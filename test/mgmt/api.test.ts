@@ -387,7 +387,9 @@ describe('definitions', () => {
     await http(env, 'PUT', '/api/exchanges/prod/events', { type: 'topic', durable: true });
     await http(env, 'PUT', '/api/queues/prod/audit', { durable: true, arguments: { 'x-message-ttl': 60000 } });
     await http(env, 'PUT', '/api/queues/prod/scratch', { durable: false });
+    await http(env, 'PUT', '/api/exchanges/prod/transient', { type: 'fanout', durable: false });
     await http(env, 'POST', '/api/bindings/prod/e/events/q/audit', { routing_key: '#' });
+    await http(env, 'POST', '/api/bindings/prod/e/transient/q/scratch', { routing_key: '' });
     await http(env, 'PUT', '/api/policies/prod/ha', { pattern: '^audit$', definition: { 'ha-mode': 'all' }, 'apply-to': 'queues' });
     const exp = await http(env, 'GET', '/api/definitions');
     expect(exp.status).toBe(200);
@@ -395,7 +397,10 @@ describe('definitions', () => {
     expect(d.rabbitmq_version).toBeDefined();
     expect(d.users.find((u: { name: string }) => u.name === 'app')).toMatchObject({ hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['management'] });
     expect(d.queues.map((q: { name: string }) => q.name)).toContain('audit');
-    expect(d.queues.map((q: { name: string }) => q.name)).not.toContain('scratch');
+    // non-durable queues, exchanges and their bindings are exported too, as RabbitMQ 3.10 does
+    expect(d.queues).toContainEqual({ name: 'scratch', vhost: 'prod', durable: false, auto_delete: false, arguments: {} });
+    expect(d.exchanges).toContainEqual({ name: 'transient', vhost: 'prod', type: 'fanout', durable: false, auto_delete: false, internal: false, arguments: {} });
+    expect(d.bindings).toContainEqual({ source: 'transient', vhost: 'prod', destination: 'scratch', destination_type: 'queue', routing_key: '', arguments: {} });
     expect(d.bindings).toContainEqual({ source: 'events', vhost: 'prod', destination: 'audit', destination_type: 'queue', routing_key: '#', arguments: {} });
 
     const other = await startEnv();
