@@ -168,6 +168,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 
   private chFlow(a: M.ChannelFlow): void {
+    // RabbitMQ 3.10 does not let clients stop deliveries with channel.flow: active=false is a connection error
+    if (!a.active) throw notImplemented('active=false');
     this.flowActive = a.active;
     M.encodeChannelFlowOk(this.conn.writer, this.id, a.active);
     this.conn.scheduleFlush();

@@ -12,7 +12,7 @@ import { FrameReader, type FrameSink } from '../amqp/frame-reader.ts';
 import { Reader, type FieldTable } from '../amqp/reader.ts';
 import { Writer, FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT } from '../amqp/writer.ts';
 import * as M from '../amqp/methods.ts';
-import { AmqpError, ChannelError, ConnectionError, FrameError, REPLY, notAllowed, unexpectedFrame, channelError, commandInvalid } from '../amqp/errors.ts';
+import { AmqpError, ChannelError, ConnectionError, FrameError, REPLY, REPLY_TEXT, notAllowed, unexpectedFrame, channelError, commandInvalid } from '../amqp/errors.ts';
 import type { Broker } from './broker.ts';
 import { PRODUCT, VERSION, WARREN_VERSION } from './broker.ts';
 import type { VHost } from './vhost.ts';
@@ -89,6 +89,8 @@ export class Connection implements FrameSink {
   recvCnt = 0;
   sendCnt = 0;
   closeReason = '';
+  /** the channel whose frame caused a connection error (0: the connection's own) */
+  private errorChannel = 0;
   private closedWaiters: (() => void)[] = [];
 
   constructor(broker: Broker, socket: Socket, id: number) {
@@ -298,7 +300,10 @@ export class Connection implements FrameSink {
         err.methodId = methodId;
       }
       if (err instanceof ChannelError) ch.closeWithError(err);
-      else throw err;
+      else {
+        this.errorChannel = channel;
+        throw err;
+      }
     }
   }
 
@@ -527,7 +532,18 @@ export class Connection implements FrameSink {
       this.broker.log(`internal error on connection ${this.peer}: ${(err as Error)?.stack ?? String(err)}`);
       e = new ConnectionError(REPLY.INTERNAL_ERROR, 'internal error');
     }
+    this.logHardError(e, this.errorChannel);
     this.closeWith(e.code, e.replyText(), e.classId, e.methodId);
+  }
+
+  /** RabbitMQ's log line for a connection closed by an error (rabbit_reader's log_hard_error). */
+  private logHardError(e: AmqpError, channel: number): void {
+    const method = e.classId === 0 ? 'none' : (M.METHODS.get(((e.classId << 16) | e.methodId) >>> 0)?.name ?? `${e.classId}.${e.methodId}`);
+    const state = this.state === State.Running ? 'running' : this.state === State.Closing ? 'closing' : 'starting';
+    this.broker.log(
+      `Error on AMQP connection ${this.name} (vhost: '${this.vhost?.name ?? 'none'}', user: '${this.user?.name ?? 'none'}', state: ${state}), channel ${channel}:\n` +
+        ` operation ${method} caused a connection exception ${(REPLY_TEXT[e.code] ?? 'internal_error').toLowerCase()}: "${e.message}"`,
+    );
   }
 
   closeWith(code: number, text: string, classId = 0, methodId = 0): void {
@@ -554,8 +570,13 @@ export class Connection implements FrameSink {
   forceClose(reason: string): Promise<void> {
     if (this.state === State.Closed) return Promise.resolve();
     const done = new Promise<void>((r) => this.closedWaiters.push(r));
+    // RabbitMQ logs the reason given (rabbit_networking:close_connection), then the close itself
+    this.broker.log(`Closing connection ${this.name} because "${reason}"`);
     if (this.state === State.Closing || this.state < State.StartOk) this.socket.destroy();
-    else this.closeWith(REPLY.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
+    else {
+      this.logHardError(new ConnectionError(REPLY.CONNECTION_FORCED, reason), 0);
+      this.closeWith(REPLY.CONNECTION_FORCED, `CONNECTION_FORCED - ${reason}`);
+    }
     return done;
   }
 
