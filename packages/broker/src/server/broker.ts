@@ -539,6 +539,6 @@ export class Broker extends EventEmitter implements VHostContext {
 
 export function createStores(dataDir: string | undefined, log?: (line: string) => void): { messages: MessageStore; definitions: DefinitionsStore } {
   return dataDir
-    ? { messages: new SegmentStore(`${dataDir}/msgs`, log !== undefined ? { log } : {}), definitions: new JournalDefinitionsStore(dataDir) }
+    ? { messages: new SegmentStore(`${dataDir}/msgs`, log !== undefined ? { log } : {}), definitions: new JournalDefinitionsStore(dataDir, log) }
     : { messages: new MemoryStore(), definitions: new MemoryDefinitionsStore() };
 }
