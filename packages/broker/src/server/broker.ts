@@ -201,7 +201,7 @@ export class Broker extends EventEmitter implements VHostContext {
     };
     this.clusterName = this.opts.nodeName;
     this.clustered = options.clustered === true;
-    const stores = options.stores ?? createStores(this.opts.dataDir);
+    const stores = options.stores ?? createStores(this.opts.dataDir, options.log);
     this.messageStore = stores.messages;
     this.definitions = stores.definitions;
   }
@@ -537,8 +537,8 @@ export class Broker extends EventEmitter implements VHostContext {
   }
 }
 
-export function createStores(dataDir: string | undefined): { messages: MessageStore; definitions: DefinitionsStore } {
+export function createStores(dataDir: string | undefined, log?: (line: string) => void): { messages: MessageStore; definitions: DefinitionsStore } {
   return dataDir
-    ? { messages: new SegmentStore(`${dataDir}/msgs`), definitions: new JournalDefinitionsStore(dataDir) }
+    ? { messages: new SegmentStore(`${dataDir}/msgs`, log !== undefined ? { log } : {}), definitions: new JournalDefinitionsStore(dataDir, log) }
     : { messages: new MemoryStore(), definitions: new MemoryDefinitionsStore() };
 }

@@ -53,10 +53,10 @@ export class BrokerNode {
       // metadata lives in the replicated log; messages of local durable queues stay in this node's store
       const dir = this.options.dataDir;
       // (options.stores: a simulator's "disc", which outlives this object across a simulated crash)
-      this.stores = { messages: dir !== undefined ? new SegmentStore(`${dir}/msgs`) : (this.options.stores?.messages ?? this.stores?.messages ?? new MemoryStore()), definitions: new MemoryDefinitionsStore() };
+      this.stores = { messages: dir !== undefined ? new SegmentStore(`${dir}/msgs`, this.options.log !== undefined ? { log: this.options.log } : {}) : (this.options.stores?.messages ?? this.stores?.messages ?? new MemoryStore()), definitions: new MemoryDefinitionsStore() };
     } else if (this.stores === null || this.options.dataDir !== undefined) {
       // in-memory stores live as long as the node, so stop_app/start_app keeps definitions, like a ram node
-      this.stores = createStores(this.options.dataDir);
+      this.stores = createStores(this.options.dataDir, this.options.log);
     }
     const broker = new Broker({ ...this.options, stores: this.stores, clustered });
     this.broker = broker;

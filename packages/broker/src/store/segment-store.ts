@@ -1,6 +1,8 @@
 // Persistent messages on disk: per queue, append-only segment files (seg.0000000001, ...) of records
-//   [type u8][length u32][payload]   type 1 = publish (id, timestamp, exchange, routing key, properties, body)
-//                                    type 2 = delivered (id)      type 3 = removed (id)
+//   [type u8][length u32][crc32c u32][payload]   type 0x11 = publish (id, timestamp, exchange, routing key,
+//                                                 properties, body); 0x12 = delivered (id); 0x13 = removed (id)
+// The checksum (CRC-32C, crc32c.ts) covers the type, the length and the payload. Files written before checksums
+// (records [type 1|2|3][length u32][payload]) are still read; new records always carry one.
 // Writes from all queues are gathered per event-loop turn and written as one group commit; a publisher confirm waits
 // for the group its message is in. Segment files are opened with O_DSYNC, so a group's write returns once its data is
 // on disc: one trip to libuv's thread pool per group instead of two (write, then fdatasync), each of which costs a
@@ -9,15 +11,28 @@
 // the next publish's group; losing them in a crash only brings messages back, redelivered, as a lost ack does
 // (RabbitMQ does not sync acks either). A segment is deleted once it and every older segment hold no live message
 // (oldest first, so a removal record never outlives what it removes).
-// After a crash, a torn record at the end of the last segment is cut off.
-import { closeSync, constants, existsSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlink, write, writeFileSync, writeSync } from 'node:fs';
+//
+// Write checks. Every write's byte count is checked: a short write is continued from where it stopped. A write or
+// sync that fails (ENOSPC, EIO, a write that makes no progress) fails the whole group: every publisher waiting on it
+// gets basic.nack (RabbitMQ nacks what it could not store), nothing in it is ever confirmed, and the store reports
+// the fault (the broker raises its disk alarm). The failed write's partial record is cut off (ftruncate back to the
+// last whole group, made durable); when even that fails, the segment is abandoned and the queue rolls to a new one,
+// so no later, confirmed record is ever appended behind a partial one (recovery would also skip it by its checksum).
+//
+// Recovery. Each record's length and checksum are checked. A damaged record (a flipped byte, a torn write) is
+// dropped and logged with its file, offset and size, and reading resumes at the next record that checks out: at the
+// damaged record's own length when that lands on a valid record, else at the first offset where a whole record
+// with a valid checksum starts. Damage running to the end of a file is cut off (the torn tail a crash leaves).
+// Files in the old format have no checksums: there, reading stops at the first record that does not parse (logged).
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Writer } from '../amqp/writer.ts';
 import { Reader } from '../amqp/reader.ts';
 import * as M from '../amqp/methods.ts';
 import { Message } from '../queue/message.ts';
+import { crc32c } from './crc32c.ts';
 import type { DurableWaiter, MessageStore, QueueStore, RecoveredMessage } from './message-store.ts';
+import { nodeFs, type StoreFs } from './store-fs.ts';
 
 /** Roll to a new segment past this size: small enough to reclaim space soon, large enough to keep files few. */
 export const SEGMENT_SIZE_BYTES = 8 * 1024 * 1024;
@@ -25,25 +40,91 @@ export const SEGMENT_SIZE_BYTES = 8 * 1024 * 1024;
 export const LAZY_RECORDS_MS = 100;
 /** ... or until a queue has this many bytes of them pending. */
 const LAZY_RECORDS_BYTES = 256 * 1024;
-/** O_DSYNC where the platform has it: a write is durable when it returns (else the store fdatasyncs after it). */
-const O_DSYNC: number | undefined = constants.O_DSYNC;
-const SEGMENT_OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (O_DSYNC ?? 0);
-const REC_PUBLISH = 1;
-const REC_DELIVERED = 2;
-const REC_REMOVED = 3;
+/** record header: type, payload length, checksum */
+export const RECORD_HEADER_BYTES = 9;
+export const REC_PUBLISH = 0x11;
+export const REC_DELIVERED = 0x12;
+export const REC_REMOVED = 0x13;
+/** the format before checksums: [type][length][payload] */
+const OLD_HEADER_BYTES = 5;
+const OLD_PUBLISH = 1;
+const OLD_DELIVERED = 2;
+const OLD_REMOVED = 3;
+
+export interface SegmentStoreOptions {
+  /** the file system (default node:fs); tests inject faults or a simulated disc */
+  fs?: StoreFs;
+  /** where recovery reports what it dropped and writes report their failures (default: stderr) */
+  log?: (line: string) => void;
+}
+
+/** A write or sync the store could not complete (the errno code: ENOSPC, EIO, ...). */
+export type StoreFaultListener = (code: string, message: string) => void;
+
+function eio(message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'EIO' });
+}
+
+/** Seals the record written at w.buf[start, w.pos): its payload length and checksum. */
+function sealRecord(w: Writer, start: number): void {
+  const b = w.buf;
+  b.writeUInt32BE(w.pos - start - RECORD_HEADER_BYTES, start + 1);
+  b.writeUInt32BE(crc32c(b, start + RECORD_HEADER_BYTES, w.pos, crc32c(b, start, start + 5)), start + 5);
+}
+
+/** The end of the checksummed record at pos, or -1 when none starts there (damaged, torn, or not a record). */
+export function recordEndAt(buf: Buffer, pos: number): number {
+  if (pos + RECORD_HEADER_BYTES > buf.length) return -1;
+  const type = buf[pos]!;
+  if (type !== REC_PUBLISH && type !== REC_DELIVERED && type !== REC_REMOVED) return -1;
+  const end = pos + RECORD_HEADER_BYTES + buf.readUInt32BE(pos + 1);
+  if (end > buf.length || (type !== REC_PUBLISH && end - pos !== RECORD_HEADER_BYTES + 8)) return -1;
+  return crc32c(buf, pos + RECORD_HEADER_BYTES, end, crc32c(buf, pos, pos + 5)) === buf.readUInt32BE(pos + 5) ? end : -1;
+}
+
+/** The first offset after a damaged record at pos where a valid record starts, or -1. */
+function resync(buf: Buffer, pos: number): number {
+  // the damaged record's own length is usually intact (a flipped body byte): try where it says the next one starts
+  if (pos + RECORD_HEADER_BYTES <= buf.length) {
+    const next = pos + RECORD_HEADER_BYTES + buf.readUInt32BE(pos + 1);
+    if (next > pos && next < buf.length && recordEndAt(buf, next) > 0) return next;
+  }
+  for (let p = pos + 1; p + RECORD_HEADER_BYTES <= buf.length; p++) {
+    const t = buf[p]!;
+    if ((t === REC_PUBLISH || t === REC_DELIVERED || t === REC_REMOVED) && recordEndAt(buf, p) > 0) return p;
+  }
+  return -1;
+}
+
+function describeDamage(buf: Buffer, pos: number): string {
+  const type = buf[pos];
+  if (type === REC_PUBLISH && pos + RECORD_HEADER_BYTES + 8 <= buf.length) {
+    return `a publish record (its id field reads ${buf.readDoubleBE(pos + RECORD_HEADER_BYTES)})`;
+  }
+  if ((type === REC_DELIVERED || type === REC_REMOVED) && pos + RECORD_HEADER_BYTES + 8 <= buf.length) {
+    return `a ${type === REC_DELIVERED ? 'delivered' : 'removed'} record (its id field reads ${buf.readDoubleBE(pos + RECORD_HEADER_BYTES)})`;
+  }
+  return 'unreadable bytes';
+}
 
 class SegmentQueueStore implements QueueStore {
   readonly dir: string;
   readonly store: SegmentStore;
+  private readonly fs: StoreFs;
   pending = new Writer(4096);
   fd = -1;
   segment = 0;
+  /** bytes handed to writes in the current segment (including a write in flight) */
   segmentSize = 0;
+  /** bytes of the current segment known written whole: a failed write is cut back to here */
+  goodSize = 0;
   private nextId = 1;
   private readonly idSegment = new Map<number, number>();
   private readonly liveInSegment = new Map<number, number>();
   /** segment numbers on disc, ascending */
   private segs: number[] = [];
+  /** segments written before records had checksums */
+  private readonly oldFormat = new Set<number>();
   private recovered: RecoveredMessage[] = [];
   destroyed = false;
   dirty = false;
@@ -52,29 +133,45 @@ class SegmentQueueStore implements QueueStore {
    * waits for it). Delivered and removed records alone wait for another group (see LAZY_RECORDS_MS).
    */
   needsSync = false;
+  // the group write in flight (one per queue at a time), kept in fields so a write allocates no closure
+  private wBuf: Buffer | null = null;
+  private wOff = 0;
+  private wFd = -1;
+  private wSync = false;
+  private readonly onWriteBound: (err: NodeJS.ErrnoException | null, n: number) => void;
+  private readonly onSyncBound: (err: NodeJS.ErrnoException | null) => void;
 
   constructor(store: SegmentStore, dir: string, vhost: string, name: string) {
     this.store = store;
+    this.fs = store.fs;
     this.dir = dir;
-    mkdirSync(dir, { recursive: true });
-    const meta = join(dir, 'meta.json');
     this.vhost = vhost;
     this.name = name;
-    if (!existsSync(meta)) writeFileSync(meta, JSON.stringify({ vhost, name }));
-    else this.tag = (JSON.parse(readFileSync(meta, 'utf8')) as { tag?: string }).tag ?? null;
+    this.onWriteBound = (err, n) => this.onWrite(err, n);
+    this.onSyncBound = (err) => this.onSync(err);
+    this.fs.mkdirp(dir);
+    const meta = join(dir, 'meta.json');
+    if (!this.fs.exists(meta)) this.fs.replaceFile(meta, JSON.stringify({ vhost, name }));
+    else this.tag = (JSON.parse(this.fs.readFile(meta).toString('utf8')) as { tag?: string }).tag ?? null;
     this.load();
-    this.openSegment(this.segment + 1);
+    this.tryOpenSegment(this.segment + 1);
   }
 
+  /** Segment numbers on disc, ascending; those in the format before checksums are noted in oldFormat. */
   private segments(): number[] {
-    return readdirSync(this.dir)
-      .filter((f) => /^seg\.\d{10}$/.test(f))
-      .map((f) => Number(f.slice(4)))
-      .sort((a, b) => a - b);
+    const out: number[] = [];
+    for (const f of this.fs.list(this.dir)) {
+      const m = /^seg\.(\d{10})(\.v2)?$/.exec(f);
+      if (m === null) continue;
+      out.push(Number(m[1]));
+      if (m[2] === undefined) this.oldFormat.add(Number(m[1]));
+    }
+    return out.sort((a, b) => a - b);
   }
 
+  /** seg.<n>.v2: records with checksums; seg.<n>: the format before them (read, never written). */
   private segPath(n: number): string {
-    return join(this.dir, `seg.${String(n).padStart(10, '0')}`);
+    return join(this.dir, `seg.${String(n).padStart(10, '0')}${this.oldFormat.has(n) ? '' : '.v2'}`);
   }
 
   private load(): void {
@@ -84,51 +181,76 @@ class SegmentQueueStore implements QueueStore {
     this.segs = segs.slice();
     for (const seg of segs) {
       const path = this.segPath(seg);
-      const buf = readFileSync(path);
+      const buf = this.fs.readFile(path);
       let pos = 0;
-      while (pos + 5 <= buf.length) {
+      const old = this.oldFormat.has(seg);
+      while (pos < buf.length) {
         const type = buf[pos]!;
-        const len = buf.readUInt32BE(pos + 1);
-        if (pos + 5 + len > buf.length) break;
-        r.reset(buf, pos + 5, pos + 5 + len);
-        try {
-          if (type === REC_PUBLISH) {
-            const id = r.buf.readDoubleBE(r.pos);
-            const ts = r.buf.readDoubleBE(r.pos + 8);
-            r.pos += 16;
-            const exchange = r.shortstr();
-            const routingKey = r.shortstr();
-            const rawProps = Buffer.from(r.longstrBytes());
-            const body = Buffer.from(r.longstrBytes());
-            const flags = rawProps.readUInt16BE(0);
-            const props = M.decodeProperties(new Reader(rawProps, 2), flags);
-            live.set(id, { id, msg: new Message(exchange, routingKey, props, rawProps, body, ts), redelivered: false });
-            this.idSegment.set(id, seg);
-            this.liveInSegment.set(seg, (this.liveInSegment.get(seg) ?? 0) + 1);
-            if (id >= this.nextId) this.nextId = id + 1;
-          } else if (type === REC_DELIVERED) {
-            const e = live.get(r.buf.readDoubleBE(r.pos));
-            if (e) e.redelivered = true;
-          } else if (type === REC_REMOVED) {
-            const id = r.buf.readDoubleBE(r.pos);
-            if (live.delete(id)) this.dropLive(id);
-          } else break;
-        } catch {
+        if (old) {
+          // the format before checksums: a record that does not parse ends what can be read of the file
+          const end = pos + OLD_HEADER_BYTES <= buf.length ? pos + OLD_HEADER_BYTES + buf.readUInt32BE(pos + 1) : buf.length + 1;
+          const known = type === OLD_PUBLISH || type === OLD_DELIVERED || type === OLD_REMOVED;
+          if (known && end <= buf.length && this.apply(r, buf, type + (REC_PUBLISH - OLD_PUBLISH), pos + OLD_HEADER_BYTES, end, seg, live)) {
+            pos = end;
+            continue;
+          }
+          this.store.log(`${path}: offset ${pos}: unreadable record (a file without checksums, so nothing after it can be trusted): ${buf.length - pos} bytes cut off`);
+          this.store.fs.truncatePath(path, pos);
           break;
         }
-        pos += 5 + len;
-      }
-      if (pos < buf.length) {
-        // torn tail after a crash: cut it off so the next boot reads cleanly
-        const fd = openSync(path, 'r+');
-        ftruncateSync(fd, pos);
-        fsyncSync(fd);
-        closeSync(fd);
+        const end = recordEndAt(buf, pos);
+        if (end > 0 && this.apply(r, buf, type, pos + RECORD_HEADER_BYTES, end, seg, live)) {
+          pos = end;
+          continue;
+        }
+        const next = resync(buf, pos);
+        if (next < 0) {
+          // nothing valid follows: the torn tail a crash leaves mid-write (never confirmed), or damage up to the end
+          this.store.log(`${path}: offset ${pos}: ${buf.length - pos} bytes (${describeDamage(buf, pos)}) at the end of the file fail their checksum (a torn write): cut off`);
+          this.store.fs.truncatePath(path, pos);
+          break;
+        }
+        this.store.log(`${path}: offset ${pos}: ${next - pos} bytes (${describeDamage(buf, pos)}) fail their checksum: dropped; the records after it are kept`);
+        this.store.damaged++;
+        pos = next;
       }
       this.segment = seg;
     }
     this.recovered = [...live.values()];
     this.collect();
+  }
+
+  /** Applies one record's payload buf[start, end); false when it does not parse. */
+  private apply(r: Reader, buf: Buffer, type: number, start: number, end: number, seg: number, live: Map<number, RecoveredMessage>): boolean {
+    r.reset(buf, start, end);
+    try {
+      if (type === REC_PUBLISH) {
+        const id = r.buf.readDoubleBE(r.pos);
+        const ts = r.buf.readDoubleBE(r.pos + 8);
+        r.pos += 16;
+        const exchange = r.shortstr();
+        const routingKey = r.shortstr();
+        const rawProps = Buffer.from(r.longstrBytes());
+        const body = Buffer.from(r.longstrBytes());
+        const flags = rawProps.readUInt16BE(0);
+        const props = M.decodeProperties(new Reader(rawProps, 2), flags);
+        live.set(id, { id, msg: new Message(exchange, routingKey, props, rawProps, body, ts), redelivered: false });
+        this.idSegment.set(id, seg);
+        this.liveInSegment.set(seg, (this.liveInSegment.get(seg) ?? 0) + 1);
+        if (id >= this.nextId) this.nextId = id + 1;
+      } else if (type === REC_DELIVERED) {
+        if (end - start < 8) return false;
+        const e = live.get(buf.readDoubleBE(start));
+        if (e) e.redelivered = true;
+      } else if (type === REC_REMOVED) {
+        if (end - start < 8) return false;
+        const id = buf.readDoubleBE(start);
+        if (live.delete(id)) this.dropLive(id);
+      } else return false;
+    } catch {
+      return false;
+    }
+    return true;
   }
 
   private dropLive(id: number): void {
@@ -150,39 +272,50 @@ class SegmentQueueStore implements QueueStore {
       if ((this.liveInSegment.get(seg) ?? 0) > 0) break;
       segs.shift();
       this.liveInSegment.delete(seg);
-      unlink(this.segPath(seg), () => {
-        /* gone either way */
-      });
+      this.fs.unlink(this.segPath(seg));
     }
   }
 
-  private openSegment(n: number): void {
-    if (this.fd >= 0) closeSync(this.fd);
+  /** Starts segment n; false (logged, fd -1) when the file cannot be created: the next group tries again. */
+  private tryOpenSegment(n: number): boolean {
+    try {
+      this.fd = this.fs.openAppend(this.segPath(n));
+    } catch (err) {
+      this.fd = -1;
+      this.store.fault(err as NodeJS.ErrnoException, `cannot create segment ${this.segPath(n)}`);
+      return false;
+    }
     this.segs.push(n);
     this.segment = n;
     this.segmentSize = 0;
-    this.fd = openSync(this.segPath(n), SEGMENT_OPEN_FLAGS, 0o600);
+    this.goodSize = 0;
+    return true;
   }
 
-  /** Called by the store before a group write: start a new segment when this one is full. */
-  rollIfFull(): void {
-    if (this.segmentSize < SEGMENT_SIZE_BYTES) return;
-    const old = this.fd;
-    this.fd = -1;
-    // the previous group's write and sync finished before this one starts, so closing is safe
-    closeSync(old);
-    this.openSegment(this.segment + 1);
+  /**
+   * Called by the store before a group write: start a new segment when this one is full, or when the last one could
+   * not be created. False when the queue has no segment to write to.
+   */
+  prepareWrite(): boolean {
+    if (this.fd >= 0 && this.segmentSize < SEGMENT_SIZE_BYTES) return true;
+    if (this.fd >= 0) {
+      // the previous group's write and sync finished before this one starts, so closing is safe
+      this.fs.close(this.fd);
+      this.fd = -1;
+    }
+    const ok = this.tryOpenSegment(this.segment + 1);
     this.collect();
+    return ok;
   }
 
   append(msg: Message): number {
     const id = this.nextId++;
     const w = this.pending;
     this.needsSync = true;
-    w.octet(REC_PUBLISH);
-    const lenAt = w.pos;
-    w.long(0);
-    w.ensure(16);
+    w.ensure(RECORD_HEADER_BYTES + 16);
+    const start = w.pos;
+    w.buf[start] = REC_PUBLISH;
+    w.pos += RECORD_HEADER_BYTES;
     w.buf.writeDoubleBE(id, w.pos);
     w.buf.writeDoubleBE(msg.timestamp, w.pos + 8);
     w.pos += 16;
@@ -196,7 +329,7 @@ class SegmentQueueStore implements QueueStore {
       w.buf.writeUInt32BE(w.pos - at - 4, at);
     }
     w.bytes32(msg.body);
-    w.buf.writeUInt32BE(w.pos - lenAt - 4, lenAt);
+    sealRecord(w, start);
     this.idSegment.set(id, this.segment);
     this.liveInSegment.set(this.segment, (this.liveInSegment.get(this.segment) ?? 0) + 1);
     this.touch(true);
@@ -205,11 +338,12 @@ class SegmentQueueStore implements QueueStore {
 
   private idRecord(type: number, id: number): void {
     const w = this.pending;
-    w.ensure(13);
-    w.buf[w.pos] = type;
-    w.buf.writeUInt32BE(8, w.pos + 1);
-    w.buf.writeDoubleBE(id, w.pos + 5);
-    w.pos += 13;
+    w.ensure(RECORD_HEADER_BYTES + 8);
+    const start = w.pos;
+    w.buf[start] = type;
+    w.buf.writeDoubleBE(id, start + RECORD_HEADER_BYTES);
+    w.pos += RECORD_HEADER_BYTES + 8;
+    sealRecord(w, start);
     this.touch(w.pos >= LAZY_RECORDS_BYTES);
   }
 
@@ -243,21 +377,72 @@ class SegmentQueueStore implements QueueStore {
     else this.store.scheduleLazy();
   }
 
-  /**
-   * Bytes to write in this group, or null: a view of the pending buffer itself, which is reused once written
-   * (writeDone), so a group commit copies and allocates nothing.
-   */
-  takePending(): Buffer | null {
+  /** Drops the pending records without writing them (no segment to write to): the group fails. */
+  discardPending(): void {
     this.dirty = false;
-    if (this.pending.pos === 0) return null;
-    const b = this.pending.handOut();
-    this.segmentSize += b.length;
-    return b;
+    this.pending.pos = 0;
   }
 
-  /** The group's write (taken with takePending) has finished, successfully or not. */
-  writeDone(): void {
+  /**
+   * Writes the pending bytes as this queue's part of a group: a view of the pending buffer itself, which is reused
+   * once written, so a group commit copies and allocates nothing. False when nothing was pending.
+   */
+  startWrite(sync: boolean): boolean {
+    this.dirty = false;
+    if (this.pending.pos === 0) return false;
+    const b = this.pending.handOut();
+    this.segmentSize += b.length;
+    this.wBuf = b;
+    this.wOff = 0;
+    this.wFd = this.fd;
+    this.wSync = sync;
+    this.fs.write(this.fd, b, 0, b.length, this.onWriteBound);
+    return true;
+  }
+
+  private onWrite(err: NodeJS.ErrnoException | null, n: number): void {
+    const b = this.wBuf!;
+    if (err === null && n > 0 && this.wOff + n < b.length) {
+      // a short write (a disc filling up, a signal): write the rest; if the disc is full, the next call says so
+      this.wOff += n;
+      this.fs.write(this.wFd, b, this.wOff, b.length - this.wOff, this.onWriteBound);
+      return;
+    }
+    if (err !== null || this.wOff + n < b.length) return this.failWrite(err ?? eio('write made no progress'));
+    if (this.wSync) this.fs.fdatasync(this.wFd, this.onSyncBound);
+    else this.finishWrite(true);
+  }
+
+  private onSync(err: NodeJS.ErrnoException | null): void {
+    if (err !== null) this.failWrite(err);
+    else this.finishWrite(true);
+  }
+
+  private finishWrite(ok: boolean): void {
+    if (ok) this.goodSize += this.wBuf!.length;
+    this.wBuf = null;
     this.pending.written();
+    this.store.writeFinished(ok);
+  }
+
+  /**
+   * A write or sync failed: nothing in it may be confirmed, and nothing confirmed later may sit behind its partial
+   * record. Cut the segment back to its last whole group; if that fails too, leave the segment for a new one.
+   */
+  private failWrite(err: NodeJS.ErrnoException): void {
+    this.store.fault(err, `write to ${this.segPath(this.segment)} failed`);
+    if (!this.destroyed && this.fd === this.wFd) {
+      try {
+        this.fs.truncateSync(this.fd, this.goodSize);
+        this.segmentSize = this.goodSize;
+      } catch (e) {
+        this.store.log(`${this.segPath(this.segment)}: cannot cut the failed write back to offset ${this.goodSize} (${(e as Error).message}): continuing in a new segment`);
+        this.store.closeFd(this.fd);
+        this.fd = -1;
+        this.tryOpenSegment(this.segment + 1);
+      }
+    }
+    this.finishWrite(false);
   }
 
   afterWrite(): void {
@@ -270,16 +455,8 @@ class SegmentQueueStore implements QueueStore {
 
   setTag(tag: string | null): void {
     this.tag = tag;
-    const meta = join(this.dir, 'meta.json');
     const body = JSON.stringify(tag === null ? { vhost: this.vhost, name: this.name } : { vhost: this.vhost, name: this.name, tag });
-    writeFileSync(`${meta}.tmp`, body);
-    const fd = openSync(`${meta}.tmp`, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(`${meta}.tmp`, meta);
+    this.fs.replaceFile(join(this.dir, 'meta.json'), body);
   }
 
   destroy(): void {
@@ -288,26 +465,45 @@ class SegmentQueueStore implements QueueStore {
     if (this.fd >= 0) this.store.closeFd(this.fd);
     this.fd = -1;
     this.store.forget(this);
-    rmSync(this.dir, { recursive: true, force: true });
+    this.fs.removeTree(this.dir);
   }
 
   closeSync(): void {
-    if (this.fd >= 0) {
-      const b = this.takePending();
-      if (b) {
-        writeSync(this.fd, b);
-        this.writeDone();
+    if (this.fd < 0) return;
+    const w = this.pending;
+    try {
+      let off = 0;
+      while (off < w.pos) {
+        const n = this.fs.writeSync(this.fd, w.buf, off, w.pos - off);
+        if (n <= 0) throw eio('write made no progress');
+        off += n;
       }
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = -1;
+      this.fs.fsyncSync(this.fd);
+    } catch (err) {
+      // only acks and deliveries can be pending here (publishes were waited for): they come back redelivered
+      this.store.log(`${this.segPath(this.segment)}: final write at shutdown failed: ${(err as Error).message}`);
+      try {
+        this.fs.truncateSync(this.fd, this.goodSize);
+      } catch {
+        /* recovery skips the partial record by its checksum */
+      }
     }
+    w.pos = 0;
+    this.fs.close(this.fd);
+    this.fd = -1;
   }
 }
 
 export class SegmentStore implements MessageStore {
   readonly durable = true;
   readonly dir: string;
+  readonly fs: StoreFs;
+  private readonly logLine: (line: string) => void;
+  private readonly faultListeners: StoreFaultListener[] = [];
+  /** damaged records recovery dropped (with the records after them kept) */
+  damaged = 0;
+  /** writes and syncs that failed */
+  faults = 0;
   private readonly queues = new Map<string, SegmentQueueStore>();
   private dirty: SegmentQueueStore[] = [];
   private waiters: DurableWaiter[] = [];
@@ -320,11 +516,35 @@ export class SegmentStore implements MessageStore {
   private idleWaiters: (() => void)[] = [];
   private fdsToClose: number[] = [];
   private readonly flushBound: () => void;
+  // the group in flight
+  private gDirty: SegmentQueueStore[] = [];
+  private gWaiters: DurableWaiter[] = [];
+  private gTokens: number[] = [];
+  private gOutstanding = 0;
+  private gFailed = false;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: SegmentStoreOptions = {}) {
     this.dir = dir;
-    mkdirSync(dir, { recursive: true });
+    this.fs = options.fs ?? nodeFs;
+    this.logLine = options.log ?? ((line) => console.error(line));
+    this.fs.mkdirp(dir);
     this.flushBound = () => this.flush();
+  }
+
+  log(line: string): void {
+    this.logLine(line);
+  }
+
+  /** Hears every failed write or sync (the broker raises its disk alarm on one). */
+  onFault(listener: StoreFaultListener): void {
+    this.faultListeners.push(listener);
+  }
+
+  fault(err: NodeJS.ErrnoException, what: string): void {
+    this.faults++;
+    const code = err.code ?? 'EIO';
+    this.log(`message store: ${what}: ${err.message}`);
+    for (const l of this.faultListeners) l(code, err.message);
   }
 
   private queueDir(vhost: string, name: string): string {
@@ -343,13 +563,13 @@ export class SegmentStore implements MessageStore {
 
   hasQueue(vhost: string, name: string): boolean {
     const dir = this.queueDir(vhost, name);
-    return this.queues.has(dir) || existsSync(dir);
+    return this.queues.has(dir) || this.fs.exists(dir);
   }
 
   /** Closes a file descriptor once no group write can still be using it (a reused fd number must never be written). */
   closeFd(fd: number): void {
     if (this.inFlight) this.fdsToClose.push(fd);
-    else closeSync(fd);
+    else this.fs.close(fd);
   }
 
   forget(q: SegmentQueueStore): void {
@@ -392,66 +612,70 @@ export class SegmentStore implements MessageStore {
     this.urgent = false;
     const dirty = this.dirty;
     const waiters = this.waiters;
-    const tokens = this.tokens;
-    this.dirty = [];
-    this.waiters = [];
-    this.tokens = [];
     if (dirty.length === 0 && waiters.length === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
       return;
     }
+    this.gDirty = dirty;
+    this.gWaiters = waiters;
+    this.gTokens = this.tokens;
+    this.dirty = [];
+    this.waiters = [];
+    this.tokens = [];
     this.inFlight = true;
-    let outstanding = 1;
-    let failed = false;
-    const done = (): void => {
-      if (--outstanding > 0) return;
-      this.inFlight = false;
-      for (const fd of this.fdsToClose.splice(0)) closeSync(fd);
-      for (const q of dirty) if (!q.destroyed) q.afterWrite();
-      for (let i = 0; i < waiters.length; i++) {
-        // a failed write cannot be confirmed: the publishers get basic.nack
-        if (failed) waiters[i]!.onNack?.(tokens[i]!);
-        else waiters[i]!.onDurable(tokens[i]!);
-      }
-      if (this.urgent || this.waiters.length > 0) this.schedule();
-      else {
-        // (lazy records left for later count as idle: close() writes them)
-        if (this.dirty.length > 0) this.scheduleLazy();
-        for (const w of this.idleWaiters.splice(0)) w();
-      }
-    };
+    this.gOutstanding = 1;
+    this.gFailed = false;
+    // (with O_DSYNC the write itself is durable)
+    const syncAll = !this.fs.durableWrites && waiters.length > 0;
     for (const q of dirty) {
-      if (q.destroyed || q.fd < 0) continue;
-      q.rollIfFull();
-      // (with O_DSYNC the write itself is durable)
-      const sync = O_DSYNC === undefined && (q.needsSync || waiters.length > 0);
+      if (q.destroyed) continue;
+      if (!q.prepareWrite()) {
+        // no segment to write to (the file could not be created): what it had pending is lost, so nothing is confirmed
+        if (q.pending.pos > 0) this.gFailed = true;
+        q.discardPending();
+        continue;
+      }
+      const sync = !this.fs.durableWrites && (q.needsSync || syncAll);
       q.needsSync = false;
-      const b = q.takePending();
-      if (b === null) continue;
-      const fd = q.fd;
-      outstanding++;
-      write(fd, b, 0, b.length, null, (err) => {
-        q.writeDone();
-        if (err) {
-          failed = true;
-          console.error(`message store write failed for ${q.dir}: ${err.message}`);
-        }
-        if (!sync) return done();
-        fdatasync(fd, (e) => {
-          if (e) failed = true;
-          done();
-        });
-      });
+      this.gOutstanding++;
+      if (!q.startWrite(sync)) this.gOutstanding--;
     }
-    done();
+    this.writeFinished(true);
+  }
+
+  /** One queue's part of the group in flight is done (ok: written whole, and synced where needed). */
+  writeFinished(ok: boolean): void {
+    if (!ok) this.gFailed = true;
+    if (--this.gOutstanding > 0) return;
+    this.inFlight = false;
+    for (const fd of this.fdsToClose.splice(0)) this.fs.close(fd);
+    const dirty = this.gDirty;
+    const waiters = this.gWaiters;
+    const tokens = this.gTokens;
+    const failed = this.gFailed;
+    this.gDirty = [];
+    this.gWaiters = [];
+    this.gTokens = [];
+    for (const q of dirty) if (!q.destroyed) q.afterWrite();
+    for (let i = 0; i < waiters.length; i++) {
+      // a failed write cannot be confirmed: the publishers get basic.nack
+      if (failed) waiters[i]!.onNack?.(tokens[i]!);
+      else waiters[i]!.onDurable(tokens[i]!);
+    }
+    if (this.urgent || this.waiters.length > 0) this.schedule();
+    else {
+      // (lazy records left for later count as idle: close() writes them)
+      if (this.dirty.length > 0) this.scheduleLazy();
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
   }
 
   storedQueues(): { vhost: string; name: string }[] {
     const out: { vhost: string; name: string }[] = [];
-    if (!existsSync(this.dir)) return out;
-    for (const d of readdirSync(this.dir)) {
+    if (!this.fs.exists(this.dir)) return out;
+    for (const d of this.fs.list(this.dir)) {
       try {
-        out.push(JSON.parse(readFileSync(join(this.dir, d, 'meta.json'), 'utf8')) as { vhost: string; name: string });
+        out.push(JSON.parse(this.fs.readFile(join(this.dir, d, 'meta.json')).toString('utf8')) as { vhost: string; name: string });
       } catch {
         /* not a queue directory */
       }
