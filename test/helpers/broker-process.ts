@@ -61,7 +61,7 @@ export class TestEnv {
     this.env = { ...process.env, WARREN_COOKIE_FILE: join(this.dir, 'cookie'), WARREN_NODE_REGISTRY: join(this.dir, 'registry') };
   }
 
-  async startBroker(args: string[], port: number): Promise<BrokerProcess> {
+  async startBroker(args: string[], port: number, timeoutMs = 15_000): Promise<BrokerProcess> {
     const child = spawn(BROKER_BIN, ['--port', String(port), ...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.add(child);
     child.once('exit', () => this.procs.delete(child));
@@ -69,7 +69,7 @@ export class TestEnv {
     child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
     child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
     const exited = new Promise<never>((_, rej) => child.once('exit', (code) => rej(new Error(`broker exited (${code}): ${out.join('')}`))));
-    await Promise.race([waitForPort(port), exited]);
+    await Promise.race([waitForPort(port, timeoutMs), exited]);
     exited.catch(() => {});
     return { child, port, output: () => out.join('') };
   }
