@@ -1,6 +1,6 @@
 /** Helpers for the proxy's black-box tests: backend processes, the proxy in-process or as a binary, clients. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,6 +13,9 @@ import { collectStats, type StatRow } from '../../packages/proxy/src/stats/stats
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(HERE, '..', '..');
 export const PROXY_BIN = join(ROOT, 'packages/proxy/src/bin/proxy.ts');
+/** The real haproxy 2.6, where installed: side-by-side tests run it on the same config. */
+export const HAPROXY = '/usr/sbin/haproxy';
+export const hasHaproxy = existsSync(HAPROXY);
 
 const children = new Set<ChildProcess>();
 const lbs = new Set<LoadBalancer>();
@@ -136,15 +139,48 @@ export async function spawnProxy(text: string, dir = tempDir()): Promise<ProxyPr
   return p;
 }
 
-export function runProxyCheck(file: string): Promise<{ code: number | null; out: string }> {
+/** `proxy -c -f FILE`, or with `bin` = HAPROXY, `haproxy -c -f FILE`: exit code and all output. */
+export function runProxyCheck(file: string, bin: string = PROXY_BIN): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', PROXY_BIN, '-c', '-f', file], { cwd: ROOT });
+    const argv = ['-c', '-f', file];
+    const proc = bin === PROXY_BIN ? spawn(process.execPath, ['--import', 'tsx', PROXY_BIN, ...argv], { cwd: ROOT }) : spawn(bin, argv, { cwd: ROOT });
     children.add(proc);
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
     proc.on('exit', (code) => resolve({ code, out }));
   });
+}
+
+/** Runs haproxy in the foreground on config text; resolves once `port` accepts connections. */
+export async function startHaproxy(text: string, port: number): Promise<{ proc: ChildProcess; stderr(): string }> {
+  const cfg = join(tempDir(), 'haproxy.cfg');
+  writeFileSync(cfg, text);
+  const proc = spawn(HAPROXY, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  await waitFor(() => canConnect(port), 10_000, `haproxy on port ${port}`).catch((e: Error) => {
+    throw new Error(`${e.message}\n${err}`);
+  });
+  return { proc, stderr: () => err };
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A port that was free a moment ago, for configs that both proxies must run with the same fixed address. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {

@@ -21,6 +21,8 @@ import type { ProxyConfig } from './config/types.ts';
 import { LOG_ALERT, LOG_EMERG, LOG_NOTICE } from './log/syslog.ts';
 import type { Logger } from './logger.ts';
 import { sameAddress, Server } from './server.ts';
+import { RateCounter } from './stats/rate-counter.ts';
+import { SessionTimes } from './stats/session-times.ts';
 
 export interface Queued {
   readonly clientAddress: string;
@@ -55,7 +57,15 @@ export class Backend {
   dqueue = 0; // sessions that timed out in the queue or found no server
   closedBytesIn = 0;
   closedBytesOut = 0;
+  /** When the backend last went DOWN or UP (its own state: no usable server, or some). */
   lastChange: number;
+  chkdown = 0; // the backend's own transitions to DOWN (haproxy: down_trans, set_backend_down)
+  downtimeMs = 0;
+  private wasUp: boolean;
+  readonly rate = new RateCounter(); // sessions per second
+  lastSessAt: number | null = null;
+  connects = 0;
+  readonly times = new SessionTimes();
   stopped = false;
   /** Where state-change lines go besides the process log (the proxy's `log` targets); set by the LoadBalancer. */
   onLog: ((severity: number, msg: string) => void) | null = null;
@@ -71,7 +81,15 @@ export class Backend {
     this.servers = config.servers.map((c) => new Server(c, now, previous?.servers.find((s) => s.name === c.name)));
     this.balancer = createBalancer(config.balance);
     this.lastChange = previous?.lastChange ?? now;
+    this.wasUp = this.up;
     if (previous) {
+      this.chkdown = previous.chkdown;
+      this.downtimeMs = previous.downtimeMs;
+      this.rate.carry(previous.rate);
+      this.lastSessAt = previous.lastSessAt;
+      this.smax = previous.smax;
+      this.connects = previous.connects;
+      this.times.carry(previous.times);
       this.stot = previous.stot;
       this.econ = previous.econ;
       this.wretr = previous.wretr;
@@ -127,6 +145,36 @@ export class Backend {
 
   get up(): boolean {
     return this.pool().length > 0;
+  }
+
+  /**
+   * Follows the backend's own state after a server changed: going DOWN counts in `chkdown` and starts the
+   * downtime; coming back UP ends it (haproxy: set_backend_down, srv_update_status).
+   */
+  noteServerChange(now: number): void {
+    const up = this.up;
+    if (up === this.wasUp) return;
+    this.wasUp = up;
+    if (up) this.downtimeMs += now - this.lastChange;
+    else this.chkdown++;
+    this.lastChange = now;
+  }
+
+  /** Seconds the backend has been DOWN in all (haproxy: be_downtime). */
+  downtime(now: number): number {
+    return this.downtimeMs + (this.wasUp ? 0 : now - this.lastChange);
+  }
+
+  /** A session got a server: the session counters of server and backend (haproxy: srv_inc_sess_ctr). */
+  sessionEstablished(srv: Server, now: number): void {
+    srv.stot++;
+    srv.rate.add(now);
+    srv.lastSessAt = now;
+    this.stot++;
+    this.rate.add(now);
+    this.lastSessAt = now;
+    const cur = this.cur;
+    if (cur > this.smax) this.smax = cur;
   }
 
   activeUp(): number {

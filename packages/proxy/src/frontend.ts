@@ -12,6 +12,7 @@ import type { Backend } from './backend.ts';
 import type { ProxyConfig } from './config/types.ts';
 import type { SessionLog } from './log/session-log.ts';
 import { Session } from './session.ts';
+import { RateCounter } from './stats/rate-counter.ts';
 
 export class ConnectionLimit {
   cur = 0;
@@ -35,6 +36,15 @@ export class Frontend {
   closedBytesIn = 0;
   closedBytesOut = 0;
   dropped = 0; // closed for lack of a backend
+  readonly rate = new RateCounter(); // sessions per second
+  readonly connRate = new RateCounter(); // connections accepted per second
+  connTot = 0;
+  // HTTP requests, for a stats frontend (haproxy counts the stats page's requests like any other).
+  readonly reqRate = new RateCounter();
+  reqTot = 0;
+  intercepted = 0; // requests answered by the stats page itself
+  readonly hrsp = [0, 0, 0, 0, 0, 0]; // responses 1xx, 2xx, 3xx, 4xx, 5xx, other
+  private httpOpen = 0; // open connections of a stats frontend
   stopped = false;
 
   constructor(
@@ -53,6 +63,13 @@ export class Frontend {
       this.smax = previous.smax;
       this.closedBytesIn = previous.closedBytesIn;
       this.closedBytesOut = previous.closedBytesOut;
+      this.connTot = previous.connTot;
+      this.reqTot = previous.reqTot;
+      this.intercepted = previous.intercepted;
+      previous.hrsp.forEach((n, i) => (this.hrsp[i] = n));
+      this.rate.carry(previous.rate);
+      this.connRate.carry(previous.connRate);
+      this.reqRate.carry(previous.reqRate);
     }
   }
 
@@ -72,7 +89,7 @@ export class Frontend {
   }
 
   get cur(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.httpOpen;
   }
 
   get globalConnections(): number {
@@ -84,7 +101,10 @@ export class Frontend {
   }
 
   handle(socket: Socket): void {
-    if (this.httpHandler) return this.httpHandler(socket);
+    const now = Date.now();
+    this.connTot++;
+    this.connRate.add(now);
+    if (this.httpHandler) return this.handleHttp(socket, now);
     if (this.stopped) {
       socket.destroy();
       return;
@@ -94,6 +114,29 @@ export class Frontend {
       return;
     }
     this.begin(socket);
+  }
+
+  /** A connection to the stats page: counted as a session of this frontend, as haproxy does. */
+  private handleHttp(socket: Socket, now: number): void {
+    this.stot++;
+    this.rate.add(now);
+    this.httpOpen++;
+    if (this.cur > this.smax) this.smax = this.cur;
+    socket.once('close', () => {
+      this.httpOpen--;
+      this.closedBytesIn += socket.bytesRead;
+      this.closedBytesOut += socket.bytesWritten;
+    });
+    (this.httpHandler as (socket: Socket) => void)(socket);
+  }
+
+  /** One HTTP request answered by the stats page, with its status code. */
+  countRequest(status: number): void {
+    this.reqTot++;
+    this.intercepted++;
+    this.reqRate.add(Date.now());
+    const i = status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 5;
+    this.hrsp[i] = (this.hrsp[i] as number) + 1;
   }
 
   private wait(socket: Socket): void {
@@ -118,6 +161,7 @@ export class Frontend {
 
   private begin(socket: Socket): void {
     this.stot++;
+    this.rate.add(Date.now());
     if (!this.backend) {
       this.dropped++;
       socket.on('error', () => {});

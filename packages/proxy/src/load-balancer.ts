@@ -26,12 +26,18 @@ export interface LoadBalancerOptions {
   probe?: (spec: ProbeSpec) => Promise<CheckResult>;
 }
 
+/**
+ * One listening socket. Several proxies may bind the same address: haproxy 2.6 accepts that without a word (`-c`
+ * too) and, binding each with SO_REUSEPORT, lets the kernel spread the connections over them. Node 20 cannot set
+ * SO_REUSEPORT, so one socket listens and its connections go to the proxies in turn.
+ */
 interface Listener {
   key: string;
   net: NetServer;
   bind: Bind;
-  proxy: string;
-  handler: (socket: Socket) => void;
+  proxies: string[];
+  frontends: Frontend[];
+  next: number;
 }
 
 export class LoadBalancer {
@@ -104,16 +110,21 @@ export class LoadBalancer {
       frontends.set(p.name, fe);
     }
     // Open new listeners first, so a reload that cannot bind leaves the running configuration untouched.
-    const wanted = new Map<string, { bind: Bind; proxy: ProxyConfig }>();
+    const wanted = new Map<string, { bind: Bind; proxies: ProxyConfig[] }>();
     for (const p of config.proxies) {
       if (p.kind === 'backend' || p.disabled) continue;
-      for (const b of p.binds) wanted.set(listenerKey(p, b), { bind: b, proxy: p });
+      for (const b of p.binds) {
+        const key = listenerKey(p, b);
+        const w = wanted.get(key);
+        if (!w) wanted.set(key, { bind: b, proxies: [p] });
+        else if (!w.proxies.includes(p)) w.proxies.push(p);
+      }
     }
     const opened: Listener[] = [];
     try {
       for (const [key, w] of wanted) {
         if (this.listeners.has(key)) continue;
-        opened.push(await this.listen(key, w.bind, w.proxy.name));
+        opened.push(await this.listen(key, w.bind, (w.proxies[0] as ProxyConfig).name));
       }
     } catch (e) {
       for (const l of opened) l.net.close();
@@ -131,9 +142,10 @@ export class LoadBalancer {
         this.listeners.delete(key);
         continue;
       }
-      const fe = frontends.get(w.proxy.name) as Frontend;
-      l.proxy = w.proxy.name;
-      l.handler = (s) => fe.handle(s);
+      l.proxies = w.proxies.map((p) => p.name);
+      l.frontends = w.proxies.map((p) => frontends.get(p.name) as Frontend);
+      l.next = 0;
+      if (l.proxies.length > 1) this.log.notice(`proxies ${l.proxies.map((n) => `'${n}'`).join(', ')} share ${key}: connections go to each in turn`);
     }
     for (const c of this.checkers) c.stop();
     for (const [name, be] of backends) {
@@ -155,8 +167,13 @@ export class LoadBalancer {
   private listen(key: string, bind: Bind, proxy: string): Promise<Listener> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
-      const l: Listener = { key, net: server, bind, proxy, handler: (s) => s.destroy() };
-      server.on('connection', (s) => l.handler(s));
+      const l: Listener = { key, net: server, bind, proxies: [proxy], frontends: [], next: 0 };
+      server.on('connection', (s: Socket) => {
+        const n = l.frontends.length;
+        if (n === 0) return void s.destroy();
+        const fe = l.frontends[n === 1 ? 0 : l.next++ % n] as Frontend;
+        fe.handle(s);
+      });
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new Error(`${bind.file}:${bind.line}: proxy '${proxy}': cannot bind ${bind.host || '*'}:${bind.port}: ${err.code ?? err.message}`)),
       );
@@ -207,6 +224,7 @@ export class LoadBalancer {
 
   private onTransition(be: Backend, srv: Server, to: 'up' | 'down', result: CheckResult): void {
     const reason = `${describeStatus(result)}${result.info ? `, info: "${result.info}"` : ''}, check duration: ${result.durationMs}ms`;
+    be.noteServerChange(this.clock.now());
     be.logTransition(srv, to === 'up' ? 'UP' : 'DOWN', reason);
     if (to === 'down' && srv.config.onMarkedDown === 'shutdown-sessions') {
       for (const s of [...srv.sessions]) s.shutdown('server marked down'); // haproxy: on-marked-down shutdown-sessions
@@ -220,6 +238,7 @@ export class LoadBalancer {
   /** Applies an administrative change made through the runtime API and logs it like haproxy. */
   adminChanged(be: Backend, srv: Server, what: string): void {
     srv.noteStateChange(this.clock.now());
+    be.noteServerChange(this.clock.now());
     be.logTransition(srv, what, '');
     be.drainQueue();
   }
@@ -250,7 +269,7 @@ export class LoadBalancer {
   addresses(proxy: string): { host: string; port: number }[] {
     const out: { host: string; port: number }[] = [];
     for (const l of this.listeners.values()) {
-      if (l.proxy !== proxy) continue;
+      if (!l.proxies.includes(proxy)) continue;
       const a = l.net.address();
       if (a && typeof a === 'object') out.push({ host: a.address, port: a.port });
     }

@@ -7,6 +7,8 @@ import type { Backend } from './backend.ts';
 import type { ServerConfig } from './config/types.ts';
 import type { CheckResult } from './health/check-result.ts';
 import { HealthCounter } from './health/health-counter.ts';
+import { RateCounter } from './stats/rate-counter.ts';
+import { SessionTimes } from './stats/session-times.ts';
 
 /** haproxy: server admin states (READY, DRAIN = no new connections but weight kept, MAINT = disabled). */
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -41,8 +43,12 @@ export class Server {
   eresp = 0;
   wretr = 0; // retries
   wredis = 0; // redispatches
-  chkfail = 0; // failed checks
+  chkfail = 0; // failed checks (haproxy: only those that found the server not already DOWN)
   chkdown = 0; // UP->DOWN transitions
+  readonly rate = new RateCounter(); // sessions per second
+  lastSessAt: number | null = null; // when the last session was established (the `lastsess` column)
+  connects = 0; // connection attempts (the `connect` column)
+  readonly times = new SessionTimes();
   closedBytesIn = 0; // from clients, of closed sessions
   closedBytesOut = 0;
   lastChange: number;
@@ -76,6 +82,10 @@ export class Server {
     this.wredis = old.wredis;
     this.chkfail = old.chkfail;
     this.chkdown = old.chkdown;
+    this.rate.carry(old.rate);
+    this.lastSessAt = old.lastSessAt;
+    this.connects = old.connects;
+    this.times.carry(old.times);
     this.closedBytesIn = old.closedBytesIn;
     this.closedBytesOut = old.closedBytesOut;
     this.lastChange = old.lastChange;

@@ -128,6 +128,8 @@ export class Session implements Counted, Queued {
     this.connectStart = Date.now();
     srv.sessions.add(this);
     if (srv.sessions.size > srv.smax) srv.smax = srv.sessions.size;
+    srv.connects++;
+    this.backend.connects++;
     const port = srv.config.port ?? this.client.localPort ?? 0;
     const sock = net.connect({ host: srv.config.host, port, allowHalfOpen: true, noDelay: true });
     this.server = sock;
@@ -188,10 +190,7 @@ export class Session implements Counted, Queued {
     sock.removeAllListeners('error');
     this.phase = 'established';
     this.connectMs = Date.now() - this.connectStart;
-    const srv = this.srv as Server;
-    srv.stot++;
-    this.backend.stot++;
-    if (this.backend.cur > this.backend.smax) this.backend.smax = this.backend.cur;
+    this.backend.sessionEstablished(this.srv as Server, Date.now());
     if (this.frontend.config.options.clitcpka) this.client.setKeepAlive(true);
     if (this.backend.config.options.srvtcpka) sock.setKeepAlive(true);
     this.client.off('error', this.onClientGone);
@@ -249,6 +248,11 @@ export class Session implements Counted, Queued {
       this.backend.closedBytesOut += bytesOut;
     }
     const srvconn = this.srv?.cur ?? 0;
+    const totalMs = Date.now() - this.acceptedAt;
+    if (this.srv) {
+      this.srv.times.add(this.queueMs, this.connectMs, totalMs, this.termination);
+      this.backend.times.add(this.queueMs, this.connectMs, totalMs, this.termination);
+    }
     this.releaseServer();
     const log = this.frontend.sessionLog;
     if (log?.enabled) {
@@ -263,7 +267,7 @@ export class Session implements Counted, Queued {
         acceptedAt: this.acceptedAt,
         queueMs: this.queueMs,
         connectMs: this.connectMs,
-        totalMs: Date.now() - this.acceptedAt,
+        totalMs,
         bytesIn,
         bytesOut,
         termination: this.termination,

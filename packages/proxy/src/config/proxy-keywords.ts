@@ -220,16 +220,20 @@ function timeout(ctx: KeywordContext, args: string[]): void {
   if (which === undefined || !(which in TIMEOUTS)) return ctx.error(directive, `unknown timeout '${which ?? ''}'`);
   const t = value === undefined ? null : parseDuration(value);
   if (t === null) return ctx.error(directive, `expects a time value, got '${value ?? ''}'`);
+  // haproxy 2.6 (proxy_parse_timeout): one value only.
+  if (args[2] !== undefined) return ctx.error(directive, `unexpected extra argument '${args[2]}' after value '${value as string}'.`);
   const key = TIMEOUTS[which];
   if (key) ctx.proxy.timeouts[key] = t === 0 ? null : t; // haproxy: a zero timeout means no timeout
 }
 
-const legacyTimeout =
-  (key: keyof Timeouts, modern: string): KeywordHandler =>
-  (ctx, args) => {
-    ctx.warn(modern, `deprecated spelling; use '${modern}'`);
-    timeout(ctx, [key, ...args]);
-  };
+/**
+ * The haproxy 1.x spellings `contimeout`, `clitimeout`, `srvtimeout`: haproxy 2.1 removed them, and 2.6 refuses a
+ * config that uses them (cfgparse-listen.c), with this message.
+ */
+const removedTimeout =
+  (old: string, modern: string): KeywordHandler =>
+  (ctx) =>
+    ctx.error('', `the '${old}' directive is not supported anymore since HAProxy 2.1. Use '${modern}'.`);
 
 export const PROXY_KEYWORDS: Record<string, Keyword> = {
   bind: { where: 'fl', handle: bind },
@@ -279,9 +283,9 @@ export const PROXY_KEYWORDS: Record<string, Keyword> = {
     },
   },
   timeout: { where: 'dfbl', handle: timeout },
-  contimeout: { where: 'dbl', handle: legacyTimeout('connect', 'timeout connect') },
-  clitimeout: { where: 'dfl', handle: legacyTimeout('client', 'timeout client') },
-  srvtimeout: { where: 'dbl', handle: legacyTimeout('server', 'timeout server') },
+  contimeout: { where: 'dfbl', handle: removedTimeout('contimeout', 'timeout connect') },
+  clitimeout: { where: 'dfbl', handle: removedTimeout('clitimeout', 'timeout client') },
+  srvtimeout: { where: 'dfbl', handle: removedTimeout('srvtimeout', 'timeout server') },
   maxconn: {
     where: 'dfl',
     handle: (ctx, [n]) => {

@@ -55,8 +55,10 @@ export class Checker {
   apply(result: CheckResult): void {
     const s = this.server;
     s.lastCheck = result;
+    // haproxy (set_server_check_status): a failed check counts in chkfail only while health > 0, so a server that
+    // is already DOWN does not keep adding failures.
+    if (!result.ok && s.health.health > 0) s.chkfail++;
     const transition = result.ok ? s.health.success() : s.health.failure();
-    if (!result.ok) s.chkfail++;
     if (transition) {
       if (transition === 'down') s.chkdown++;
       s.noteStateChange(this.clock.now());

@@ -14,12 +14,17 @@ td.name{text-align:left}tr.up td{background:#c0ffc0}tr.down td{background:#ff909
 tr.going-up td{background:#ffffa0}tr.maint td{background:#c0c0ff}tr.drain td{background:#80e0e0}
 tr.nocheck td{background:#e0e0e0}tr.total td{background:#c0c0c0;font-weight:bold}`;
 
+// haproxy's column groups (stats.c, stats_dump_html_px_hdr): Queue, Session rate, Sessions, Bytes, Denied, Errors,
+// Warnings, Server.
 const HEAD =
-  '<tr><th rowspan=2>Name</th><th colspan=3>Queue</th><th colspan=4>Sessions</th><th colspan=2>Bytes</th>' +
-  '<th colspan=2>Errors</th><th colspan=2>Warnings</th><th colspan=8>Server</th></tr>' +
-  '<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>In</th><th>Out</th>' +
+  '<tr><th rowspan=2>Name</th><th colspan=3>Queue</th><th colspan=3>Session rate</th><th colspan=6>Sessions</th>' +
+  '<th colspan=2>Bytes</th><th colspan=2>Denied</th><th colspan=3>Errors</th><th colspan=2>Warnings</th>' +
+  '<th colspan=9>Server</th></tr>' +
+  '<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th>' +
+  '<th>Limit</th><th>Total</th><th>LbTot</th><th>Last</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th>' +
   '<th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th><th>Status</th><th>LastChk</th><th>Wght</th><th>Act</th>' +
-  '<th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th></tr>';
+  '<th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th><th>Thrtle</th></tr>';
+const COLUMNS = 31;
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -61,20 +66,27 @@ export function statsHtml(lb: LoadBalancer, rows: StatRow[], opts: { uri: string
     const hasServers = list.some((r) => r.type === 2);
     const form = opts.admin && hasServers;
     let t = form ? `<form method=post action="${escapeHtml(opts.uri)}"><input type=hidden name=b value="${escapeHtml(name)}">` : '';
-    t += `<table><tr><td class=px colspan=23>${escapeHtml(name)}</td></tr>${HEAD}`;
+    t += `<table><tr><td class=px colspan=${COLUMNS}>${escapeHtml(name)}</td></tr>${HEAD}`;
     for (const r of list) {
       const status = String(r.status ?? '');
       const isServer = r.type === 2;
       const cls = r.type === 2 ? rowClass(status) : `total ${status === 'DOWN' ? 'down' : ''}`;
       const nameCell = isServer && form ? `<input type=checkbox name=s value="${escapeHtml(String(r.svname))}"> ${escapeHtml(String(r.svname))}` : escapeHtml(String(r.svname));
       const age = r.lastchg !== undefined && r.lastchg !== '' ? `${formatAge(Number(r.lastchg) * 1000)} ` : '';
+      const last = r.lastsess === undefined || r.lastsess === '' ? '' : Number(r.lastsess) < 0 ? 'never' : formatAge(Number(r.lastsess) * 1000);
+      const dash = (v: string | number | undefined): string | number => (v === undefined || v === '' || v === 0 ? '-' : v);
+      const fe = r.type === 0;
       t +=
         `<tr class="${cls}"><td class=name>${nameCell}</td>` +
-        cell(r.qcur) + cell(r.qmax) + cell(r.qlimit) + cell(r.scur) + cell(r.smax) + cell(r.slim) + cell(r.stot) +
-        cell(r.bin) + cell(r.bout) + cell(r.econ) + cell(r.eresp) + cell(r.wretr) + cell(r.wredis) +
-        cell(r.type === 0 ? status : `${age}${status}`) + cell(lastChk(r)) + cell(r.weight) +
+        (fe ? cell('') + cell('') + cell('') : cell(r.qcur) + cell(r.qmax) + cell(isServer ? dash(r.qlimit) : '')) +
+        cell(r.rate) + cell(r.rate_max) + cell(fe ? dash(r.rate_lim) : '') +
+        cell(r.scur) + cell(r.smax) + cell(dash(r.slim)) + cell(r.stot) + cell(fe ? '' : r.lbtot) + cell(fe ? '' : last) +
+        cell(r.bin) + cell(r.bout) + cell(isServer ? '' : r.dreq) + cell(r.dresp) +
+        cell(fe ? r.ereq : '') + cell(fe ? '' : r.econ) + cell(fe ? '' : r.eresp) + cell(fe ? '' : r.wretr) + cell(fe ? '' : r.wredis) +
+        cell(fe ? status : `${age}${status}`) + cell(lastChk(r)) + cell(r.weight) +
         cell(isServer ? (r.act ? 'Y' : '-') : r.act) + cell(isServer ? (r.bck ? 'Y' : '-') : r.bck) +
         cell(r.chkfail) + cell(r.chkdown) + cell(r.downtime !== undefined && r.downtime !== '' ? formatAge(Number(r.downtime) * 1000) : '') +
+        cell(isServer ? '-' : '') +
         '</tr>';
     }
     t += '</table>';

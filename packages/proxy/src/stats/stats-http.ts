@@ -22,6 +22,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 export function createStatsHandler(lb: LoadBalancer, p: ProxyConfig): (socket: Socket) => void {
   const st = p.stats;
   const server = http.createServer((req, res) => {
+    // haproxy counts the stats page's requests and responses on its frontend (req_tot, hrsp_*, intercepted).
+    res.once('finish', () => lb.frontends.get(p.name)?.countRequest(res.statusCode));
     const url = req.url ?? '/';
     if (!url.startsWith(st.uri)) {
       res.writeHead(503, { 'content-type': 'text/html', 'cache-control': 'no-cache' });
