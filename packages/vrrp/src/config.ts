@@ -31,6 +31,8 @@ export interface GlobalConfig {
   mcastGroup: string;
   v3ChecksumAsV2: boolean;
   checkUnicastSrc: boolean;
+  /** vrrp_skip_check_adv_addr: default of the instances' skip_check_adv_addr. */
+  skipCheckAdvAddr: boolean;
 }
 
 export interface TrackScriptConfig {
@@ -93,6 +95,8 @@ export interface InstanceConfig {
   lowerPrioAdvert: boolean;
   dontTrackPrimary: boolean;
   mcastSrcIp?: string;
+  /** keepalived skip_check_adv_addr: a backup does not check the address list of its current master's adverts. */
+  skipCheckAdvAddr: boolean;
 }
 
 export interface VrrpConfig {
@@ -164,7 +168,7 @@ const GLOBAL: Record<string, Handler<GlobalConfig>> = {
   smtp_helo_name: SMTP,
   enable_script_security: accepted('scripts run as the vrrpd user'),
   script_user: accepted('scripts run as the vrrpd user'),
-  vrrp_skip_check_adv_addr: accepted('advert address lists are compared and only logged'),
+  vrrp_skip_check_adv_addr: (_st, g) => (g.skipCheckAdvAddr = true),
   vrrp_strict: accepted('strict mode is not enforced'),
   lvs_id: accepted('no LVS'),
   lvs_sync_daemon: accepted('no LVS'),
@@ -267,6 +271,7 @@ const INSTANCE: Record<string, Handler<InstanceConfig>> = {
   v3_checksum_as_v2: (st, i) => (i.v3ChecksumAsV2 = st.args[0] !== 'false'),
   lower_prio_no_advert: (st, i) => (i.lowerPrioAdvert = st.args[0] === 'false'),
   dont_track_primary: (_st, i) => (i.dontTrackPrimary = true),
+  skip_check_adv_addr: (st, i) => (i.skipCheckAdvAddr = st.args[0] !== 'false'),
   ...(GARP_HANDLERS('') as Record<string, Handler<InstanceConfig>>),
   debug: accepted('use vrrpd -D'),
   accept: accepted('addresses are always accepted'),
@@ -291,6 +296,7 @@ function build(stmts: Statement[]): VrrpConfig {
     mcastGroup: VRRP_MCAST_ADDR,
     v3ChecksumAsV2: false,
     checkUnicastSrc: false,
+    skipCheckAdvAddr: false,
   };
   const scripts = new Map<string, TrackScriptConfig>();
   const raw: { st: Statement }[] = [];
@@ -361,6 +367,7 @@ function buildInstance(st: Statement, g: GlobalConfig, scripts: Map<string, Trac
     v3ChecksumAsV2: g.v3ChecksumAsV2,
     lowerPrioAdvert: true,
     dontTrackPrimary: false,
+    skipCheckAdvAddr: g.skipCheckAdvAddr,
   };
   runBlock(st.block ?? [], INSTANCE, i, ctx, `vrrp_instance ${name}`);
   const missing = (kw: string): ConfigError => new ConfigError('MISSING', st.file, st.line, kw, `vrrp_instance ${name} has no ${kw}`);

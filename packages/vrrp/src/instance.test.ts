@@ -40,15 +40,15 @@ ${extra}}`);
     garp,
     notify,
     log: (m) => logs.push(m),
-    detail: () => undefined,
+    detail: (m) => logs.push(`detail: ${m}`),
     wallNow: () => new Date(0),
   });
   return { inst, clock, events, sent, logs };
 }
 
-function advertFrom(src: string, priority: number, vrid = 9): Buffer {
+function advertFrom(src: string, priority: number, vrid = 9, addresses = ['10.9.9.100']): Buffer {
   const msg = encodeAdvert(
-    { version: 3, vrid, priority, intervalCs: 10, addresses: ['10.9.9.100'], authType: 0, authData: '' },
+    { version: 3, vrid, priority, intervalCs: 10, addresses, authType: 0, authData: '' },
     { src, dst: '224.0.0.18' },
   );
   return encodeIpv4(msg, src, '224.0.0.18', 1);
@@ -101,12 +101,54 @@ describe('VrrpInstance runtime with a fake clock and fake ports', () => {
     expect(logs.some((l) => /dropped invalid advert from 10\.9\.9\.3: bad_ttl/.test(l))).toBe(true);
     inst.onPacket(advertFrom('10.9.9.3', 200));
     expect(inst.state.state).toBe('BACKUP');
-    expect(inst.counters.addressMismatch).toBe(0);
+    expect(inst.counters.invalid).toEqual({ bad_ttl: 1 });
     await flush();
     expect(events).toContain('del 10.9.9.100');
     expect(inst.status()).toMatchObject({ state: 'BACKUP', master: { ip: '10.9.9.3', priority: 200 } });
     expect(inst.lastTransition).toMatchObject({ from: 'MASTER', to: 'BACKUP' });
     expect(inst.lastTransition!.reason).toMatch(/higher priority 200 > 100/);
+  });
+
+  it('adverts listing another VIP set are dropped as keepalived drops them: logged, counted, never acted on', () => {
+    const { inst, clock, logs } = setup();
+    inst.start();
+    clock.advance(400);
+    expect(inst.state.state).toBe('MASTER');
+    const many = Array.from({ length: 255 }, (_, i) => `10.9.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    for (const addrs of [['10.9.9.101'], ['10.9.9.100', '10.9.9.101'], [], many]) inst.onPacket(advertFrom('10.9.9.3', 254, 9, addrs));
+    inst.onPacket(advertFrom('10.9.9.3', 0, 9, ['10.9.9.101']));
+    expect(inst.state.state).toBe('MASTER');
+    expect(inst.counters.invalid).toEqual({ address_list: 5 });
+    expect(inst.counters.advertsReceived).toBe(0);
+    expect(inst.counters.priorityZeroReceived).toBe(0);
+    expect(logs).toContain('(VI_1) ip address associated with VRID 9 not present in MASTER advert: 10.9.9.100 (from 10.9.9.3, priority 254; dropped) (count 1)');
+    expect(logs).toContain('(VI_1) received an unexpected ip number count 2, expected 1! (from 10.9.9.3, priority 254; dropped) (count 2)');
+    expect(logs.some((l) => l.includes('unexpected ip number count 0, expected 1!'))).toBe(true);
+    expect(logs.some((l) => l.startsWith('detail: (VI_1) received an unexpected ip number count 255, expected 1!'))).toBe(true);
+    // The right list from the same router is acted on.
+    inst.onPacket(advertFrom('10.9.9.3', 254));
+    expect(inst.state.state).toBe('BACKUP');
+  });
+
+  it('a backup does not take mismatched adverts as a live master; skip_check_adv_addr exempts the current master', () => {
+    const strict = setup();
+    strict.inst.start();
+    strict.inst.onPacket(advertFrom('10.9.9.3', 200));
+    for (let t = 100; t <= 400; t += 100) {
+      strict.clock.advance(t);
+      strict.inst.onPacket(advertFrom('10.9.9.3', 200, 9, ['10.9.9.101']));
+    }
+    expect(strict.inst.state.state).toBe('MASTER'); // the master's adverts stopped counting at t=0
+    const lax = setup('    skip_check_adv_addr\n');
+    lax.inst.start();
+    lax.inst.onPacket(advertFrom('10.9.9.3', 200));
+    for (let t = 100; t <= 400; t += 100) {
+      lax.clock.advance(t);
+      lax.inst.onPacket(advertFrom('10.9.9.3', 200, 9, ['10.9.9.101']));
+    }
+    expect(lax.inst.state.state).toBe('BACKUP');
+    lax.inst.onPacket(advertFrom('10.9.9.4', 200, 9, ['10.9.9.101'])); // another router: checked
+    expect(lax.inst.counters.invalid).toEqual({ address_list: 1 });
   });
 
   it('shutdown as master: priority 0 advert, VIPs removed, notify_stop', async () => {

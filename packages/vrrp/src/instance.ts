@@ -20,8 +20,8 @@ import {
   checkPacket,
   encodeAdvert,
   encodeIpv4,
+  addressListProblem,
   PacketCheck,
-  sameAddresses,
   VRRP_AUTH_NONE,
   type ReceiverExpectations,
 } from './packet.ts';
@@ -61,8 +61,6 @@ export interface InstanceCounters {
   invalid: Partial<Record<PacketCheck, number>>;
   vipErrors: number;
   garpBursts: number;
-  /** Valid adverts whose VIP list differs from ours (accepted, logged). */
-  addressMismatch: number;
 }
 
 export class VrrpInstance {
@@ -78,7 +76,6 @@ export class VrrpInstance {
     invalid: {},
     vipErrors: 0,
     garpBursts: 0,
-    addressMismatch: 0,
   };
   lastTransition: Transition | undefined;
   private enteredAt: number;
@@ -138,12 +135,7 @@ export class VrrpInstance {
     const c = checkPacket(pkt, this.exp);
     if (c.check === PacketCheck.OWN_PACKET || c.check === PacketCheck.OTHER_VRID) return;
     if (c.check !== PacketCheck.OK || c.advert === undefined || c.ip === undefined) {
-      this.counters.invalid[c.check] = (this.counters.invalid[c.check] ?? 0) + 1;
-      const n = this.counters.invalid[c.check]!;
-      // Log the first few of each kind, then every 100th, so a misconfigured peer cannot flood the log.
-      const msg = `${this.tag()} dropped invalid advert from ${c.ip?.src ?? '?'}: ${c.check} (count ${n})`;
-      if (n <= 3 || n % 100 === 0) this.ports.log(msg);
-      else this.ports.detail(msg);
+      this.dropped(c.check, `${this.tag()} dropped invalid advert from ${c.ip?.src ?? '?'}: ${c.check}`);
       return;
     }
     if (this.cfg.unicastPeers.length > 0 && this.global.checkUnicastSrc && !this.cfg.unicastPeers.includes(c.ip.src)) {
@@ -151,14 +143,16 @@ export class VrrpInstance {
       this.ports.detail(`${this.tag()} advert from ${c.ip.src}, not a unicast_peer: ignored`);
       return;
     }
+    // keepalived (vrrp_state_backup): with skip_check_adv_addr a backup checks the address list only of adverts
+    // from another router than the master it follows; everything else is always checked.
+    const skip = this.cfg.skipCheckAdvAddr && this.state.state === 'BACKUP' && this.state.masterIp === c.ip.src;
+    const problem = skip ? undefined : addressListProblem(this.cfg.name, this.cfg.vrid, c.advert.addresses, this.advertisedAddresses);
+    if (problem !== undefined) {
+      this.dropped(PacketCheck.ADDRESS_LIST, `${problem} (from ${c.ip.src}, priority ${c.advert.priority}; dropped)`);
+      return;
+    }
     this.counters.advertsReceived++;
     if (c.advert.priority === 0) this.counters.priorityZeroReceived++;
-    if (!sameAddresses(c.advert.addresses, this.advertisedAddresses)) {
-      const n = ++this.counters.addressMismatch;
-      const msg = `${this.tag()} advert from ${c.ip.src} lists [${c.advert.addresses.join(' ')}], we have [${this.advertisedAddresses.join(' ')}] (count ${n})`;
-      if (n <= 3 || n % 100 === 0) this.ports.log(msg);
-      else this.ports.detail(msg);
-    }
     this.dispatch({
       type: 'ADVERT',
       now: this.ports.clock.now(),
@@ -166,6 +160,15 @@ export class VrrpInstance {
       priority: c.advert.priority,
       intervalCs: c.advert.intervalCs,
     });
+  }
+
+  /** Count a dropped packet by kind; log the first few of each kind, then every 100th (all with -D). */
+  private dropped(kind: PacketCheck, msg: string): void {
+    const n = (this.counters.invalid[kind] ?? 0) + 1;
+    this.counters.invalid[kind] = n;
+    const line = `${msg} (count ${n})`;
+    if (n <= 3 || n % 100 === 0) this.ports.log(line);
+    else this.ports.detail(line);
   }
 
   setPriority(priority: number): void {

@@ -197,6 +197,8 @@ export enum PacketCheck {
   BAD_AUTH = 'bad_auth',
   BAD_INTERVAL = 'bad_interval',
   BAD_LENGTH = 'bad_length',
+  /** A valid advert whose address list is not ours (keepalived: addr_list_err, the advert is dropped). */
+  ADDRESS_LIST = 'address_list',
   OWN_PACKET = 'own_packet',
 }
 
@@ -220,11 +222,20 @@ export interface CheckedPacket {
   advert?: Advert;
 }
 
-/** RFC 3768 §7.1: an advert whose address list differs from ours MAY be logged; it is still accepted. */
-export function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const s = new Set(a);
-  return b.every((x) => s.has(x));
+/**
+ * RFC 3768 §7.1 / RFC 5798 §7.1 "MAY verify that the IP address(es) associated with the VRID are valid":
+ * keepalived does (unless vrrp_skip_check_adv_addr) and drops an advert whose address count differs from ours or
+ * that lacks one of our addresses, with these log lines (vrrp.c, vrrp_check_packet). Returns the reason, or
+ * undefined when the list is ours.
+ */
+export function addressListProblem(instance: string, vrid: number, theirs: readonly string[], ours: readonly string[]): string | undefined {
+  if (theirs.length !== ours.length) {
+    return `(${instance}) received an unexpected ip number count ${theirs.length}, expected ${ours.length}!`;
+  }
+  const s = new Set(theirs);
+  const missing = ours.find((x) => !s.has(x));
+  if (missing !== undefined) return `(${instance}) ip address associated with VRID ${vrid} not present in MASTER advert: ${missing}`;
+  return undefined;
 }
 
 /** RFC 3768 §7.1 / RFC 5798 §7.1: receive checks in RFC order, on a whole IPv4 packet. */
