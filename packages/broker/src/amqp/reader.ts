@@ -12,7 +12,8 @@ export type FieldValue =
   | Date
   | FieldValue[]
   | FieldTable
-  | Decimal;
+  | Decimal
+  | Float;
 export interface FieldTable {
   [key: string]: FieldValue;
 }
@@ -21,11 +22,43 @@ export interface Decimal {
   readonly value: number;
 }
 
+/**
+ * A float ('f') or a double ('d') whose type a plain JS number cannot keep: every float, and every double with an
+ * integral value (1.0, 1e96), which would otherwise be re-encoded as an int or a long, or not at all. RabbitMQ
+ * re-encodes a value with the type it arrived with (dead-lettering, the message store); so does the Writer. A double
+ * with a fractional part stays a plain number (the Writer encodes those as doubles). Compares and prints as its
+ * number (valueOf, toJSON).
+ */
+export class Float {
+  readonly value: number;
+  /** 32 for a float ('f'), 64 for a double ('d') */
+  readonly bits: 32 | 64;
+  constructor(value: number, bits: 32 | 64) {
+    this.value = value;
+    this.bits = bits;
+  }
+  valueOf(): number {
+    return this.value;
+  }
+  toJSON(): number {
+    return this.value;
+  }
+}
+
+/**
+ * Nesting of tables and arrays inside a field value, in levels. RabbitMQ's parser has no limit of its own (the
+ * frame size bounds it); a recursive decoder here would overflow the stack a few thousand levels down, so deeper
+ * values are a syntax error (502). Clients nest a handful of levels (x-death: 2).
+ */
+export const MAX_FIELD_DEPTH = 100;
+
 /** A cursor over one frame payload; methods throw SyntaxError (502) on truncation. */
 export class Reader {
   buf: Buffer;
   pos: number;
   end: number;
+  /** tables and arrays open around the value being read */
+  private depth = 0;
 
   constructor(buf: Buffer, pos = 0, end = buf.length) {
     this.buf = buf;
@@ -37,6 +70,7 @@ export class Reader {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
+    this.depth = 0;
     return this;
   }
 
@@ -104,12 +138,17 @@ export class Reader {
     const len = this.long();
     this.need(len);
     const stop = this.pos + len;
+    const outer = this.end;
+    // a value inside the table cannot run past it
+    this.end = stop;
+    if (++this.depth > MAX_FIELD_DEPTH) throw new SyntaxError(`field table nested deeper than ${MAX_FIELD_DEPTH} levels`);
     const t: FieldTable = {};
     while (this.pos < stop) {
       const key = this.shortstr();
       t[key] = this.fieldValue();
     }
-    if (this.pos !== stop) throw new SyntaxError('field table length mismatch');
+    this.depth--;
+    this.end = outer;
     return t;
   }
 
@@ -117,9 +156,13 @@ export class Reader {
     const len = this.long();
     this.need(len);
     const stop = this.pos + len;
+    const outer = this.end;
+    this.end = stop;
+    if (++this.depth > MAX_FIELD_DEPTH) throw new SyntaxError(`field array nested deeper than ${MAX_FIELD_DEPTH} levels`);
     const a: FieldValue[] = [];
     while (this.pos < stop) a.push(this.fieldValue());
-    if (this.pos !== stop) throw new SyntaxError('field array length mismatch');
+    this.depth--;
+    this.end = outer;
     return a;
   }
 
@@ -141,8 +184,8 @@ export class Reader {
         this.pos += 8;
         return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
       }
-      case 0x66: /* f */ { this.need(4); const v = b.readFloatBE(this.pos); this.pos += 4; return v; }
-      case 0x64: /* d */ { this.need(8); const v = b.readDoubleBE(this.pos); this.pos += 8; return v; }
+      case 0x66: /* f */ { this.need(4); const v = b.readFloatBE(this.pos); this.pos += 4; return new Float(v, 32); }
+      case 0x64: /* d */ { this.need(8); const v = b.readDoubleBE(this.pos); this.pos += 8; return Number.isInteger(v) ? new Float(v, 64) : v; }
       case 0x44: /* D */ { const scale = this.octet(); this.need(4); const value = b.readInt32BE(this.pos); this.pos += 4; return { scale, value }; }
       case 0x53: /* S */ return this.longstr();
       case 0x78: /* x */ return Buffer.from(this.longstrBytes());

@@ -1,6 +1,6 @@
 // A growable output buffer that frames are encoded into back to back; the connection flushes it with one socket
 // write per batch (STYLE: one write per batch of outgoing frames).
-import type { FieldTable, FieldValue } from './reader.ts';
+import { Float, type FieldTable, type FieldValue } from './reader.ts';
 
 export const FRAME_METHOD = 1;
 export const FRAME_HEADER = 2;
@@ -14,6 +14,8 @@ const INITIAL_SIZE = 64 * 1024;
 const MAX_SPARE_BYTES = 1024 * 1024;
 /** shortstrs up to this many characters are tried as ASCII in a JS loop first */
 const SHORTSTR_FAST_MAX = 64;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 export class Writer {
   buf: Buffer;
@@ -162,52 +164,56 @@ export class Writer {
     this.buf.writeUInt32BE(this.pos - start - 4, start);
   }
 
+  /**
+   * Encodes a value with the type it was decoded with (reader.ts: Float keeps floats and integral doubles), so a
+   * message re-encoded by dead-lettering or the store carries the headers its publisher sent, as in RabbitMQ. Plain
+   * numbers pick a type: int, long, or a double for fractions and for integers beyond a long. Never throws for a
+   * value the Reader or the management API's JSON can produce.
+   */
   fieldValue(v: FieldValue): void {
     if (typeof v === 'string') {
       this.octet(0x53);
       this.longstr(v);
     } else if (typeof v === 'number') {
-      if (Number.isInteger(v)) {
-        if (v >= -0x8000_0000 && v <= 0x7fff_ffff) {
-          this.octet(0x49);
-          this.ensure(4);
-          this.buf.writeInt32BE(v, this.pos);
-          this.pos += 4;
-        } else {
-          this.octet(0x6c);
-          this.ensure(8);
-          this.buf.writeBigInt64BE(BigInt(v), this.pos);
-          this.pos += 8;
-        }
+      if (Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff) {
+        this.octet(0x49);
+        this.ensure(4);
+        this.buf.writeInt32BE(v, this.pos);
+        this.pos += 4;
+      } else if (Number.isInteger(v) && v >= -0x8000_0000_0000_0000 && v < 0x8000_0000_0000_0000) {
+        this.int64(BigInt(v));
       } else {
-        this.octet(0x64);
-        this.ensure(8);
-        this.buf.writeDoubleBE(v, this.pos);
-        this.pos += 8;
+        this.double(v);
       }
     } else if (typeof v === 'bigint') {
-      this.octet(0x6c);
-      this.ensure(8);
-      this.buf.writeBigInt64BE(v, this.pos);
-      this.pos += 8;
+      if (v >= INT64_MIN && v <= INT64_MAX) this.int64(v);
+      else this.double(Number(v));
     } else if (typeof v === 'boolean') {
       this.octet(0x74);
       this.octet(v ? 1 : 0);
     } else if (v === null) {
       this.octet(0x56);
+    } else if (v instanceof Float) {
+      if (v.bits === 32) {
+        this.octet(0x66);
+        this.ensure(4);
+        this.buf.writeFloatBE(v.value, this.pos);
+        this.pos += 4;
+      } else this.double(v.value);
     } else if (Buffer.isBuffer(v)) {
       this.octet(0x78);
       this.bytes32(v);
     } else if (v instanceof Date) {
       this.octet(0x54);
-      this.timestamp(v);
+      const t = v.getTime();
+      this.timestamp(Number.isFinite(t) && t >= 0 ? Math.floor(t / 1000) : 0);
     } else if (Array.isArray(v)) {
       this.octet(0x41);
       const start = this.pos;
       this.long(0);
       for (const item of v) this.fieldValue(item);
       this.buf.writeUInt32BE(this.pos - start - 4, start);
-    } else if (typeof v === 'object' && 'scale' in v && 'value' in v && Object.keys(v).length === 2 && typeof v.scale === 'number' && typeof v.value === 'number') {
+    } else if (isDecimal(v)) {
       this.octet(0x44);
       this.octet(v.scale);
       this.ensure(4);
@@ -217,6 +223,20 @@ export class Writer {
       this.octet(0x46);
       this.table(v as FieldTable);
     }
+  }
+
+  private int64(v: bigint): void {
+    this.octet(0x6c);
+    this.ensure(8);
+    this.buf.writeBigInt64BE(v, this.pos);
+    this.pos += 8;
+  }
+
+  private double(v: number): void {
+    this.octet(0x64);
+    this.ensure(8);
+    this.buf.writeDoubleBE(v, this.pos);
+    this.pos += 8;
   }
 
   /** Starts a frame; returns its start offset for endFrame. */
@@ -242,4 +262,13 @@ export class Writer {
     this.buf[this.pos + 7] = FRAME_END;
     this.pos += 8;
   }
+}
+
+/** A decimal as the Reader makes it (scale 0-255, a signed 32-bit value); any other object is a table. */
+function isDecimal(v: object): v is { scale: number; value: number } {
+  const o = v as Record<string, unknown>;
+  const scale = o['scale'];
+  const value = o['value'];
+  return Object.keys(o).length === 2 && Number.isInteger(scale) && (scale as number) >= 0 && (scale as number) <= 255 &&
+    Number.isInteger(value) && (value as number) >= -0x8000_0000 && (value as number) <= 0x7fff_ffff;
 }

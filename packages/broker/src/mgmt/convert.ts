@@ -1,5 +1,5 @@
 // Conversions between AMQP values and the JSON the management API speaks (RabbitMQ's rabbit_mgmt_format).
-import type { FieldTable, FieldValue } from '../amqp/reader.ts';
+import { Float, MAX_FIELD_DEPTH, type FieldTable, type FieldValue } from '../amqp/reader.ts';
 import type { BasicProperties } from '../amqp/methods.ts';
 import { badRequest } from './http.ts';
 
@@ -8,6 +8,7 @@ export function fieldToJson(v: FieldValue): unknown {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Float) return v.value;
   if (Buffer.isBuffer(v)) return v.toString('utf8');
   if (v instanceof Date) return Math.floor(v.getTime() / 1000);
   if (Array.isArray(v)) return v.map(fieldToJson);
@@ -28,18 +29,24 @@ export function tableToJson(t: FieldTable | undefined): Record<string, unknown> 
 }
 
 /** JSON from a request body to an AMQP value (numbers stay numbers: the codec picks the wire type). */
-export function jsonToField(v: unknown, what: string): FieldValue {
+export function jsonToField(v: unknown, what: string, depth = 0): FieldValue {
   if (v === null || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number') return v;
-  if (Array.isArray(v)) return v.map((x) => jsonToField(x, what));
-  if (typeof v === 'object') return jsonToTable(v, what);
+  // the same nesting limit as values from AMQP clients (reader.ts)
+  if (depth >= MAX_FIELD_DEPTH) throw badRequest(`${what}: nested deeper than ${MAX_FIELD_DEPTH} levels`);
+  if (Array.isArray(v)) return v.map((x) => jsonToField(x, what, depth + 1));
+  if (typeof v === 'object') return jsonToTable(v, what, depth + 1);
   throw badRequest(`${what}: unsupported value ${JSON.stringify(v)}`);
 }
 
-export function jsonToTable(v: unknown, what: string): FieldTable {
+export function jsonToTable(v: unknown, what: string, depth = 0): FieldTable {
   if (v === undefined || v === null || v === '') return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw badRequest(`${what} must be a JSON object`);
   const out: FieldTable = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = jsonToField(x, what);
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    // a field table's keys are shortstrs (AMQP 0-9-1 §4.2.5.3)
+    if (Buffer.byteLength(k) > 255) throw badRequest(`${what}: key longer than 255 bytes`);
+    out[k] = jsonToField(x, what, depth);
+  }
   return out;
 }
 

@@ -16,6 +16,8 @@ export interface QueueHost {
   deadLetter(queue: Queue, msg: Message, reason: DeadLetterReason, exchange: string, routingKey: string | undefined): void;
   /** The queue deleted itself (auto-delete, x-expires). */
   queueAutoDeleted(queue: Queue): void;
+  /** A line for the node's log. */
+  log(line: string): void;
 }
 
 /** Receives every change to a queue's messages, in order: a master queue's mirrors are fed through it. */
@@ -346,7 +348,14 @@ export class Queue implements Destination, ConsumerQueue {
   private deadLetterMessage(msg: Message, reason: DeadLetterReason): void {
     const dlx = this.limits.deadLetterExchange;
     if (dlx === undefined) return;
-    this.host.deadLetter(this, msg, reason, dlx, this.limits.deadLetterRoutingKey);
+    try {
+      this.host.deadLetter(this, msg, reason, dlx, this.limits.deadLetterRoutingKey);
+    } catch (err) {
+      // Last resort: dead-lettering runs from timers (TTL) and from other queues' work, where a throw would end the
+      // process, and a durable message would do it again on every restart. The one message is dropped instead, as
+      // RabbitMQ's dead-lettering drops what it cannot route; the queue and the node go on.
+      this.host.log(`queue '${this.name}': dead-lettering a message (${reason}) failed, message dropped: ${describeError(err)}`);
+    }
   }
 
   // ---- consumers
@@ -590,7 +599,11 @@ export class Queue implements Destination, ConsumerQueue {
     if (this.consumers.length > 0) return;
     this.expiresTimer = setTimeout(() => {
       this.expiresTimer = null;
-      if (!this.deleted && this.consumers.length === 0) this.host.queueAutoDeleted(this);
+      try {
+        if (!this.deleted && this.consumers.length === 0) this.host.queueAutoDeleted(this);
+      } catch (err) {
+        this.host.log(`queue '${this.name}': x-expires deletion failed: ${describeError(err)}`);
+      }
     }, ms);
     this.expiresTimer.unref();
   }
@@ -606,11 +619,21 @@ export class Queue implements Destination, ConsumerQueue {
       this.ttlTimer = null;
       this.ttlTimerAt = Infinity;
       if (this.deleted) return;
-      this.expireHead(this.host.now());
+      try {
+        this.expireHead(this.host.now());
+      } catch (err) {
+        // Last resort (a timer's throw ends the process): the head message has left the queue already, so the
+        // next run goes on with the one after it.
+        this.host.log(`queue '${this.name}': expiring messages failed: ${describeError(err)}`);
+      }
       this.scheduleTtl();
     }, delay + 1);
     this.ttlTimer.unref();
   }
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
 function num(v: FieldValue | undefined): number | undefined {

@@ -1,5 +1,5 @@
 // A virtual host: its exchanges, queues, bindings and policies, and routing of published messages to queues.
-import type { FieldTable, FieldValue } from '../amqp/reader.ts';
+import { Float, type FieldTable, type FieldValue } from '../amqp/reader.ts';
 import { ChannelError, ConnectionError, REPLY, accessRefused, notFound, preconditionFailed, resourceLocked } from '../amqp/errors.ts';
 import { bindingKey, Exchange, type Binding, type Destination, type ExchangeOptions } from '../routing/exchange.ts';
 import { DirectExchange } from '../routing/direct.ts';
@@ -46,6 +46,7 @@ export interface VHostContext {
   readonly messageStore: MessageStore;
   readonly definitions: DefinitionsStore;
   now(): number;
+  log(line: string): void;
 }
 
 export interface QueueDeclare {
@@ -275,6 +276,10 @@ export class VHost implements QueueHost {
     return n;
   }
 
+  log(line: string): void {
+    this.ctx.log(`vhost '${this.name}': ${line}`);
+  }
+
   queueAutoDeleted(q: Queue): void {
     // deferred: called from inside consumer cancellation or a timer
     queueMicrotask(() => this.ctx.queueUnused(q, () => q.consumers.length === 0));
@@ -482,7 +487,8 @@ export class VHost implements QueueHost {
     const ex = this.exchanges.get(exchange);
     if (!ex) return; // a missing dead-letter exchange drops the message, as RabbitMQ does
     const headers: FieldTable = { ...(msg.properties.headers ?? {}) };
-    const deaths = Array.isArray(headers['x-death']) ? [...(headers['x-death'] as FieldTable[])] : [];
+    // a publisher's own x-death may hold anything: only its tables are death records (RabbitMQ matches on tables)
+    const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'].filter(isTable) as FieldTable[]) : [];
     // a cycle without a rejection in it would loop forever: drop (RabbitMQ)
     if (reason !== 'rejected' && deaths.some((d) => d['queue'] === queue.name) && deaths.every((d) => d['reason'] !== 'rejected')) return;
     const idx = deaths.findIndex((d) => d['queue'] === queue.name && d['reason'] === reason);
@@ -492,7 +498,8 @@ export class VHost implements QueueHost {
     let entry: FieldTable;
     if (idx >= 0) {
       const prev = deaths.splice(idx, 1)[0]!;
-      entry = { ...prev, count: (typeof prev['count'] === 'number' ? prev['count'] : 1) + 1, time: new Date(Math.floor(this.now() / 1000) * 1000) };
+      const count = prev['count'];
+      entry = { ...prev, count: (typeof count === 'number' && Number.isSafeInteger(count) ? count : 1) + 1, time: new Date(Math.floor(this.now() / 1000) * 1000) };
     } else {
       entry = { count: 1, reason, queue: queue.name, time: new Date(Math.floor(this.now() / 1000) * 1000), exchange: msg.exchange, 'routing-keys': rks };
       if (msg.properties.expiration !== undefined && reason === 'expired') entry['original-expiration'] = msg.properties.expiration;
@@ -600,6 +607,10 @@ function bindingRecord(vhost: string, b: Binding): object {
 }
 
 const EQUIVALENCE_ARGS = ['x-single-active-consumer', 'x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type'];
+
+function isTable(v: FieldValue): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date) && !(v instanceof Float) && !('scale' in v && Object.keys(v).length === 2);
+}
 
 function sameValue(a: FieldValue | undefined, b: FieldValue | undefined): boolean {
   if (typeof a === 'number' && typeof b === 'bigint') return BigInt(a) === b;
