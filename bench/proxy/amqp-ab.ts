@@ -3,7 +3,7 @@
  * of `--count` messages with the proxy's CPU per message, then publish→deliver latency at 5000 msg/s for `--secs`.
  * A quicker check than run.ts that a change to the data path did not cost the AMQP figures.
  *
- *   node --import tsx bench/proxy/amqp-ab.ts [--reps 5] [--count 50000] [--secs 3] [--before DIR]
+ *   node --conditions=warren-source --import tsx bench/proxy/amqp-ab.ts [--reps 5] [--count 50000] [--secs 3] [--before DIR]
  */
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     await waitForPort(port);
     targets.push({ name, port, proc });
   };
-  const warren = (root: string) => (cfg: string) => ['--import', 'tsx', join(root, 'packages/proxy/src/bin/proxy.ts'), '-q', '-f', cfg];
+  const warren = (root: string) => (cfg: string) => ['--conditions=warren-source', '--import', 'tsx', join(root, 'packages/proxy/src/bin/proxy.ts'), '-q', '-f', cfg];
   if (before) await add('before', process.execPath, warren(before));
   await add('warren', process.execPath, warren(ROOT));
   await add('haproxy', HAPROXY, (cfg) => ['-db', '-q', '-f', cfg]);

@@ -3,7 +3,7 @@
  * interleaved, with MB/s and proxy CPU per GB piped for each repetition. Quicker and finer than run.ts for work on
  * the data path; CPU per GB is the figure that survives a noisy machine.
  *
- *   node --import tsx bench/proxy/bulk-cpu.ts [--reps 7] [--mib 512] [--conns 1,4] [--before DIR [--before-name TEXT]]
+ *   node --conditions=warren-source --import tsx bench/proxy/bulk-cpu.ts [--reps 7] [--mib 512] [--conns 1,4] [--before DIR [--before-name TEXT]]
  *
  * --before DIR: a checkout of another Warren (e.g. `git worktree add /tmp/before HEAD~3`); its proxy runs as the
  * target "before", described in the report as TEXT (default: DIR). Writes bench/results/proxy-bulk.{json,md}.
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     await waitForPort(port);
     targets.push({ name, port, pid: proc.pid, proc });
   };
-  const warren = (root: string) => (cfg: string) => ['--import', 'tsx', join(root, 'packages/proxy/src/bin/proxy.ts'), '-q', '-f', cfg];
+  const warren = (root: string) => (cfg: string) => ['--conditions=warren-source', '--import', 'tsx', join(root, 'packages/proxy/src/bin/proxy.ts'), '-q', '-f', cfg];
   if (before) await add('before', process.execPath, warren(before));
   await add('warren', process.execPath, warren(ROOT));
   await add('haproxy', HAPROXY, (cfg) => ['-db', '-q', '-f', cfg]);

@@ -116,7 +116,7 @@ export function cpuMs(pid: number | undefined): number {
 
 export async function startBroker(): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort();
-  const proc = start(process.execPath, ['--import', 'tsx', 'packages/broker/src/bin/broker.ts', '--port', String(port), '--memory', '--dist-port', '0', '--quiet'], { quiet: true });
+  const proc = start(process.execPath, ['--conditions=warren-source', '--import', 'tsx', 'packages/broker/src/bin/broker.ts', '--port', String(port), '--memory', '--dist-port', '0', '--quiet'], { quiet: true });
   await waitForPort(port, 30_000);
   return { port, proc };
 }
@@ -136,7 +136,7 @@ export async function startProxies(cfg: string, ports: number[]): Promise<{ warr
   const shift = (to: number[]): string => ports.reduce((c, p, i) => c.replace(`127.0.0.1:${p}\n`, `127.0.0.1:${to[i]}\n`), cfg);
   writeFileSync(join(dir, 'warren.cfg'), shift(warrenPorts));
   writeFileSync(join(dir, 'haproxy.cfg'), shift(haproxyPorts));
-  const warren = start(process.execPath, ['--import', 'tsx', 'packages/proxy/src/bin/proxy.ts', '-q', '-f', join(dir, 'warren.cfg')], { quiet: true });
+  const warren = start(process.execPath, ['--conditions=warren-source', '--import', 'tsx', 'packages/proxy/src/bin/proxy.ts', '-q', '-f', join(dir, 'warren.cfg')], { quiet: true });
   let haproxy: ChildProcess | null = null;
   try {
     haproxy = start(HAPROXY, ['-db', '-q', '-f', join(dir, 'haproxy.cfg')], { quiet: true });

@@ -3,7 +3,7 @@
  * through haproxy, both proxies running the same haproxy.cfg. Runs are interleaved (direct, warren, haproxy,
  * direct, ...) over several repetitions and medians are reported, with the Warren/haproxy ratio.
  *
- *   node --import tsx bench/proxy/run.ts [--quick] [--no-amqp]
+ *   node --conditions=warren-source --import tsx bench/proxy/run.ts [--quick] [--no-amqp]
  *
  * Writes bench/results/proxy-{quick,full}.{json,md}.
  */

@@ -181,6 +181,7 @@ export async function startWarren(opts: { cpuProfDir?: string; nodeArgs?: string
     process.execPath,
     [
       ...nodeArgs,
+      '--conditions=warren-source',
       '--import',
       'tsx',
       warrenBin,
@@ -233,7 +234,7 @@ export async function startDiscard(): Promise<RunningBroker> {
   const t0 = performance.now();
   const child = spawnTracked(
     process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'discard.ts'), '--port', String(port)],
+    ['--conditions=warren-source', '--import', 'tsx', join(repoRoot, 'bench', 'src', 'discard.ts'), '--port', String(port)],
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const uri = `amqp://guest:guest@127.0.0.1:${port}/`;

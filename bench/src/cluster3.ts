@@ -110,7 +110,7 @@ export async function startWarrenCluster(log: (s: string) => void, cpuProfDir?: 
     WARREN_NODE_REGISTRY: join(dir, 'registry'),
   };
   // under the profiler, node runs the broker's source itself (the bin script cannot pass --cpu-prof on)
-  const [bin, pre] = cpuProfDir === undefined ? [BROKER_BIN, []] : [process.execPath, ['--no-memory-reducer', '--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--import', 'tsx', warrenBin]];
+  const [bin, pre] = cpuProfDir === undefined ? [BROKER_BIN, []] : [process.execPath, ['--no-memory-reducer', '--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--conditions=warren-source', '--import', 'tsx', warrenBin]];
   interface WNode extends ClusterNode {
     args: string[];
     child?: ChildProcess;

@@ -2,7 +2,7 @@
  * Summarises a V8 .cpuprofile (as written by node --cpu-prof, e.g. `npm run bench -- --warren-cpu-prof DIR`):
  * self time per function and per file, top N.
  *
- *   node --import tsx bench/src/cpuprof.ts FILE.cpuprofile [N]
+ *   node --conditions=warren-source --import tsx bench/src/cpuprof.ts FILE.cpuprofile [N]
  */
 import { readFileSync } from 'node:fs';
 

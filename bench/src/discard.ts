@@ -5,7 +5,7 @@
  * and, on basic.consume, streams pre-built deliveries as fast as the socket drains (bounded by the prefetch when the
  * consumer acks). No queue, no routing: whatever rate the load generator reaches here is the most it can measure.
  *
- *   node --import tsx bench/src/discard.ts --port N [--deliver-size 16]
+ *   node --conditions=warren-source --import tsx bench/src/discard.ts --port N [--deliver-size 16]
  */
 import net from 'node:net';
 

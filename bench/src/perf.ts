@@ -46,7 +46,7 @@ class Worker {
     this.child = track(
       fork(workerPath, [], {
         cwd: repoRoot,
-        execArgv: ['--import', 'tsx'],
+        execArgv: ['--conditions=warren-source', '--import', 'tsx'],
         env: { ...process.env, BENCH_WORKER: JSON.stringify(cfg) },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       }),

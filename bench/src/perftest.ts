@@ -1,11 +1,11 @@
 /**
  * Stand-alone PerfTest-style command line:
  *
- *   node --import tsx bench/src/perftest.ts --uri amqp://guest:guest@127.0.0.1:5672/ -x 1 -y 1 -s 16 -z 10
- *   node --import tsx bench/src/perftest.ts --rabbitmq ...     (starts a throw-away RabbitMQ first)
- *   node --import tsx bench/src/perftest.ts --warren ...       (starts Warren's broker binary first;
+ *   node --conditions=warren-source --import tsx bench/src/perftest.ts --uri amqp://guest:guest@127.0.0.1:5672/ -x 1 -y 1 -s 16 -z 10
+ *   node --conditions=warren-source --import tsx bench/src/perftest.ts --rabbitmq ...     (starts a throw-away RabbitMQ first)
+ *   node --conditions=warren-source --import tsx bench/src/perftest.ts --warren ...       (starts Warren's broker binary first;
  *                                     --warren-cpu-prof DIR runs it under node --cpu-prof)
- *   node --import tsx bench/src/perftest.ts --discard ...      (the load generator's own ceiling)
+ *   node --conditions=warren-source --import tsx bench/src/perftest.ts --discard ...      (the load generator's own ceiling)
  *
  * Prints the result as JSON. See bench/README.md for every option.
  */

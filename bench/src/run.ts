@@ -151,7 +151,7 @@ function perfOptions(s: Scenario, mode: Mode, broker: RunningBroker): PerfOption
 
 async function embeddedStart(): Promise<{ importMs: number; startMs: number } | { error: string }> {
   const child = track(
-    spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'src', 'embedded-start.ts')], {
+    spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', join(repoRoot, 'bench', 'src', 'embedded-start.ts')], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     }),

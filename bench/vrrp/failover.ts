@@ -1,6 +1,6 @@
 // Failover time, vrrpd vs keepalived, same keepalived.conf for both.
 //
-//   node --import tsx bench/vrrp/failover.ts [--quick] [--runs N] [--only v2|v3]
+//   node --conditions=warren-source --import tsx bench/vrrp/failover.ts [--quick] [--runs N] [--only v2|v3]
 //
 // Each run builds fresh namespaces (master, backup, client on one bridge), starts the implementation on master
 // (priority 150) and backup (100), waits for a steady state, then starts `ping -D -i 0.01` from the client to the
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
         `| ${x.scenario} | ${x.impl} | ${fmt(x.medianFailoverMs)} | ${fmt(x.minFailoverMs)} | ${fmt(x.maxFailoverMs)} | ${fmt(x.medianVipOnBackupMs)} | ${x.masterDownIntervalMs.toFixed(0)} | ${x.failed} |`,
     ),
     '',
-    'Reproduce: `node --import tsx bench/vrrp/failover.ts [--quick] [--runs N]` as root.',
+    'Reproduce: `node --conditions=warren-source --import tsx bench/vrrp/failover.ts [--quick] [--runs N]` as root.',
     '',
   ].join('\n');
   writeFileSync(join(dir, 'vrrp-failover.md'), md);

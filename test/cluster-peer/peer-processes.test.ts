@@ -21,7 +21,7 @@ class NodeProcess {
   private readonly listeners = new Set<() => void>();
 
   constructor(config: object) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    this.child = spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', fixture], {
       cwd: repoRoot,
       env: { ...process.env, WARREN_PEER_NODE: JSON.stringify(config) },
       stdio: ['pipe', 'pipe', 'pipe'],

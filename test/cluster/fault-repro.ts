@@ -2,17 +2,17 @@
 // restart-after-failover lost messages before 457283a and 16e70e5 and pass since (kept as regression checks);
 // disc-master-returns still loses messages at e296f68.
 //
-//   node --import tsx test/cluster/fault-repro.ts split-master [holdMs]
+//   node --conditions=warren-source --import tsx test/cluster/fault-repro.ts split-master [holdMs]
 //     The master (n1, the disc node) is cut from both mirrors by nftables for holdMs (default 4000) while a client
 //     publishes to it with confirms. It confirms alone; the promotion a mirror proposed during the split commits
 //     right after the heal, and the promoted copy lacks everything confirmed during the split.
 //
-//   node --import tsx test/cluster/fault-repro.ts restart-after-failover
+//   node --conditions=warren-source --import tsx test/cluster/fault-repro.ts restart-after-failover
 //     500 confirmed persistent messages; kill -9 of the master (n2); a mirror is promoted with all 500; n2 comes
 //     back; then every node is restarted (SIGTERM n3, n2, n1; start n1, n2, n3). The queue comes back empty: at boot
 //     the replayed queue.promote entries purge the master's store (cluster-service onQueueMoved / mirrors promoted).
 //
-//   node --import tsx test/cluster/fault-repro.ts disc-master-returns [kill|stop]
+//   node --conditions=warren-source --import tsx test/cluster/fault-repro.ts disc-master-returns [kill|stop]
 //     The queue's master is n1, the disc node (the only Raft voter); a client publishes through n2 with confirms.
 //     n1 is killed (restarted 5 s later) or SIGSTOPped (SIGCONT 5 s later). No promotion can commit meanwhile; the
 //     one n2 proposed commits ~0.1-1 s after n1 is back, and what n1 confirmed in between (alone: its mirrors are

@@ -1,6 +1,6 @@
 // Soak run of the mirrored-queue fault scenario (see fault-scenario.ts), as root:
 //
-//   node --import tsx test/cluster/fault-run.ts [--seed N] [--faults 30] [--mode ignore|pause_minority|autoheal]
+//   node --conditions=warren-source --import tsx test/cluster/fault-run.ts [--seed N] [--faults 30] [--mode ignore|pause_minority|autoheal]
 //        [--kinds kill,stop,isolate,split] [--subnet 72] [--keep] [--ci]
 //
 // The seed defaults to WARREN_FAULT_SEED or a random one, and is printed first: the same seed replays the same

@@ -111,7 +111,7 @@ describe.skipIf(why !== undefined)('cluster partitions (network namespaces), ign
   const { ctl, node } = c;
   /** Runs the confirm client inside a node's namespace, against that node. */
   const client = async (n: string, ...args: string[]): Promise<Record<string, unknown>> => {
-    const p = c.lab.spawn(n, `client@${n}`, process.execPath, ['--import', 'tsx', 'test/cluster/confirm-client.ts', `amqp://guest:guest@${c.lab.nodes.get(n)!.ip}`, ...args]);
+    const p = c.lab.spawn(n, `client@${n}`, process.execPath, ['--conditions=warren-source', '--import', 'tsx', 'test/cluster/confirm-client.ts', `amqp://guest:guest@${c.lab.nodes.get(n)!.ip}`, ...args]);
     const code = await p.exited;
     const line = p.output().trim().split('\n').pop() ?? '';
     if (code !== 0) throw new Error(`client on ${n} failed: ${p.output()}`);

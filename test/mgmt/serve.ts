@@ -1,5 +1,5 @@
 // Starts an in-memory broker with the management plugin, for trying the web UI or rabbitmqadmin by hand:
-//   node --import tsx test/mgmt/serve.ts [http-port]
+//   node --conditions=warren-source --import tsx test/mgmt/serve.ts [http-port]
 // Prints {"amqp": PORT, "http": PORT} and runs until SIGTERM/SIGINT.
 import { startBroker } from '../../packages/broker/src/index.ts';
 import { startManagement } from '../../packages/broker/src/mgmt/index.ts';

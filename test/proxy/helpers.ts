@@ -121,7 +121,7 @@ export interface ProxyProc {
 export async function spawnProxy(text: string, dir = tempDir()): Promise<ProxyProc> {
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(cfg, text);
-  const proc = spawn(process.execPath, ['--import', 'tsx', PROXY_BIN, '-f', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', PROXY_BIN, '-f', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
@@ -143,7 +143,7 @@ export async function spawnProxy(text: string, dir = tempDir()): Promise<ProxyPr
 export function runProxyCheck(file: string, bin: string = PROXY_BIN): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const argv = ['-c', '-f', file];
-    const proc = bin === PROXY_BIN ? spawn(process.execPath, ['--import', 'tsx', PROXY_BIN, ...argv], { cwd: ROOT }) : spawn(bin, argv, { cwd: ROOT });
+    const proc = bin === PROXY_BIN ? spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', PROXY_BIN, ...argv], { cwd: ROOT }) : spawn(bin, argv, { cwd: ROOT });
     children.add(proc);
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));

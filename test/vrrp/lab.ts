@@ -153,7 +153,7 @@ export class Lab {
   vrrpd(node: string, conf: string, extra: string[] = []): Proc & { statusSock: string } {
     const confPath = this.writeFile(`${node}-vrrpd.conf`, conf);
     const statusSock = join(this.dir, `${node}-vrrpd-${this.procs.length}.sock`);
-    const p = this.spawn(node, `vrrpd@${node}`, process.execPath, ['--import', 'tsx', VRRPD, '-l', '-D', '-f', confPath, '-s', statusSock, ...extra]);
+    const p = this.spawn(node, `vrrpd@${node}`, process.execPath, ['--conditions=warren-source', '--import', 'tsx', VRRPD, '-l', '-D', '-f', confPath, '-s', statusSock, ...extra]);
     return { ...p, statusSock };
   }
 

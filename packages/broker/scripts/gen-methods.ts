@@ -1,5 +1,5 @@
 // Generates src/amqp/methods.ts from the machine-readable AMQP 0-9-1 spec with RabbitMQ's extensions.
-// Usage: node --import tsx packages/broker/scripts/gen-methods.ts [--check]
+// Usage: node --conditions=warren-source --import tsx packages/broker/scripts/gen-methods.ts [--check]
 // --check exits 1 when the committed file differs from what the spec generates (a test runs it).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -167,7 +167,7 @@ for (;;) {
     );
     for (let round = 0; round < 3; round++) {
       const acked = await new Promise<{ index: number; term: number }>((resolve, reject) => {
-        const proc = spawn(process.execPath, ['--import', 'tsx', child, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const proc = spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', child, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
         let last = { index: 0, term: 0 };
         let buffered = '';
         let lines = 0;
