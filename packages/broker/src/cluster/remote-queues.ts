@@ -660,11 +660,27 @@ export class RemoteQueues {
             if (ch.replaceConsumer?.(old.tag, c) === true) (c.queue as RemoteSubscription).activate();
             else c.queue.removeConsumer(c);
           },
-          () => old.channel.consumerCancelledByServer(old),
+          // the new master has not applied its own promotion yet (this node, the metadata leader, applied it first),
+          // or its link is not up: the consumer keeps waiting for it, as long as any orphan waits
+          () => this.waitAgain(o),
         );
       }
     }
     this.orphans = keep;
+  }
+
+  private waitAgain(o: { sub: RemoteSubscription; queue: Queue; at: number }): void {
+    const c = o.sub.consumer;
+    if (c === null) return;
+    if (o.queue.deleted || Date.now() - o.at > ORPHAN_TIMEOUT_MS) return void c.channel.consumerCancelledByServer(c);
+    this.orphans.push(o);
+    if (this.orphanTimer === null) {
+      this.orphanTimer = setInterval(() => this.expireOrphans(), ORPHAN_CHECK_MS);
+      this.orphanTimer.unref();
+    }
+    setTimeout(() => {
+      if (this.orphans.includes(o)) this.queueMoved(o.queue);
+    }, RESUBSCRIBE_MS);
   }
 }
 
@@ -745,6 +761,8 @@ function homeNodeDown(node: string, vhost: string, queue: string): string {
 /** The error code of a forwarded publish, subscription or get refused by a node that is not the queue's master. */
 const NOT_MASTER = 'NOT_MASTER';
 
+/** Between a consumer's attempts to subscribe at its queue's new master, which may not have applied its promotion yet. */
+const RESUBSCRIBE_MS = 100;
 /** How long a consumer of a mirrored queue waits for a new master before it is cancelled (WARREN_ORPHAN_TIMEOUT_MS). */
 export const ORPHAN_TIMEOUT_MS = Number(process.env['WARREN_ORPHAN_TIMEOUT_MS'] ?? 30_000);
 /** How often waiting consumers are checked for that. */
