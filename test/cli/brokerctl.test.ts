@@ -2,10 +2,11 @@
 // control channel, stop_app/start_app/reset, and the broker binary's config errors and graceful stop.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { BROKER_BIN, TestEnv, freePort, waitForPort, type BrokerProcess } from '../helpers/broker-process.ts';
+import { COMMANDS } from '../../packages/broker/src/cli/commands.ts';
 
 let env: TestEnv;
 let node: BrokerProcess;
@@ -119,6 +120,37 @@ describe('brokerctl', () => {
     expect((await ctl('-q', 'list_queues')).stdout).toBe('name\tmessages\n');
   });
 
+  it('seed (rabbitmqctl commands that take a while): a command running longer than 1.5 s gets its answer (await_startup until a start_app 3 s later)', async () => {
+    expect((await ctl('stop_app')).code).toBe(0);
+    const waiting = ctl('await_startup');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await ctl('start_app')).code).toBe(0);
+    const r = await waiting;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // without a node to wait for, await_startup gives up at brokerctl's --timeout, naming the stopped app
+    expect((await ctl('stop_app')).code).toBe(0);
+    const t = await ctl('-t', '3', 'await_startup');
+    expect(t.code).toBe(69);
+    expect(t.stderr).toContain('rabbit application is not running');
+    expect((await ctl('start_app')).code).toBe(0);
+  }, 30_000);
+
+  it('seed (rabbitmqctl help): brokerctl --help lists every command; brokerctl help <command> describes it', async () => {
+    const all = await env.ctl(['--help']);
+    expect(all.code).toBe(0);
+    for (const c of COMMANDS) expect(all.stdout).toMatch(new RegExp(`^   ${c} `, 'm'));
+    for (const c of ['join_cluster', 'change_cluster_node_type', 'forget_cluster_node', 'force_boot', 'sync_queue', 'cancel_sync_queue']) expect(all.stdout).toContain(`   ${c} `);
+    const one = await env.ctl(['help', 'join_cluster']);
+    expect(one.code).toBe(0);
+    expect(one.stdout).toContain('join_cluster [--disc|--ram] <existing_cluster_member>');
+    expect(one.stdout).toContain('--ram');
+    expect((await env.ctl(['join_cluster', '--help'])).stdout).toBe(one.stdout);
+    const bad = await env.ctl(['help', 'frobnicate']);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain("Command 'frobnicate' not found");
+  });
+
   it('answers an unknown command with a usage error', async () => {
     const r = await ctl('frobnicate');
     expect(r.code).toBe(64);
@@ -140,6 +172,58 @@ describe('broker binary', () => {
       });
     });
   }
+
+  it('seed (rabbitmq-server --help): --help describes every option on stdout with exit 0; an unknown flag is refused with exit 64', async () => {
+    const h = await new Promise<{ code: number | null; stdout: string }>((res) => {
+      const c = spawn(BROKER_BIN, ['--help'], { env: env.env, stdio: ['ignore', 'pipe', 'ignore'] });
+      let stdout = '';
+      c.stdout.on('data', (d: Buffer) => (stdout += d));
+      c.once('exit', (code) => res({ code, stdout }));
+    });
+    expect(h.code).toBe(0);
+    for (const o of ['-detached', '--config', '--port', '--host', '--data-dir', '--memory', '--node-name', '--dist-port', '--cookie-file', '--management-port', '--management-host', '--force-boot', '--quiet', '--help']) {
+      expect(h.stdout).toContain(o);
+    }
+    const u = await run(['--frobnicate']);
+    expect(u.code).toBe(64);
+    expect(u.out).toContain("unknown option '--frobnicate'");
+    const w = await run(['-detach']);
+    expect(w.code).toBe(64);
+    expect(w.out).toContain("unknown option '-detach'");
+  });
+
+  it('seed (rabbitmq-server -detached): -detached starts the node in the background and returns once it runs', async () => {
+    const port = await freePort();
+    const dir = join(env.dir, 'detached');
+    const name = 'rabbit@detached';
+    const r = await run(['-detached', '--port', String(port), '--data-dir', dir, '--node-name', name, '--dist-port', String(await freePort())]);
+    try {
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('started in the background');
+      // it runs on the ports given, with the data directory given (not -d etached)
+      const s = await env.ctl(['-n', name, 'status']);
+      expect(s.code).toBe(0);
+      expect(s.stdout).toContain(`Node data directory: ${dir}`);
+      await waitForPort(port);
+      expect(existsSync(join(dir, `${name}.log`))).toBe(true);
+    } finally {
+      await env.ctl(['-n', name, 'stop']);
+    }
+    // stopped: its name is free again
+    const until = Date.now() + 10_000;
+    while ((await env.ctl(['-n', name, 'ping'])).code === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 200));
+    expect((await env.ctl(['-n', name, 'ping'])).code).toBe(69);
+  }, 30_000);
+
+  it('seed (one rabbit@host per name, as epmd): a second broker with a running node\'s name is refused and leaves the node reachable', async () => {
+    const r = await run(['--memory', '--port', String(await freePort()), '--dist-port', String(await freePort()), '--node-name', NODE]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`node with name "${NODE}" is already running on this host`);
+    // the real node's registration is intact: brokerctl finds it by name
+    const s = await ctl('status');
+    expect(s.code).toBe(0);
+    expect(s.stdout).toContain(`Node name: ${NODE}`);
+  });
 
   it('names the file, line and key of a bad config entry', async () => {
     const cfg = join(env.dir, 'rabbitmq.conf');

@@ -1,12 +1,14 @@
 // The `broker` binary: one node. Flags override the config file (rabbitmq.conf format), which overrides defaults.
-//   broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host]
+//   broker [-detached] [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host]
 //          [--dist-port N] [--cookie-file FILE] [--quiet]
-import { hostname } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BrokerNode } from '../server/node.ts';
 import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-conf.ts';
-import { DEFAULT_DIST_PORT, defaultCookieFile } from '../cli/control.ts';
+import { DEFAULT_DIST_PORT, NodeNameInUseError, defaultCookieFile } from '../cli/control.ts';
 import { ClusterService } from '../cluster/cluster-service.ts';
 
 function log(level: string, line: string): void {
@@ -14,15 +16,79 @@ function log(level: string, line: string): void {
   process.stdout.write(`${t} [${level}] ${line}\n`);
 }
 
+const USAGE = 'usage: broker [-detached] [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--management-port N] [--management-host H] [--force-boot] [--quiet]';
+
+const HELP = `${USAGE}
+
+Runs one Warren node (rabbitmq-server): the AMQP listener, its distribution port (brokerctl and cluster peers) and,
+when enabled, the management plugin. Options override the config file, which overrides the defaults.
+
+  -detached               run in the background, as rabbitmq-server -detached: returns once the node has started
+                          (exit 0) or failed (its exit code); the node's output goes to its log file,
+                          DATA_DIR/NODE.log (with --memory: $TMPDIR/warren-NODE.log)
+  -C, --config FILE       rabbitmq.conf-style config file (or RABBITMQ_CONFIG_FILE)
+  -p, --port N            AMQP port (RABBITMQ_NODE_PORT, listeners.tcp.default; default 5672)
+  --host H                address to listen on (default all interfaces)
+  -d, --data-dir DIR      data directory: definitions, messages, cluster membership (WARREN_DATA_DIR; default ./data)
+  --memory                keep everything in memory (no data directory)
+  -n, --node-name NAME    node name, rabbit@host (RABBITMQ_NODENAME; default rabbit@<short hostname>); a name
+                          already taken by a running node on this host is refused
+  --dist-port N           distribution port for brokerctl and peers (RABBITMQ_DIST_PORT; default AMQP port + 20000)
+  --cookie-file FILE      shared cookie (WARREN_COOKIE_FILE; default ~/.erlang.cookie, created if missing)
+  --management-port N     run the management plugin (HTTP API, UI, /metrics) on this port; without it, the plugin
+                          runs on 15672 when enabled with broker-plugins enable rabbitmq_management
+  --management-host H     management listener address (default 127.0.0.1)
+  --force-boot            start on this disc node's own copy of the cluster metadata (rabbitmqctl force_boot)
+  -q, --quiet             log nothing but warnings and errors
+  -h, --help              this help
+
+Signals: SIGTERM and SIGINT stop the node gracefully. Exit codes: 0 stopped, 1 could not start, 64 usage, 78 config.`;
+
 function usage(msg: string): never {
-  process.stderr.write(`broker: ${msg}\nusage: broker [--config FILE] [--port N] [--host H] [--data-dir DIR | --memory] [--node-name rabbit@host] [--dist-port N] [--cookie-file FILE] [--management-port N] [--management-host H] [--force-boot] [--quiet]\n`);
+  process.stderr.write(`broker: ${msg}\n${USAGE}\nRun broker --help for the options.\n`);
   process.exit(64);
 }
 
+/**
+ * -detached (rabbitmq-server's): start this same command again without it, in its own session, with its output in
+ * a log file, and return once it reports startup complete (exit 0) or exits (its code, with the log's tail).
+ */
+function detach(args: string[], logFile: string): void {
+  mkdirSync(dirname(logFile), { recursive: true });
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { detached: true, stdio: ['ignore', fd, fd, 'ipc'] });
+  const tail = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  child.once('message', (m) => {
+    if (m !== 'started') return;
+    process.stdout.write(`broker: node started in the background (pid ${child.pid}); log: ${logFile}\n`);
+    child.disconnect();
+    child.unref();
+    process.exit(0);
+  });
+  child.once('exit', (code) => {
+    process.stderr.write(`broker: the node failed to start (exit ${code}); log ${logFile}:\n${tail()}\n`);
+    process.exit(code ?? 1);
+  });
+}
+
 async function main(): Promise<void> {
+  // rabbitmq-server's single-dash -detached (parseArgs would read it as -d etached); other single-dash words are
+  // refused rather than split into short options
+  const argv = process.argv.slice(2);
+  const detached = argv.includes('-detached') || argv.includes('--detached');
+  const args = argv.filter((a) => a !== '-detached' && a !== '--detached');
+  for (const a of args) if (/^-[^-]{2,}/.test(a)) usage(`unknown option '${a}' (long options take two dashes: -${a})`);
   let parsed;
   try {
     parsed = parseArgs({
+      args,
+      allowPositionals: true,
       options: {
         config: { type: 'string', short: 'C' },
         port: { type: 'string', short: 'p' },
@@ -41,10 +107,16 @@ async function main(): Promise<void> {
       strict: true,
     });
   } catch (err) {
-    usage((err as Error).message);
+    const m = /^Unknown option '([^']+)'/.exec((err as Error).message);
+    usage(m ? `unknown option '${m[1]}'` : (err as Error).message);
   }
   const v = parsed.values;
-  if (v.help) usage('help');
+  if (v.help) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  // rabbitmq-server start (the seeds' init-script habit): the same as no argument
+  for (const p of parsed.positionals) if (p !== 'start') usage(`unexpected argument '${p}'`);
   const quiet = v.quiet === true;
   const info = (line: string): void => {
     if (!quiet) log('info', line);
@@ -77,6 +149,10 @@ async function main(): Promise<void> {
   // will do, since brokerctl and peers on this host find it by node name
   const distPort = num(v['dist-port'] ?? process.env['RABBITMQ_DIST_PORT'], '--dist-port') ?? cfg.distPort ?? (port === 0 || port + 20000 > 65535 ? 0 : port === 5672 ? DEFAULT_DIST_PORT : port + 20000);
   const cookieFile = v['cookie-file'] ?? cfg.cookieFile ?? defaultCookieFile();
+  if (detached) {
+    detach(args, dataDir !== undefined ? join(resolve(dataDir), `${fullName}.log`) : join(tmpdir(), `warren-${fullName}.log`));
+    return;
+  }
 
   // the management plugin runs when a port is configured (RabbitMQ's management.tcp.port), on loopback by default
   const mgmtPort = num(v['management-port'], '--management-port') ?? cfg.managementPort;
@@ -112,7 +188,8 @@ async function main(): Promise<void> {
     const cport = await control.listen(host ?? '0.0.0.0', distPort, cookieFile);
     info(`distribution port (brokerctl, cluster peers) ${cport}, cookie ${cookieFile}`);
   } catch (err) {
-    process.stderr.write(`broker: cannot open the distribution port ${distPort}: ${(err as Error).message}\n`);
+    if (err instanceof NodeNameInUseError) process.stderr.write(`broker: ${err.message}\n`);
+    else process.stderr.write(`broker: cannot open the distribution port ${distPort}: ${(err as Error).message}\n`);
     process.exit(1);
   }
   try {
@@ -124,6 +201,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   info(`Server startup complete; data ${dataDir ?? '(in memory)'}`);
+  // a -detached parent waits for this
+  if (process.send !== undefined) {
+    process.send('started');
+    process.disconnect();
+  }
 }
 
 void main();

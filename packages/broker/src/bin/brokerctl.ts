@@ -2,18 +2,9 @@
 //   brokerctl [-n rabbit@host] [-p vhost] [-q] [--formatter json] [--no-table-headers] <command> [args...]
 import { hostname } from 'node:os';
 import { TcpTransport, dialPeer, readCookieFile, resolvePeerOptions, silentLogger } from '@warren/cluster-peer';
-import { DEFAULT_DIST_PORT, defaultCookieFile, lookupNode, type ControlReply } from '../cli/control.ts';
+import { DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, defaultCookieFile, lookupNode, type ControlReply } from '../cli/control.ts';
 import type { CommandRequest } from '../cli/commands.ts';
-
-const HELP = `Usage: brokerctl [-n <node>] [-p <vhost>] [-q] [--formatter json] [--no-table-headers] <command> [<args>]
-
-Commands: status, ping, stop, stop_app, start_app, reset, force_reset, await_startup, cluster_status,
-  set_cluster_name, add_user, delete_user, change_password, clear_password, authenticate_user, set_user_tags,
-  list_users, add_vhost, delete_vhost, list_vhosts, set_permissions, clear_permissions, list_permissions,
-  list_user_permissions, set_policy, clear_policy, list_policies, list_queues, list_exchanges, list_bindings,
-  list_connections, list_channels, list_consumers, purge_queue, delete_queue, close_connection,
-  close_all_connections
-Options: --dist-port N (control port when not found by name), --cookie-file FILE, -t/--timeout SECONDS`;
+import { commandHelp, overview } from '../cli/help.ts';
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`${msg}\n`);
@@ -36,6 +27,7 @@ async function main(): Promise<void> {
   let distPort: number | null = null;
   let cookieFile = defaultCookieFile();
   let timeoutS = 60;
+  let help = false;
   const flags: Record<string, string | boolean> = {};
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -56,13 +48,24 @@ async function main(): Promise<void> {
     else if (a === '-t' || a === '--timeout') timeoutS = Number(next());
     else if (a === '--priority' || a === '--apply-to') flags[a.slice(2)] = next();
     else if (a === '--if-unused' || a === '--if-empty' || a === '--ram' || a === '--offline') flags[a.slice(2)] = true;
-    else if (a === '-h' || a === '--help' || a === 'help') {
-      process.stdout.write(HELP + '\n');
-      return;
-    } else rest.push(a);
+    else if (a === '--disc') delete flags['ram'];
+    else if (a === '-h' || a === '--help') help = true;
+    else rest.push(a);
   }
   const [cmd, ...args] = rest;
-  if (!cmd) fail(HELP, 64);
+  // help is answered here, without a node: `brokerctl --help`, `brokerctl help [<command>]`, `brokerctl <command> --help`
+  if (cmd === 'help' || help) {
+    const topic = cmd === 'help' ? args[0] : cmd;
+    if (topic === undefined) {
+      process.stdout.write(overview() + '\n');
+      return;
+    }
+    const text = commandHelp(topic);
+    if (text === null) fail(`Command '${topic}' not found.\n\n${overview()}`, 64);
+    process.stdout.write(text + '\n');
+    return;
+  }
+  if (!cmd) fail(overview(), 64);
   if (!node.includes('@')) node = `${node}@${short}`;
   const host = node.slice(node.indexOf('@') + 1);
   // a node registered on this host (our epmd stand-in) is reached on loopback
@@ -81,25 +84,48 @@ async function main(): Promise<void> {
     logger: silentLogger,
     handler: { onMessage: () => {} },
     requestTimeoutMs: timeoutS * 1000,
+    // the node takes 6 silent ticks of its own pace for a dead link: beat at that pace, or a command longer than
+    // 1.5 s would lose its link before the reply. Our side gives the node more slack: a busy node may stall a while.
+    heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
+    heartbeatMissedTicks: Math.ceil(10_000 / PEER_HEARTBEAT_TICK_MS),
   });
   const target = registered !== null || host === short || host === 'localhost' ? '127.0.0.1' : host;
   let link;
   try {
     link = await dialPeer(config, node, { host: target, port });
   } catch (err) {
+    const code = (err as { code?: string }).code;
+    // name the cause the dial saw, as rabbitmqctl's diagnostics do
+    const cause =
+      code === 'COOKIE_MISMATCH'
+        ? ` * the node refused brokerctl's cookie: the cookie file ${cookieFile} differs from the node's (nodes and brokerctl must share one cookie)`
+        : code === 'WRONG_NODE'
+          ? ` * another node answers on ${target}:${port}, not ${node}`
+          : code === 'CONNECT_FAILED' || code === 'HANDSHAKE_TIMEOUT'
+            ? ` * node ${node} is not running, or its distribution port ${target}:${port} is unreachable` +
+              (registered === null ? ` (the node is not registered on this host; pass --dist-port if it listens elsewhere)` : '')
+            : ` * node ${node} is not running, or its control port (${port}) is unreachable, or the cookie differs`;
     fail(
       `Error: unable to perform an operation on node '${node}'. Please see diagnostics information and suggestions below.\n\n` +
-        `DIAGNOSTICS\n===========\n\n${(err as Error).message}\n\n * node ${node} is not running, or its control port (${port}) is unreachable, or the cookie differs`,
+        `DIAGNOSTICS\n===========\n\n${(err as Error).message}\n\n${cause}`,
       69,
     );
   }
-  const req: CommandRequest = { cmd, args, vhost, flags };
+  const req: CommandRequest = { cmd, args, vhost, flags: { ...flags, timeout: String(timeoutS) } };
   let reply: ControlReply;
   try {
     reply = (await link.request(req)) as ControlReply;
   } catch (err) {
     link.close();
-    fail(`Error: ${(err as Error).message}`, 75);
+    const code = (err as { code?: string }).code;
+    // the link to the node was lost before the reply: the command may or may not have taken effect there
+    const why =
+      code === 'REQUEST_TIMEOUT'
+        ? `node ${node} did not answer ${cmd} within ${timeoutS} s (raise it with --timeout)`
+        : code === 'HEARTBEAT_TIMEOUT'
+          ? `node ${node} stopped answering while running ${cmd} (no heartbeat for 10 s)`
+          : `node ${node} closed the connection while running ${cmd} (it stopped or exited)`;
+    fail(`Error: ${why}; ${cmd} may or may not have taken effect.\n${(err as Error).message}`, 75);
   }
   link.close();
   if (!reply.ok) fail(`Error:\n${reply.error ?? 'unknown error'}`.replace('Error:\nError:', 'Error:'), reply.exitCode ?? 70);

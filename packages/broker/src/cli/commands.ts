@@ -115,6 +115,22 @@ function pickColumns(req: CommandRequest, all: Record<string, unknown>, defaults
   return cols;
 }
 
+const VERSION = `RabbitMQ 3.10.0 (Warren) on Node.js ${process.version}`;
+
+/** A node's listeners as rabbitmqctl prints them: AMQP, the distribution port (brokerctl and peers), the HTTP API. */
+function listeners(node: BrokerNode): string[] {
+  const b = node.broker;
+  const out: string[] = [];
+  if (node.cluster !== null && node.cluster.port > 0) out.push(`interface: [::], port: ${node.cluster.port}, protocol: clustering, purpose: inter-node and CLI tool communication`);
+  if (node.running && b) {
+    const addr = b.address();
+    const i = addr.lastIndexOf(':');
+    out.push(`interface: ${addr.slice(0, i)}, port: ${addr.slice(i + 1)}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0`);
+  }
+  if (node.running && node.managementPort > 0) out.push(`interface: ${node.management?.host ?? '127.0.0.1'}, port: ${node.managementPort}, protocol: http, purpose: HTTP API`);
+  return out;
+}
+
 const H: Record<string, Handler> = {
   ping: (node) => ({ info: `Will ping ${node.nodeName}. This only checks if the OS process is running and registered with epmd. Timeout: 60000 ms.`, text: 'Ping succeeded' }),
 
@@ -157,7 +173,7 @@ const H: Record<string, Handler> = {
       '',
       'Listeners',
       '',
-      node.running ? `Interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0` : '(app not running)',
+      ...listeners(node).map((l) => l.replace(/^i/, 'I')),
       '',
       'Totals',
       '',
@@ -167,7 +183,7 @@ const H: Record<string, Handler> = {
     ];
     return {
       text: lines.join('\n'),
-      json: { pid: process.pid, node: node.nodeName, running: node.running, alarms: b?.memoryAlarm ? ['memory'] : [], memory: mem, listeners: node.running ? [b!.address()] : [] },
+      json: { pid: process.pid, node: node.nodeName, running: node.running, alarms: b?.memoryAlarm ? ['memory'] : [], memory: mem, listeners: node.running ? [b!.address()] : [], version: VERSION, listener_lines: listeners(node) },
     };
   },
 
@@ -183,7 +199,11 @@ const H: Record<string, Handler> = {
     await node.startApp();
     return { info: `Starting node ${node.nodeName} ...` };
   },
-  await_startup: (node) => {
+  // as rabbitmqctl's: waits for the app to start (a ram node waiting for its disc node, a start_app to come)
+  await_startup: async (node, req) => {
+    // (answering a little before brokerctl's own --timeout gives up on the request)
+    const until = Date.now() + Math.max(0, Number(req.flags['timeout'] ?? 300) * 1000 - 1000);
+    while (!node.running && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     app(node);
     return {};
   },
@@ -245,6 +265,26 @@ const H: Record<string, Handler> = {
     const m = node.cluster?.membership() ?? { voters: [name], learners: [] };
     const running = node.cluster ? await node.cluster.runningNodes() : node.running ? [name] : [];
     const partitions = node.cluster?.partitions.list() ?? [];
+    // every running node's version and listeners, as rabbitmqctl lists them (asked of each; one that does not answer
+    // in time is left out)
+    const others = running.filter((n) => n !== name);
+    const statuses = await Promise.all(
+      others.map((n) =>
+        node.cluster!.runOn(n, { cmd: 'status', args: [], vhost: '/', flags: {} }).then(
+          (r) => (r.ok ? (r.result?.json as { version?: string; listener_lines?: string[] } | undefined) : undefined),
+          () => undefined,
+        ),
+      ),
+    );
+    const versions: [string, string][] = [[name, VERSION]];
+    const listenerLines = listeners(node).map((l) => `Node: ${name}, ${l}`);
+    others.forEach((n, i) => {
+      const st = statuses[i];
+      if (st === undefined) return;
+      versions.push([n, st.version ?? 'unknown']);
+      for (const l of st.listener_lines ?? []) listenerLines.push(`Node: ${n}, ${l}`);
+    });
+    versions.sort((a, b) => a[0].localeCompare(b[0]));
     const text = [
       `Cluster status of node ${name} ...`,
       'Basics',
@@ -262,7 +302,7 @@ const H: Record<string, Handler> = {
       '',
       'Versions',
       '',
-      `${name}: RabbitMQ 3.10.0 (Warren) on Node.js ${process.version}`,
+      ...versions.map(([n, v]) => `${n}: ${v}`),
       '',
       'Alarms',
       '',
@@ -274,9 +314,15 @@ const H: Record<string, Handler> = {
       '',
       'Listeners',
       '',
-      ...(node.running ? [`Node: ${name}, interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0`] : []),
+      ...listenerLines,
     ].join('\n');
-    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, alarms: [], partitions: partitions.length > 0 ? { [name]: partitions } : {} } };
+    return {
+      text,
+      json: {
+        cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, versions: Object.fromEntries(versions),
+        alarms: [], partitions: partitions.length > 0 ? { [name]: partitions } : {}, listeners: listenerLines,
+      },
+    };
   },
   set_cluster_name: async (node, req) => {
     const [name] = argN(req, 1, '<name>');
@@ -473,13 +519,13 @@ const H: Record<string, Handler> = {
   },
   list_connections: (node, req) => {
     const b = app(node);
-    const all = { name: 0, user: 0, peer_host: 0, peer_port: 0, state: 0, channels: 0, vhost: 0, recv_oct: 0, send_oct: 0, recv_cnt: 0, send_cnt: 0, timeout: 0, frame_max: 0, client_properties: 0, connected_at: 0, pid: 0 };
+    const all = { name: 0, user: 0, peer_host: 0, peer_port: 0, state: 0, channels: 0, vhost: 0, recv_oct: 0, send_oct: 0, recv_cnt: 0, send_cnt: 0, timeout: 0, frame_max: 0, client_properties: 0, connected_at: 0, pid: 0, node: 0 };
     const cols = pickColumns(req, all, ['user', 'peer_host', 'peer_port', 'state']);
     const rows = [...b.connections].filter((c) => c.user !== null).map((c) =>
       cols.map((k) => ({
         name: c.name, user: c.user?.name ?? '', peer_host: c.peerHost, peer_port: c.peerPort, state: c.running ? 'running' : 'starting',
         channels: c.channels.size, vhost: c.vhost?.name ?? '', recv_oct: c.recvOct, send_oct: c.sendOct, recv_cnt: c.recvCnt, send_cnt: c.sendCnt,
-        timeout: c.heartbeat, frame_max: c.frameMax, client_properties: JSON.stringify(c.clientProperties), connected_at: c.connectedAt, pid: connectionPid(b, c.id),
+        timeout: c.heartbeat, frame_max: c.frameMax, client_properties: JSON.stringify(c.clientProperties), connected_at: c.connectedAt, pid: connectionPid(b, c.id), node: b.localNode,
       })[k as 'name']),
     );
     return clusterWide(node, req, { info: 'Listing connections ...', columns: cols, rows });

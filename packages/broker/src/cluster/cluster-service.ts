@@ -15,7 +15,7 @@ import { PeerManager, TcpTransport, readCookieFile, systemClock, cryptoRandom, t
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
 import { runCommand, CommandError, type CommandRequest } from '../cli/commands.ts';
-import { lookupNode, registerNode, unregisterNode, DEFAULT_DIST_PORT, type ControlReply } from '../cli/control.ts';
+import { claimNode, lookupNode, registerNode, unregisterNode, DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, type ControlReply } from '../cli/control.ts';
 import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type RaftMessage, type RaftStorage, type Membership } from './raft/index.ts';
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
@@ -26,8 +26,8 @@ import type { ListingKind, Viewer } from '../mgmt/listings.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
 
-/** Peer link heartbeat tick between cluster nodes (see listen()). */
-export const PEER_HEARTBEAT_TICK_MS = 250;
+/** Peer link heartbeat tick between cluster nodes (see listen()); brokerctl beats at the same pace. */
+export { PEER_HEARTBEAT_TICK_MS };
 /** Peers take this much silence for a dead node (6 missed ticks). */
 const PEER_DEAD_AFTER_MS = 6 * PEER_HEARTBEAT_TICK_MS;
 /** An event-loop stall this long is logged: a longer one makes peers take this node for dead. */
@@ -151,6 +151,8 @@ export class ClusterService {
   async listen(host: string, port: number, cookieFile: string): Promise<number> {
     const env = this.env;
     const cookie = env.cookie ?? (await readCookieFile(cookieFile));
+    // the node name is this process's, as epmd allows one registration per name (NodeNameInUseError)
+    if (env.resolve === undefined) claimNode(this.nodeName);
     this.manager = new PeerManager({
       nodeName: this.nodeName,
       cookie,
