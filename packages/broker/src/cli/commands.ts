@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import type { ApplyTo } from '../policy/policy.ts';
 import { PolicyError, validatePolicy } from '../policy/policy.ts';
 import type { ControlReply } from './control.ts';
+import { parseWatermarkArgs, WATERMARK_USAGE } from './memory-watermark.ts';
 
 export interface CommandRequest {
   cmd: string;
@@ -482,6 +483,12 @@ const H: Record<string, Handler> = {
   },
 
   // ---- listing
+  set_vm_memory_high_watermark: (node, req) => {
+    const w = parseWatermarkArgs(req.args);
+    if (!w.ok) throw new CommandError(`Error (argument validation): ${w.error}\nUsage: brokerctl ${WATERMARK_USAGE}`, 64);
+    app(node).setMemoryHighWatermark(w.value, w.absolute);
+    return { info: `Setting memory threshold on ${node.nodeName} to ${w.shown} ...` };
+  },
   list_queues: async (node, req) => {
     const b = app(node);
     const vh = vhostOf(b, req.vhost);

@@ -365,6 +365,23 @@ export class Broker extends EventEmitter implements VHostContext {
     this.memoryTimer.unref();
   }
 
+  /**
+   * rabbitmqctl set_vm_memory_high_watermark: a new threshold at run time, as a fraction of the memory available or
+   * (absolute) in bytes; the alarm is re-evaluated at once, as RabbitMQ's vm_memory_monitor does. Not kept across a
+   * restart (RabbitMQ neither).
+   */
+  setMemoryHighWatermark(value: number, absolute: boolean): void {
+    this.opts.memoryHighWatermark = value;
+    if (absolute) this.memoryLimit = Math.floor(value);
+    else {
+      const constrained = Number(process.constrainedMemory?.() || 0);
+      const total = constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+      this.memoryLimit = Math.floor(total * value);
+    }
+    this.log(`Memory high watermark set to ${Math.round(this.memoryLimit / 1048576)} MiB (${this.memoryLimit} bytes)${absolute ? '' : ` of ${value} of available memory`}`);
+    this.checkMemory();
+  }
+
   checkMemory(): void {
     const used = process.memoryUsage.rss();
     if (!this.memoryAlarm && used > this.memoryLimit) {
