@@ -963,17 +963,37 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.conn.scheduleFlush();
   }
 
+  /**
+   * tx.commit-ok goes out once every message of the transaction is as safe as a publisher confirm would make it (on
+   * this node's disc when persistent in a durable queue, with queues on other nodes, with every synchronised mirror);
+   * later frames on the channel wait, in order. A message that could not be stored (the disc failed, a mirror or
+   * queue node was lost) closes the channel with 541 INTERNAL_ERROR instead: the commit is not known to be safe.
+   */
   private txCommit(): void {
     if (!this.tx) throw preconditionFailed('channel is not transactional');
     const ops = this.txOps;
     this.txOps = [];
+    const safe = new CommitWaiter();
     for (const op of ops) {
-      if (op.kind === 'publish') this.route(op.exchange!, op.msg!, op.mandatory!);
+      if (op.kind === 'publish') this.routeTx(op.exchange!, op.msg!, op.mandatory!, safe);
       else if (op.kind === 'ack') this.ackOne(op.tag!, op.multiple!);
       else this.settle(op.tag!, op.multiple!, op.requeue!);
     }
-    M.encodeTxCommitOk(this.conn.writer, this.id);
-    this.conn.scheduleFlush();
+    if (safe.outstanding === 0) {
+      M.encodeTxCommitOk(this.conn.writer, this.id);
+      this.conn.scheduleFlush();
+      return;
+    }
+    this.awaitAsync(safe.settled(), () => M.encodeTxCommitOk(this.conn.writer, this.id));
+  }
+
+  private routeTx(ex: Exchange, msg: Message, mandatory: boolean, safe: CommitWaiter): void {
+    const r = this.conn.vhost!.publish(ex, msg, safe, 0);
+    if (r.congested !== null) this.conn.flowBlock(r.congested);
+    if (r.routed === 0 && r.rejected === 0 && mandatory) this.basicReturn(msg, REPLY.NO_ROUTE, 'NO_ROUTE');
+    // (a queue refusing a message by its overflow setting drops it silently without confirms, as RabbitMQ does)
+    safe.outstanding += (r.needsDisk ? 1 : 0) + r.remoteWaits;
+    if (r.needsDisk) this.conn.broker.messageStore.whenDurable(safe, 0);
   }
 
   private txRollback(): void {
@@ -1020,3 +1040,36 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   }
 }
 
+/** Counts what a transaction's commit waits for (one object per commit, not per message). */
+class CommitWaiter implements DurableWaiter {
+  outstanding = 0;
+  private failed = false;
+  private resolve: (() => void) | null = null;
+  private reject: ((err: Error) => void) | null = null;
+
+  settled(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      this.check();
+    });
+  }
+
+  onDurable(): void {
+    this.outstanding--;
+    this.check();
+  }
+
+  onNack(): void {
+    this.outstanding--;
+    this.failed = true;
+    this.check();
+  }
+
+  private check(): void {
+    if (this.outstanding > 0 || this.resolve === null) return;
+    if (this.failed) this.reject!(new ChannelError(REPLY.INTERNAL_ERROR, 'tx.commit failed: a message of the transaction could not be stored (disc or mirror failure)'));
+    else this.resolve();
+    this.resolve = null;
+  }
+}

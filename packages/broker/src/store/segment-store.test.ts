@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SegmentStore } from './segment-store.ts';
-import { nodeFs, type StoreFs } from './store-fs.ts';
+import { FaultFs } from './fault-fs.ts';
 import { Message } from '../queue/message.ts';
 
 const dirs: string[] = [];
@@ -21,59 +21,6 @@ function tempDir(): string {
 
 function msg(body: string): Message {
   return new Message('ex', 'rk', { deliveryMode: 2 }, null, Buffer.from(body), 1_700_000_000_000);
-}
-
-function errno(code: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${code}: simulated`), { code });
-}
-
-/** Real files, with faults scheduled per call: what the disc does to the next writes, syncs, cuts and creates. */
-class FaultFs implements StoreFs {
-  durableWrites = true;
-  /** per upcoming write: 'short' writes half (really) and returns that count, 'partial:ENOSPC' writes half and then fails the rest */
-  writes: string[] = [];
-  syncs: string[] = [];
-  truncates: string[] = [];
-  opens: string[] = [];
-  writeCalls = 0;
-  mkdirp = nodeFs.mkdirp;
-  exists = nodeFs.exists;
-  list = nodeFs.list;
-  readFile = nodeFs.readFile;
-  replaceFile = nodeFs.replaceFile;
-  writeSync = nodeFs.writeSync;
-  fsyncSync = nodeFs.fsyncSync;
-  truncatePath = nodeFs.truncatePath;
-  close = nodeFs.close;
-  unlink = nodeFs.unlink;
-  removeTree = nodeFs.removeTree;
-  openAppend(path: string): number {
-    const f = this.opens.shift();
-    if (f !== undefined && f !== 'ok') throw errno(f);
-    return nodeFs.openAppend(path);
-  }
-  write(fd: number, bytes: Uint8Array, offset: number, length: number, cb: (err: NodeJS.ErrnoException | null, n: number) => void): void {
-    this.writeCalls++;
-    const f = this.writes.shift() ?? 'ok';
-    if (f === 'ok') return nodeFs.write(fd, bytes, offset, length, cb);
-    if (f === 'short') return nodeFs.write(fd, bytes, offset, Math.max(1, length >> 1), cb);
-    if (f.startsWith('partial:')) {
-      // the disc fills up mid-write: half the bytes land, the next call gets the error
-      this.writes.unshift(f.slice(8));
-      return nodeFs.write(fd, bytes, offset, Math.max(1, length >> 1), cb);
-    }
-    setImmediate(() => cb(errno(f), 0));
-  }
-  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
-    const f = this.syncs.shift();
-    if (f !== undefined && f !== 'ok') return void setImmediate(() => cb(errno(f)));
-    nodeFs.fdatasync(fd, cb);
-  }
-  truncateSync(fd: number, length: number): void {
-    const f = this.truncates.shift();
-    if (f !== undefined && f !== 'ok') throw errno(f);
-    nodeFs.truncateSync(fd, length);
-  }
 }
 
 /** Publishes one message and waits for the group it is in: 'ok' or 'nack'. */
