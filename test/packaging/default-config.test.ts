@@ -20,7 +20,7 @@ describe.skipIf(!canUnshare)('broker default configuration file', () => {
     const etc = join(dir, 'rabbitmq');
     spawnSync('mkdir', ['-p', etc]);
     writeFileSync(join(etc, 'rabbitmq.conf'), `listeners.tcp.default = 127.0.0.1:${port}\n`);
-    const env = { ...process.env, WARREN_COOKIE_FILE: join(dir, 'cookie'), WARREN_NODE_REGISTRY: join(dir, 'registry') };
+    const env: NodeJS.ProcessEnv = { ...process.env, WARREN_COOKIE_FILE: join(dir, 'cookie'), WARREN_NODE_REGISTRY: join(dir, 'registry') };
     delete env['RABBITMQ_CONFIG_FILE'];
     const script = 'mkdir -p /etc/rabbitmq && mount --bind "$1" /etc/rabbitmq && shift && exec "$@"';
     const child = spawn('unshare', ['-m', 'sh', '-c', script, 'sh', etc, BROKER_BIN, '--memory', '--dist-port', '0', '--node-name', `etc${port}@localhost`], {
