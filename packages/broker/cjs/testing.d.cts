@@ -1,10 +1,11 @@
 // Types of the CommonJS entry (testing.cjs).
-import type { RunningBroker, TestBrokerOptions } from '../dist/testing.js';
-export type { RunningBroker, TestBrokerOptions } from '../dist/testing.js';
-declare function setup(options?: TestBrokerOptions): Promise<() => Promise<void>>;
+import type { RunningBroker as Running, TestBrokerOptions as Options } from '../dist/testing.js';
+declare function setup(options?: Options): Promise<() => Promise<void>>;
 declare namespace setup {
-  export function teardown(): Promise<void>;
-  export function brokerForWorker(options?: TestBrokerOptions): Promise<RunningBroker>;
-  export function stopWorkerBroker(): Promise<void>;
+  type RunningBroker = Running;
+  type TestBrokerOptions = Options;
+  function teardown(): Promise<void>;
+  function brokerForWorker(options?: Options): Promise<Running>;
+  function stopWorkerBroker(): Promise<void>;
 }
 export = setup;

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BrokerNode } from '../server/node.ts';
 import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-conf.ts';
+import { defaultConfigFile } from '../config/default-config-file.ts';
 import { DEFAULT_DIST_PORT, NodeNameInUseError, defaultCookieFile } from '../cli/control.ts';
 import { ClusterService } from '../cluster/cluster-service.ts';
 
@@ -122,10 +123,11 @@ async function main(): Promise<void> {
     if (!quiet) log('info', line);
   };
   let cfg: NodeConfig = {};
-  const configFile = v.config ?? process.env['RABBITMQ_CONFIG_FILE'];
+  const configFile = v.config ?? process.env['RABBITMQ_CONFIG_FILE'] ?? defaultConfigFile();
   if (configFile) {
     try {
       cfg = loadConfig(configFile, (w) => log('warning', w));
+      info(`config file ${configFile}`);
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`broker: config error: ${err.message}\n`);

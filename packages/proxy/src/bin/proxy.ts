@@ -12,6 +12,7 @@ import { ConfigError, formatMessage, parseConfigFiles } from '../config/parse-co
 import type { Config } from '../config/types.ts';
 import { LoadBalancer } from '../load-balancer.ts';
 import { StderrLogger } from '../logger.ts';
+import { DEFAULT_CONFIG_FILE, PROXY_HELP } from './help.ts';
 
 const VERSION = 'warren-proxy 0.1.0 (haproxy.cfg compatible)';
 
@@ -24,7 +25,7 @@ interface Args {
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`proxy: ${msg}\n`);
-  process.stderr.write('usage: proxy -f <cfgfile> [-f <cfgfile>...] [-c] [-p <pidfile>] [-q] [-db] [-v]\n');
+  process.stderr.write('usage: proxy [-f <cfgfile>]... [-c] [-p <pidfile>] [-q] [-db] [-v]; proxy --help for more\n');
   process.exit(1);
 }
 
@@ -64,13 +65,14 @@ function parseArgs(argv: string[]): Args {
         break;
       case '-h':
       case '--help':
-        usage();
+        process.stdout.write(PROXY_HELP);
+        process.exit(0);
         break;
       default:
         usage(`unknown option '${arg}'`);
     }
   }
-  if (a.files.length === 0) usage('no configuration file (-f)');
+  if (a.files.length === 0) a.files.push(DEFAULT_CONFIG_FILE);
   return a;
 }
 

@@ -6,19 +6,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { Daemon } from '../daemon.ts';
 import { Logger } from '../log.ts';
+import { DEFAULT_CONFIG_FILE, VRRPD_HELP as USAGE } from './help.ts';
 
-const USAGE = `Usage: vrrpd [options]
-  -f, --use-file FILE        configuration file (default /etc/keepalived/keepalived.conf)
-  -t, --config-test          check the configuration and exit (0 ok, 1 error)
-  -l, --log-console          log to the console (the default; accepted for keepalived compatibility)
-  -D, --log-detail           detailed log (every invalid packet, GARP, unknown VRIDs)
-  -g, --log-file FILE        log to FILE instead of stdout
-  -s, --status-socket PATH   serve status JSON over HTTP on a unix socket
-      --status-port PORT     serve status JSON over HTTP on 127.0.0.1:PORT (0 = any free port)
-  -p, --pid FILE             write the pid to FILE (also -r/--vrrp_pid)
-  -n, --dont-fork, -P, --vrrp   accepted (vrrpd never forks and only does VRRP)
-  -h, --help                 this help
-`;
 
 function main(): void {
   let args;
@@ -48,7 +37,7 @@ function main(): void {
     process.stdout.write(USAGE);
     return;
   }
-  const file = args['use-file'] ?? '/etc/keepalived/keepalived.conf';
+  const file = args['use-file'] ?? DEFAULT_CONFIG_FILE;
   let config;
   try {
     config = loadConfig(file);
