@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect, type Socket } from 'node:net';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { BROKER_BIN, TestEnv, freePort, waitForPort, type BrokerProcess } from '../helpers/broker-process.ts';
 import { COMMANDS } from '../../packages/broker/src/cli/commands.ts';
@@ -11,13 +12,15 @@ import { COMMANDS } from '../../packages/broker/src/cli/commands.ts';
 let env: TestEnv;
 let node: BrokerProcess;
 let url: string;
+let distPort: number;
 const NODE = 'rabbit@ctltest';
 const ctl = (...args: string[]) => env.ctl(['-n', NODE, ...args]);
 
 beforeAll(async () => {
   env = new TestEnv();
   const port = await freePort();
-  node = await env.startBroker(['--data-dir', join(env.dir, 'data'), '--node-name', NODE, '--dist-port', String(await freePort())], port);
+  distPort = await freePort();
+  node = await env.startBroker(['--data-dir', join(env.dir, 'data'), '--node-name', NODE, '--dist-port', String(distPort)], port);
   url = `amqp://guest:guest@127.0.0.1:${port}`;
 }, 30_000);
 afterAll(async () => {
@@ -25,6 +28,33 @@ afterAll(async () => {
 });
 
 describe('brokerctl', () => {
+  it('answers while a stranger holds 300 idle connections to the distribution port', async () => {
+    const sockets = new Set<Socket>();
+    let stop = false;
+    const open = (): void => {
+      if (stop) return;
+      const s = connect(distPort, '127.0.0.1');
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        setTimeout(open, 20);
+      });
+    };
+    try {
+      for (let i = 0; i < 300; i++) open();
+      await new Promise((r) => setTimeout(r, 500));
+      for (let i = 0; i < 3; i++) {
+        const r = await ctl('-q', 'list_vhosts');
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      }
+    } finally {
+      stop = true;
+      for (const s of sockets) s.destroy();
+    }
+  });
+
   it('manages users, vhosts and permissions with rabbitmqctl output', async () => {
     expect((await ctl('add_user', 'alice', 's3cret')).stdout).toBe('Adding user "alice" ...\n');
     expect((await ctl('add_vhost', 'prod')).stdout).toBe('Adding vhost "prod" ...\n');

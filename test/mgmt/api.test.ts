@@ -672,3 +672,53 @@ describe('cluster view', () => {
     expect(nodes[0]).toMatchObject({ name: env.b.broker.opts.nodeName, type: 'ram', running: true, partitions: [] });
   });
 });
+
+describe('writes from other sites (CSRF)', () => {
+  const evil = { users: [{ name: 'csrf-admin', password: 'x', tags: 'administrator' }], vhosts: [{ name: 'csrf-vh' }] };
+  const created = async (): Promise<string[]> => {
+    const users = (await http(env, 'GET', '/api/users')).json.map((u: { name: string }) => u.name);
+    const vhosts = (await http(env, 'GET', '/api/vhosts')).json.map((v: { name: string }) => v.name);
+    return [...users, ...vhosts].filter((n) => n.startsWith('csrf-'));
+  };
+
+  it('answers 415 to bodies that are not JSON, as RabbitMQ does, and creates nothing', async () => {
+    for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'text/plain; charset=utf-8']) {
+      const r = await http(env, 'POST', '/api/definitions', JSON.stringify(evil), ['guest', 'guest'], { 'content-type': ct });
+      expect(r.status, ct).toBe(415);
+    }
+    const form = await http(env, 'PUT', '/api/users/csrf-form', 'password=x&tags=administrator', ['guest', 'guest'], { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(form.status).toBe(415);
+    // multipart is the definitions upload's only
+    const mp = await http(env, 'PUT', '/api/vhosts/csrf-mp', '--b\r\n\r\n{}\r\n--b--', ['guest', 'guest'], { 'content-type': 'multipart/form-data; boundary=b' });
+    expect(mp.status).toBe(415);
+    expect(await created()).toEqual([]);
+    // JSON with parameters, and no content type at all (curl -d without -H), are taken as RabbitMQ takes them
+    expect((await http(env, 'PUT', '/api/vhosts/ct-json', '{}', ['guest', 'guest'], { 'content-type': 'application/json; charset=utf-8' })).status).toBe(201);
+    expect((await http(env, 'DELETE', '/api/vhosts/ct-json')).status).toBe(204);
+  });
+
+  it('refuses state-changing requests whose Origin is another site (403), and keeps same-origin and non-browser ones', async () => {
+    const refused = [
+      { origin: 'http://evil.example' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const h of refused) {
+      const r = await http(env, 'POST', '/api/definitions', evil, ['guest', 'guest'], h);
+      expect(r.status, JSON.stringify(h)).toBe(403);
+      expect(r.json.error).toBe('forbidden');
+      // a multipart upload (what a cross-site HTML form can send) is refused the same way
+      const form = `--b\r\ncontent-disposition: form-data; name="file"\r\n\r\n${JSON.stringify(evil)}\r\n--b--\r\n`;
+      const f = await http(env, 'POST', '/api/definitions', form, ['guest', 'guest'], { ...h, 'content-type': 'multipart/form-data; boundary=b' });
+      expect(f.status).toBe(403);
+      expect((await http(env, 'DELETE', '/api/vhosts/%2F', undefined, ['guest', 'guest'], h)).status).toBe(403);
+    }
+    expect(await created()).toEqual([]);
+    // reading is not a state change
+    expect((await http(env, 'GET', '/api/overview', undefined, ['guest', 'guest'], { origin: 'http://evil.example' })).status).toBe(200);
+    // the API's own origin (the web UI) may write
+    const own = new URL(env.base).host;
+    expect((await http(env, 'PUT', '/api/vhosts/origin-ok', {}, ['guest', 'guest'], { origin: `http://${own}`, 'sec-fetch-site': 'same-origin' })).status).toBe(201);
+    expect((await http(env, 'DELETE', '/api/vhosts/origin-ok', undefined, ['guest', 'guest'], { origin: `http://${own}` })).status).toBe(204);
+  });
+});

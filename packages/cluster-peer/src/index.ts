@@ -4,7 +4,7 @@
  */
 export { PeerManager, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './peer-manager.ts';
 export type { PeerManagerOptions } from './peer-manager.ts';
-export { MAX_PENDING_HANDSHAKES, PeerServer } from './peer-server.ts';
+export { MAX_PENDING_HANDSHAKES, MAX_PENDING_PER_SOURCE, PeerServer } from './peer-server.ts';
 export { dialPeer } from './dial.ts';
 export { DEFERRED, PeerLink, DEFAULT_HEARTBEAT_MISSED_TICKS, DEFAULT_HEARTBEAT_TICK_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './peer-link.ts';
 export type { PeerHandler, ReplyHandler, RequestOptions } from './peer-link.ts';

@@ -16,7 +16,7 @@ import { localClusterView, type ClusterView } from './cluster.ts';
 import { Stats } from './stats.ts';
 import { managementAgent } from './listings.ts';
 import { collect } from './metrics.ts';
-import { ApiError, methodNotAllowed, notFound, parseJsonBody, readBody, sendEmpty, sendError, sendJson, splitPath } from './http.ts';
+import { ApiError, checkContentType, checkOrigin, methodNotAllowed, notFound, parseJsonBody, readBody, sendEmpty, sendError, sendJson, splitPath } from './http.ts';
 import type { FormatContext } from './format.ts';
 import { shape } from './shape.ts';
 
@@ -144,6 +144,10 @@ async function handle(api: Api, broker: Broker, req: IncomingMessage, res: Serve
   const handler = m.route.methods[verb as 'GET'];
   const user = authenticate(broker, req);
   if (!handler) throw methodNotAllowed(Object.keys(m.route.methods));
+  if (verb !== 'GET') {
+    checkOrigin(req);
+    checkContentType(req, segs[1] === 'definitions');
+  }
   let raw: Buffer | null = null;
   const rawBody = async (): Promise<Buffer> => (raw ??= await readBody(req));
   const ctx: RequestContext = {

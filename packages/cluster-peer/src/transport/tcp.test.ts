@@ -5,7 +5,7 @@ import { dialPeer } from '../dial.ts';
 import { Handshake, NONCE_BYTES } from '../handshake.ts';
 import { cryptoRandom } from '../random.ts';
 import type { PeerLink } from '../peer-link.ts';
-import { MAX_PENDING_HANDSHAKES, PeerServer } from '../peer-server.ts';
+import { MAX_PENDING_HANDSHAKES, MAX_PENDING_PER_SOURCE, PeerServer } from '../peer-server.ts';
 import { CapturingLogger, RecordingHandler } from '../test-support.ts';
 import { TcpTransport } from './tcp.ts';
 
@@ -71,16 +71,50 @@ describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () =>
     expect(s.logger.some(/unknown node: during handshake: frame of 1095586128 bytes announced, maximum is 1024/)).toBe(true);
   });
 
-  it('turns away connections beyond MAX_PENDING_HANDSHAKES while handshakes are pending', async () => {
+  it('drops the oldest idle connection, not the newcomer, beyond MAX_PENDING_PER_SOURCE pending handshakes', async () => {
     const s = await server();
     const sockets: net.Socket[] = [];
     cleanups.push(() => sockets.forEach((socket) => socket.destroy()));
-    for (let i = 0; i < MAX_PENDING_HANDSHAKES + 3; i++) {
+    const closed: number[] = [];
+    for (let i = 0; i < MAX_PENDING_PER_SOURCE + 3; i++) {
       const socket = net.connect(s.address.port, '127.0.0.1');
       socket.on('error', () => {});
+      socket.on('close', () => closed.push(i));
       sockets.push(socket);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     }
-    await waitUntil(() => s.logger.lines.filter((l) => l.includes('handshakes already in progress')).length === 3);
+    await waitUntil(() => closed.length === 3);
+    expect(closed.sort((a, b) => a - b)).toEqual([0, 1, 2]);
+    expect(s.logger.lines.filter((l) => l.includes('handshakes from 127.0.0.1 already in progress')).length).toBe(3);
+  });
+
+  it(`links a peer promptly while ${MAX_PENDING_HANDSHAKES * 5} idle connections are held open and reopened`, async () => {
+    const s = await server();
+    const sockets = new Set<net.Socket>();
+    let stop = false;
+    cleanups.push(() => {
+      stop = true;
+      sockets.forEach((socket) => socket.destroy());
+    });
+    // a stranger keeps 320 sockets open, opening a new one whenever one is dropped
+    const open = (): void => {
+      if (stop) return;
+      const socket = net.connect(s.address.port, '127.0.0.1');
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        setTimeout(open, 5);
+      });
+    };
+    for (let i = 0; i < MAX_PENDING_HANDSHAKES * 5; i++) open();
+    await waitUntil(() => s.logger.lines.filter((l) => l.includes('already in progress')).length > 100, 8000);
+    for (let i = 0; i < 3; i++) {
+      const options = { nodeName: `rabbit@client${i}`, cookie: 'TCPCOOKIE', transport: new TcpTransport(), handler: new RecordingHandler(), logger: new CapturingLogger() };
+      const link: PeerLink = await dialPeer(options, 'rabbit@server', s.address);
+      cleanups.push(() => link.close());
+      expect(await link.request({ echo: i })).toBe(i);
+    }
   });
 
   it('links a hand-written client that follows the documented protocol, and drops it on a malformed frame', async () => {
