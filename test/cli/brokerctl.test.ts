@@ -2,7 +2,8 @@
 // control channel, stop_app/start_app/reset, and the broker binary's config errors and graceful stop.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { AMQPClient } from '@cloudamqp/amqp-client';
@@ -254,6 +255,46 @@ describe('broker binary', () => {
     expect(s.code).toBe(0);
     expect(s.stdout).toContain(`Node name: ${NODE}`);
   });
+
+  it('seed (rabbitmq-plugins enable rabbitmq_management): broker-plugins enables the management plugin, which the node runs on 15672 at its next start', async () => {
+    const plugins = (...args: string[]): Promise<{ code: number | null; out: string }> =>
+      new Promise((res) => {
+        const c = spawn(join(BROKER_BIN, '..', 'broker-plugins'), args, { env: env.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d));
+        c.stderr.on('data', (d: Buffer) => (out += d));
+        c.once('exit', (code) => res({ code, out }));
+      });
+    const dir = join(env.dir, 'plugins-node');
+    const e = await plugins('--data-dir', dir, 'enable', 'rabbitmq_management');
+    expect(e.code).toBe(0);
+    expect(e.out).toContain('The following plugins have been enabled:\n  rabbitmq_management');
+    expect(readFileSync(join(dir, 'enabled_plugins'), 'utf8')).toBe('[rabbitmq_management].\n');
+    expect((await plugins('--data-dir', dir, 'list')).out).toMatch(/^\[E \] rabbitmq_management +3\.10/m);
+    const bad = await plugins('--data-dir', dir, 'enable', 'rabbitmq_shovel_nonesuch');
+    expect(bad.code).toBe(65);
+    expect(bad.out).toContain('plugins_not_found');
+    // the node starts the management listener on RabbitMQ's port (when this host has it free)
+    const free = await new Promise<boolean>((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen(15672, '0.0.0.0', () => srv.close(() => res(true)));
+    });
+    if (free) {
+      const port = await freePort();
+      const child = spawn(BROKER_BIN, ['--port', String(port), '--data-dir', dir, '--node-name', 'rabbit@plugins', '--dist-port', String(await freePort())], { env: env.env, stdio: 'ignore' });
+      try {
+        await waitForPort(15672, 20_000);
+        const auth = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
+        expect(((await (await fetch('http://127.0.0.1:15672/api/overview', { headers: { authorization: auth } })).json()) as { node: string }).node).toBe('rabbit@plugins');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }
+    const d = await plugins('--data-dir', dir, 'disable', 'rabbitmq_management');
+    expect(d.code).toBe(0);
+    expect(readFileSync(join(dir, 'enabled_plugins'), 'utf8')).toBe('[].\n');
+  }, 60_000);
 
   it('names the file, line and key of a bad config entry', async () => {
     const cfg = join(env.dir, 'rabbitmq.conf');

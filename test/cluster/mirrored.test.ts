@@ -219,7 +219,7 @@ describe('mirrored queues', () => {
     // mirror the queue between the two ram nodes only, so every failover can be committed by the disc node
     nodes[1]!.proc = await env.startBroker(nodes[1]!.args, nodes[1]!.port);
     const ramNodes = JSON.stringify([nodes[1]!.name, nodes[2]!.name]);
-    expect((await ctl(0, 'set_policy', '--priority', '2', 'ha-ram', '^hr\\.', `{"ha-mode":"nodes","ha-params":${ramNodes}}`)).code).toBe(0);
+    expect((await ctl(0, 'set_policy', '--priority', '2', 'ha-ram', '^hr\\.', `{"ha-mode":"nodes","ha-params":${ramNodes},"ha-sync-mode":"automatic"}`)).code).toBe(0);
     const c0 = await new AMQPClient(url(1)).connect();
     await (await c0.channel()).queueDeclare('hr.loop', { durable: true });
     await c0.close();

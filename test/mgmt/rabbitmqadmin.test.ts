@@ -215,6 +215,16 @@ describe.skipIf(!script)('rabbitmqadmin against Warren', () => {
     expect(await ok('list', 'connections')).toContain('No items');
   });
 
+  it('seed (rabbitmqadmin list queues name policy): a queue without a policy has RabbitMQ 3.10\'s "policy": null, which rabbitmqadmin prints with -f kvp', async () => {
+    await ok('declare', 'queue', 'name=no-policy-q', 'durable=false');
+    // RabbitMQ 3.10.8 answers {"policy":null,"operator_policy":null,...} for such a queue, and its rabbitmqadmin's
+    // table formatter cannot print the null (its own bug); kvp, long and the JSON formats can
+    const q = (await json('list', 'queues')).find((x: { name: string }) => x.name === 'no-policy-q');
+    expect(q).toMatchObject({ policy: null, operator_policy: null });
+    expect(await ok('-f', 'kvp', 'list', 'queues', 'name', 'policy')).toContain('name="no-policy-q" policy="None"');
+    await ok('delete', 'queue', 'name=no-policy-q');
+  });
+
   it('is refused with wrong credentials', async () => {
     const r = await rabbitmqadmin(script!, env, ['-u', 'guest', '-p', 'wrong', 'list', 'queues']);
     expect(r.code).not.toBe(0);

@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-con
 import { defaultConfigFile } from '../config/default-config-file.ts';
 import { DEFAULT_DIST_PORT, NodeNameInUseError, defaultCookieFile } from '../cli/control.ts';
 import { ClusterService } from '../cluster/cluster-service.ts';
+import { PluginsFileError, enabledPluginsFile, managementEnabled } from '../cli/plugins.ts';
 
 function log(level: string, line: string): void {
   const t = new Date().toISOString().replace('T', ' ').replace('Z', '');
@@ -38,7 +39,8 @@ when enabled, the management plugin. Options override the config file, which ove
   --cookie-file FILE      shared cookie (WARREN_COOKIE_FILE; default ~/.erlang.cookie, created if missing)
   --management-port N     run the management plugin (HTTP API, UI, /metrics) on this port; without it, the plugin
                           runs on 15672 when enabled with broker-plugins enable rabbitmq_management
-  --management-host H     management listener address (default 127.0.0.1)
+  --management-host H     management listener address (default 127.0.0.1; 0.0.0.0 when the plugin runs on 15672 by
+                          its enabled_plugins file, as RabbitMQ's)
   --force-boot            start on this disc node's own copy of the cluster metadata (rabbitmqctl force_boot)
   -q, --quiet             log nothing but warnings and errors
   -h, --help              this help
@@ -66,6 +68,12 @@ function detach(args: string[], logFile: string): void {
     }
   };
   child.once('message', (m) => {
+    if (m === 'failed') {
+      process.stderr.write(`broker: the node's app failed to start; the node runs with its app stopped (pid ${child.pid}); log ${logFile}:\n${tail()}\n`);
+      child.disconnect();
+      child.unref();
+      process.exit(1);
+    }
     if (m !== 'started') return;
     process.stdout.write(`broker: node started in the background (pid ${child.pid}); log: ${logFile}\n`);
     child.disconnect();
@@ -157,9 +165,21 @@ async function main(): Promise<void> {
   }
 
   // the management plugin runs when a port is configured (RabbitMQ's management.tcp.port), on loopback by default
-  const mgmtPort = num(v['management-port'], '--management-port') ?? cfg.managementPort;
+  // or when enabled in the enabled_plugins file (broker-plugins enable rabbitmq_management, as rabbitmq-plugins): then
+  // on RabbitMQ's port 15672, on every interface as RabbitMQ's listener, unless configured
+  let pluginEnabled = false;
+  const pluginsFile = enabledPluginsFile(dataDir);
+  try {
+    pluginEnabled = managementEnabled(pluginsFile);
+  } catch (err) {
+    if (!(err instanceof PluginsFileError)) throw err;
+    process.stderr.write(`broker: config error: ${err.message}\n`);
+    process.exit(78);
+  }
+  const mgmtPort = num(v['management-port'], '--management-port') ?? cfg.managementPort ?? (pluginEnabled ? 15672 : undefined);
+  const mgmtDefaultHost = v['management-port'] === undefined && cfg.managementPort === undefined ? '0.0.0.0' : '127.0.0.1';
   const mgmt =
-    mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? '127.0.0.1', ...(cfg.statsIntervalMs !== undefined ? { sampleIntervalMs: cfg.statsIntervalMs } : {}) };
+    mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? mgmtDefaultHost, ...(cfg.statsIntervalMs !== undefined ? { sampleIntervalMs: cfg.statsIntervalMs } : {}) };
   const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info }, mgmt);
   let stopping = false;
   const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command'), partitionHandling: cfg.partitionHandling ?? 'ignore' });
@@ -198,6 +218,17 @@ async function main(): Promise<void> {
     await node.startApp();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    if (e.code === 'INCONSISTENT_CLUSTER') {
+      // as after rabbitmqctl start_app on a forgotten node: the app stays stopped and the node process up, so that
+      // brokerctl reset (or force_reset) and then join_cluster or start_app can follow
+      process.stderr.write(`broker: BOOT FAILED on node ${fullName}: ${e.message}\n`);
+      log('error', `BOOT FAILED: ${e.message}; the node stays up with its app stopped`);
+      if (process.send !== undefined) {
+        process.send('failed');
+        process.disconnect();
+      }
+      return;
+    }
     process.stderr.write(`broker: cannot start node ${fullName}: ${e.code === 'EADDRINUSE' ? `port ${port} is in use` : e.message}\n`);
     await control.close();
     process.exit(1);

@@ -152,6 +152,7 @@ const H: Record<string, Handler> = {
       '',
       'Plugins',
       '',
+      ...(node.managementPort > 0 ? ['rabbitmq_management', 'rabbitmq_management_agent', 'rabbitmq_web_dispatch', ''] : []),
       'Data directory',
       '',
       `Node data directory: ${node.options.dataDir ?? '(in memory)'}`,
@@ -211,12 +212,14 @@ const H: Record<string, Handler> = {
   reset: async (node) => {
     if (node.running) throw new CommandError(`Mnesia is still running on node ${node.nodeName}.\nPlease stop the node with brokerctl stop_app first.`, 69);
     await node.cluster?.leave();
+    node.cluster?.partitions.clear();
     node.reset();
     return { info: `Resetting node ${node.nodeName} ...` };
   },
   force_reset: (node) => {
     if (node.running) throw new CommandError(`Mnesia is still running on node ${node.nodeName}.\nPlease stop the node with brokerctl stop_app first.`, 69);
     node.cluster?.forceLeave();
+    node.cluster?.partitions.clear();
     node.reset();
     return { info: `Forcefully resetting node ${node.nodeName} ...` };
   },

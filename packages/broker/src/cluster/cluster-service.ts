@@ -236,6 +236,10 @@ export class ClusterService {
   private onMessage(link: PeerLink, msg: unknown): void {
     const m = msg as { type?: string; m?: RaftMessage };
     if (m.type === 'raft' && m.m !== undefined) this.raft?.receive(link.remoteNode, m.m);
+    // a peer's app stopped (stop_app) or started: its queues are gone or back for this node as if its link had gone
+    // down or come up (consumers of its plain queues are cancelled, as after kill -9)
+    else if (m.type === 'appdown') this.remote.linkDown(link.remoteNode);
+    else if (m.type === 'appup') this.remote.linkUp(link.remoteNode);
     else if (m.type !== undefined && !this.mirrors.onMessage(link, m as { type: string })) this.remote.onMessage(link, m as { type: string });
   }
 
@@ -255,6 +259,9 @@ export class ClusterService {
         return this.changeMember(req as { node: string; role: 'voter' | 'learner' | 'absent' });
       case 'running':
         return { running: this.node.running };
+      case 'members':
+        // a starting node asks whether it is still a member (it was perhaps forgotten while it was down)
+        return { leader: this.raft?.isLeader() === true, members: this.raft !== null ? this.membership() : null };
       case 'mgmt.list': {
         // another member's management API lists the cluster's connections, channels or consumers: this node's
         const l = req as { what: ListingKind; viewer: Viewer; vhost?: string };
@@ -451,6 +458,19 @@ export class ClusterService {
         this.mirrors.start();
         return;
       } catch (err) {
+        // force_reset while waiting: the node no longer belongs to a cluster (NodeApp starts it standalone)
+        if (this.clusterFile() === null) throw Object.assign(new Error(`${this.nodeName} was reset while waiting for its cluster`), { code: 'CLUSTER_RESET' });
+        const against = await this.disagreeingLeader(file);
+        if (against !== null) {
+          throw Object.assign(
+            new Error(
+              `inconsistent_cluster: Node ${this.nodeName} thinks it's clustered with node ${against}, but ${against} disagrees ` +
+                `(${this.nodeName} was removed from the cluster with forget_cluster_node). Reset it (brokerctl -n ${this.nodeName} reset), ` +
+                `then join_cluster again or start_app on its own`,
+            ),
+            { code: 'INCONSISTENT_CLUSTER' },
+          );
+        }
         if (Date.now() > until) {
           const others = Object.keys(file.nodes).filter((n) => n !== this.nodeName);
           throw new Error(`timed out waiting for the cluster's disc nodes (${others.join(', ')}): ${(err as Error).message}`);
@@ -460,11 +480,47 @@ export class ClusterService {
     }
   }
 
+  /**
+   * The cluster's Raft leader, when this node can reach it and it does not count this node as a member (it was
+   * forgotten while it was down); null otherwise. Only the leader is believed: a follower may not have applied a
+   * join yet.
+   */
+  private async disagreeingLeader(file: ClusterFile): Promise<string | null> {
+    const peers = Object.keys(file.nodes).filter((n) => n !== this.nodeName && this.manager?.link(n)?.isOpen === true);
+    const replies = await Promise.all(
+      peers.map((n) =>
+        this.request(n, { type: 'members' }, 2000).then(
+          (r) => r as { leader: boolean; members: Membership | null },
+          () => null,
+        ),
+      ),
+    );
+    for (let i = 0; i < peers.length; i++) {
+      const r = replies[i];
+      if (r?.leader === true && r.members !== null && !r.members.voters.includes(this.nodeName) && !r.members.learners.includes(this.nodeName)) return peers[i]!;
+    }
+    return null;
+  }
+
   /** Before the app stops: hand the queues this node masters to their synchronised mirrors (ha-promote-on-shutdown). */
   async beforeStop(): Promise<void> {
     if (this.raft === null) return;
     const n = await this.mirrors.handOver(3000);
     if (n > 0) this.log(`handed ${n} mirrored queue${n === 1 ? '' : 's'} over to mirrors before stopping`);
+  }
+
+  /** Tells every linked peer that this node's app stopped or started (see onMessage). */
+  appState(up: boolean): void {
+    const m = this.manager;
+    if (m === null) return;
+    for (const n of Object.keys(this.clusterFile()?.nodes ?? {})) {
+      if (n === this.nodeName || m.link(n)?.isOpen !== true) continue;
+      try {
+        m.send(n, { type: up ? 'appup' : 'appdown' });
+      } catch {
+        /* link just went away: the peer sees that instead */
+      }
+    }
   }
 
   stopRaft(): void {

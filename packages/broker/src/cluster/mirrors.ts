@@ -718,7 +718,8 @@ export class Mirrors {
         }
       }
     }
-    const manual = q.policy?.definition['ha-sync-mode'] === 'manual';
+    // RabbitMQ's default is manual: only ha-sync-mode automatic syncs a new (or restarted) mirror with the whole queue
+    const manual = q.policy?.definition['ha-sync-mode'] !== 'automatic';
     for (const n of want) {
       if (reachable.has(n) && !m.streaming.has(n)) {
         m.toldToDrop.delete(n);
@@ -1060,11 +1061,14 @@ export class Mirrors {
 
   /** For list_queues and management: the mirror nodes and which of them are synchronised. */
   state(q: Queue): { mirrors: string[]; synced: string[] } {
+    // live mirrors only, as RabbitMQ's slave_pids: a node that is down (or was never reached) holds no mirror
     const m = this.masters.get(q);
-    if (m) return { mirrors: m.nodes, synced: [...m.synced].sort() };
-    // seen from another node: the mirrors the policy asks for, and those the metadata log records as synchronised
+    if (m) return { mirrors: m.nodes.filter((n) => m.streaming.has(n)), synced: [...m.synced].sort() };
+    // seen from another node: the mirrors the policy asks for on the nodes reachable from here, and those the
+    // metadata log records as synchronised
     const mb = this.svc.membership();
-    const mirrors = mirrorNodes(q, [...mb.voters, ...mb.learners]);
+    const up = new Set(this.svc.reachable());
+    const mirrors = mirrorNodes(q, [...mb.voters, ...mb.learners]).filter((n) => up.has(n));
     return { mirrors, synced: q.syncedMirrors.filter((n) => mirrors.includes(n)) };
   }
 }

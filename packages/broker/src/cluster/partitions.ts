@@ -2,7 +2,11 @@
 //
 // A partition is a peer that was unreachable while it kept running: when its link comes back with the same
 // incarnation (the peer did not restart), this node was cut off from it, not left by it. Such peers are listed under
-// "Network Partitions" until this node restarts (RabbitMQ lists them until the nodes are restarted).
+// "Network Partitions", and forgotten as RabbitMQ's node monitor forgets them: when a node is seen to have restarted
+// (its link comes back with a new incarnation: its rabbit went down), that node's entry goes, and every entry goes
+// when no partitioned node is cut off any more; reset and force_reset forget them all. An outage shorter than
+// PARTITION_MIN_OUTAGE_MS after the link was declared dead (a stall, a SIGSTOP of a few seconds) is not a partition:
+// Erlang's net_ticktime (60 s) would not even have noticed it, though Warren fails mirrored queues over after 1.5 s.
 //
 // cluster_partition_handling:
 //   ignore          report only. Metadata stays safe either way (the Raft majority decides), queues on each side go on.
@@ -17,11 +21,14 @@ export type PartitionHandling = 'ignore' | 'pause_minority' | 'autoheal';
 /** How often reachability is checked: well under the peer link's dead-peer detection (~2 s). */
 export const PARTITION_CHECK_MS = 500;
 
+/** A link that comes back sooner than this after it was declared dead was a stall, not a partition. */
+export const PARTITION_MIN_OUTAGE_MS = Number(process.env['WARREN_PARTITION_MIN_OUTAGE_MS'] ?? 2000);
+
 export class PartitionMonitor {
   private readonly svc: ClusterService;
   readonly mode: PartitionHandling;
-  /** incarnation of each peer when its link went down */
-  private readonly lost = new Map<string, number>();
+  /** incarnation of each peer when its link went down, and when */
+  private readonly lost = new Map<string, { incarnation: number; at: number }>();
   private readonly partitioned = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   /** the app was stopped by pause_minority (not by an operator) */
@@ -44,18 +51,38 @@ export class PartitionMonitor {
     this.timer = null;
   }
 
+  /** The members this node was partitioned from (a former member, forgotten or left, is not listed). */
   list(): string[] {
-    return [...this.partitioned];
+    const m = this.svc.membership();
+    const members = new Set([...m.voters, ...m.learners]);
+    return [...this.partitioned].filter((n) => members.has(n));
+  }
+
+  /** reset / force_reset: the node forgets its partitions with its cluster. */
+  clear(): void {
+    this.partitioned.clear();
+    this.lost.clear();
   }
 
   linkDown(node: string, incarnation: number): void {
-    this.lost.set(node, incarnation);
+    this.lost.set(node, { incarnation, at: Date.now() });
   }
 
   linkUp(node: string, incarnation: number): void {
     const before = this.lost.get(node);
     this.lost.delete(node);
-    if (before === undefined || before !== incarnation) return;
+    if (before === undefined) return;
+    if (before.incarnation !== incarnation) {
+      // it restarted (RabbitMQ: its rabbit went down): its entry goes, and all of them once none is cut off any more
+      this.partitioned.delete(node);
+      if ([...this.partitioned].every((n) => this.svc.reachable().includes(n))) this.partitioned.clear();
+      return;
+    }
+    const outage = Date.now() - before.at;
+    if (outage < PARTITION_MIN_OUTAGE_MS) {
+      this.svc.node.broker?.log(`peer ${node} answered again ${outage} ms after it was taken for dead: a stall, not a network partition`);
+      return;
+    }
     // it ran all along: we were partitioned from it
     this.partitioned.add(node);
     this.svc.node.broker?.log(`network partition detected: ${node} was unreachable while it kept running`);

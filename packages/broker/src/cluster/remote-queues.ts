@@ -513,8 +513,10 @@ export class RemoteQueues {
     switch (m.type) {
       case 'qcounts': {
         const b = this.broker();
-        const vh = b?.vhosts.get(m['v'] as string);
         const out: Record<string, QueueCounts> = {};
+        // a node whose app is stopped has no queues to count: the asking node lists them as down
+        if (b === null || !b.running) return out;
+        const vh = b.vhosts.get(m['v'] as string);
         for (const name of m['names'] as string[]) {
           const q = vh?.queues.get(name);
           if (q === undefined || b === null || q.node !== b.localNode) continue;

@@ -390,7 +390,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       // clients redeclare their queues when they reconnect, and a failover must not fail their declares
       const remote = this.conn.broker.elsewhere(q);
       if (remote !== null) {
-        return this.awaitAsync(remote.info(q, true).catch(() => q.counts()), (c) => {
+        // a plain queue whose node is down (or its app stopped) answers 404 "home node ... is down or inaccessible",
+        // as in RabbitMQ: its messages are there, not here
+        const counts = remote.info(q, true).catch((err: Error) => {
+          if (!q.mirroredByPolicy && /home node .* is down or inaccessible/.test(err.message)) throw err;
+          return q.counts();
+        });
+        return this.awaitAsync(counts, (c) => {
           M.encodeQueueDeclareOk(this.conn.writer, this.id, q.name, c.ready, c.consumers);
           this.conn.scheduleFlush();
         });

@@ -67,9 +67,12 @@ export class BrokerNode {
       this.cluster?.stopRaft();
       await broker.stop();
       this.broker = null;
+      // force_reset while it waited for its cluster: it starts as the standalone node it now is
+      if ((err as { code?: string }).code === 'CLUSTER_RESET' && this.cluster?.clustered !== true) return this.startApp();
       throw err;
     }
     if (clustered) broker.dropTransientQueues();
+    if (clustered) this.cluster?.appState(true);
     if (this.management !== null) {
       try {
         const cluster = this.cluster?.view(broker);
@@ -94,6 +97,7 @@ export class BrokerNode {
     await this.cluster?.beforeStop();
     this.cluster?.stopRaft();
     await b.stop();
+    this.cluster?.appState(false);
   }
 
   /** rabbitmqctl reset: forget every definition and message. The app must be stopped. */
