@@ -12,7 +12,7 @@ Commands: status, ping, stop, stop_app, start_app, reset, force_reset, await_sta
   list_users, add_vhost, delete_vhost, list_vhosts, set_permissions, clear_permissions, list_permissions,
   list_user_permissions, set_policy, clear_policy, list_policies, list_queues, list_exchanges, list_bindings,
   list_connections, list_channels, list_consumers, purge_queue, delete_queue, close_connection,
-  close_all_connections
+  close_all_connections, set_disk_free_limit
 Options: --dist-port N (control port when not found by name), --cookie-file FILE, -t/--timeout SECONDS`;
 
 function fail(msg: string, code: number): never {
