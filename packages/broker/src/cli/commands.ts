@@ -6,6 +6,8 @@ import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
 import { localCounts } from '../mgmt/cluster.ts';
 import { writeFileSync } from 'node:fs';
+import { parseBytes } from '../config/rabbitmq-conf.ts';
+import type { DiskFreeLimit } from '../server/disk-monitor.ts';
 import type { ApplyTo } from '../policy/policy.ts';
 import { PolicyError, validatePolicy } from '../policy/policy.ts';
 import type { ControlReply } from './control.ts';
@@ -165,13 +167,18 @@ const H: Record<string, Handler> = {
       '',
       'Alarms',
       '',
-      b?.memoryAlarm ? 'Memory alarm on node ' + node.nodeName : '(none)',
+      ...alarmLines(b, node.nodeName),
       '',
       'Memory',
       '',
       `Total memory used: ${(mem.rss / 1024 / 1024 / 1024).toFixed(4)} gb`,
       `Calculation strategy: rss`,
       `Memory high watermark setting: ${b?.opts.memoryHighWatermark ?? 0.4} of available memory, computed to: ${((b?.memoryLimit ?? 0) / 1e9).toFixed(4)} gb`,
+      '',
+      'Disk Space',
+      '',
+      b?.disk ? `Free disk space low watermark: ${(b.disk.limit / 1e9).toFixed(4)} gb` : 'Free disk space low watermark: (no data directory)',
+      b?.disk ? `Free disk space: ${(b.disk.free / 1e9).toFixed(4)} gb` : '',
       '',
       'Listeners',
       '',
@@ -185,7 +192,7 @@ const H: Record<string, Handler> = {
     ];
     return {
       text: lines.join('\n'),
-      json: { pid: process.pid, node: node.nodeName, running: node.running, alarms: b?.memoryAlarm ? ['memory'] : [], memory: mem, listeners: node.running ? [b!.address()] : [], version: VERSION, listener_lines: listeners(node) },
+      json: { pid: process.pid, node: node.nodeName, running: node.running, alarms: alarmNames(b), memory: mem, disk_free: b?.disk?.free ?? null, disk_free_limit: b?.disk?.limit ?? null, listeners: node.running ? [b!.address()] : [], version: VERSION, listener_lines: listeners(node) },
     };
   },
 
@@ -310,7 +317,7 @@ const H: Record<string, Handler> = {
       '',
       'Alarms',
       '',
-      b?.memoryAlarm ? `Memory alarm on node ${name}` : '(none)',
+      ...alarmLines(b, name),
       '',
       'Network Partitions',
       '',
@@ -631,9 +638,44 @@ const H: Record<string, Handler> = {
     await Promise.all([...b.connections].map((c) => c.forceClose(explanation!)));
     return { info: `Closing all connections, reason: ${explanation}` };
   },
+  // rabbitmqctl set_disk_free_limit <disk_limit> | mem_relative <fraction>: until the node restarts (the config file
+  // sets it for good)
+  set_disk_free_limit: (node, req) => {
+    const b = app(node);
+    if (b.disk === null) throw new CommandError(`node ${node.nodeName} keeps no data on disc: it has no free disk space alarm`, 69);
+    let limit: DiskFreeLimit;
+    if (req.args[0] === 'mem_relative') {
+      const [, f] = argN(req, 2, 'mem_relative <fraction>');
+      const n = Number(f);
+      if (!/^\d+(\.\d+)?$/.test(f!) || !Number.isFinite(n)) throw new CommandError(`invalid fraction '${f}': expected a number like 1.0 or 1.5`, 64);
+      limit = { memRelative: n };
+    } else {
+      const [v] = argN(req, 1, '<disk_limit>');
+      const n = parseBytes(v!);
+      if (n === null) throw new CommandError(`invalid disk limit '${v}': expected bytes, or a size like 50MB, 1GB, 2GiB`, 64);
+      limit = n;
+    }
+    b.disk.setLimit(limit);
+    return { info: `Setting disk free limit on ${node.nodeName} to ${typeof limit === 'number' ? `${limit} bytes` : `${limit.memRelative} times the total RAM`} ...` };
+  },
 };
 
 export const COMMANDS: ReadonlySet<string> = new Set(Object.keys(H));
+
+function alarmNames(b: Broker | null | undefined): string[] {
+  const out: string[] = [];
+  if (b?.memoryAlarm) out.push('memory');
+  if (b?.diskAlarm) out.push('disk');
+  return out;
+}
+
+/** status's Alarms section, as rabbitmqctl prints it */
+function alarmLines(b: Broker | null | undefined, name: string): string[] {
+  const out: string[] = [];
+  if (b?.memoryAlarm) out.push(`Memory alarm on node ${name}`);
+  if (b?.diskAlarm) out.push(`Free disk space alarm on node ${name}`);
+  return out.length > 0 ? out : ['(none)'];
+}
 
 /** A connection's pid, as list_connections shows it and close_connection takes it: its node and its number there. */
 function connectionPid(b: Broker, id: number): string {

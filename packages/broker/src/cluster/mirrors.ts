@@ -486,6 +486,11 @@ interface Copy {
   /** the highest seq added to the copy */
   top: number;
   /**
+   * a write of this copy to the disc failed (or its store could not be created): it acks nothing from then on (an
+   * ack means "holds everything up to seq", on disc) and has asked the master to start it over
+   */
+  diskFailed?: boolean;
+  /**
    * while this copy is being filled: the synchronised copy of the same master and epoch it replaces (the master
    * restarted its stream, e.g. after its node restarted), still the one to promote should a promotion proposed before
    * commit now
@@ -949,14 +954,21 @@ export class Mirrors {
         const durable = b?.vhosts.get(vhost)?.queues.get(name)?.durable === true;
         let store: QueueStore | null = null;
         const epoch = (op[2] as number | undefined) ?? 0;
+        let storeFailed = false;
         if (durable && b !== null) {
-          b.messageStore.openQueue(vhost, mirrorStoreName(name)).destroy();
-          store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
-          store.setTag(mirrorTag(link.remoteNode, epoch, false));
+          try {
+            b.messageStore.openQueue(vhost, mirrorStoreName(name)).destroy();
+            store = b.messageStore.openQueue(vhost, mirrorStoreName(name));
+            store.setTag(mirrorTag(link.remoteNode, epoch, false));
+          } catch (err) {
+            // (a full or failing disc) a copy that cannot be on disc must not ack: it stays unsynchronised
+            b.log(`mirror of queue '${name}' in vhost '${vhost}': cannot create its store: ${(err as Error).message}`);
+            storeFailed = true;
+          }
         }
         const prev = copy !== undefined && copy.synced ? copy : copy?.before;
         const before = prev !== undefined && prev.master === link.remoteNode && prev.epoch === epoch ? { ...prev, before: undefined } : undefined;
-        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, stream: (op[3] as number | undefined) ?? 0, top: -1, before };
+        copy = { msgs: new Map(), store, master: link.remoteNode, synced: false, tombstones: new Set(), incarnation: link.remoteIncarnation, epoch, stream: (op[3] as number | undefined) ?? 0, top: -1, before, diskFailed: storeFailed };
         this.copies.set(key, copy);
         continue;
       }
@@ -989,8 +1001,15 @@ export class Mirrors {
           }
         }
       } else if (kind === 4) {
-        copy.synced = true;
-        copy.store?.setTag(mirrorTag(copy.master, copy.epoch, true));
+        try {
+          copy.store?.setTag(mirrorTag(copy.master, copy.epoch, true));
+          copy.synced = true;
+        } catch (err) {
+          // (a full or failing disc) not marked synchronised on disc: neither here, and nothing is acked
+          b?.log(`mirror of queue '${name}' in vhost '${vhost}': cannot mark the copy synchronised: ${(err as Error).message}`);
+          copy.diskFailed = true;
+          resync = true;
+        }
         copy.tombstones.clear();
         copy.before = undefined;
         top = Math.max(top, seq);
@@ -1015,12 +1034,26 @@ export class Mirrors {
     }
     if (resync) link.send({ type: 'mqresync', v: vhost, q: name });
     // a copy that is still being filled acks nothing: the master counts an ack as "holds everything up to seq"
-    if (top >= 0 && copy !== undefined && copy.synced) {
-      const ok = { type: 'mqok', v: vhost, q: name, seq: top };
-      // the master's confirm waits for this: persistent messages are on this node's disc first
-      if (wrote && b !== null) b.messageStore.whenDurable({ onDurable: () => void (link.isOpen && link.send(ok)) }, 0);
-      else link.send(ok);
-    }
+    // the master's confirm waits for the ack: persistent messages are on this node's disc first. A failed write (even
+    // while the copy is still being filled) acks nothing, then or later (a later ack would cover the lost messages):
+    // the copy asks to be started over
+    const ok = top >= 0 && copy !== undefined && copy.synced && copy.diskFailed !== true ? { type: 'mqok', v: vhost, q: name, seq: top } : null;
+    if (wrote && b !== null && copy !== undefined && copy.diskFailed !== true) {
+      const c = copy;
+      b.messageStore.whenDurable(
+        {
+          onDurable: () => void (ok !== null && c.diskFailed !== true && link.isOpen && link.send(ok)),
+          onNack: () => {
+            if (c.diskFailed === true) return;
+            c.diskFailed = true;
+            c.synced = false;
+            b.log(`mirror of queue '${name}' in vhost '${vhost}': a write to this node's disc failed; acking nothing and asking ${link.remoteNode} to start the copy over`);
+            if (link.isOpen) link.send({ type: 'mqresync', v: vhost, q: name });
+          },
+        },
+        0,
+      );
+    } else if (ok !== null) link.send(ok);
     return true;
   }
 

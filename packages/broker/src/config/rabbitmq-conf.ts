@@ -88,6 +88,17 @@ const KEYS: Record<string, Setter> = {
     if (n === null || n <= 1) fail(`expected a byte size like 1GB, got '${v}'`);
     cfg.memoryHighWatermark = n!;
   },
+  // RabbitMQ's free disc space alarm: bytes (50MB, 1GB, 2GiB) or a multiple of total memory
+  'disk_free_limit.absolute': (cfg, v, fail) => {
+    const n = parseBytes(v);
+    if (n === null) fail(`expected a byte size like 50MB or 1GB, got '${v}'`);
+    cfg.diskFreeLimit = n!;
+  },
+  'disk_free_limit.relative': (cfg, v, fail) => {
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(n)) fail(`expected a multiple of total memory like 1.0 or 1.5, got '${v}'`);
+    cfg.diskFreeLimit = { memRelative: n };
+  },
   data_dir: (cfg, v) => void (cfg.dataDir = v),
   node_name: (cfg, v) => void (cfg.nodeName = v),
   'distribution.listener.port_range.min': int(1, 65535, (c, n) => void (c.distPort = n)),
@@ -103,7 +114,7 @@ const KEYS: Record<string, Setter> = {
 };
 
 /** Keys RabbitMQ has that make no difference here: accepted with a warning. */
-const IGNORED = /^(log\.|cluster_formation\.|collect_statistics$|disk_free_limit|management\.|ssl_options\.|listeners\.ssl\.|mqtt\.|stomp\.|queue_master_locator|total_memory_available_override_value|num_acceptors\.|handshake_timeout|tcp_listen_options\.)/;
+const IGNORED = /^(log\.|cluster_formation\.|collect_statistics$|management\.|ssl_options\.|listeners\.ssl\.|mqtt\.|stomp\.|queue_master_locator|total_memory_available_override_value|num_acceptors\.|handshake_timeout|tcp_listen_options\.)/;
 
 export function parseConfig(text: string, file: string, warn: (line: string) => void = () => {}): NodeConfig {
   const cfg: NodeConfig = {};

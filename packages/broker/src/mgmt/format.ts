@@ -67,6 +67,7 @@ function diskFree(path: string): number {
   }
 }
 
+/** RabbitMQ's default disk_free_limit, shown for a node without a data directory (which has no disk alarm) */
 const DISK_FREE_LIMIT = 50_000_000;
 
 /** Figures of this process as RabbitMQ's node object has them. */
@@ -82,8 +83,8 @@ function localNodeStats(f: FormatContext): Record<string, unknown> {
     mem_alarm: b.memoryAlarm,
     mem_calculation_strategy: 'rss',
     disk_free: free,
-    disk_free_limit: DISK_FREE_LIMIT,
-    disk_free_alarm: false,
+    disk_free_limit: b.disk?.limit ?? DISK_FREE_LIMIT,
+    disk_free_alarm: b.diskAlarm,
     fd_used: fds.used,
     fd_total: fds.total,
     sockets_used: b.connections.size,
@@ -216,7 +217,10 @@ export function overview(f: FormatContext, visibleVhosts: string[], connectionsV
 }
 
 export function alarms(f: FormatContext): { resource: string; node: string }[] {
-  return f.broker.memoryAlarm ? [{ resource: 'memory', node: f.broker.opts.nodeName }] : [];
+  const out: { resource: string; node: string }[] = [];
+  if (f.broker.memoryAlarm) out.push({ resource: 'memory', node: f.broker.opts.nodeName });
+  if (f.broker.diskAlarm) out.push({ resource: 'disk', node: f.broker.opts.nodeName });
+  return out;
 }
 
 export function connectionJson(f: FormatContext, c: Connection): Record<string, unknown> {

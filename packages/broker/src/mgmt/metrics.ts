@@ -61,12 +61,16 @@ export function collect(f: FormatContext): string {
   const mem = process.memoryUsage();
   g('process_resident_memory_bytes', 'Memory used in bytes').add(mem.rss);
   g('resident_memory_limit_bytes', 'Memory high watermark in bytes').add(b.memoryLimit);
+  if (b.disk !== null) {
+    g('disk_space_available_bytes', 'Disk space available in bytes').add(Math.max(0, b.disk.free));
+    g('disk_space_available_limit_bytes', 'Free disk space low watermark in bytes').add(b.disk.limit);
+  }
   g('erlang_uptime_seconds', 'Node uptime').add(Math.floor((Date.now() - b.startedAt) / 1000));
 
   const alarmMem = new Family('rabbitmq_alarms_memory_used_watermark', 'untyped', 'is set to 1 when the memory alarm is in effect');
   alarmMem.add(b.memoryAlarm ? 1 : 0);
   const alarmDisk = new Family('rabbitmq_alarms_free_disk_space_watermark', 'untyped', 'is set to 1 when the free disk space alarm is in effect');
-  alarmDisk.add(0);
+  alarmDisk.add(b.diskAlarm ? 1 : 0);
   const alarmFd = new Family('rabbitmq_alarms_file_descriptor_limit', 'untyped', 'is set to 1 when the file descriptor limit alarm is in effect');
   alarmFd.add(0);
   fam.push(alarmMem, alarmDisk, alarmFd);

@@ -8,6 +8,7 @@ import { VHost, key, type VHostContext } from './vhost.ts';
 import { Connection } from './connection.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { SegmentStore } from '../store/segment-store.ts';
+import { DEFAULT_DISK_FREE_LIMIT_BYTES, DiskMonitor, type DiskFreeLimit } from './disk-monitor.ts';
 import { JournalDefinitionsStore, MemoryDefinitionsStore, type DefinitionsStore, type DefKind } from '../store/definitions-store.ts';
 import type { DurableWaiter, MessageStore } from '../store/message-store.ts';
 import { CompiledPermission, hashPassword, type Permission, type User } from '../auth/users.ts';
@@ -39,6 +40,8 @@ export interface BrokerOptions {
   memoryHighWatermark?: number;
   /** ms between memory checks. Default 1000 */
   memoryCheckIntervalMs?: number;
+  /** free disc space below which publishers are blocked (RabbitMQ disk_free_limit). Default 50 MB */
+  diskFreeLimit?: DiskFreeLimit;
   log?: (line: string) => void;
   /** Metadata comes from the cluster's replicated log, not from local definitions (set by the cluster service). */
   clustered?: boolean;
@@ -62,6 +65,7 @@ export interface ResolvedOptions {
   channelMax: number;
   memoryHighWatermark: number;
   memoryCheckIntervalMs: number;
+  diskFreeLimit: DiskFreeLimit;
   log: (line: string) => void;
   listen: boolean;
 }
@@ -95,6 +99,8 @@ export class Broker extends EventEmitter implements VHostContext {
   private server: Server | null = null;
   private permCache = new Map<string, CompiledPermission>();
   memoryAlarm = false;
+  /** the free disc space alarm, for a node with a data directory */
+  disk: DiskMonitor | null = null;
   memoryLimit = 0;
   private memoryTimer: NodeJS.Timeout | null = null;
   running = false;
@@ -196,6 +202,7 @@ export class Broker extends EventEmitter implements VHostContext {
       channelMax: options.channelMax ?? 2047,
       memoryHighWatermark: options.memoryHighWatermark ?? 0.4,
       memoryCheckIntervalMs: options.memoryCheckIntervalMs ?? 1000,
+      diskFreeLimit: options.diskFreeLimit ?? DEFAULT_DISK_FREE_LIMIT_BYTES,
       log: options.log ?? (() => {}),
       listen: options.listen ?? true,
     };
@@ -236,6 +243,7 @@ export class Broker extends EventEmitter implements VHostContext {
     if (this.opts.listen) await this.listen();
     this.running = true;
     this.startMemoryMonitor();
+    this.startDiskMonitor();
     this.log(`node ${this.opts.nodeName} accepting AMQP connections on ${this.address()}`);
   }
 
@@ -332,6 +340,7 @@ export class Broker extends EventEmitter implements VHostContext {
     this.running = false;
     if (this.memoryTimer) clearInterval(this.memoryTimer);
     this.memoryTimer = null;
+    this.disk?.stop();
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -393,6 +402,30 @@ export class Broker extends EventEmitter implements VHostContext {
       this.log(`memory resource limit alarm cleared on node ${this.opts.nodeName}`);
       for (const c of this.connections) c.alarmChanged(false);
     }
+  }
+
+  // ---- free disc space alarm (RabbitMQ disk_free_limit): server/disk-monitor.ts
+
+  get diskAlarm(): boolean {
+    return this.disk?.alarm ?? false;
+  }
+
+  private startDiskMonitor(): void {
+    const dir = this.opts.dataDir;
+    if (dir === undefined) return;
+    if (this.disk === null) {
+      this.disk = new DiskMonitor(dir, this.opts.diskFreeLimit, (on) => {
+        for (const c of this.connections) c.alarmChanged(on);
+      }, (line) => this.log(line));
+      const store = this.messageStore;
+      // a write that failed for want of space blocks publishers at once; the checks clear it once space is back
+      if (store instanceof SegmentStore) {
+        store.onFault((code) => {
+          if ((code === 'ENOSPC' || code === 'EDQUOT') && this.running) this.disk?.noSpace();
+        });
+      }
+    }
+    this.disk.start();
   }
 
   // ---- vhosts, users, permissions, policies

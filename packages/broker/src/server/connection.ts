@@ -401,7 +401,7 @@ export class Connection implements FrameSink {
     M.encodeConnectionOpenOk(this.writer, 0, '');
     this.scheduleFlush();
     this.broker.log(`accepting AMQP connection ${this.name} (user '${this.user!.name}', vhost '${a.virtualHost}')`);
-    if (this.broker.memoryAlarm) this.alarmChanged(true);
+    if (this.broker.memoryAlarm || this.broker.diskAlarm) this.alarmChanged(true);
   }
 
   // ---- heartbeats (AMQP 0-9-1 §4.2.7)
@@ -454,9 +454,11 @@ export class Connection implements FrameSink {
     for (const ch of this.channels.values()) ch.resumeConsumers();
   }
 
-  // ---- memory alarm: block publishers (RabbitMQ connection.blocked extension)
+  // ---- memory and disc alarms: block publishers (RabbitMQ connection.blocked extension)
 
   alarmChanged(on: boolean): void {
+    // (one alarm clearing leaves publishers blocked while the other is on)
+    if (!on && (this.broker.memoryAlarm || this.broker.diskAlarm)) return;
     if (!on) {
       if (this.blockedNotified && this.capabilities['connection.blocked'] === true) {
         M.encodeConnectionUnblocked(this.writer, 0);
@@ -481,7 +483,7 @@ export class Connection implements FrameSink {
   private notifyBlocked(): void {
     if (this.running && !this.blockedNotified && this.capabilities['connection.blocked'] === true) {
       this.blockedNotified = true;
-      M.encodeConnectionBlocked(this.writer, 0, 'low on memory');
+      M.encodeConnectionBlocked(this.writer, 0, this.broker.memoryAlarm ? 'low on memory' : 'low on disk');
       this.scheduleFlush();
     }
   }
