@@ -60,12 +60,12 @@ if (registry.code !== 0) {
   console.warn(`pack-install: skipped, the npm registry is not reachable (npm ping: ${(registry.stderr || registry.stdout).trim().split('\n').pop() ?? ''})`);
 }
 
-/** The ```ts block under the root README's "Embedding the broker in a test suite". */
-function readmeEmbeddingExample(): string {
+/** The first ```LANG block under a heading of the root README. */
+function readmeBlock(heading: string, lang: string): string {
   const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-  const section = readme.split('\n## Embedding the broker in a test suite\n')[1];
-  const block = section?.match(/```ts\n([\s\S]*?)```/);
-  if (!block?.[1]) throw new Error('README.md: no ```ts block under "## Embedding the broker in a test suite"');
+  const section = readme.split(`\n## ${heading}\n`)[1];
+  const block = section?.match(new RegExp('```' + lang + '\\n([\\s\\S]*?)```'));
+  if (!block?.[1]) throw new Error(`README.md: no \`\`\`${lang} block under "## ${heading}"`);
   return block[1];
 }
 
@@ -159,7 +159,7 @@ await broker.close();
   });
 
   it("runs the README's embedding example verbatim, and @warren/broker/testing's per-worker broker, under vitest", async () => {
-    writeFileSync(join(project, 'readme.test.ts'), readmeEmbeddingExample());
+    writeFileSync(join(project, 'readme.test.ts'), readmeBlock('Embedding the broker in a test suite', 'ts'));
     writeFileSync(join(project, 'amqp-setup.ts'), `import { brokerForWorker } from '@warren/broker/testing';\nawait brokerForWorker();\n`);
     writeFileSync(
       join(project, 'worker.test.ts'),
@@ -225,6 +225,43 @@ void main;
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
   }, COMMAND_MS);
+
+  it("the README's install recipe installs binaries and systemd units into a throwaway root", { timeout: INSTALL_MS + COMMAND_MS }, async () => {
+    const recipe = readmeBlock('Installing on a host (systemd)', 'sh');
+    const names = '@warren/broker @warren/proxy @warren/vrrp';
+    expect(recipe).toContain(names);
+    // the packages are not on the registry: the recipe installs the packed tarballs instead (cluster-peer included,
+    // which the registry would give as the broker's dependency)
+    const tgz = readdirSync(join(work, 'tarballs')).map((f) => join(work, 'tarballs', f)).join(' ');
+    const root = join(work, 'root');
+    const r = await run('sh', ['-eu', '-c', recipe.replace(names, tgz)], { cwd: work, timeoutMs: INSTALL_MS, env: cleanEnv({ ROOT: root }) });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const bin = join(root, 'usr/local/bin');
+    expect((await run(join(bin, 'brokerctl'), ['--help'], { cwd: work })).stdout).toMatch(/usage: brokerctl/i);
+    const check = await run(join(bin, 'proxy'), ['-c', '-q', '-f', join(project, 'haproxy-article1.cfg')], { cwd: work });
+    expect(check.stdout + check.code).toBe('Configuration file is valid\n0');
+    expect((await run(join(bin, 'vrrpd'), ['-t', '-f', join(project, 'keepalived-article1-master.conf')], { cwd: work })).code).toBe(0);
+    const units = join(root, 'etc/systemd/system');
+    expect(readdirSync(units).sort()).toEqual(['warren-broker.service', 'warren-proxy.service', 'warren-vrrpd.service']);
+    for (const d of ['etc/rabbitmq', 'etc/haproxy', 'etc/keepalived']) expect(existsSync(join(root, d))).toBe(true);
+    // every command a unit runs is an installed binary: systemd-analyze verify checks them (and the unit syntax)
+    // with /usr/local pointing into the throwaway root
+    const staged = join(work, 'verify');
+    mkdirSync(staged);
+    for (const u of readdirSync(units)) {
+      const text = readFileSync(join(units, u), 'utf8');
+      expect(text).toMatch(/^ExecStart=\/usr\/local\/bin\//m);
+      writeFileSync(join(staged, u), text.replaceAll('/usr/local/', `${root}/usr/local/`));
+    }
+    const hasAnalyze = (await run('sh', ['-c', 'command -v systemd-analyze'], { cwd: work })).code === 0;
+    if (!hasAnalyze) {
+      console.warn('pack-install: systemd-analyze not found; unit files not verified');
+      return;
+    }
+    const verify = await run('systemd-analyze', ['verify', ...readdirSync(staged).map((u) => join(staged, u))], { cwd: work });
+    expect(verify.stdout + verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+  });
 
   it('npx broker --help and npx brokerctl --help run the compiled binaries', { timeout: COMMAND_MS }, async () => {
     const broker = await run('npx', ['--no', '--', 'broker', '--help'], { cwd: project });
