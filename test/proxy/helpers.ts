@@ -121,7 +121,8 @@ export interface ProxyProc {
 export async function spawnProxy(text: string, dir = tempDir()): Promise<ProxyProc> {
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(cfg, text);
-  const proc = spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', PROXY_BIN, '-f', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // -db: in the foreground even where the config says `daemon` (the seed configs do), as with haproxy.
+  const proc = spawn(process.execPath, ['--conditions=warren-source', '--import', 'tsx', PROXY_BIN, '-db', '-f', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));

@@ -6,18 +6,21 @@ export interface Logger {
 }
 
 export class StderrLogger implements Logger {
+  /** Set once a daemon has detached: its stderr is gone, as haproxy closes it; the `log` targets still get lines. */
+  muted = false;
+
   constructor(private readonly quiet = false) {}
 
   notice(msg: string): void {
-    if (!this.quiet) process.stderr.write(`[NOTICE]   (${process.pid}) : ${msg}\n`);
+    if (!this.quiet && !this.muted) process.stderr.write(`[NOTICE]   (${process.pid}) : ${msg}\n`);
   }
 
   warn(msg: string): void {
-    process.stderr.write(`[WARNING]  (${process.pid}) : ${msg}\n`);
+    if (!this.muted) process.stderr.write(`[WARNING]  (${process.pid}) : ${msg}\n`);
   }
 
   alert(msg: string): void {
-    process.stderr.write(`[ALERT]    (${process.pid}) : ${msg}\n`);
+    if (!this.muted) process.stderr.write(`[ALERT]    (${process.pid}) : ${msg}\n`);
   }
 }
 

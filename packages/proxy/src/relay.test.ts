@@ -1,7 +1,7 @@
 // relay() over real loopback sockets: client → [accepted socket → relay → connected socket] → receiver.
 import net, { type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { READ_BUFFER_MAX_BYTES, relay, type RelayMode } from './relay.ts';
+import { PRIVATE_BUDGET_BYTES, privateBufferBytes, READ_BUFFER_MAX_BYTES, relay, SHARED_BUFFER_BYTES, type RelayMode } from './relay.ts';
 
 const open: (Socket | net.Server)[] = [];
 afterEach(() => {
@@ -112,7 +112,9 @@ describe.each(['user-buffer', 'events'] as RelayMode[])('relay (%s)', (mode) => 
       sent += chunk.length;
     }
     await sleep(300);
-    expect(proxied.writableLength).toBeLessThanOrEqual(2 * READ_BUFFER_MAX_BYTES);
+    // At most one read in flight, plus one more read into the shared buffer.
+    const bound = mode === 'user-buffer' ? READ_BUFFER_MAX_BYTES + SHARED_BUFFER_BYTES : 2 * READ_BUFFER_MAX_BYTES;
+    expect(proxied.writableLength).toBeLessThanOrEqual(bound);
     expect(c.client.writableLength).toBeGreaterThan(sent / 2); // most of it is still waiting at the sender
     let received = 0;
     rx.on('data', (d: Buffer) => (received += d.length));
@@ -155,4 +157,63 @@ describe.each(['user-buffer', 'events'] as RelayMode[])('relay (%s)', (mode) => 
     rx.resume();
     await new Promise<void>((r) => rx.once('end', () => r()));
   }, 10_000);
+});
+
+describe('relay buffers (user-buffer)', () => {
+  const waitUntil = async (cond: () => boolean, what: string): Promise<void> => {
+    const t0 = Date.now();
+    while (!cond()) {
+      if (Date.now() - t0 > 10_000) throw new Error(`timed out: ${what}`);
+      await sleep(10);
+    }
+  };
+
+  it('an idle or interactive session holds no buffer of its own; a bulk transfer does until it ends', async () => {
+    const base = privateBufferBytes();
+    const c = await chain('user-buffer');
+    const { rx } = await c.ready();
+    let got = '';
+    rx.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    for (let i = 0; i < 20; i++) {
+      c.client.write(`frame ${i}\n`);
+      await sleep(1);
+    }
+    await waitUntil(() => got.endsWith('frame 19\n'), 'small frames');
+    expect(privateBufferBytes()).toBe(base);
+    let bulk = 0;
+    rx.removeAllListeners('data');
+    rx.on('data', (d: Buffer) => (bulk += d.length));
+    const payload = pattern(8 * 1024 * 1024);
+    c.client.write(payload);
+    await waitUntil(() => privateBufferBytes() > base, 'a private buffer for the bulk transfer');
+    await waitUntil(() => bulk === payload.length, 'bulk delivered');
+    c.client.destroy();
+    rx.destroy();
+    await waitUntil(() => privateBufferBytes() === base, 'private buffer given back at close');
+  }, 20_000);
+
+  it('stalled sessions together hold no more private buffer than the process-wide budget, plus one shared-buffer read each', async () => {
+    const base = privateBufferBytes();
+    const sessions = await Promise.all(Array.from({ length: 24 }, () => chain('user-buffer')));
+    const ready = await Promise.all(sessions.map((c) => c.ready()));
+    for (const r of ready) r.rx.pause(); // readers that stopped reading
+    const payload = pattern(4 * 1024 * 1024);
+    for (const c of sessions) c.client.write(payload);
+    await waitUntil(() => ready.every((r) => r.proxied.writableLength > 0), 'every session stalled');
+    await sleep(300);
+    expect(privateBufferBytes() - base).toBeLessThanOrEqual(PRIVATE_BUDGET_BYTES);
+    const held = ready.map((r) => r.proxied.writableLength);
+    for (const h of held) expect(h).toBeLessThanOrEqual(READ_BUFFER_MAX_BYTES + SHARED_BUFFER_BYTES);
+    // All of them together: the budget, plus one shared-buffer read each (without the budget: 24 × 1 MiB).
+    expect(held.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(PRIVATE_BUDGET_BYTES + 24 * SHARED_BUFFER_BYTES);
+    let received = 0;
+    for (const r of ready) {
+      r.rx.on('data', (d: Buffer) => (received += d.length));
+      r.rx.resume();
+    }
+    await waitUntil(() => received === 24 * payload.length, 'all bytes delivered');
+    for (const c of sessions) c.client.destroy();
+    for (const r of ready) r.rx.destroy();
+    await waitUntil(() => privateBufferBytes() === base, 'private buffers given back');
+  }, 30_000);
 });

@@ -4,15 +4,24 @@
  *
  * Why not stream.pipe(): by default Node allocates a fresh 64 KiB buffer for every read, wraps it in a Buffer, pushes
  * it through the Readable machinery and frees it once written. On a bulk transfer that is most of the proxy's user
- * time, and the fresh pages cost page faults and cache misses in the kernel's copy into them. Here each direction
- * reads into one buffer of its own (Node's `onread` user-buffer mode, the same `recv()` into a reused buffer that
- * haproxy does), and the callback writes the bytes on at once, with no per-chunk allocation, closure or promise.
+ * time, and the fresh pages cost page faults and cache misses in the kernel's copy into them. Here reads go into
+ * buffers the relay chooses (Node's `onread` user-buffer mode, the same `recv()` into a reused buffer that haproxy
+ * does), and the callback writes the bytes on at once, with no per-chunk closure or promise.
  *
- * A buffer is reused only once the bytes in it are gone: a write that the kernel takes whole completes
- * synchronously (`dst.writableLength` is back to 0); otherwise Node still points into the buffer. Then one more read
- * goes into a second buffer, and after that reading stops until dst has written everything (the write callbacks),
- * which is also the backpressure. A direction starts with a small buffer, so an idle connection costs little, grows
- * it when a read fills it, up to READ_BUFFER_MAX_BYTES for bulk transfers, and shrinks it when reads are small again.
+ * Memory follows haproxy's idea of buffers taken from a pool while data is in transit and given back when empty
+ * (tune.bufsize, 16 KiB):
+ * - Idle and interactive sessions hold no buffer of their own. Their reads land in one process-wide buffer
+ *   (SHARED_BUFFER_BYTES) and are copied out at once into a Buffer of exactly the bytes read, which the write then
+ *   owns; so an idle connection costs no buffer at all.
+ * - A direction whose reads fill the shared buffer while `dst` takes every write at once is a bulk transfer: it gets
+ *   a private buffer, 64 KiB, growing up to READ_BUFFER_MAX_BYTES while reads fill it, so bulk data is never copied.
+ *   All private buffers together stay under PRIVATE_BUDGET_BYTES; beyond it, directions stay on the shared buffer.
+ * - A private buffer is reused only once the bytes in it are gone: a write that the kernel takes whole completes
+ *   synchronously (`dst.writableLength` is back to 0). Otherwise (`dst` is slower than `src`) one more read goes to
+ *   the shared buffer, and then reading stops until `dst` has written everything (backpressure). A stall that lasted
+ *   longer than SLOW_STALL_MS is a slow reader: the private buffer is given back, so a slow reader holds at most one
+ *   read in flight plus one shared-buffer copy. Private buffers are also given back after a run of small reads (the
+ *   burst is over) and when the socket closes.
  *
  * `onread` is public for sockets that Node creates through net.connect(), but accepted sockets have no such option,
  * so the user buffer is installed through the same internal fields that option sets. If this Node does not have them,
@@ -20,19 +29,37 @@
  */
 import type { Socket } from 'node:net';
 
-// What an idle session holds: one buffer per direction (stream.pipe() held none between reads; haproxy releases its
-// 16 KiB buffers when they are empty). 4 KiB holds the small frames of an interactive AMQP connection; a read that
-// fills it grows it at once.
-export const READ_BUFFER_MIN_BYTES = 4 * 1024;
+// haproxy's tune.bufsize: where idle and interactive sessions' reads land, and the most a slow reader's session
+// holds beyond the read in flight.
+export const SHARED_BUFFER_BYTES = 16 * 1024;
+// A bulk transfer's first private buffer.
+const PRIVATE_MIN_BYTES = 64 * 1024;
 // Larger reads mean fewer callbacks and syscalls per GB: in bench/proxy, proxy CPU per GB piped fell by about 10%
-// from 256 KiB to 512 KiB and again to 1 MiB. 512 KiB keeps a bulk session's worst case at 2 MiB (two buffers each
-// way).
+// from 256 KiB to 512 KiB and again to 1 MiB.
 export const READ_BUFFER_MAX_BYTES = 512 * 1024;
 const GROWTH = 4;
-// A session whose reads have become small again (a burst is over) goes back to the small buffer, so a long-lived
-// connection does not keep bulk-sized buffers: after this many reads in a row that fill less than 1/SHRINK_RATIO.
+// All private buffers of the process together: bulk transfers get large reads, and many stalled sessions cannot each
+// pin READ_BUFFER_MAX_BYTES (200 slow readers held 300 MB that way).
+export const PRIVATE_BUDGET_BYTES = 8 * 1024 * 1024;
+// A write that waited longer than this was waiting for a slow reader, not for a busy peer in a bulk transfer.
+const SLOW_STALL_MS = 20;
+// After this many reads in a row that fill less than 1/SHRINK_RATIO of the private buffer, the burst is over.
 const SHRINK_AFTER_READS = 32;
 const SHRINK_RATIO = 64;
+
+let shared: Buffer | null = null;
+let privateBytes = 0;
+
+/** The one buffer idle and interactive sessions read into; its bytes are copied out in the read callback. */
+function sharedBuffer(): Buffer {
+  shared ??= Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
+  return shared;
+}
+
+/** Bytes of private relay buffers held now (for tests and the memory bench). */
+export function privateBufferBytes(): number {
+  return privateBytes;
+}
 
 interface UserBufferFields {
   buffer: symbol;
@@ -77,14 +104,14 @@ export function relay(src: Socket, dst: Socket, mode?: RelayMode): RelayMode {
 }
 
 class UserBufferRelay {
-  private buf: Buffer = Buffer.allocUnsafe(READ_BUFFER_MIN_BYTES);
-  // A second buffer that reads go into while the first one is still being written (double buffering), so the
-  // kernel's receive queue keeps draining while a write waits; allocated on the first write that does not complete.
-  private spare: Buffer | null = null;
-  private spareFree = true;
-  private waiting = false;
+  private buf: Buffer = sharedBuffer(); // the buffer of the next read: the shared one or `priv`
+  private priv: Buffer | null = null; // this direction's private buffer, if it has one
+  private stalled = false; // dst has writes in flight
+  private stalledAt = 0;
+  private extraRead = false; // the one read allowed while stalled has been made
+  private waiting = false; // reading stopped until dst has written everything
   private smallReads = 0;
-  // One callback for every write: it resumes reading once dst has nothing left in flight. Callbacks of writes that
+  // One callback for every write: once dst has nothing left in flight, the stall is over. Callbacks of writes that
   // completed earlier can run while a later one is still pending, hence the check on writableLength.
   private readonly written: () => void;
 
@@ -95,20 +122,20 @@ class UserBufferRelay {
     handle: { useUserBuffer: (b: Uint8Array) => void },
   ) {
     this.written = () => {
-      if (!this.waiting || this.dst.writableLength > 0) return;
-      this.waiting = false;
-      this.spareFree = true;
-      if (!this.src.destroyed) this.src.resume();
+      if (!this.stalled || this.dst.writableLength > 0) return;
+      this.endStall();
     };
     // Whatever src read before now sits in its Readable buffer: hand it on first, in order.
     for (let chunk: Buffer | null; (chunk = src.read() as Buffer | null) !== null; ) dst.write(chunk, this.written);
     const s = src as unknown as Record<symbol, unknown>;
     s[f.buffer] = this.buf;
     s[f.callback] = (n: number, b: Buffer): boolean => this.onRead(n, b);
-    // Node asks for the buffer of the next read after each callback: that is how it grows.
+    // Node asks for the buffer of the next read after each callback: that is how a direction changes buffers.
     s[f.generator] = (): Buffer => this.buf;
     handle.useUserBuffer(this.buf);
+    src.once('close', () => this.dropPrivate());
     if (dst.writableLength > 0) {
+      this.startStall();
       this.waiting = true;
       src.pause();
     } else {
@@ -117,36 +144,70 @@ class UserBufferRelay {
   }
 
   private onRead(n: number, b: Buffer): boolean {
-    this.dst.write(b.subarray(0, n), this.written);
-    if (n === b.length && b.length < READ_BUFFER_MAX_BYTES) {
-      this.buf = Buffer.allocUnsafe(Math.min(b.length * GROWTH, READ_BUFFER_MAX_BYTES));
-      this.spare = null;
-    }
+    const fromShared = b !== this.priv;
+    let chunk: Buffer;
+    if (fromShared) {
+      chunk = Buffer.allocUnsafe(n);
+      b.copy(chunk, 0, 0, n);
+    } else chunk = b.subarray(0, n);
+    this.dst.write(chunk, this.written);
     if (this.dst.writableLength === 0) {
-      this.spareFree = true; // writes complete in order: nothing of ours is in flight
-      if (n * SHRINK_RATIO >= b.length) this.smallReads = 0;
-      else if (b.length > READ_BUFFER_MIN_BYTES && ++this.smallReads >= SHRINK_AFTER_READS) this.shrink();
+      // dst took it all: nothing of ours is in flight.
+      if (n === b.length) this.grow(b.length);
+      else if (!fromShared) {
+        if (n * SHRINK_RATIO >= b.length) this.smallReads = 0;
+        else if (++this.smallReads >= SHRINK_AFTER_READS) this.dropPrivate();
+      }
       return true;
     }
-    // The write is in flight and Node points into `b`: no read may land there until it is done. One more read may
-    // go into another buffer; after that, reading waits.
-    if (!this.spareFree) {
+    // The write is in flight, and Node may point into `b` if it is ours: no read may land there until it is done.
+    // One more read may go to the shared buffer; after that, reading waits.
+    if (!this.stalled) this.startStall();
+    else if (this.extraRead) {
       this.waiting = true;
       return false;
     }
-    this.spareFree = false;
-    if (this.buf === b) {
-      const next = this.spare ?? Buffer.allocUnsafe(b.length);
-      this.spare = b;
-      this.buf = next;
-    } // else it just grew: the new buffer is the free one, and `b` is dropped once written
+    this.extraRead = true;
+    this.buf = sharedBuffer();
     return true;
   }
 
-  private shrink(): void {
+  private startStall(): void {
+    this.stalled = true;
+    this.stalledAt = Date.now();
+    this.extraRead = false;
+  }
+
+  private endStall(): void {
+    this.stalled = false;
+    // A long wait means a slow reader: its session gives its private buffer back. A short one was a busy peer in a
+    // bulk transfer: reading goes on into the private buffer, which is free again.
+    if (this.priv && Date.now() - this.stalledAt > SLOW_STALL_MS) this.dropPrivate();
+    this.buf = this.priv ?? sharedBuffer();
+    if (this.waiting) {
+      this.waiting = false;
+      if (!this.src.destroyed) this.src.resume();
+    }
+  }
+
+  /** Reads fill the buffer and dst keeps up: a larger private buffer, as far as the process-wide budget allows. */
+  private grow(size: number): void {
+    const next = this.priv === null ? PRIVATE_MIN_BYTES : Math.min(size * GROWTH, READ_BUFFER_MAX_BYTES);
+    if (next <= (this.priv?.length ?? 0)) return;
+    const held = this.priv?.length ?? 0;
+    if (privateBytes - held + next > PRIVATE_BUDGET_BYTES) return;
+    privateBytes += next - held;
+    this.priv = Buffer.allocUnsafe(next);
+    this.buf = this.priv;
     this.smallReads = 0;
-    this.buf = Buffer.allocUnsafe(READ_BUFFER_MIN_BYTES);
-    this.spare = null;
+  }
+
+  private dropPrivate(): void {
+    if (this.priv === null) return;
+    privateBytes -= this.priv.length;
+    this.priv = null;
+    this.smallReads = 0;
+    if (!this.stalled) this.buf = sharedBuffer();
   }
 }
 

@@ -16,10 +16,11 @@ Options:
                  every error with file, line and directive and exits 1
   -p <pidfile>   write the process id to <pidfile> (overrides global 'pidfile'); removed at exit
   -q             quiet: no notices or warnings on stderr (alerts are still printed)
-  -db            accepted: the proxy always runs in the foreground
+  -db            stay in the foreground, even where the configuration says 'daemon' (as haproxy -db)
   -V             accepted (verbose is the default)
-  -D             accepted for haproxy compatibility: prints a warning and runs in the foreground (use a service
-                 manager, e.g. the systemd unit shipped in the package's systemd/ directory)
+  -D             daemon mode, as 'daemon' in the global section: the command returns once the proxy runs in the
+                 background (its pid in 'pidfile' / -p), or fails with the proxy's error; under a service manager
+                 use -db (the systemd unit in the package's systemd/ directory does)
   -v, -vv        print the version and exit
   -h, --help     print this help and exit
 

@@ -1,10 +1,19 @@
 /**
- * `proxy -f haproxy.cfg [-f more.cfg] [-c] [-p pidfile] [-q] [-db]`: haproxy's command line, the part that matters.
+ * `proxy -f haproxy.cfg [-f more.cfg] [-c] [-D | -db] [-p pidfile] [-q]`: haproxy's command line, the part that matters.
  *
  * Signals, as haproxy (management.txt §4): SIGHUP reloads the configuration without dropping established
  * connections (a bad new configuration is reported and the old one keeps running); SIGTERM and SIGUSR1 stop
  * gracefully (listeners close, sessions finish, bounded by `hard-stop-after`); a second SIGTERM or SIGINT stops now.
+ *
+ * Daemon mode (`daemon` in the global section, or `-D`; `-db` keeps the foreground): as haproxy, the command returns
+ * once the proxy runs in the background, with its listeners bound and the pidfile written; a config error or a bind
+ * that fails is reported by the command, which then exits 1. Node cannot fork(), so the command starts the proxy
+ * again as a detached process (its own session) and waits for it to say it is ready.
+ *
+ * The process name (what `ps -C` and `killall` match) is the name the command was started as: bin/proxy passes it in
+ * WARREN_PROXY_NAME, so a `haproxy` symlink to bin/proxy runs as `haproxy`, as the seeds' check scripts expect.
  */
+import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -21,16 +30,27 @@ interface Args {
   check: boolean;
   pidfile: string | null;
   quiet: boolean;
+  daemon: boolean; // -D
+  foreground: boolean; // -db: overrides `daemon` and -D
 }
+
+const PROCESS_NAME = process.env.WARREN_PROXY_NAME || 'proxy';
+delete process.env.WARREN_PROXY_NAME;
+process.title = PROCESS_NAME;
+// Set in the background process that daemon mode starts; it reports back over IPC once it runs.
+const DAEMON_CHILD = process.env.WARREN_PROXY_DAEMON_CHILD === '1';
+delete process.env.WARREN_PROXY_DAEMON_CHILD;
+// How long the command waits for the background proxy to bind its listeners (host names are resolved first).
+const DAEMON_START_TIMEOUT_MS = 30_000;
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`proxy: ${msg}\n`);
-  process.stderr.write('usage: proxy [-f <cfgfile>]... [-c] [-p <pidfile>] [-q] [-db] [-v]; proxy --help for more\n');
+  process.stderr.write('usage: proxy [-f <cfgfile>]... [-c] [-D | -db] [-p <pidfile>] [-q] [-v]; proxy --help for more\n');
   process.exit(1);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { files: [], check: false, pidfile: null, quiet: false };
+  const a: Args = { files: [], check: false, pidfile: null, quiet: false, daemon: false, foreground: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     switch (arg) {
@@ -53,10 +73,12 @@ function parseArgs(argv: string[]): Args {
         a.quiet = true;
         break;
       case '-db':
+        a.foreground = true;
+        break;
       case '-V':
         break;
       case '-D':
-        process.stderr.write('[WARNING] -D (daemon) is not implemented; running in the foreground\n');
+        a.daemon = true;
         break;
       case '-v':
       case '-vv':
@@ -122,6 +144,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   if (!cfg) process.exit(1);
+  if ((args.daemon || cfg.global.daemon) && !args.foreground && !DAEMON_CHILD) return daemonize();
   let lb: LoadBalancer;
   try {
     lb = await LoadBalancer.start(cfg, { log });
@@ -142,6 +165,14 @@ async function main(): Promise<void> {
     }
   }
   log.notice(`${VERSION} started, pid ${process.pid}`);
+  if (DAEMON_CHILD && process.send) {
+    // Running: the command that started us may return. stderr goes with it (haproxy closes it in daemon mode).
+    process.stderr.on('error', () => {});
+    process.send('ready', () => {
+      log.muted = true;
+      process.disconnect();
+    });
+  }
 
   let reloading = false;
   process.on('SIGHUP', () => {
@@ -192,6 +223,36 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {
     log.notice('SIGINT received: stopping now');
     void lb.stop({ graceful: false }).then(() => exit(0));
+  });
+}
+
+/**
+ * Starts this same command again as a detached background process and returns once it is running (exit 0), or with
+ * its exit code and its messages if it fails to start.
+ */
+function daemonize(): void {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, WARREN_PROXY_NAME: PROCESS_NAME, WARREN_PROXY_DAEMON_CHILD: '1' },
+  });
+  child.stderr?.pipe(process.stderr, { end: false });
+  const timer = setTimeout(() => {
+    process.stderr.write(`[ALERT]    (${process.pid}) : the background proxy did not start within ${DAEMON_START_TIMEOUT_MS / 1000}s\n`);
+    child.kill('SIGKILL');
+    process.exit(1);
+  }, DAEMON_START_TIMEOUT_MS);
+  child.once('message', () => {
+    clearTimeout(timer);
+    child.stderr?.unpipe(process.stderr);
+    child.stderr?.destroy();
+    child.disconnect();
+    child.unref();
+    process.exit(0);
+  });
+  child.once('exit', (code) => {
+    clearTimeout(timer);
+    process.exit(code ?? 1);
   });
 }
 

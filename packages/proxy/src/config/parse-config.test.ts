@@ -32,7 +32,8 @@ describe('parseConfig', () => {
     ]);
     expect(mon?.mode).toBe('http');
     expect(mon?.stats).toMatchObject({ enabled: true, uri: '/stats', refresh: 5000 });
-    expect(cfg.warnings.map((w) => w.directive)).toEqual(expect.arrayContaining(['chroot', 'daemon', 'uid', 'gid']));
+    expect(cfg.warnings.map((w) => w.directive)).toEqual(expect.arrayContaining(['chroot', 'uid', 'gid']));
+    expect(cfg.global.daemon).toBe(true);
     expect(cfg.global.logTargets).toEqual([{ kind: 'udp', host: '127.0.0.1', port: 514, facility: 16, level: 6, file: 'a1.cfg', line: 3 }]);
     expect(rmq?.logGlobal).toBe(true);
     expect(rmq?.options.tcplog).toBe(true);

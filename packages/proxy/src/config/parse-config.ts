@@ -23,7 +23,7 @@ export function formatMessage(m: ConfigMessage): string {
 
 /** Global keywords with no effect here (process management, logging targets, TLS, tuning). */
 const GLOBAL_IGNORED = new Set([
-  'log-send-hostname', 'chroot', 'user', 'group', 'uid', 'gid', 'daemon', 'nbproc', 'nbthread',
+  'log-send-hostname', 'chroot', 'user', 'group', 'uid', 'gid', 'nbproc', 'nbthread',
   'cpu-map', 'quiet', 'debug', 'master-worker', 'ulimit-n', 'node', 'description', 'ca-base', 'crt-base', 'maxsslconn',
   'maxconnrate', 'maxsessrate', 'maxpipes', 'server-state-file', 'server-state-base', 'localpeer', 'external-check',
   'insecure-fork-wanted', 'lua-load', 'expose-experimental-directives', 'noepoll', 'nopoll', 'nosplice', 'zero-warning',
@@ -33,7 +33,7 @@ const GLOBAL_IGNORED = new Set([
 const UNSUPPORTED_SECTIONS = new Set(['peers', 'resolvers', 'userlist', 'mailers', 'program', 'cache', 'ring', 'http-errors', 'fcgi-app']);
 
 export function emptyGlobal(): GlobalConfig {
-  return { maxconn: null, pidfile: null, statsSockets: [], hardStopAfter: null, spreadChecks: 0, logTargets: [], logTag: 'proxy' };
+  return { maxconn: null, pidfile: null, daemon: false, statsSockets: [], hardStopAfter: null, spreadChecks: 0, logTargets: [], logTag: 'proxy' };
 }
 
 export function parseConfigFiles(files: string[]): Config {
@@ -167,6 +167,9 @@ function globalKeyword(
       g.maxconn = n;
       return;
     }
+    case 'daemon': // haproxy: run in the background (bin/proxy.ts forks; `-db` keeps it in the foreground)
+      g.daemon = true;
+      return;
     case 'pidfile':
       if (!args[0]) return error(kw, 'expects a file name');
       g.pidfile = args[0];

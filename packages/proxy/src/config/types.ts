@@ -106,6 +106,7 @@ export interface StatsSocketConfig extends Where {
 export interface GlobalConfig {
   maxconn: number | null;
   pidfile: string | null;
+  daemon: boolean;
   statsSockets: StatsSocketConfig[];
   hardStopAfter: number | null;
   spreadChecks: number;
