@@ -65,7 +65,7 @@ describe('cluster (seed procedure)', () => {
     // the versions and listeners of every running node, as rabbitmqctl cluster_status lists them
     for (const x of nodes) {
       expect(text).toMatch(new RegExp(`^${x.name}: RabbitMQ 3\\.10`, 'm'));
-      expect(text).toContain(`Node: ${x.name}, interface: 127.0.0.1, port: ${x.port}, protocol: amqp`);
+      expect(text).toContain(`Node: ${x.name}, interface: [::], port: ${x.port}, protocol: amqp`);
       expect(text).toContain(`Node: ${x.name}, interface: [::], port: ${x.dist}, protocol: clustering`);
       expect(text).toContain(`Node: ${x.name}, interface: 127.0.0.1, port: ${x.mgmt}, protocol: http`);
     }
@@ -663,10 +663,11 @@ describe('cluster (seed procedure)', () => {
     const port = await freePort();
     const dist = await freePort();
     const strangerEnv = new TestEnv();
+    // the stranger's brokerctl and node use their own cookie; the cluster's registry (this host's epmd) finds node1
+    // for the stranger, and the stranger for its brokerctl
+    strangerEnv.env['WARREN_NODE_REGISTRY'] = env.env['WARREN_NODE_REGISTRY'];
     try {
       await strangerEnv.startBroker(['--memory', '--node-name', 'rabbit@stranger', '--dist-port', String(dist), '--quiet'], port);
-      // the stranger's brokerctl and node use their own cookie; the cluster's registry must still find node1
-      strangerEnv.env['WARREN_NODE_REGISTRY'] = env.env['WARREN_NODE_REGISTRY'];
       await strangerEnv.ctl(['-n', 'rabbit@stranger', '--dist-port', String(dist), 'stop_app']);
       const j = await strangerEnv.ctl(['-n', 'rabbit@stranger', '--dist-port', String(dist), 'join_cluster', nodes[0]!.name]);
       expect(j.code).not.toBe(0);

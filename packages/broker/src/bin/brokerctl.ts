@@ -77,12 +77,14 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(`Error: ${(err as Error).message}`, 77);
   }
+  let linkGone: () => void = () => {};
+  const gone = new Promise<void>((res) => (linkGone = res));
   const config = resolvePeerOptions({
     nodeName: `brokerctl-${process.pid}@${short}`,
     cookie,
     transport: new TcpTransport(),
     logger: silentLogger,
-    handler: { onMessage: () => {} },
+    handler: { onMessage: () => {}, onLinkDown: () => linkGone() },
     requestTimeoutMs: timeoutS * 1000,
     // the node takes 6 silent ticks of its own pace for a dead link: beat at that pace, or a command longer than
     // 1.5 s would lose its link before the reply. Our side gives the node more slack: a busy node may stall a while.
@@ -127,6 +129,9 @@ async function main(): Promise<void> {
           : `node ${node} closed the connection while running ${cmd} (it stopped or exited)`;
     fail(`Error: ${why}; ${cmd} may or may not have taken effect.\n${(err as Error).message}`, 75);
   }
+  // stop returns once the node has gone (its link closes as it exits, after it released its name), as rabbitmqctl
+  // stop waits for the node to halt: a broker started right after finds the name free
+  if (reply.ok && cmd === 'stop') await Promise.race([gone, new Promise((r) => setTimeout(r, 15_000).unref())]);
   link.close();
   if (!reply.ok) fail(`Error:\n${reply.error ?? 'unknown error'}`.replace('Error:\nError:', 'Error:'), reply.exitCode ?? 70);
   const r = reply.result ?? {};
