@@ -319,8 +319,10 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private exDeclare(a: M.ExchangeDeclare): void {
     const vh = this.conn.vhost!;
-    if (!a.passive) this.check('configure', 'exchange', a.exchange);
+    // RabbitMQ's order (rabbit_channel exchange.declare): the type, the default exchange, permissions, then the name
+    if (!a.passive) vh.checkExchangeType(a.type);
     if (a.exchange === '' && !a.passive) throw accessRefused(`operation not permitted on the default exchange`);
+    if (!a.passive) this.check('configure', 'exchange', a.exchange);
     const reply = (): void => {
       if (a.nowait) return;
       M.encodeExchangeDeclareOk(this.conn.writer, this.id);
@@ -354,14 +356,19 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const vh = this.conn.vhost!;
     this.check('write', 'exchange', a.destination);
     this.check('read', 'exchange', a.source);
-    const dest = vh.getExchange(a.destination);
-    const src = vh.getExchange(a.source);
+    // RabbitMQ's order (rabbit_channel binding_action): the default exchange on either end, then the source missing,
+    // then the destination missing
+    if (a.destination === '' || a.source === '') throw accessRefused(`operation not permitted on the default exchange`);
     const reply = (): void => {
       if (a.nowait) return;
       if (unbind) M.encodeExchangeUnbindOk(this.conn.writer, this.id);
       else M.encodeExchangeBindOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
     };
+    // unbinding what does not exist (the binding, its source or its destination) succeeds, as in RabbitMQ 3.10
+    if (unbind && (!vh.exchanges.has(a.source) || !vh.exchanges.has(a.destination))) return reply();
+    const src = vh.getExchange(a.source);
+    const dest = vh.getExchange(a.destination);
     if (this.conn.broker.replicator === null) {
       if (unbind) vh.unbind(src, dest, a.routingKey, a.arguments);
       else vh.bind(src, dest, a.routingKey, a.arguments);
@@ -417,15 +424,19 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const qname = this.queueName(a.queue);
     this.check('write', 'queue', qname);
     this.check('read', 'exchange', a.exchange);
-    const q = vh.getQueue(qname, this.conn.id);
-    const ex = vh.getExchange(a.exchange);
-    // AMQP 0-9-1 queue.bind: with the current queue and an empty key, the key is the queue's name
-    if (a.queue === '' && a.routingKey === '') a = { ...a, routingKey: q.name };
+    // RabbitMQ's order: the default exchange, the exchange missing, the queue missing, then exclusive use
+    if (a.exchange === '') throw accessRefused(`operation not permitted on the default exchange`);
     const reply = (): void => {
       if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
       else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
     };
+    // unbinding from a missing exchange or queue succeeds, as in RabbitMQ 3.10
+    if (unbind && (!vh.exchanges.has(a.exchange) || !vh.queues.has(qname))) return reply();
+    const ex = vh.getExchange(a.exchange);
+    const q = vh.getQueue(qname, this.conn.id);
+    // AMQP 0-9-1 queue.bind: with the current queue and an empty key, the key is the queue's name
+    if (a.queue === '' && a.routingKey === '') a = { ...a, routingKey: q.name };
     if (this.conn.broker.replicator === null) {
       if (unbind) vh.unbind(ex, q, a.routingKey, a.arguments);
       else vh.bind(ex, q, a.routingKey, a.arguments);
