@@ -1,4 +1,4 @@
-// npm run differential -- --seeds N [--from S] [--length L] [--no-shrink] | --show SEED
+// npm run differential -- --seeds N [--from S] [--length L] [--no-shrink] [--parallel P] | --show SEED
 // Runs N generated sequences against Warren (embedded) and a private RabbitMQ 3.10, prints every stable difference as
 // a minimal ready-to-paste test, and ends with the figures (sequences run, rate, differences, nondeterministic seeds).
 import { soak } from './differ.ts';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   let code = 0;
   try {
-    const r = await soak(warren, rabbit, from, seeds, { length, log: (s) => console.log(s), shrinkDiffs: !process.argv.includes('--no-shrink') });
+    const r = await soak(warren, rabbit, from, seeds, { length, log: (s) => console.log(s), shrinkDiffs: !process.argv.includes('--no-shrink'), parallel: arg('parallel', 4) });
     const s = (Date.now() - t0) / 1000;
     console.log(`ran ${r.ran} sequences (seeds ${from}..${from + seeds - 1}, ${length} operations each) in ${s.toFixed(0)} s (${(r.ran / s).toFixed(2)}/s): ${r.differences.length} differences, ${r.nondeterministic.length} nondeterministic`);
     if (r.differences.length > 0) {

@@ -155,10 +155,14 @@ export class Runner {
     return st;
   }
 
-  /** A round trip on every open channel, so deliveries caused by the last operation have arrived. */
-  private async settle(): Promise<void> {
+  /**
+   * A round trip on the channel just used and on every channel with consumers, so what the last operation caused
+   * (deliveries, an asynchronous channel close) has arrived before the next one.
+   */
+  private async settle(last: ChanState | undefined): Promise<void> {
     for (const st of this.chans.values()) {
       if (st.ch.closed || st.ch.connection.closed) continue;
+      if (st !== last && st.ch.consumers.size === 0) continue;
       await withTimeout(st.ch.exchangeDeclare('amq.direct', 'direct', { passive: true }).catch(() => {}), OP_TIMEOUT_MS);
     }
   }
@@ -297,7 +301,7 @@ export class Runner {
           res = `error ${this.errorText(err)}`;
         }
         this.lines.push(`${i} ${op.t}: ${res}`);
-        await this.settle();
+        await this.settle('ch' in op ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
       }
       await this.mgmtView();
     } finally {

@@ -6,7 +6,7 @@ import { FRAME_BODY, FRAME_HEADER } from '../amqp/writer.ts';
 import { Reader } from '../amqp/reader.ts';
 import { ChannelError, ConnectionError, REPLY, accessRefused, notAllowed, notFound, preconditionFailed, unexpectedFrame, notImplemented } from '../amqp/errors.ts';
 import type { Connection } from './connection.ts';
-import type { Exchange } from '../routing/exchange.ts';
+import { bindingKey, type Exchange } from '../routing/exchange.ts';
 import { Consumer, type ChannelDetails, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, type QueuedMessage } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
@@ -352,6 +352,11 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.awaitChange({ op: 'exchange.delete', vhost: vh.name, name: a.exchange }, reply);
   }
 
+  private bindingExists(source: string, dest: Queue | Exchange | undefined, routingKey: string, args: M.ExchangeBind['arguments']): boolean {
+    const ex = this.conn.vhost!.exchanges.get(source);
+    return ex !== undefined && dest !== undefined && ex.bindings.has(bindingKey(dest, routingKey, args));
+  }
+
   private exBind(a: M.ExchangeBind, unbind: boolean): void {
     const vh = this.conn.vhost!;
     this.check('write', 'exchange', a.destination);
@@ -366,7 +371,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       this.conn.scheduleFlush();
     };
     // unbinding what does not exist (the binding, its source or its destination) succeeds, as in RabbitMQ 3.10
-    if (unbind && (!vh.exchanges.has(a.source) || !vh.exchanges.has(a.destination))) return reply();
+    if (unbind && !this.bindingExists(a.source, vh.exchanges.get(a.destination), a.routingKey, a.arguments)) return reply();
     const src = vh.getExchange(a.source);
     const dest = vh.getExchange(a.destination);
     if (this.conn.broker.replicator === null) {
@@ -431,8 +436,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
     };
-    // unbinding from a missing exchange or queue succeeds, as in RabbitMQ 3.10
-    if (unbind && (!vh.exchanges.has(a.exchange) || !vh.queues.has(qname))) return reply();
+    // unbinding a binding that does not exist succeeds before any other check (exclusive use), as in RabbitMQ 3.10
+    if (unbind && !this.bindingExists(a.exchange, vh.queues.get(qname), a.routingKey, a.arguments)) return reply();
     const ex = vh.getExchange(a.exchange);
     const q = vh.getQueue(qname, this.conn.id);
     // AMQP 0-9-1 queue.bind: with the current queue and an empty key, the key is the queue's name
