@@ -27,11 +27,22 @@ interface ChanState {
 }
 
 export async function mgmt(t: Target, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(t.mgmtUrl + path, {
+  const init = {
     method,
     headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
+  };
+  let res: Response;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(t.mgmtUrl + path, init);
+      break;
+    } catch (err) {
+      // a management listener that is (re)starting refuses for a moment: retry a few times before giving up
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   const text = await res.text();
   let json: unknown = null;
   try {

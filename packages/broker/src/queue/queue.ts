@@ -195,6 +195,10 @@ export class Queue implements Destination, ConsumerQueue {
     return this.readyCount;
   }
 
+  get singleActiveConsumer(): boolean {
+    return this.singleActive;
+  }
+
   get consumerCount(): number {
     return this.consumers.length;
   }

@@ -520,12 +520,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   private bConsume(a: M.BasicConsume): void {
     const vh = this.conn.vhost!;
     if (a.queue === REPLY_TO_QUEUE) return this.consumeReplies(a);
-    const qname = this.queueName(a.queue);
-    this.check('read', 'queue', qname);
-    const q = vh.getQueue(qname, this.conn.id);
+    // RabbitMQ checks the tag before the queue (rabbit_channel basic.consume)
     let tag = a.consumerTag;
     if (tag === '') tag = `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}`;
     else if (this.consumers.has(tag)) throw notAllowed(`attempt to reuse consumer tag '${tag}'`);
+    const qname = this.queueName(a.queue);
+    this.check('read', 'queue', qname);
+    const q = vh.getQueue(qname, this.conn.id);
     const remote = this.conn.broker.remoteQueues;
     if (q.node !== this.conn.broker.localNode && remote !== null) {
       // the queue lives on another node: subscribe there; deliveries come back over the peer link. Later frames on
@@ -541,7 +542,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       });
       return;
     }
-    if (q.hasExclusiveConsumer() || (a.exclusive && q.consumerCount > 0)) {
+    // a single-active-consumer queue takes no exclusive consumer (RabbitMQ: exclusive_consume_unavailable)
+    if (q.hasExclusiveConsumer() || (a.exclusive && (q.consumerCount > 0 || q.singleActiveConsumer))) {
       throw accessRefused(`queue '${q.name}' in vhost '${vh.name}' in exclusive use`);
     }
     const p = a.arguments['x-priority'];

@@ -133,6 +133,7 @@ export class VHost implements QueueHost {
       if (existing.durable !== durable) throw diff('durable', durable, existing.durable);
       if (existing.autoDelete !== autoDelete) throw diff('auto_delete', autoDelete, existing.autoDelete);
       if (existing.internal !== internal) throw diff('internal', internal, existing.internal);
+      assertArgsEquivalent(`exchange '${name}' in vhost '${this.name}'`, existing.arguments, args, EXCHANGE_EQUIVALENCE_ARGS);
       return existing;
     }
     const ex = new ctor(this.name, name, { durable, autoDelete, internal, arguments: args });
@@ -206,18 +207,7 @@ export class VHost implements QueueHost {
         preconditionFailed(`inequivalent arg '${what}' for queue '${name}' in vhost '${this.name}': received '${String(got)}' but current is '${String(cur)}'`);
       if (existing.durable !== d.durable) throw diff('durable', d.durable, existing.durable);
       if (existing.autoDelete !== d.autoDelete) throw diff('auto_delete', d.autoDelete, existing.autoDelete);
-      // RabbitMQ 3.10 (rabbit_misc:assert_args_equivalence): an argument given now but not then, or then but not
-      // now, differs too; both given, plain values are shown, one missing, typed values and "none"
-      for (const k of EQUIVALENCE_ARGS) {
-        const a = d.arguments[k];
-        const b = existing.arguments[k];
-        if (a === undefined && b === undefined) continue;
-        if (a !== undefined && b !== undefined) {
-          if (sameValue(a, b)) continue;
-          throw preconditionFailed(`inequivalent arg '${k}' for queue '${name}' in vhost '${this.name}': received '${plain(a)}' but current is '${plain(b)}'`);
-        }
-        throw preconditionFailed(`inequivalent arg '${k}' for queue '${name}' in vhost '${this.name}': received ${describe(a)} but current is ${describe(b)}`);
-      }
+      assertArgsEquivalent(`queue '${name}' in vhost '${this.name}'`, existing.arguments, d.arguments, EQUIVALENCE_ARGS);
       existing.touch();
       return existing;
     }
@@ -614,6 +604,25 @@ function bindingRecord(vhost: string, b: Binding): object {
 
 /** the arguments a redeclare must repeat, in the order RabbitMQ 3.10 checks them (rabbit_classic_queue's capabilities) */
 const EQUIVALENCE_ARGS = ['x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length', 'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-single-active-consumer', 'x-queue-type', 'x-queue-master-locator'];
+
+const EXCHANGE_EQUIVALENCE_ARGS = ['alternate-exchange'];
+
+/**
+ * RabbitMQ 3.10 (rabbit_misc:assert_args_equivalence): an argument given now but not then, or then but not now, differs
+ * too; both given, plain values are shown, one missing, typed values and "none".
+ */
+function assertArgsEquivalent(what: string, current: FieldTable, given: FieldTable, keys: readonly string[]): void {
+  for (const k of keys) {
+    const a = given[k];
+    const b = current[k];
+    if (a === undefined && b === undefined) continue;
+    if (a !== undefined && b !== undefined) {
+      if (sameValue(a, b)) continue;
+      throw preconditionFailed(`inequivalent arg '${k}' for ${what}: received '${plain(a)}' but current is '${plain(b)}'`);
+    }
+    throw preconditionFailed(`inequivalent arg '${k}' for ${what}: received ${describe(a)} but current is ${describe(b)}`);
+  }
+}
 
 function plain(v: FieldValue): string {
   return typeof v === 'bigint' ? v.toString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
