@@ -15,10 +15,13 @@ import { parameterList, putParameter } from './parameters.ts';
 
 type Obj = Record<string, unknown>;
 
+// RabbitMQ 3.10 exports every queue that is not exclusive and every exchange but the default and amq.* ones, durable
+// or not (an import declares them as they were), and every binding to an exported object (from amq.* too).
+
 function exportedExchanges(vh: VHost): Obj[] {
   const out: Obj[] = [];
   for (const ex of vh.exchanges.values()) {
-    if (ex.name === '' || ex.name.startsWith('amq.') || !ex.durable) continue;
+    if (ex.name === '' || ex.name.startsWith('amq.')) continue;
     out.push({ name: ex.name, vhost: vh.name, type: ex.type, durable: ex.durable, auto_delete: ex.autoDelete, internal: ex.internal, arguments: tableToJson(ex.arguments) });
   }
   return out;
@@ -27,8 +30,8 @@ function exportedExchanges(vh: VHost): Obj[] {
 function exportedQueues(vh: VHost): Obj[] {
   const out: Obj[] = [];
   for (const q of vh.queues.values()) {
-    if (!q.durable || q.exclusive) continue;
-    out.push({ name: q.name, vhost: vh.name, durable: true, auto_delete: q.autoDelete, arguments: tableToJson(q.arguments) });
+    if (q.exclusive) continue;
+    out.push({ name: q.name, vhost: vh.name, durable: q.durable, auto_delete: q.autoDelete, arguments: tableToJson(q.arguments) });
   }
   return out;
 }
@@ -36,9 +39,8 @@ function exportedQueues(vh: VHost): Obj[] {
 function exportedBindings(vh: VHost): Obj[] {
   const out: Obj[] = [];
   for (const b of vh.listBindings()) {
-    const src = vh.exchanges.get(b.source);
-    const dest = b.destination as { durable?: boolean; exclusive?: boolean };
-    if (!src || !src.durable || dest.durable !== true || dest.exclusive === true) continue;
+    const dest = b.destination as { exclusive?: boolean };
+    if (b.source === '' || dest.exclusive === true) continue;
     out.push({ source: b.source, vhost: vh.name, destination: b.destination.name, destination_type: b.destination.kind, routing_key: b.routingKey, arguments: tableToJson(b.arguments) });
   }
   return out;

@@ -197,6 +197,10 @@ export class Queue implements Destination, ConsumerQueue {
     return this.readyCount;
   }
 
+  get singleActiveConsumer(): boolean {
+    return this.singleActive;
+  }
+
   get consumerCount(): number {
     return this.consumers.length;
   }
@@ -248,8 +252,10 @@ export class Queue implements Destination, ConsumerQueue {
     this.publishCount++;
     this.pushReady(qm);
     this.mirror?.added(qm);
-    if (l.overflow === 'drop-head') this.enforceLength();
+    // a consumer ready for it takes it before the length limit applies: RabbitMQ hands a message to a waiting consumer
+    // without queueing it (an x-max-length 0 queue still delivers to its consumers)
     if (this.consumers.length > 0 && (this.mirror === null || !this.mirror.holdsDispatch())) this.dispatch();
+    if (l.overflow === 'drop-head') this.enforceLength();
     if (expiresAt !== Infinity) this.scheduleTtl();
     return EnqueueResult.Accepted;
   }

@@ -6,7 +6,7 @@ import { FRAME_BODY, FRAME_HEADER } from '../amqp/writer.ts';
 import { Reader } from '../amqp/reader.ts';
 import { ChannelError, ConnectionError, REPLY, accessRefused, notAllowed, notFound, preconditionFailed, unexpectedFrame, notImplemented } from '../amqp/errors.ts';
 import type { Connection } from './connection.ts';
-import type { Exchange } from '../routing/exchange.ts';
+import { bindingKey, type Exchange } from '../routing/exchange.ts';
 import { Consumer, type ChannelDetails, type ConsumerChannel, type ConsumerQueue } from '../queue/consumer.ts';
 import { Message, type QueuedMessage } from '../queue/message.ts';
 import type { Queue } from '../queue/queue.ts';
@@ -319,8 +319,10 @@ export class Channel implements ConsumerChannel, DurableWaiter {
 
   private exDeclare(a: M.ExchangeDeclare): void {
     const vh = this.conn.vhost!;
-    if (!a.passive) this.check('configure', 'exchange', a.exchange);
+    // RabbitMQ's order (rabbit_channel exchange.declare): the type, the default exchange, permissions, then the name
+    if (!a.passive) vh.checkExchangeType(a.type);
     if (a.exchange === '' && !a.passive) throw accessRefused(`operation not permitted on the default exchange`);
+    if (!a.passive) this.check('configure', 'exchange', a.exchange);
     const reply = (): void => {
       if (a.nowait) return;
       M.encodeExchangeDeclareOk(this.conn.writer, this.id);
@@ -350,18 +352,28 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     this.awaitChange({ op: 'exchange.delete', vhost: vh.name, name: a.exchange }, reply);
   }
 
+  private bindingExists(source: string, dest: Queue | Exchange | undefined, routingKey: string, args: M.ExchangeBind['arguments']): boolean {
+    const ex = this.conn.vhost!.exchanges.get(source);
+    return ex !== undefined && dest !== undefined && ex.bindings.has(bindingKey(dest, routingKey, args));
+  }
+
   private exBind(a: M.ExchangeBind, unbind: boolean): void {
     const vh = this.conn.vhost!;
     this.check('write', 'exchange', a.destination);
     this.check('read', 'exchange', a.source);
-    const dest = vh.getExchange(a.destination);
-    const src = vh.getExchange(a.source);
+    // RabbitMQ's order (rabbit_channel binding_action): the default exchange on either end, then the source missing,
+    // then the destination missing
+    if (a.destination === '' || a.source === '') throw accessRefused(`operation not permitted on the default exchange`);
     const reply = (): void => {
       if (a.nowait) return;
       if (unbind) M.encodeExchangeUnbindOk(this.conn.writer, this.id);
       else M.encodeExchangeBindOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
     };
+    // unbinding what does not exist (the binding, its source or its destination) succeeds, as in RabbitMQ 3.10
+    if (unbind && !this.bindingExists(a.source, vh.exchanges.get(a.destination), a.routingKey, a.arguments)) return reply();
+    const src = vh.getExchange(a.source);
+    const dest = vh.getExchange(a.destination);
     if (this.conn.broker.replicator === null) {
       if (unbind) vh.unbind(src, dest, a.routingKey, a.arguments);
       else vh.bind(src, dest, a.routingKey, a.arguments);
@@ -423,15 +435,19 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const qname = this.queueName(a.queue);
     this.check('write', 'queue', qname);
     this.check('read', 'exchange', a.exchange);
-    const q = vh.getQueue(qname, this.conn.id);
-    const ex = vh.getExchange(a.exchange);
-    // AMQP 0-9-1 queue.bind: with the current queue and an empty key, the key is the queue's name
-    if (a.queue === '' && a.routingKey === '') a = { ...a, routingKey: q.name };
+    // RabbitMQ's order: the default exchange, the exchange missing, the queue missing, then exclusive use
+    if (a.exchange === '') throw accessRefused(`operation not permitted on the default exchange`);
     const reply = (): void => {
       if (unbind) M.encodeQueueUnbindOk(this.conn.writer, this.id);
       else if (!(a as M.QueueBind).nowait) M.encodeQueueBindOk(this.conn.writer, this.id);
       this.conn.scheduleFlush();
     };
+    // unbinding a binding that does not exist succeeds before any other check (exclusive use), as in RabbitMQ 3.10
+    if (unbind && !this.bindingExists(a.exchange, vh.queues.get(qname), a.routingKey, a.arguments)) return reply();
+    const ex = vh.getExchange(a.exchange);
+    const q = vh.getQueue(qname, this.conn.id);
+    // AMQP 0-9-1 queue.bind: with the current queue and an empty key, the key is the queue's name
+    if (a.queue === '' && a.routingKey === '') a = { ...a, routingKey: q.name };
     if (this.conn.broker.replicator === null) {
       if (unbind) vh.unbind(ex, q, a.routingKey, a.arguments);
       else vh.bind(ex, q, a.routingKey, a.arguments);
@@ -510,12 +526,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   private bConsume(a: M.BasicConsume): void {
     const vh = this.conn.vhost!;
     if (a.queue === REPLY_TO_QUEUE) return this.consumeReplies(a);
-    const qname = this.queueName(a.queue);
-    this.check('read', 'queue', qname);
-    const q = vh.getQueue(qname, this.conn.id);
+    // RabbitMQ checks the tag before the queue (rabbit_channel basic.consume)
     let tag = a.consumerTag;
     if (tag === '') tag = `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}`;
     else if (this.consumers.has(tag)) throw notAllowed(`attempt to reuse consumer tag '${tag}'`);
+    const qname = this.queueName(a.queue);
+    this.check('read', 'queue', qname);
+    const q = vh.getQueue(qname, this.conn.id);
     const remote = this.conn.broker.remoteQueues;
     if (q.node !== this.conn.broker.localNode && remote !== null) {
       // the queue lives on another node: subscribe there; deliveries come back over the peer link. Later frames on
@@ -531,7 +548,8 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       });
       return;
     }
-    if (q.hasExclusiveConsumer() || (a.exclusive && q.consumerCount > 0)) {
+    // a single-active-consumer queue takes no exclusive consumer (RabbitMQ: exclusive_consume_unavailable)
+    if (q.hasExclusiveConsumer() || (a.exclusive && (q.consumerCount > 0 || q.singleActiveConsumer))) {
       throw accessRefused(`queue '${q.name}' in vhost '${vh.name}' in exclusive use`);
     }
     const p = a.arguments['x-priority'];

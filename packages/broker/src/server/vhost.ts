@@ -134,6 +134,7 @@ export class VHost implements QueueHost {
       if (existing.durable !== durable) throw diff('durable', durable, existing.durable);
       if (existing.autoDelete !== autoDelete) throw diff('auto_delete', autoDelete, existing.autoDelete);
       if (existing.internal !== internal) throw diff('internal', internal, existing.internal);
+      assertArgsEquivalent(`exchange '${name}' in vhost '${this.name}'`, existing.arguments, args, EXCHANGE_EQUIVALENCE_ARGS);
       return existing;
     }
     const ex = new ctor(this.name, name, { durable, autoDelete, internal, arguments: args });
@@ -145,13 +146,18 @@ export class VHost implements QueueHost {
 
   /** The checks a new exchange passes before it is created (or proposed to the cluster). */
   checkNewExchange(name: string, type: string): void {
+    this.checkExchangeType(type);
     if (name === '' || name.startsWith('amq.')) throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
-    if (!EXCHANGE_TYPES[type]) throw new ConnectionError(REPLY.COMMAND_INVALID, `invalid exchange type '${type}'`);
+  }
+
+  /** RabbitMQ checks the type of every non-passive declare first, an existing exchange's too (rabbit_exchange:check_type). */
+  checkExchangeType(type: string): void {
+    if (!EXCHANGE_TYPES[type]) throw new ConnectionError(REPLY.COMMAND_INVALID, `unknown exchange type '${type}'`);
   }
 
   checkDeleteExchange(name: string, ifUnused: boolean): Exchange | undefined {
     if (name === '') throw accessRefused('operation not permitted on the default exchange');
-    if (name.startsWith('amq.')) throw accessRefused(`exchange '${name}' in vhost '${this.name}' is a system exchange and cannot be deleted`);
+    if (name.startsWith('amq.')) throw accessRefused(`deletion of system exchange '${name}' in vhost '${this.name}' not allowed`);
     const ex = this.exchanges.get(name);
     // if-unused looks only at bindings with this exchange as source (RabbitMQ)
     if (ex && ifUnused && ex.bindings.size > 0) throw preconditionFailed(`exchange '${name}' in vhost '${this.name}' in use`);
@@ -183,6 +189,8 @@ export class VHost implements QueueHost {
   // ---- queues
 
   declareQueue(d: QueueDeclare): Queue {
+    // an exclusive queue is never durable: RabbitMQ 3.10 declares it transient whatever the durable flag says
+    if (d.exclusive && d.durable) d = { ...d, durable: false };
     let name = d.name;
     const existing = name === '' ? undefined : this.queues.get(name);
     if (d.passive) {
@@ -191,21 +199,16 @@ export class VHost implements QueueHost {
       return existing;
     }
     if (existing) {
+      // RabbitMQ checks exclusive access (owner and flag) before the other properties
       this.checkExclusive(existing, d.owner);
-      const diff = (what: string, got: unknown, cur: unknown): ChannelError =>
-        preconditionFailed(`inequivalent arg '${what}' for queue '${name}' in vhost '${this.name}': received '${String(got)}' but current is '${String(cur)}'`);
-      if (existing.durable !== d.durable) throw diff('durable', d.durable, existing.durable);
       if (existing.exclusive !== d.exclusive) {
         throw resourceLocked(`cannot obtain exclusive access to locked queue '${name}' in vhost '${this.name}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`);
       }
+      const diff = (what: string, got: unknown, cur: unknown): ChannelError =>
+        preconditionFailed(`inequivalent arg '${what}' for queue '${name}' in vhost '${this.name}': received '${String(got)}' but current is '${String(cur)}'`);
+      if (existing.durable !== d.durable) throw diff('durable', d.durable, existing.durable);
       if (existing.autoDelete !== d.autoDelete) throw diff('auto_delete', d.autoDelete, existing.autoDelete);
-      for (const k of EQUIVALENCE_ARGS) {
-        const a = d.arguments[k];
-        const b = existing.arguments[k];
-        if (a !== undefined && !sameValue(a, b)) {
-          throw preconditionFailed(`inequivalent arg '${k}' for queue '${name}' in vhost '${this.name}': received ${describe(a)} but current is ${describe(b)}`);
-        }
-      }
+      assertArgsEquivalent(`queue '${name}' in vhost '${this.name}'`, existing.arguments, d.arguments, EQUIVALENCE_ARGS);
       existing.touch();
       return existing;
     }
@@ -606,7 +609,31 @@ function bindingRecord(vhost: string, b: Binding): object {
   };
 }
 
-const EQUIVALENCE_ARGS = ['x-single-active-consumer', 'x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type'];
+/** the arguments a redeclare must repeat, in the order RabbitMQ 3.10 checks them (rabbit_classic_queue's capabilities) */
+const EQUIVALENCE_ARGS = ['x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length', 'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-single-active-consumer', 'x-queue-type', 'x-queue-master-locator'];
+
+const EXCHANGE_EQUIVALENCE_ARGS = ['alternate-exchange'];
+
+/**
+ * RabbitMQ 3.10 (rabbit_misc:assert_args_equivalence): an argument given now but not then, or then but not now, differs
+ * too; both given, plain values are shown, one missing, typed values and "none".
+ */
+function assertArgsEquivalent(what: string, current: FieldTable, given: FieldTable, keys: readonly string[]): void {
+  for (const k of keys) {
+    const a = given[k];
+    const b = current[k];
+    if (a === undefined && b === undefined) continue;
+    if (a !== undefined && b !== undefined) {
+      if (sameValue(a, b)) continue;
+      throw preconditionFailed(`inequivalent arg '${k}' for ${what}: received '${plain(a)}' but current is '${plain(b)}'`);
+    }
+    throw preconditionFailed(`inequivalent arg '${k}' for ${what}: received ${describe(a)} but current is ${describe(b)}`);
+  }
+}
+
+function plain(v: FieldValue): string {
+  return typeof v === 'bigint' ? v.toString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
 
 function isTable(v: FieldValue): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date) && !(v instanceof Float) && !('scale' in v && Object.keys(v).length === 2);
@@ -620,38 +647,59 @@ function sameValue(a: FieldValue | undefined, b: FieldValue | undefined): boolea
 
 function describe(v: FieldValue | undefined): string {
   if (v === undefined) return 'none';
-  if (typeof v === 'number') return `the value '${v}' of type 'long'`;
-  if (typeof v === 'string') return `the value '${v}' of type 'longstr'`;
-  return `the value '${String(v)}'`;
+  return `the value '${plain(v)}' of type '${fieldType(v)}'`;
 }
 
 /** RabbitMQ validates queue x-arguments at declare: 406 PRECONDITION_FAILED naming the argument. */
 function validateQueueArgs(queue: string, vhost: string, args: FieldTable): void {
+  // RabbitMQ 3.10's checks (rabbit_amqqueue declare_args), in its order and with its error terms
   const bad = (arg: string, why: string): ChannelError =>
     preconditionFailed(`invalid arg '${arg}' for queue '${queue}' in vhost '${vhost}': ${why}`);
-  const intArg = (k: string, min: number): void => {
+  const intArg = (k: string, zeroOk: boolean, max = Infinity): void => {
     const v = args[k];
     if (v === undefined) return;
     const n = typeof v === 'bigint' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(k, `{unacceptable_type,${typeof v}}`);
-    if (n < min) throw bad(k, `{value_negative,${n}}`.replace('value_negative', min > 0 ? 'value_zero' : 'value_negative'));
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(k, `"expected integer, got ${fieldType(v)}"`);
+    if (n === 0 && !zeroOk) throw bad(k, `{value_zero,0}`);
+    if (n < 0) throw bad(k, `{value_negative,${n}}`);
+    if (n > max) throw bad(k, `{max_value_exceeded,${n}}`);
   };
-  intArg('x-message-ttl', 0);
-  intArg('x-expires', 1);
-  intArg('x-max-length', 0);
-  intArg('x-max-length-bytes', 0);
-  intArg('x-max-priority', 0);
-  const p = args['x-max-priority'];
-  if (typeof p === 'number' && p > 255) throw bad('x-max-priority', `{value_too_large,${p}}`);
-  const o = args['x-overflow'];
-  if (o !== undefined && !['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(String(o))) throw bad('x-overflow', `{unacceptable_value,${String(o)}}`);
-  for (const k of ['x-dead-letter-exchange', 'x-dead-letter-routing-key']) {
+  const strArg = (k: string): string | undefined => {
     const v = args[k];
-    if (v !== undefined && typeof v !== 'string') throw bad(k, `{unacceptable_type,${typeof v}}`);
+    if (v !== undefined && typeof v !== 'string') throw bad(k, `{unacceptable_type,${fieldType(v)}}`);
+    return v;
+  };
+  intArg('x-expires', false);
+  intArg('x-message-ttl', true);
+  strArg('x-dead-letter-exchange');
+  if (strArg('x-dead-letter-routing-key') !== undefined && args['x-dead-letter-exchange'] === undefined) {
+    throw bad('x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
-  if (args['x-dead-letter-routing-key'] !== undefined && args['x-dead-letter-exchange'] === undefined) {
-    throw bad('x-dead-letter-routing-key', 'Key x-dead-letter-exchange should be present');
-  }
+  intArg('x-max-length', true);
+  intArg('x-max-length-bytes', true);
+  intArg('x-max-priority', true, 255);
+  const o = strArg('x-overflow');
+  if (o !== undefined && !['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(o)) throw bad('x-overflow', 'invalid_overflow');
+  const m = strArg('x-queue-mode');
+  if (m !== undefined && m !== 'default' && m !== 'lazy') throw bad('x-queue-mode', 'invalid_queue_mode');
+  const sac = args['x-single-active-consumer'];
+  if (sac !== undefined && typeof sac !== 'boolean') throw bad('x-single-active-consumer', `{unacceptable_type,${fieldType(sac)}}`);
   const t = args['x-queue-type'];
   if (t !== undefined && t !== 'classic') throw bad('x-queue-type', `only classic queues are supported, got '${String(t)}'`);
+}
+
+/**
+ * The AMQP field type RabbitMQ names in its messages. The decoded value does not keep the wire type; clients send
+ * integers that fit in 32 bits as signedint ('I') and larger ones as long ('l'), which is what this assumes.
+ */
+function fieldType(v: FieldValue): string {
+  if (typeof v === 'string') return 'longstr';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'bigint') return 'long';
+  if (typeof v === 'number') return !Number.isInteger(v) ? 'double' : v >= -0x80000000 && v <= 0x7fffffff ? 'signedint' : 'long';
+  if (v === null) return 'void';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Date) return 'timestamp';
+  if (Buffer.isBuffer(v)) return 'binary';
+  return 'table';
 }

@@ -1,0 +1,128 @@
+// Runs a sequence on both brokers, compares what the client observed, and turns a difference into a minimal sequence
+// printed as a ready-to-paste test.
+//
+// A difference counts only when it is stable: the sequence is run again on both, and if RabbitMQ disagrees with
+// itself (a race between a consumer's delivery and another connection's operation, a TTL at the edge of its
+// tolerance) the sequence is reported as nondeterministic, not as a difference.
+import { randomBytes } from 'node:crypto';
+import { generate, type Op } from './ops.ts';
+import { Runner, createVhost, deleteVhost, type Target } from './runner.ts';
+
+export interface Outcome {
+  /** first differing line, or null */
+  diff: { index: number; warren: string | undefined; rabbit: string | undefined } | null;
+  warren: string[];
+  rabbit: string[];
+}
+
+export async function observe(t: Target, ops: Op[]): Promise<string[]> {
+  const vhost = `diff-${randomBytes(4).toString('hex')}`;
+  await createVhost(t, vhost);
+  try {
+    return await new Runner(t, vhost).run(ops);
+  } finally {
+    await deleteVhost(t, vhost);
+  }
+}
+
+export function firstDiff(a: string[], b: string[]): Outcome['diff'] {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return { index: i, warren: a[i], rabbit: b[i] };
+  return null;
+}
+
+export async function compare(warren: Target, rabbit: Target, ops: Op[]): Promise<Outcome> {
+  const [w, r] = await Promise.all([observe(warren, ops), observe(rabbit, ops)]);
+  return { diff: firstDiff(w, r), warren: w, rabbit: r };
+}
+
+/** A difference that shows again on a second run, where RabbitMQ agrees with itself. */
+export async function stableDiff(warren: Target, rabbit: Target, ops: Op[]): Promise<Outcome | 'nondeterministic' | null> {
+  const first = await compare(warren, rabbit, ops);
+  if (first.diff === null) return null;
+  const rabbit2 = await observe(rabbit, ops);
+  if (firstDiff(first.rabbit, rabbit2) !== null) return 'nondeterministic';
+  const warren2 = await observe(warren, ops);
+  if (firstDiff(first.warren, warren2) !== null) return 'nondeterministic';
+  return first;
+}
+
+/** Removes operations (halves, quarters, ... single ones) while a stable difference remains. */
+export async function shrink(warren: Target, rabbit: Target, ops: Op[], log: (s: string) => void = () => {}): Promise<{ ops: Op[]; outcome: Outcome }> {
+  let cur = ops;
+  let best = await stableDiff(warren, rabbit, cur);
+  if (best === null || best === 'nondeterministic') throw new Error('no stable difference to shrink');
+  let chunk = Math.max(1, Math.floor(cur.length / 2));
+  while (chunk >= 1) {
+    let removed = false;
+    for (let i = 0; i + chunk <= cur.length; ) {
+      const cand = [...cur.slice(0, i), ...cur.slice(i + chunk)];
+      const o = cand.length === 0 ? null : await stableDiff(warren, rabbit, cand);
+      if (o !== null && o !== 'nondeterministic') {
+        cur = cand;
+        best = o;
+        removed = true;
+        log(`  shrunk to ${cur.length} operations`);
+      } else i += chunk;
+    }
+    if (!removed) chunk = Math.floor(chunk / 2);
+  }
+  return { ops: cur, outcome: best };
+}
+
+/** The shrunk sequence as a test that runs it on Warren alone and expects what RabbitMQ 3.10 did. */
+export function asTest(ops: Op[], outcome: Outcome, title: string): string {
+  const d = outcome.diff!;
+  return [
+    `it(${JSON.stringify(`matches RabbitMQ 3.10: ${title}`)}, async () => {`,
+    `  // Warren: ${JSON.stringify(d.warren ?? '(nothing)')}`,
+    `  // RabbitMQ: ${JSON.stringify(d.rabbit ?? '(nothing)')}`,
+    `  const ops: Op[] = ${JSON.stringify(ops, null, 2).replace(/\n/g, '\n  ')};`,
+    `  expect(await observe(warren, ops)).toEqual(${JSON.stringify(outcome.rabbit, null, 2).replace(/\n/g, '\n  ')});`,
+    `});`,
+  ].join('\n');
+}
+
+export interface SoakResult {
+  ran: number;
+  differences: { seed: number; test: string; diff: Outcome['diff'] }[];
+  nondeterministic: number[];
+}
+
+/** Runs seeds [from, from + count); shrinks and prints every stable difference. */
+export async function soak(warren: Target, rabbit: Target, from: number, count: number, o: { length?: number; log?: (s: string) => void; shrinkDiffs?: boolean; parallel?: number } = {}): Promise<SoakResult> {
+  const log = o.log ?? (() => {});
+  const res: SoakResult = { ran: 0, differences: [], nondeterministic: [] };
+  let next = from;
+  // sequences run side by side in vhosts of their own: the brokers and the client mostly wait on each other
+  const worker = async (): Promise<void> => {
+    while (next < from + count) await one(next++);
+  };
+  const one = async (seed: number): Promise<void> => {
+    const ops = generate(seed, o.length ?? 30);
+    const out = await stableDiff(warren, rabbit, ops);
+    res.ran++;
+    if (out === null) return;
+    if (out === 'nondeterministic') {
+      res.nondeterministic.push(seed);
+      log(`seed ${seed}: nondeterministic on RabbitMQ itself, skipped`);
+      return;
+    }
+    log(`seed ${seed}: difference at line ${out.diff!.index}\n  Warren:   ${out.diff!.warren}\n  RabbitMQ: ${out.diff!.rabbit}`);
+    if (o.shrinkDiffs === false) {
+      res.differences.push({ seed, test: asTest(ops, out, `seed ${seed}`), diff: out.diff });
+      return;
+    }
+    try {
+      const s = await shrink(warren, rabbit, ops, log);
+      const test = asTest(s.ops, s.outcome, `seed ${seed}`);
+      log(test);
+      res.differences.push({ seed, test, diff: s.outcome.diff });
+    } catch {
+      // the difference went away while shrinking: it depended on timing after all
+      res.nondeterministic.push(seed);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.parallel ?? 1) }, worker));
+  return res;
+}

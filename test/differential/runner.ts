@@ -1,0 +1,347 @@
+// Runs a sequence of operations against one broker (Warren or RabbitMQ) in a vhost of its own and writes down what a
+// client observes, as lines of text that a comparison can line up:
+//   - one line per operation: its result (counts, a message got, ok) or its error (reply code and text);
+//   - per consumer, the deliveries in order; per channel, the returned messages and its close; per connection, its
+//     close (these arrive asynchronously and are listed at the end, each list in its own order);
+//   - the management API's view of the vhost's queues, exchanges, bindings and definitions export.
+// Everything that legitimately differs between two runs (vhost name, x-death time, timestamps) is normalised.
+import { AMQPClient, type AMQPBaseClient, type AMQPChannel, type AMQPMessage, type AMQPProperties } from '@cloudamqp/amqp-client';
+import type { Args, Op } from './ops.ts';
+
+export interface Target {
+  readonly name: string;
+  /** amqp://guest:guest@127.0.0.1:PORT */
+  readonly amqpUrl: string;
+  /** http://127.0.0.1:PORT */
+  readonly mgmtUrl: string;
+}
+
+/** How long one operation may take before it is written down as a timeout (a confirm that never comes). */
+const OP_TIMEOUT_MS = 5000;
+
+interface ChanState {
+  ch: AMQPChannel;
+  /** delivery tags not yet settled, in order */
+  unacked: number[];
+  confirm: boolean;
+}
+
+export async function mgmt(t: Target, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const init = {
+    method,
+    headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  };
+  let res: Response;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(t.mgmtUrl + path, init);
+      break;
+    } catch (err) {
+      // a management listener that is (re)starting refuses for a moment: retry a few times before giving up
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+export async function createVhost(t: Target, vhost: string): Promise<void> {
+  const v = encodeURIComponent(vhost);
+  const r = await mgmt(t, 'PUT', `/api/vhosts/${v}`, {});
+  if (r.status >= 300) throw new Error(`${t.name}: PUT vhost ${vhost}: ${r.status} ${JSON.stringify(r.json)}`);
+  const p = await mgmt(t, 'PUT', `/api/permissions/${v}/guest`, { configure: '.*', write: '.*', read: '.*' });
+  if (p.status >= 300) throw new Error(`${t.name}: PUT permissions: ${p.status}`);
+}
+
+export async function deleteVhost(t: Target, vhost: string): Promise<void> {
+  await mgmt(t, 'DELETE', `/api/vhosts/${encodeURIComponent(vhost)}`).catch(() => {});
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), ms);
+    }),
+  ]);
+}
+
+/** Sorted-key JSON, so two equal objects print the same. */
+export function stable(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (x && typeof x === 'object' && !Array.isArray(x) && !(x instanceof Date)) {
+      return Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    if (typeof x === 'bigint') return Number(x);
+    return x;
+  });
+}
+
+export class Runner {
+  private readonly conns: (AMQPBaseClient | null)[] = [null, null, null];
+  private readonly chans = new Map<string, ChanState>();
+  private readonly lines: string[] = [];
+  /** asynchronous observations, one ordered list per source */
+  private readonly streams = new Map<string, string[]>();
+  private readonly t: Target;
+  private readonly vhost: string;
+
+  constructor(t: Target, vhost: string) {
+    this.t = t;
+    this.vhost = vhost;
+  }
+
+  private norm(s: string): string {
+    return s.split(this.vhost).join('VH').replace(/amq\.(ctag|gen)-[\w-]+/g, 'amq.$1-*');
+  }
+
+  private stream(key: string, line: string): void {
+    let l = this.streams.get(key);
+    if (!l) this.streams.set(key, (l = []));
+    l.push(line);
+  }
+
+  /** "channel 1 closed: NOT_FOUND - no queue 'q' in vhost 'v' (404)" -> "404 NOT_FOUND - no queue 'q' in vhost 'VH'" */
+  private errorText(err: unknown): string {
+    const msg = this.norm(String((err as Error)?.message ?? err));
+    const m = /(?:closed|Closed)[^:]*: (.*?)(?: \((\d{3})\))?$/s.exec(msg);
+    if (m && m[2]) return `${m[2]} ${m[1]}`;
+    if (/Channel is closed|Connection closed|closed/i.test(msg)) return 'closed';
+    return `client: ${msg}`;
+  }
+
+  private message(m: AMQPMessage): string {
+    const p = { ...m.properties } as Record<string, unknown>;
+    delete p['timestamp'];
+    const h = p['headers'] as Record<string, unknown> | undefined;
+    if (h) {
+      const headers = { ...h };
+      if (Array.isArray(headers['x-death'])) {
+        headers['x-death'] = (headers['x-death'] as Record<string, unknown>[]).map((d) => {
+          const c = { ...d };
+          delete c['time'];
+          return c;
+        });
+      }
+      p['headers'] = headers;
+    }
+    for (const k of Object.keys(p)) if (p[k] === undefined) delete p[k];
+    return this.norm(`${m.exchange}|${m.routingKey}|${m.bodyToString()}|r=${m.redelivered}|${stable(p)}`);
+  }
+
+  private async conn(c: number): Promise<AMQPBaseClient> {
+    const cur = this.conns[c];
+    if (cur && !cur.closed) return cur;
+    const conn = await new AMQPClient(`${this.t.amqpUrl}/${encodeURIComponent(this.vhost)}`).connect();
+    conn.onerror = (err) => {
+      this.stream(`conn c${c}`, `closed: ${this.errorText(err)}`);
+    };
+    this.conns[c] = conn;
+    return conn;
+  }
+
+  private async chan(c: number, n: number): Promise<ChanState> {
+    const key = `${c}.${n}`;
+    const cur = this.chans.get(key);
+    if (cur && !cur.ch.closed && !cur.ch.connection.closed) return cur;
+    const conn = await this.conn(c);
+    const ch = await conn.channel();
+    const st: ChanState = { ch, unacked: [], confirm: false };
+    ch.onerror = (reason) => {
+      this.stream(`chan c${key}`, `closed: ${this.errorText(new Error(`channel closed: ${reason}`))}`);
+    };
+    ch.onReturn = (m) => {
+      this.stream(`returns c${key}`, `${m.replyCode} ${m.replyText} ${this.message(m)}`);
+    };
+    this.chans.set(key, st);
+    return st;
+  }
+
+  /**
+   * A round trip on the channel just used and on every channel with consumers, so what the last operation caused
+   * (deliveries, an asynchronous channel close) has arrived before the next one.
+   */
+  private async settle(last: ChanState | undefined): Promise<void> {
+    for (const st of this.chans.values()) {
+      if (st.ch.closed || st.ch.connection.closed) continue;
+      if (st !== last && st.ch.consumers.size === 0) continue;
+      await withTimeout(st.ch.exchangeDeclare('amq.direct', 'direct', { passive: true }).catch(() => {}), OP_TIMEOUT_MS);
+    }
+  }
+
+  private settleTag(st: ChanState, which: number, multiple: boolean): number | null {
+    if (st.unacked.length === 0) return null;
+    const i = Math.min(which, st.unacked.length - 1);
+    const tag = st.unacked[i]!;
+    if (multiple) st.unacked.splice(0, i + 1);
+    else st.unacked.splice(i, 1);
+    return tag;
+  }
+
+  private async exec(op: Op): Promise<string> {
+    if (op.t === 'wait') {
+      await new Promise((r) => setTimeout(r, op.ms));
+      return 'waited';
+    }
+    if (op.t === 'connclose') {
+      const cur = this.conns[op.c];
+      if (!cur || cur.closed) return 'not open';
+      await cur.close();
+      for (const [k, st] of this.chans) if (st.ch.connection === cur) this.chans.delete(k);
+      return 'ok';
+    }
+    const st = await this.chan(op.c, op.ch);
+    const ch = st.ch;
+    switch (op.t) {
+      case 'qdecl': {
+        const r = await ch.queueDeclare(op.q, { durable: op.durable, exclusive: op.exclusive, autoDelete: op.autoDelete, passive: op.passive }, op.args);
+        return `m=${r.messageCount} c=${r.consumerCount}`;
+      }
+      case 'xdecl':
+        await ch.exchangeDeclare(op.x, op.type, { durable: op.durable, autoDelete: op.autoDelete, internal: op.internal, passive: op.passive }, op.args);
+        return 'ok';
+      case 'qbind':
+        await ch.queueBind(op.q, op.x, op.rk, op.args);
+        return 'ok';
+      case 'qunbind':
+        await ch.queueUnbind(op.q, op.x, op.rk, op.args);
+        return 'ok';
+      case 'xbind':
+        await ch.exchangeBind(op.dst, op.src, op.rk, op.args);
+        return 'ok';
+      case 'xunbind':
+        await ch.exchangeUnbind(op.dst, op.src, op.rk, op.args);
+        return 'ok';
+      case 'pub': {
+        const seq = await ch.basicPublish(op.x, op.rk, op.body, op.props as AMQPProperties, op.mandatory);
+        return st.confirm ? `confirmed ${seq}` : 'sent';
+      }
+      case 'get': {
+        const m = await ch.basicGet(op.q, { noAck: op.noAck });
+        if (m === null) return 'empty';
+        if (!op.noAck) st.unacked.push(m.deliveryTag);
+        return `got tag=${m.deliveryTag} left=${m.messageCount} ${this.message(m)}`;
+      }
+      case 'consume': {
+        const key = `deliveries c${op.c}.${op.ch} ${op.tag}`;
+        const consumer = await ch.basicConsume(op.q, { tag: op.tag, noAck: op.noAck, exclusive: op.exclusive, args: op.args }, (m) => {
+          if (!op.noAck) st.unacked.push(m.deliveryTag);
+          this.stream(key, `tag=${m.deliveryTag} ${this.message(m)}`);
+        });
+        consumer.wait().catch((err: unknown) => {
+          if (/cancelled by the server/i.test(String((err as Error)?.message))) this.stream(key, 'cancelled by the server');
+        });
+        return 'ok';
+      }
+      case 'cancel':
+        await ch.basicCancel(op.tag);
+        return 'ok';
+      case 'ack': {
+        const tag = this.settleTag(st, op.which, op.multiple);
+        if (tag === null) return 'nothing to ack';
+        await ch.basicAck(tag, op.multiple);
+        return `acked ${tag}`;
+      }
+      case 'nack': {
+        const tag = this.settleTag(st, op.which, op.multiple);
+        if (tag === null) return 'nothing to nack';
+        await ch.basicNack(tag, op.requeue, op.multiple);
+        return `nacked ${tag}`;
+      }
+      case 'reject': {
+        const tag = this.settleTag(st, op.which, false);
+        if (tag === null) return 'nothing to reject';
+        await ch.basicReject(tag, op.requeue);
+        return `rejected ${tag}`;
+      }
+      case 'recover':
+        await ch.basicRecover(op.requeue);
+        st.unacked.length = 0;
+        return 'ok';
+      case 'qos':
+        await ch.basicQos(op.count, 0, op.global);
+        return 'ok';
+      case 'tx':
+        if (op.what === 'select') await ch.txSelect();
+        else if (op.what === 'commit') await ch.txCommit();
+        else await ch.txRollback();
+        return 'ok';
+      case 'confirm':
+        await ch.confirmSelect();
+        st.confirm = true;
+        return 'ok';
+      case 'flow':
+        return `flow-ok ${await ch.basicFlow(op.active)}`;
+      case 'purge':
+        return `purged ${(await ch.queuePurge(op.q)).messageCount}`;
+      case 'qdel':
+        return `deleted ${(await ch.queueDelete(op.q, { ifUnused: op.ifUnused, ifEmpty: op.ifEmpty })).messageCount}`;
+      case 'xdel':
+        await ch.exchangeDelete(op.x, { ifUnused: op.ifUnused });
+        return 'ok';
+      case 'count': {
+        const r = await ch.queueDeclare(op.q, { passive: true });
+        return `m=${r.messageCount} c=${r.consumerCount}`;
+      }
+      case 'chclose':
+        await ch.close();
+        this.chans.delete(`${op.c}.${op.ch}`);
+        return 'ok';
+    }
+  }
+
+  /** Runs the operations; returns the observation lines. */
+  async run(ops: Op[]): Promise<string[]> {
+    try {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        let res: string;
+        try {
+          const r = await withTimeout(this.exec(op), OP_TIMEOUT_MS);
+          res = r === 'timeout' ? 'timeout' : r;
+        } catch (err) {
+          res = `error ${this.errorText(err)}`;
+        }
+        this.lines.push(`${i} ${op.t}: ${res}`);
+        await this.settle('ch' in op ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
+      }
+      await this.mgmtView();
+    } finally {
+      for (const c of this.conns) if (c && !c.closed) await withTimeout(c.close().catch(() => {}), 2000);
+    }
+    const out = [...this.lines];
+    for (const k of [...this.streams.keys()].sort()) for (const l of this.streams.get(k)!) out.push(`${k}: ${l}`);
+    return out;
+  }
+
+  /** The management API's static view of the vhost's objects (counts there are sampled, so they are read over AMQP). */
+  private async mgmtView(): Promise<void> {
+    const v = encodeURIComponent(this.vhost);
+    const pick = (o: Record<string, unknown>, keys: string[]): Record<string, unknown> => Object.fromEntries(keys.map((k) => [k, o[k]]));
+    const queues = (await mgmt(this.t, 'GET', `/api/queues/${v}`)).json as Record<string, unknown>[];
+    for (const q of [...queues].sort((a, b) => String(a['name']).localeCompare(String(b['name'])))) {
+      this.lines.push(this.norm(`mgmt queue: ${stable(pick(q, ['name', 'durable', 'auto_delete', 'exclusive', 'arguments']))}`));
+    }
+    const exchanges = (await mgmt(this.t, 'GET', `/api/exchanges/${v}`)).json as Record<string, unknown>[];
+    for (const x of [...exchanges].sort((a, b) => String(a['name']).localeCompare(String(b['name'])))) {
+      this.lines.push(this.norm(`mgmt exchange: ${stable(pick(x, ['name', 'type', 'durable', 'auto_delete', 'internal', 'arguments']))}`));
+    }
+    const bindings = (await mgmt(this.t, 'GET', `/api/bindings/${v}`)).json as Record<string, unknown>[];
+    const bl = bindings.map((b) => this.norm(`mgmt binding: ${stable(pick(b, ['source', 'destination', 'destination_type', 'routing_key', 'arguments']))}`)).sort();
+    this.lines.push(...bl);
+    const defs = (await mgmt(this.t, 'GET', `/api/definitions/${v}`)).json as Record<string, Args[]>;
+    for (const k of ['queues', 'exchanges', 'bindings']) {
+      const items = (defs[k] ?? []).map((o) => this.norm(`definitions ${k}: ${stable(o)}`)).sort();
+      this.lines.push(...items);
+    }
+  }
+}
