@@ -1,7 +1,7 @@
 // FileStorage: what is written survives reopening, a torn or corrupt tail is cut off, a snapshot replaces the log
 // atomically, and a process killed with SIGKILL in the middle of appending loses nothing it had acknowledged.
-import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,61 @@ describe('FileStorage', () => {
     const { storage, state } = reopen(dir);
     expect(state.entries.map((e) => e.index)).toEqual([1]);
     storage.close();
+  });
+
+  it('refuses to start over a damaged record with valid records after it, naming file and offset', () => {
+    const dir = tempDir();
+    const s = new FileStorage(dir);
+    s.load();
+    s.append([cmd(1, 1), cmd(2, 1, 'second'), cmd(3, 1)]);
+    s.close();
+    const log = join(dir, 'log.0');
+    const bytes = readFileSync(log);
+    const at = bytes.indexOf('second');
+    bytes[at] = bytes[at]! ^ 0x01;
+    writeFileSync(log, bytes);
+    const offset = 8 + jsonCodec.encode(cmd(1, 1)).length;
+    expect(() => reopen(dir)).toThrow(`${log}: offset ${offset}: the record of entry 2 is damaged`);
+    expect(() => reopen(dir)).toThrow(/valid records follow it .* refusing to start/);
+    // the file is left as it was, for the operator to look at
+    expect(readFileSync(log).equals(bytes)).toBe(true);
+  });
+
+  it.runIf(process.getuid?.() === 0)('a failed append (a full disc) throws, leaves nothing of itself in the file, and appends again once there is room', () => {
+    const dir = tempDir();
+    const mnt = join(dir, 'mnt');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    try {
+      const s = new FileStorage(join(mnt, 'raft'));
+      s.load();
+      const filler = join(mnt, 'filler');
+      try {
+        writeFileSync(filler, Buffer.alloc(60 * 1024));
+      } catch {
+        /* full */
+      }
+      let index = 1;
+      let failure: unknown = null;
+      for (; index < 200 && failure === null; index++) {
+        try {
+          s.append([cmd(index, 1, 'x'.repeat(900))]);
+        } catch (err) {
+          failure = err;
+        }
+      }
+      expect((failure as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      const failed = index - 1;
+      rmSync(filler);
+      s.append([cmd(failed, 2, 'retried')]);
+      s.close();
+      const { storage, state } = reopen(join(mnt, 'raft'));
+      expect(state.entries.map((e) => e.index)).toEqual(Array.from({ length: failed }, (_, i) => i + 1));
+      expect(state.entries.at(-1)!.term).toBe(2);
+      storage.close();
+    } finally {
+      execFileSync('umount', ['-l', mnt]);
+    }
   });
 
   it('replaces snapshot and log together; a crash before the switch leaves the old pair', () => {

@@ -5,10 +5,15 @@
 //   log.<gen>      append-only records, one per entry:  u32 length | u32 crc32(payload) | payload
 //
 // Every method returns only after fsync, so the node may answer an RPC afterwards (Raft Figure 2: "updated on
-// stable storage before responding to RPCs"). A crash (kill -9, power loss) in the middle of an append leaves a
-// torn or corrupt last record: load() stops at the first record whose length or checksum does not check out and
-// truncates the file there. Such an entry was never acknowledged (the append had not returned), so dropping it is
-// safe. Truncating a conflicting suffix is an ftruncate at the record's offset.
+// stable storage before responding to RPCs"). A write or sync that fails (ENOSPC, EIO, a write making no progress)
+// throws, so nothing is acknowledged (RaftNode stops on it), and what it wrote is cut back off the file; if even the
+// cut fails, the storage refuses every later change (no entry may ever sit behind a partial one). A crash (kill -9,
+// power loss) in the middle of an append leaves a torn or corrupt last record: load() cuts the file at the first
+// record whose length or checksum does not check out when nothing valid follows it. Such an entry was never
+// acknowledged (the append had not returned), so dropping it is safe. A damaged record with valid records after it
+// is damage to the disc, not a torn write: load() refuses to start, naming the file and offset, since entries after
+// it were acknowledged and a Raft log cannot skip one. Truncating a conflicting suffix is an ftruncate at the
+// record's offset.
 //
 // A snapshot (compaction or InstallSnapshot) writes the retained entries to a NEW log file log.<gen+1> first, then
 // the snapshot file naming that generation (atomic rename), then deletes the old log. A crash before the rename
@@ -70,6 +75,8 @@ export class FileStorage implements RaftStorage {
   private snapIndex = 0;
   private loaded = false;
   private closed = false;
+  /** a failed write could not be cut back off the log: no further change is accepted */
+  private broken: string | null = null;
 
   constructor(dir: string, options: FileStorageOptions = {}) {
     this.dir = dir;
@@ -109,30 +116,51 @@ export class FileStorage implements RaftStorage {
     const entries: LogEntry[] = [];
     this.offsets = [];
     let offset = 0;
-    while (offset + HEADER <= bytes.length) {
-      const length = bytes.readUInt32BE(offset);
-      const crc = bytes.readUInt32BE(offset + 4);
-      if (offset + HEADER + length > bytes.length) break; // torn: the write did not finish
-      const payload = bytes.subarray(offset + HEADER, offset + HEADER + length);
-      if (crc32(payload) !== crc) break; // corrupt tail
-      let entry: LogEntry;
-      try {
-        entry = this.codec.decode(payload) as LogEntry;
-      } catch {
-        break;
-      }
-      if (entry.index !== this.snapIndex + entries.length + 1) break;
+    for (;;) {
+      const entry = offset + HEADER <= bytes.length ? this.entryAt(bytes, offset) : null;
+      if (entry === null || entry.index !== this.snapIndex + entries.length + 1) break;
       entries.push(entry);
       this.offsets.push(offset);
-      offset += HEADER + length;
+      offset += HEADER + bytes.readUInt32BE(offset);
     }
     this.logSize = offset;
     if (offset < bytes.length) {
+      const later = this.validRecordAfter(bytes, offset + 1, this.snapIndex + entries.length + 1);
+      if (later >= 0) {
+        throw new Error(
+          `${path}: offset ${offset}: the record of entry ${this.snapIndex + entries.length + 1} is damaged (length or checksum) and valid records ` +
+            `follow it (at offset ${later}): not a torn write but damage to the disc; refusing to start (the entries after it were acknowledged)`,
+        );
+      }
       ftruncateSync(this.logFd, offset);
       this.fsyncFd(this.logFd);
     }
     this.loaded = true;
     return { term, votedFor, snapshot, entries };
+  }
+
+  /** The entry whose record starts at offset, or null when its length, checksum or encoding do not check out. */
+  private entryAt(bytes: Buffer, offset: number): LogEntry | null {
+    const length = bytes.readUInt32BE(offset);
+    if (offset + HEADER + length > bytes.length) return null; // torn: the write did not finish
+    const payload = bytes.subarray(offset + HEADER, offset + HEADER + length);
+    if (crc32(payload) !== bytes.readUInt32BE(offset + 4)) return null;
+    try {
+      const entry = this.codec.decode(payload) as LogEntry;
+      return typeof entry?.index === 'number' ? entry : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The offset of a valid record at or after `from` holding an entry at or past index `atLeast`, or -1. */
+  private validRecordAfter(bytes: Buffer, from: number, atLeast: number): number {
+    for (let p = from; p + HEADER <= bytes.length; p++) {
+      if (p + HEADER + bytes.readUInt32BE(p) > bytes.length) continue;
+      const e = this.entryAt(bytes, p);
+      if (e !== null && e.index >= atLeast) return p;
+    }
+    return -1;
   }
 
   saveState(term: number, votedFor: string | null): void {
@@ -153,9 +181,25 @@ export class FileStorage implements RaftStorage {
       chunks.push(record);
       size += record.length;
     }
-    writeAll(this.fd(), Buffer.concat(chunks, size), this.logSize);
+    try {
+      writeAll(this.fd(), Buffer.concat(chunks, size), this.logSize);
+      this.fsyncFd(this.fd());
+    } catch (error) {
+      this.offsets.length -= entries.length;
+      this.cutBack(error as Error);
+      throw error;
+    }
     this.logSize += size;
-    this.fsyncFd(this.fd());
+  }
+
+  /** A failed append: cut what it may have written, so no later record ever follows a partial one. */
+  private cutBack(error: Error): void {
+    try {
+      ftruncateSync(this.fd(), this.logSize);
+      fdatasyncSync(this.fd());
+    } catch (e) {
+      this.broken = `a write failed (${error.message}) and cutting it back failed too (${(e as Error).message})`;
+    }
   }
 
   truncateFrom(fromIndex: number): void {
@@ -219,6 +263,7 @@ export class FileStorage implements RaftStorage {
 
   private check(): void {
     if (this.closed) throw new Error(`FileStorage ${this.dir} is closed`);
+    if (this.broken !== null) throw new Error(`FileStorage ${this.dir}: ${this.broken}; no change is accepted until a restart`);
   }
 
   private fd(): number {
@@ -275,7 +320,12 @@ function encodeRecord(payload: Uint8Array): Buffer {
 
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  while (done < bytes.length) {
+    const n = writeSync(fd, bytes, done, bytes.length - done, position + done);
+    // (a short write is continued; one that writes nothing would loop forever)
+    if (n <= 0) throw Object.assign(new Error(`write made no progress at offset ${position + done}`), { code: 'EIO' });
+    done += n;
+  }
 }
 
 function readIfExists(path: string): Buffer | undefined {
