@@ -14,11 +14,13 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRabbitmq } from './brokers.ts';
 import { freePort, makeTempDir, removeTempDir, sleep, spawnTracked, stopProcess } from './procs.ts';
 import { headCommit, repoRoot } from './perf.ts';
+import { sampleTree } from './procstat.ts';
 
 const PROBE_INTERVAL_MS = 5;
 const START_TIMEOUT_MS = 60_000; // a loaded 2-core machine can take seconds to start a tsx process
@@ -47,7 +49,14 @@ function handshakeOnce(port: number): Promise<boolean> {
   });
 }
 
-async function timeToHandshake(cmd: string, args: string[], dir: string): Promise<number> {
+interface Start {
+  /** spawn() to the handshake, wall-clock ms */
+  ms: number;
+  /** CPU time (user + system) the process tree had used at that moment, ms: what a loaded machine does not inflate */
+  cpuMs: number;
+}
+
+async function timeToHandshake(cmd: string, args: string[], dir: string): Promise<Start> {
   const port = await freePort();
   const distPort = await freePort();
   const brokerArgs = ['--memory', '--quiet', '--host', '127.0.0.1', '--port', String(port), '--dist-port', String(distPort), '--node-name', `startup-${port}@localhost`, '--cookie-file', join(dir, 'cookie')];
@@ -58,7 +67,10 @@ async function timeToHandshake(cmd: string, args: string[], dir: string): Promis
   try {
     while (performance.now() - t0 < START_TIMEOUT_MS) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${cmd} exited (${child.exitCode ?? child.signalCode})`);
-      if (await handshakeOnce(port)) return performance.now() - t0;
+      if (await handshakeOnce(port)) {
+        const ms = performance.now() - t0;
+        return { ms, cpuMs: (sampleTree(child.pid!)?.cpuSec ?? NaN) * 1000 };
+      }
       await sleep(PROBE_INTERVAL_MS);
     }
     throw new Error(`${cmd}: no AMQP handshake within ${START_TIMEOUT_MS} ms`);
@@ -85,16 +97,16 @@ async function main(): Promise<void> {
   const reps = Number(values.reps);
   if (!existsSync(COMPILED)) throw new Error(`${COMPILED} is missing: run npm run build first`);
   const dir = makeTempDir('warren-bench-startup-');
-  const compiled: number[] = [];
-  const tsx: number[] = [];
+  const compiled: Start[] = [];
+  const tsx: Start[] = [];
   const ratios: number[] = [];
-  const runCompiled = (): Promise<number> => timeToHandshake(process.execPath, ['--no-memory-reducer', COMPILED], dir);
-  const runTsx = (): Promise<number> => timeToHandshake(WRAPPER, [], dir);
+  const runCompiled = (): Promise<Start> => timeToHandshake(process.execPath, ['--no-memory-reducer', COMPILED], dir);
+  const runTsx = (): Promise<Start> => timeToHandshake(WRAPPER, [], dir);
   await runCompiled(); // warm-up: page cache, the cookie file
   await runTsx();
   for (let i = 0; i < reps; i++) {
-    let c: number;
-    let t: number;
+    let c: Start;
+    let t: Start;
     if (i % 2 === 0) {
       c = await runCompiled();
       t = await runTsx();
@@ -104,16 +116,18 @@ async function main(): Promise<void> {
     }
     compiled.push(c);
     tsx.push(t);
-    ratios.push(t / c);
-    console.log(`rep ${i + 1}/${reps}: compiled ${c.toFixed(0)} ms, tsx ${t.toFixed(0)} ms (${(t / c).toFixed(2)}x)`);
+    ratios.push(t.ms / c.ms);
+    console.log(`rep ${i + 1}/${reps}: compiled ${c.ms.toFixed(0)} ms (CPU ${c.cpuMs.toFixed(0)} ms), tsx ${t.ms.toFixed(0)} ms (CPU ${t.cpuMs.toFixed(0)} ms), ${(t.ms / c.ms).toFixed(2)}x`);
   }
   removeTempDir(dir);
   const rabbit: number[] = [];
+  const rabbitCpu: number[] = [];
   if (values['no-rabbitmq'] !== true) {
     for (let i = 0; i < Number(values['rabbitmq-reps']); i++) {
       const r = await startRabbitmq((s) => console.log(s));
       rabbit.push(r.startMs);
-      console.log(`RabbitMQ ${i + 1}: ${r.startMs.toFixed(0)} ms`);
+      rabbitCpu.push((sampleTree(r.pid)?.cpuSec ?? NaN) * 1000);
+      console.log(`RabbitMQ ${i + 1}: ${r.startMs.toFixed(0)} ms (CPU ${rabbitCpu[i]!.toFixed(0)} ms)`);
       await r.stop();
       await sleep(500);
     }
@@ -122,22 +136,27 @@ async function main(): Promise<void> {
     commit: headCommit(),
     date: new Date().toISOString(),
     node: process.version,
-    compiledMs: stat(compiled),
-    tsxMs: stat(tsx),
+    loadAverage: loadavg(),
+    compiledMs: stat(compiled.map((x) => x.ms)),
+    compiledCpuMs: stat(compiled.map((x) => x.cpuMs)),
+    tsxMs: stat(tsx.map((x) => x.ms)),
+    tsxCpuMs: stat(tsx.map((x) => x.cpuMs)),
     tsxOverCompiled: stat(ratios),
-    ...(rabbit.length ? { rabbitmqMs: stat(rabbit) } : {}),
+    ...(rabbit.length ? { rabbitmqMs: stat(rabbit), rabbitmqCpuMs: stat(rabbitCpu) } : {}),
   };
   const f = (s: Stat): string => `${s.median.toFixed(0)} ms (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
   const md = [
     `# Broker binary start-up: spawn to first AMQP handshake`,
     '',
-    `${result.date}, commit ${result.commit}, Node ${result.node}; ${reps} pairs, medians (min–max).`,
+    `${result.date}, commit ${result.commit}, Node ${result.node}, load average ${result.loadAverage.map((l) => l.toFixed(1)).join(' ')}; ${reps} pairs, medians (min–max).`,
     '',
-    '| binary | start-up |',
-    '|---|---|',
-    `| compiled (\`dist/bin/broker.js\`, what the package installs) | ${f(result.compiledMs)} |`,
-    `| development wrapper (\`packages/broker/bin/broker\`, tsx) | ${f(result.tsxMs)}; ${result.tsxOverCompiled.median.toFixed(2)}x the compiled, pair by pair |`,
-    ...(result.rabbitmqMs ? [`| RabbitMQ 3.10 (${rabbit.length} starts) | ${f(result.rabbitmqMs)}; ${(result.rabbitmqMs.median / result.compiledMs.median).toFixed(1)}x the compiled |`] : []),
+    '| binary | spawn to handshake (wall) | CPU used by then |',
+    '|---|---|---|',
+    `| compiled (\`dist/bin/broker.js\`, what the package installs) | ${f(result.compiledMs)} | ${f(result.compiledCpuMs)} |`,
+    `| development wrapper (\`packages/broker/bin/broker\`, tsx) | ${f(result.tsxMs)}; ${result.tsxOverCompiled.median.toFixed(2)}x the compiled, pair by pair | ${f(result.tsxCpuMs)} |`,
+    ...(result.rabbitmqMs && result.rabbitmqCpuMs
+      ? [`| RabbitMQ 3.10 (${rabbit.length} starts) | ${f(result.rabbitmqMs)}; ${(result.rabbitmqMs.median / result.compiledMs.median).toFixed(1)}x the compiled | ${f(result.rabbitmqCpuMs)} |`]
+      : []),
     '',
   ].join('\n');
   const out = join(repoRoot, 'bench', 'results');

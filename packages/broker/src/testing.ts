@@ -1,8 +1,9 @@
 /**
  * @warren/broker/testing: a broker for a test suite in one call.
  *
- * Per worker (vitest `setupFiles`, jest `setupFilesAfterEach`/`setupFiles`): each test worker gets its own in-memory
- * broker on a free port, so parallel workers never see each other's queues.
+ * Per worker (vitest `setupFiles`): each worker process gets its own in-memory broker on a free port, so parallel
+ * workers never see each other's queues. (jest gives every test file a global object of its own: there, use the
+ * global setup below, or startBroker in a file's beforeAll.)
  *
  *   // vitest.config.ts: test: { setupFiles: ['./amqp-setup.ts'] }
  *   // amqp-setup.ts:
@@ -23,7 +24,7 @@ export interface TestBrokerOptions extends BrokerOptions {
   env?: string;
 }
 
-// One broker per worker: test runners reload modules for every test file but keep the worker's global object, so the
+// One broker per worker: vitest reloads modules for every test file but keeps the worker's global object, so the
 // broker is remembered there, under a key no test will use.
 const WORKER_KEY = Symbol.for('@warren/broker/testing:worker');
 const GLOBAL_KEY = Symbol.for('@warren/broker/testing:global');
