@@ -11,7 +11,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ASSETS = { broker: ['mgmt/ui.html'] };
 // node options a binary needs (the dev wrappers in packages/*/bin pass the same ones).
 // --no-memory-reducer: see packages/broker/bin/broker.
-const NODE_OPTIONS = { 'broker.js': ['--no-memory-reducer'] };
+// --max-semi-space-size=1: see packages/proxy/bin/proxy (a burst of connections grows V8's young generation for good).
+const NODE_OPTIONS = { 'broker.js': ['--no-memory-reducer'], 'proxy.js': ['--max-semi-space-size=1'] };
 
 const dirs = process.argv.length > 2 ? process.argv.slice(2).map((d) => resolve(d)) : readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p));
 for (const dir of dirs) {

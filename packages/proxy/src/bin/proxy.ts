@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { basename } from 'node:path';
 import { ConfigError, formatMessage, parseConfigFiles } from '../config/parse-config.ts';
 import type { Config } from '../config/types.ts';
 import { LoadBalancer } from '../load-balancer.ts';
@@ -34,7 +35,9 @@ interface Args {
   foreground: boolean; // -db: overrides `daemon` and -D
 }
 
-const PROCESS_NAME = process.env.WARREN_PROXY_NAME || 'proxy';
+// the name it was run as: the development wrapper passes it; the compiled binary takes it from its own path (a symlink
+// named haproxy to dist/bin/proxy.js runs as haproxy)
+const PROCESS_NAME = process.env.WARREN_PROXY_NAME || basename(process.argv[1] ?? 'proxy').replace(/\.(m?js|ts)$/, '') || 'proxy';
 delete process.env.WARREN_PROXY_NAME;
 process.title = PROCESS_NAME;
 // Set in the background process that daemon mode starts; it reports back over IPC once it runs.
