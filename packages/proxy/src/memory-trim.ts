@@ -1,0 +1,48 @@
+/**
+ * Gives memory back once a crowd of sessions has gone, as haproxy trims its buffer pools and calls malloc_trim()
+ * when memory is no longer needed (haproxy: pool_gc, trim_all_pools).
+ *
+ * The sessions' objects and relay buffers are freed by V8's garbage collector, and a process that has gone quiet
+ * allocates nothing, so no collection comes to free them: 200 slow readers left a proxy 30 MB above its idle size.
+ * When the number of live sessions has dropped by TRIM_AFTER_SESSIONS or more since its peak, one full collection
+ * runs TRIM_DELAY_MS later (buffers of 64 KiB and more are mmap'ed, see bin/proxy, so freeing them returns the
+ * memory). A steady churn of short sessions does not trigger it: only a drop in the number alive does.
+ *
+ * The collector is reachable only when node runs with --expose-gc, which bin/proxy passes; embedded, without the
+ * flag, this does nothing.
+ */
+import type { Clock } from './clock.ts';
+
+const TRIM_AFTER_SESSIONS = 100;
+const TRIM_DELAY_MS = 2000;
+
+export class MemoryTrimmer {
+  private peak = 0;
+  private timer: unknown = null;
+  trims = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly gc: (() => void) | null = (globalThis as { gc?: () => void }).gc ?? null,
+  ) {}
+
+  /** The number of live sessions changed. */
+  sessions(live: number): void {
+    if (live > this.peak) this.peak = live;
+    if (this.gc === null || this.timer !== null || this.peak - live < TRIM_AFTER_SESSIONS) return;
+    this.timer = this.clock.setTimeout(() => this.trim(), TRIM_DELAY_MS);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private trim(): void {
+    this.timer = null;
+    this.peak = 0;
+    this.trims++;
+    this.gc?.();
+  }
+
+  stop(): void {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
