@@ -12,7 +12,7 @@ const ASSETS = { broker: ['mgmt/ui.html'] };
 // node options a binary needs (the dev wrappers in packages/*/bin pass the same ones).
 // --no-memory-reducer: see packages/broker/bin/broker.
 // --max-semi-space-size=1: see packages/proxy/bin/proxy (a burst of connections grows V8's young generation for good).
-const NODE_OPTIONS = { 'broker.js': ['--no-memory-reducer'], 'proxy.js': ['--max-semi-space-size=1'] };
+const NODE_OPTIONS = { 'broker.js': ['--no-memory-reducer'], 'proxy.js': ['--max-semi-space-size=1', '--expose-gc'] };
 
 const dirs = process.argv.length > 2 ? process.argv.slice(2).map((d) => resolve(d)) : readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p));
 for (const dir of dirs) {

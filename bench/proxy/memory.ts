@@ -9,9 +9,10 @@
  *   2. accept: `--idle` clients connect (100 at a time) and each waits for the backend's greeting through the proxy;
  *      the rate is clients per second from the first connect to the last greeting;
  *   3. RSS with those connections idle, 1.5 s later: (RSS - idle RSS) / connections is the cost of an idle connection;
- *   4. the idle clients leave; `--slow` clients connect to a backend that sends as fast as it can, and read one chunk
- *      every 200 ms (slow readers); RSS after 4 s: (RSS - idle RSS) / readers is the cost of a slow reader;
- *   5. the slow readers leave; RSS once it has settled (no change over 1 s, at most 10 s): memory after slow readers.
+ *   4. the idle clients leave; RSS once it has settled (3 s, then no change over 1 s, at most 10 s more);
+ *   5. `--slow` clients connect to a backend that sends as fast as it can, and read one chunk every 200 ms (slow
+ *      readers); RSS after 4 s: (RSS - RSS of step 4) / readers is the cost of a slow reader;
+ *   6. the slow readers leave; RSS once it has settled, as in step 4: memory after the slow readers.
  * Warren's proxy runs through packages/proxy/bin/proxy, as a user starts it. RSS is VmRSS from /proc/PID/status (for
  * Warren: the proxy process and any child it has, such as a compiler service).
  * Writes bench/results/proxy-memory.{json,md}.
@@ -34,6 +35,8 @@ const beforeName = arg('--before-name', before);
 const CONNECT_CONCURRENCY = 100;
 const SLOW_READ_INTERVAL_MS = 200;
 const SLOW_PHASE_MS = 4000;
+// Warren collects garbage 2 s after a crowd of sessions has left (src/memory-trim.ts).
+const SETTLE_MIN_MS = 3000;
 
 const median = (xs: number[]): number => {
   const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
@@ -109,7 +112,9 @@ async function closeAll(sockets: net.Socket[]): Promise<void> {
   );
 }
 
+/** RSS once it has settled: at least SETTLE_MIN_MS after the clients left, then no change over 1 s (at most 10 s). */
 async function settledRss(pid: number): Promise<number> {
+  await sleep(SETTLE_MIN_MS);
   let last = rssKb(pid);
   for (let i = 0; i < 10; i++) {
     await sleep(1000);
@@ -124,6 +129,7 @@ interface Sample {
   idleKb: number;
   acceptPerS: number;
   perIdleConnKb: number;
+  afterIdleKb: number;
   perSlowReaderKb: number;
   slowKb: number;
   afterSlowKb: number;
@@ -142,7 +148,7 @@ async function runOnce(cmd: string, args: string[], idlePort: number, sourcePort
   await sleep(1500);
   const perIdleConnKb = (rssKb(pid) - idleKb) / IDLE;
   await closeAll(idle);
-  await sleep(500);
+  const afterIdleKb = await settledRss(pid);
   const slow = await connectMany(sourcePort, SLOW, false);
   for (const s of slow) s.on('data', () => s.pause());
   const reader = setInterval(() => {
@@ -154,7 +160,7 @@ async function runOnce(cmd: string, args: string[], idlePort: number, sourcePort
   await closeAll(slow);
   const afterSlowKb = await settledRss(pid);
   await stop(proc);
-  return { idleKb, acceptPerS, perIdleConnKb, perSlowReaderKb: (slowKb - idleKb) / SLOW, slowKb, afterSlowKb };
+  return { idleKb, acceptPerS, perIdleConnKb, afterIdleKb, perSlowReaderKb: (slowKb - afterIdleKb) / SLOW, slowKb, afterSlowKb };
 }
 
 async function main(): Promise<void> {
@@ -186,13 +192,13 @@ async function main(): Promise<void> {
       (samples[t.name] ??= []).push(s);
       process.stderr.write(
         `rep ${r + 1}/${reps} ${t.name.padEnd(7)} idle ${(s.idleKb / 1024).toFixed(1)} MB  accept ${s.acceptPerS.toFixed(0)}/s  ` +
-          `per idle conn ${s.perIdleConnKb.toFixed(1)} kB  per slow reader ${s.perSlowReaderKb.toFixed(1)} kB  ` +
+          `per idle conn ${s.perIdleConnKb.toFixed(1)} kB  after ${(s.afterIdleKb / 1024).toFixed(1)} MB  per slow reader ${s.perSlowReaderKb.toFixed(1)} kB  ` +
           `with slow readers ${(s.slowKb / 1024).toFixed(1)} MB  after ${(s.afterSlowKb / 1024).toFixed(1)} MB\n`,
       );
     }
   }
   await stop(backends);
-  const keys: (keyof Sample)[] = ['idleKb', 'acceptPerS', 'perIdleConnKb', 'perSlowReaderKb', 'slowKb', 'afterSlowKb'];
+  const keys: (keyof Sample)[] = ['idleKb', 'acceptPerS', 'perIdleConnKb', 'afterIdleKb', 'perSlowReaderKb', 'slowKb', 'afterSlowKb'];
   const summary = Object.fromEntries(Object.entries(samples).map(([name, xs]) => [name, Object.fromEntries(keys.map((k) => [k, median(xs.map((x) => x[k]))]))]));
   const ratio = (k: keyof Sample): number => (summary.warren?.[k] ?? NaN) / (summary.haproxy?.[k] ?? NaN);
   const result = {
@@ -208,7 +214,7 @@ async function main(): Promise<void> {
   const row = (name: string): string => {
     const s = summary[name] ?? {};
     return (
-      `| ${name === 'before' ? `before (${beforeName})` : name} | ${mb(s.idleKb)} | ${(s.acceptPerS ?? NaN).toFixed(0)} | ${(s.perIdleConnKb ?? NaN).toFixed(1)} | ` +
+      `| ${name === 'before' ? `before (${beforeName})` : name} | ${mb(s.idleKb)} | ${(s.acceptPerS ?? NaN).toFixed(0)} | ${(s.perIdleConnKb ?? NaN).toFixed(1)} | ${mb(s.afterIdleKb)} | ` +
       `${(s.perSlowReaderKb ?? NaN).toFixed(1)} | ${mb(s.slowKb)} | ${mb(s.afterSlowKb)} |`
     );
   };
@@ -218,8 +224,8 @@ async function main(): Promise<void> {
     `Machine: ${result.machine.cpus} × ${result.machine.model}, Node ${result.machine.node}. Medians of ${reps} repetitions, targets interleaved, each started fresh.`,
     `${IDLE} idle connections; ${SLOW} slow readers (one read every ${SLOW_READ_INTERVAL_MS} ms from a backend sending as fast as it can, RSS after ${SLOW_PHASE_MS / 1000} s).`,
     '',
-    '| target | idle RSS MB | accept conn/s | RSS per idle conn kB | RSS per slow reader kB | RSS with slow readers MB | RSS after they left MB |',
-    '|---|---|---|---|---|---|---|',
+    '| target | idle RSS MB | accept conn/s | RSS per idle conn kB | RSS after they left MB | RSS per slow reader kB | RSS with slow readers MB | RSS after they left MB |',
+    '|---|---|---|---|---|---|---|---|',
     ...Object.keys(summary).map(row),
     '',
     `Warren / haproxy: idle RSS ${ratio('idleKb').toFixed(2)}, accept rate ${ratio('acceptPerS').toFixed(2)}, per idle connection ${ratio('perIdleConnKb').toFixed(2)}, ` +

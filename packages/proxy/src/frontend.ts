@@ -11,17 +11,28 @@ import type { Socket } from 'node:net';
 import type { Backend } from './backend.ts';
 import type { ProxyConfig } from './config/types.ts';
 import type { SessionLog } from './log/session-log.ts';
+import type { MemoryTrimmer } from './memory-trim.ts';
 import { Session } from './session.ts';
 import { RateCounter } from './stats/rate-counter.ts';
 
 export class ConnectionLimit {
   cur = 0;
   readonly frontends: Frontend[] = [];
-  constructor(public max: number) {}
+  constructor(
+    public max: number,
+    private readonly trimmer: MemoryTrimmer | null = null,
+  ) {}
 
   /** A slot freed anywhere: let waiting frontends admit. */
   released(): void {
     for (const f of this.frontends) if (this.cur < this.max) f.admit();
+    this.trimmer?.sessions(this.cur);
+  }
+
+  /** A session began. */
+  took(): void {
+    this.cur++;
+    this.trimmer?.sessions(this.cur);
   }
 }
 
@@ -173,7 +184,7 @@ export class Frontend {
     }
     const session = new Session(socket, this, this.backend);
     this.sessions.add(session);
-    this.limit.cur++;
+    this.limit.took();
     if (this.sessions.size > this.smax) this.smax = this.sessions.size;
     session.start();
   }

@@ -16,6 +16,7 @@ import { probe as realProbe, type ProbeSpec } from './health/probe.ts';
 import { SessionLog } from './log/session-log.ts';
 import { Syslog } from './log/syslog.ts';
 import { StderrLogger, type Logger } from './logger.ts';
+import { MemoryTrimmer } from './memory-trim.ts';
 import { CliSocket } from './runtime/cli-socket.ts';
 import type { Server } from './server.ts';
 import { createStatsHandler } from './stats/stats-http.ts';
@@ -51,6 +52,7 @@ export class LoadBalancer {
   private checkers: Checker[] = [];
   private cliSockets: CliSocket[] = [];
   private limit: ConnectionLimit;
+  private readonly trimmer: MemoryTrimmer;
   private readonly probe: (spec: ProbeSpec) => Promise<CheckResult>;
   private stopping = false;
   private syslog: Syslog;
@@ -62,7 +64,8 @@ export class LoadBalancer {
     this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.probe = opts.probe ?? realProbe;
     this.startedAt = this.clock.now();
-    this.limit = new ConnectionLimit(config.global.maxconn ?? DEFAULT_GLOBAL_MAXCONN);
+    this.trimmer = new MemoryTrimmer(this.clock);
+    this.limit = new ConnectionLimit(config.global.maxconn ?? DEFAULT_GLOBAL_MAXCONN, this.trimmer);
     this.syslog = new Syslog(config.global.logTag);
   }
 
@@ -298,6 +301,7 @@ export class LoadBalancer {
    */
   async stop(opts: { graceful: boolean; hardStopAfterMs?: number | null } = { graceful: false }): Promise<void> {
     this.stopping = true;
+    this.trimmer.stop();
     for (const c of this.checkers) c.stop();
     this.checkers = [];
     // close() stops accepting at once; its callback would wait for every accepted socket, so it is not awaited.
