@@ -2,9 +2,10 @@
 //
 // Coverage comes from V8's block coverage through node:inspector (Profiler.startPreciseCoverage with callCount and
 // detailed: every basic block of the files a target names, counted). Taking coverage costs milliseconds, so it is
-// taken per batch of inputs, not per input: a batch that reached no new block is done; one that did is replayed input
-// by input (coverage taken after each) to find which inputs reached what, and those join the corpus. The batch grows
-// while nothing new turns up (1 .. MAX_BATCH), so a warmed-up run spends almost all its time executing inputs.
+// taken per batch of inputs, not per input: a batch that reached no new block is done; one that did is bisected
+// (each half replayed, coverage taken after it) down to the inputs that reached something new, and those join the
+// corpus. The batch grows while nothing new turns up (1 .. MAX_BATCH), so a warmed-up run spends almost all its time
+// executing inputs.
 //
 // Inputs are byte strings, mutated AFL-style (bit flips, interesting integers, inserts, deletes, copies, splices with
 // another corpus entry, stacked 1-8 deep). A run is reproducible from its seed. A crash (the target threw) is
@@ -208,12 +209,8 @@ export class Fuzzer {
         execs += n;
         const blocks = this.coverage.take(t.cover);
         if (blocks.some((b) => !this.seen.has(b))) {
-          // replay input by input to find the ones that reached something new
-          for (const input of batch) {
-            await this.exec(input);
-            this.learn(input, this.coverage.take(t.cover), false);
-          }
-          batchSize = Math.max(1, batchSize >> 2);
+          await this.bisect(batch, 0, batch.length, blocks);
+          batchSize = Math.max(1, batchSize >> 1);
         } else {
           batchSize = Math.min(MAX_BATCH, batchSize * 2);
         }
@@ -252,6 +249,24 @@ export class Fuzzer {
   /** The corpus entries kept (after a run): each reached blocks no smaller entry reached. */
   get entries(): readonly Buffer[] {
     return this.corpus;
+  }
+
+  /**
+   * Finds the inputs of batch[lo, hi) that reached new blocks (`blocks`: what the range reached together): one alone
+   * is kept; a range is split in halves, each replayed with coverage taken after it, and a half that reached nothing
+   * new is dropped. A few dozen coverage takes for a batch of thousands with one new input in it.
+   */
+  private async bisect(batch: Buffer[], lo: number, hi: number, blocks: string[]): Promise<void> {
+    if (!blocks.some((b) => !this.seen.has(b))) return;
+    if (hi - lo === 1) {
+      this.learn(batch[lo]!, blocks, false);
+      return;
+    }
+    const mid = (lo + hi) >> 1;
+    for (const [a, b] of [[lo, mid], [mid, hi]] as const) {
+      for (let i = a; i < b; i++) await this.exec(batch[i]!);
+      await this.bisect(batch, a, b, this.coverage!.take(this.target.cover));
+    }
   }
 
   private learn(input: Buffer, blocks: string[], always: boolean): void {

@@ -271,13 +271,20 @@ export function deadLetterTarget(): FuzzTarget {
     w.table(t);
     return w.take();
   };
+  /** input: the binding table's length (2 bytes), the binding table, the header table */
+  const pair = (bind: Buffer, headers: Buffer): Buffer => {
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(bind.length);
+    return Buffer.concat([len, bind, headers]);
+  };
   return {
     name: 'deadletter',
     cover: ['/packages/broker/src/server/vhost.ts', '/packages/broker/src/routing/', '/packages/broker/src/queue/', '/packages/broker/src/amqp/'],
     maxLen: 2048,
     seeds: () => [
-      Buffer.concat([Buffer.from([0, 0]), table({ 'x-match': 'all', n: 1 }), table({ n: 1.5, 'x-death': [null, 1, { queue: 'dl-ttl', count: 1e96 }] })]),
-      Buffer.concat([Buffer.from([0, 0]), table({ 'x-match': 'any-with-x', 'x-d': { scale: 1, value: 10 }, t: new Date(1000) }), table({ 'x-d': 1, t: 1, big: 2n ** 62n, CC: ['dl-out'], BCC: 'x' })]),
+      pair(table({ 'x-match': 'all', n: 1 }), table({ n: 1.5, 'x-death': [null, 1, { queue: 'dl-ttl', count: 1e96 }] })),
+      pair(table({ 'x-match': 'any-with-x', 'x-d': { scale: 1, value: 10 }, t: new Date(1000) }), table({ 'x-d': 1, t: 1, big: 2n ** 62n, CC: ['dl-out'], BCC: 'x' })),
+      pair(table({ 'x-match': 'all' }), table({ f: 1e96, 'x-death': [{ queue: 'dl-rej', reason: 'rejected', count: 2 }] })),
     ],
     run: (input) => {
       if (input.length < 2) return undefined;
