@@ -28,7 +28,7 @@ function report(o: Outcome): string {
 describe('cluster simulation', () => {
   it(ONLY_SEED !== undefined ? `seed ${ONLY_SEED}` : 'seeded schedules keep the invariants (delivery, one master, metadata)', async () => {
     const started = performance.now();
-    const totals = { schedules: 0, published: 0, confirmed: 0, nacked: 0, duplicates: 0, faults: 0, dualMasterMs: 0, simMs: 0 };
+    const totals = { schedules: 0, published: 0, confirmed: 0, nacked: 0, duplicates: 0, faults: 0, diskFaults: 0, dualMasterMs: 0, simMs: 0 };
     const failed: Outcome[] = [];
     for (let seed = ONLY_SEED ?? FIRST_SEED; ; seed++) {
       if (ONLY_SEED !== undefined && seed !== ONLY_SEED) break;
@@ -41,6 +41,7 @@ describe('cluster simulation', () => {
       totals.nacked += o.nacked;
       totals.duplicates += o.duplicates;
       totals.faults += o.faults;
+      totals.diskFaults += o.diskFaults;
       totals.dualMasterMs += o.dualMasterMs;
       totals.simMs += o.simMs;
       if (o.violations.length > 0) {
@@ -52,7 +53,7 @@ describe('cluster simulation', () => {
     const secs = (performance.now() - started) / 1000;
     console.log(
       `cluster-sim: ${totals.schedules} schedules in ${secs.toFixed(1)} s (${(totals.schedules / secs).toFixed(1)}/s, ${(totals.simMs / 1000).toFixed(0)} simulated s), ` +
-        `${totals.faults} faults, ${totals.published} published, ${totals.confirmed} confirmed, ${totals.nacked} nacked, ${totals.duplicates} delivered twice or more, ` +
+        `${totals.faults} faults (${totals.diskFaults} disc writes failed or short), ${totals.published} published, ${totals.confirmed} confirmed, ${totals.nacked} nacked, ${totals.duplicates} delivered twice or more, ` +
         `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; failed seeds (${failed.length}): ${failed.map((o) => o.seed).join(', ') || 'none'}`,
     );
     if (failed.length > 0) expect.fail(report(failed[0]!));

@@ -9,6 +9,7 @@ import { exportState } from '../../packages/broker/src/cluster/state.ts';
 import type { PartitionHandling } from '../../packages/broker/src/cluster/partitions.ts';
 import { SimClock } from './sim-clock.ts';
 import { SimDisk } from './sim-disk.ts';
+import { NO_FAULTS, type DiskFaults } from './sim-fs.ts';
 import { SimConsumer, SimPublisher, VHOST, type Ledger } from './sim-client.ts';
 
 export const DIST_PORT = 25672;
@@ -23,7 +24,7 @@ export class SimNode {
   readonly name: string;
   readonly host: string;
   readonly type: NodeType;
-  readonly disk = new SimDisk();
+  readonly disk: SimDisk;
   node: BrokerNode | null = null;
   cluster: ClusterService | null = null;
   incarnation = 0;
@@ -31,10 +32,11 @@ export class SimNode {
   up = false;
   starting = false;
 
-  constructor(spec: NodeSpec) {
+  constructor(spec: NodeSpec, diskRandom: SeededRandom, note: (line: string) => void) {
     this.host = spec.host;
     this.name = `rabbit@${spec.host}`;
     this.type = spec.type;
+    this.disk = new SimDisk(diskRandom, (line) => note(`${spec.host}: ${line}`));
   }
 
   get running(): boolean {
@@ -86,7 +88,8 @@ export class ClusterSim implements Ledger {
     this.keepTrace = opts.keepTrace ?? false;
     this.partitionHandling = opts.partitionHandling ?? 'ignore';
     this.net = new MemoryNetwork({ clock: this.clock, seed: seed ^ 0x5eed, latencyMs: 1, jitterMs: 1, trace: opts.netTrace ?? false });
-    this.nodes = specs.map((s) => new SimNode(s));
+    // (each disc draws from its own stream: the faults and torn writes it decides change nothing else's draws)
+    this.nodes = specs.map((s, i) => new SimNode(s, new SeededRandom((seed * 977 + i * 131 + 0xd15c) >>> 0), (line) => this.note(line)));
     this.clientRandom = new SeededRandom(seed ^ 0xc1e47);
   }
 
@@ -249,6 +252,28 @@ export class ClusterSim implements Ledger {
     cluster?.stopRaft();
     void node?.broker?.stop('killed').catch(() => undefined);
     void cluster?.close().catch(() => undefined);
+  }
+
+  /** Makes a node's disc fail writes and syncs (ENOSPC, EIO, short writes) for a while. */
+  diskFaults(n: SimNode, faults: DiskFaults, forMs: number): void {
+    this.note(`disk faults on ${n.host} for ${forMs} ms: enospc ${faults.enospc} eio ${faults.eio} short ${faults.short}`);
+    n.disk.fs.faults = faults;
+    setTimeout(() => {
+      n.disk.fs.faults = NO_FAULTS;
+      this.note(`disk faults on ${n.host} end`);
+    }, forMs);
+  }
+
+  /** Every disc works again. */
+  clearDiskFaults(): void {
+    for (const n of this.nodes) n.disk.fs.faults = NO_FAULTS;
+  }
+
+  /** Disc faults injected so far, all nodes. */
+  injectedDiskFaults(): number {
+    let k = 0;
+    for (const n of this.nodes) k += n.disk.fs.injected.enospc + n.disk.fs.injected.eio + n.disk.fs.injected.short;
+    return k;
   }
 
   /** The process starts again on its disc; its app waits for the cluster in the background (as the binary does). */

@@ -15,6 +15,8 @@ export interface Outcome {
   delivered: number;
   duplicates: number;
   faults: number;
+  /** disc writes and syncs that failed or came back short */
+  diskFaults: number;
   dualMasterMs: number;
   simMs: number;
   tail: string[];
@@ -82,6 +84,13 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
         const target = master !== undefined && extra.float() < 0.5 ? master : pick(up.length > 0 ? up : sim.nodes);
         sim.restartApp(target, 100 + (extra.uint32() % 2000));
       }
+      if (extra.float() < 0.2) {
+        // a disc that fills up, fails, or writes short for a while (the store must nack, never confirm, what it lost)
+        const target = up.length > 0 ? up[extra.uint32() % up.length]! : sim.nodes[extra.uint32() % sim.nodes.length]!;
+        const kind = extra.uint32() % 3;
+        const f = kind === 0 ? { enospc: 0.5, eio: 0, short: 0.2 } : kind === 1 ? { enospc: 0, eio: 0.3, short: 0.1 } : { enospc: 0, eio: 0, short: 0.6 };
+        sim.diskFaults(target, f, 20 + (extra.uint32() % 1500));
+      }
       if (roll < 22) {
         // crash: half the time the queue's master
         const victim = master !== undefined && dice.float() < 0.5 ? master : up.length > 0 ? pick(up) : undefined;
@@ -126,8 +135,9 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
     // Calm: publishing stops, the network heals, every node comes back; then the queue must drain.
     publishing = false;
     clearInterval(publishTimer);
-    sim.note('calm: heal, reset links, restart every node');
+    sim.note('calm: heal, reset links, restart every node, discs work again');
     sim.net.heal();
+    sim.clearDiskFaults();
     for (const a of sim.nodes) for (const b of sim.nodes) if (a.host < b.host) sim.net.setLink(a.host, b.host, { latencyMs: 1, jitterMs: 1, loss: 0, lossMode: 'retransmit' });
     const allUp = (): boolean => sim.nodes.every((n) => n.running);
     const calmStart = sim.clock.now();
@@ -196,6 +206,7 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
     delivered: sim.acked.size,
     duplicates,
     faults,
+    diskFaults: sim.injectedDiskFaults(),
     dualMasterMs: sim.dualMasterMs,
     simMs: sim.clock.now(),
     tail: sim.lastLines(150),

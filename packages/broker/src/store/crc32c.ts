@@ -21,6 +21,13 @@ const TABLES: Uint32Array = (() => {
   return t;
 })();
 
+/** Little-endian hosts read the bytes four at a time through an Int32Array over the buffer's memory. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+// The last ArrayBuffer seen and its Int32Array view: the store checksums records in a few long-lived buffers (the
+// pending write buffers, a segment read at boot), so the view is made once per buffer, not per record.
+let viewOf: ArrayBufferLike | null = null;
+let view32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
 /**
  * Continues a CRC-32C over bytes[start, end). Start a checksum with crc = 0; chain calls to cover several ranges
  * (crc32c(b, 9, n, crc32c(b, 0, 5))) without copying them together.
@@ -29,19 +36,32 @@ export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0
   const t = TABLES;
   let c = ~crc;
   let i = start;
-  const end8 = end - ((end - i) & 7);
-  while (i < end8) {
-    const lo = c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
-    c =
-      t[1792 + (lo & 0xff)]! ^
-      t[1536 + ((lo >>> 8) & 0xff)]! ^
-      t[1280 + ((lo >>> 16) & 0xff)]! ^
-      t[1024 + (lo >>> 24)]! ^
-      t[768 + bytes[i + 4]!]! ^
-      t[512 + bytes[i + 5]!]! ^
-      t[256 + bytes[i + 6]!]! ^
-      t[bytes[i + 7]!]!;
-    i += 8;
+  if (LITTLE_ENDIAN && end - i >= 16) {
+    // bytes one at a time up to a 4-byte boundary of the underlying memory, then 8 bytes per step as two words
+    const base = bytes.byteOffset;
+    while (((base + i) & 3) !== 0) c = t[(c ^ bytes[i++]!) & 0xff]! ^ (c >>> 8);
+    if (viewOf !== bytes.buffer) {
+      viewOf = bytes.buffer;
+      view32 = new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2);
+    }
+    const w = view32;
+    let k = (base + i) >>> 2;
+    const stop = k + ((end - i) >>> 3) * 2;
+    while (k < stop) {
+      const lo = c ^ w[k]!;
+      const hi = w[k + 1]!;
+      c =
+        t[1792 + (lo & 0xff)]! ^
+        t[1536 + ((lo >>> 8) & 0xff)]! ^
+        t[1280 + ((lo >>> 16) & 0xff)]! ^
+        t[1024 + (lo >>> 24)]! ^
+        t[768 + (hi & 0xff)]! ^
+        t[512 + ((hi >>> 8) & 0xff)]! ^
+        t[256 + ((hi >>> 16) & 0xff)]! ^
+        t[hi >>> 24]!;
+      k += 2;
+    }
+    i = (k << 2) - base;
   }
   while (i < end) c = t[(c ^ bytes[i++]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
