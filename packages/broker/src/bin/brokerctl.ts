@@ -1,8 +1,10 @@
 // `brokerctl`: rabbitmqctl for Warren. Talks to a running node over its cookie-authenticated control channel.
 //   brokerctl [-n rabbit@host] [-p vhost] [-q] [--formatter json] [--no-table-headers] <command> [args...]
+import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { TcpTransport, dialPeer, readCookieFile, resolvePeerOptions, silentLogger } from '@warren/cluster-peer';
-import { DEFAULT_DIST_PORT, defaultCookieFile, lookupNode, type ControlReply } from '../cli/control.ts';
+import { DEFAULT_DIST_PORT, defaultCookieFile, lookupDataDir, lookupNode, type ControlReply } from '../cli/control.ts';
 import type { CommandRequest } from '../cli/commands.ts';
 
 const HELP = `Usage: brokerctl [-n <node>] [-p <vhost>] [-q] [--formatter json] [--no-table-headers] <command> [<args>]
@@ -87,6 +89,8 @@ async function main(): Promise<void> {
   try {
     link = await dialPeer(config, node, { host: target, port });
   } catch (err) {
+    // force_boot is an offline command, as rabbitmqctl's: on a stopped node it marks the node's data directory
+    if (cmd === 'force_boot') return forceBootOffline(node);
     fail(
       `Error: unable to perform an operation on node '${node}'. Please see diagnostics information and suggestions below.\n\n` +
         `DIAGNOSTICS\n===========\n\n${(err as Error).message}\n\n * node ${node} is not running, or its control port (${port}) is unreachable, or the cookie differs`,
@@ -115,6 +119,14 @@ async function main(): Promise<void> {
   } else if (json && r.json !== undefined) out.push(JSON.stringify(r.json));
   else if (r.text) out.push(r.text);
   if (out.length > 0) process.stdout.write(out.join('\n') + '\n');
+}
+
+/** force_boot on a stopped node: the marker its next start reads (the same the running node's force_boot writes). */
+function forceBootOffline(node: string): void {
+  const dir = lookupDataDir(node);
+  if (dir === null || !existsSync(dir)) fail(`Error: node ${node} is not running and this host does not know its data directory (start it once, or use broker --force-boot)`, 69);
+  writeFileSync(join(dir, 'force_boot'), `${new Date().toISOString()}\n`);
+  process.stdout.write(`Ensuring the node ${node} boots on its own next time (it is stopped: ${join(dir, 'force_boot')}) ...\n`);
 }
 
 void main();

@@ -245,11 +245,13 @@ const H: Record<string, Handler> = {
     const m = node.cluster?.membership() ?? { voters: [name], learners: [] };
     const running = node.cluster ? await node.cluster.runningNodes() : node.running ? [name] : [];
     const partitions = node.cluster?.partitions.list() ?? [];
+    // (an app waiting for the cluster has no metadata yet: the name it last knew, not its own node name)
+    const clusterName = b?.running !== true && node.cluster?.clustered === true ? (node.cluster.clusterFile()?.name ?? '(not known until this node has the cluster metadata)') : (b?.clusterName ?? name);
     const text = [
       `Cluster status of node ${name} ...`,
       'Basics',
       '',
-      `Cluster name: ${b?.clusterName ?? name}`,
+      `Cluster name: ${clusterName}`,
       '',
       'Disk Nodes',
       '',
@@ -276,7 +278,7 @@ const H: Record<string, Handler> = {
       '',
       ...(node.running ? [`Node: ${name}, interface: ${b!.address()}, protocol: amqp, purpose: AMQP 0-9-1 and AMQP 1.0`] : []),
     ].join('\n');
-    return { text, json: { cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, alarms: [], partitions: partitions.length > 0 ? { [name]: partitions } : {} } };
+    return { text, json: { cluster_name: clusterName, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, alarms: [], partitions: partitions.length > 0 ? { [name]: partitions } : {} } };
   },
   set_cluster_name: async (node, req) => {
     const [name] = argN(req, 1, '<name>');

@@ -34,6 +34,26 @@ export function registerNode(node: string, port: number): void {
   renameSync(`${path}.${process.pid}.tmp`, path);
 }
 
+/**
+ * A node's data directory, kept in the registry after the node stops (unlike its port): the offline commands
+ * (brokerctl force_boot on a stopped node, as rabbitmqctl's) find it there.
+ */
+export function registerDataDir(node: string, dir: string): void {
+  mkdirSync(registryDir(), { recursive: true, mode: 0o700 });
+  const path = join(registryDir(), `${node}.datadir`);
+  writeFileSync(`${path}.${process.pid}.tmp`, `${dir}\n`);
+  renameSync(`${path}.${process.pid}.tmp`, path);
+}
+
+export function lookupDataDir(node: string): string | null {
+  try {
+    const d = readFileSync(join(registryDir(), `${node}.datadir`), 'utf8').trim();
+    return d === '' ? null : d;
+  } catch {
+    return null;
+  }
+}
+
 export function unregisterNode(node: string): void {
   rmSync(join(registryDir(), `${node}.port`), { force: true });
 }
