@@ -83,6 +83,75 @@ beforeAll(async () => {
   expect((await ctl(DISC, 'set_policy', 'ha-all', '^ha\\.', '{"ha-mode":"all","ha-sync-mode":"automatic"}')).code).toBe(0);
 }, 120_000);
 
+/**
+ * A confirming publisher on node n: persistent messages `${prefix}-<i>` to `queue`, up to `window` unconfirmed, until
+ * stop(); the bodies confirmed so far, and when each confirm came.
+ */
+function publisher(n: number, queue: string, prefix: string, window: number): { confirmed: Set<string>; confirmTimes: number[]; nacked: Set<string>; stop(): Promise<void> } {
+  const confirmed = new Set<string>();
+  const nacked = new Set<string>();
+  const confirmTimes: number[] = [];
+  let stopped = false;
+  const run = (async () => {
+    const c = await new AMQPClient(url(n)).connect();
+    c.onerror = () => {};
+    const ch = await c.channel();
+    await ch.confirmSelect();
+    let i = 0;
+    let inFlight = 0;
+    let wake: (() => void) | null = null;
+    while (!stopped) {
+      if (inFlight >= window) {
+        await new Promise<void>((r) => (wake = r));
+        continue;
+      }
+      const body = `${prefix}-${i++}`;
+      inFlight++;
+      ch.basicPublish('', queue, body, { deliveryMode: 2 }).then(
+        () => {
+          confirmed.add(body);
+          confirmTimes.push(Date.now());
+        },
+        () => void nacked.add(body),
+      ).finally(() => {
+        inFlight--;
+        const w = wake;
+        wake = null;
+        w?.();
+      });
+      if (i % 20 === 0) await sleep(5);
+    }
+    await c.close().catch(() => {});
+  })();
+  return {
+    confirmed,
+    confirmTimes,
+    nacked,
+    stop: async () => {
+      stopped = true;
+      await run;
+    },
+  };
+}
+
+/** A consumer with manual acks on node n; the bodies received, and whether the server cancelled it. */
+async function consumer(n: number, queue: string): Promise<{ received: Set<string>; times: number[]; cancelled(): boolean; close(): Promise<void> }> {
+  const c = await new AMQPClient(url(n)).connect();
+  c.onerror = () => {};
+  const ch = await c.channel();
+  await ch.basicQos(100);
+  const received = new Set<string>();
+  const times: number[] = [];
+  const sub = await ch.basicConsume(queue, { noAck: false }, (m) => {
+    received.add(m.bodyToString() ?? '');
+    times.push(Date.now());
+    void m.ack().catch(() => {});
+  });
+  let cancelled = false;
+  sub.wait().catch(() => (cancelled = true));
+  return { received, times, cancelled: () => cancelled, close: () => c.close().catch(() => {}) };
+}
+
 afterAll(async () => {
   await env.cleanup();
 });
@@ -181,4 +250,94 @@ describe('the seeds layout (1 disc + 2 ram, ha-mode all)', () => {
     await restart(1);
     expect(await until(async () => (await ctl(1, 'await_startup')).code === 0)).toBe(true);
   }, 120_000);
+
+  it('kill -9 of the disc node mastering the queue: a ram mirror is promoted, confirms and deliveries go on on both survivors, 0 confirmed lost', async () => {
+    const c0 = await new AMQPClient(url(DISC)).connect();
+    await (await c0.channel()).queueDeclare('ha.disc', { durable: true });
+    await c0.close();
+    expect(await masterOf('ha.disc', DISC)).toBe(nodes[DISC]!.name);
+    await expectSynced('ha.disc');
+    const subs = [await consumer(1, 'ha.disc'), await consumer(2, 'ha.disc')];
+    const pub = publisher(1, 'ha.disc', 'dk', 100);
+    expect(await until(() => pub.confirmed.size >= 1000, 60_000, 20)).toBe(true);
+    const killedAt = Date.now();
+    await kill9(nodes[DISC]!.proc!);
+    let master = '';
+    expect(await until(async () => ![nodes[DISC]!.name, ''].includes((master = await masterOf('ha.disc', 1))), 20_000, 50)).toBe(true);
+    const promotedAfter = Date.now() - killedAt;
+    // both consumers on the surviving nodes get messages published after the kill
+    expect(await until(() => subs.every((c) => c.times.some((t) => t > killedAt + 200)), 30_000, 50)).toBe(true);
+    const n1 = pub.confirmed.size;
+    expect(await until(() => pub.confirmed.size >= n1 + 500, 30_000, 20)).toBe(true);
+    await pub.stop();
+    const firstConfirm = Math.min(...pub.confirmTimes.filter((t) => t > killedAt)) - killedAt;
+    const firstDelivery = Math.min(...subs.flatMap((c) => c.times.filter((t) => t > killedAt))) - killedAt;
+    expect(subs.map((c) => c.cancelled())).toEqual([false, false]);
+    // clients' reconnect actions keep working: declare of an existing queue, a new consumer, a binding
+    const c1 = await new AMQPClient(url(2)).connect();
+    const ch1 = await c1.channel();
+    await ch1.queueDeclare('ha.disc', { durable: true });
+    await ch1.queueBind('ha.disc', 'amq.direct', 'disc-key');
+    await c1.close();
+    for (const c of subs) await c.close();
+    await restart(DISC);
+    expect(await until(async () => (await ctl(DISC, 'await_startup')).code === 0)).toBe(true);
+    const seen = await drain(2, 'ha.disc');
+    for (const c of subs) for (const b of c.received) seen.set(b, (seen.get(b) ?? 0) + 1);
+    const lost = [...pub.confirmed].filter((b) => !seen.has(b));
+    console.log(`disc master killed: new master ${master} after ${promotedAfter} ms, first confirm ${firstConfirm} ms, first delivery ${firstDelivery} ms, ${pub.confirmed.size} confirmed, ${pub.nacked.size} nacked, ${lost.length} lost`);
+    expect(lost).toEqual([]);
+  }, 180_000);
+
+  it('SIGSTOP of the disc node mastering the queue: a ram mirror takes over, confirms go on, and the woken node gives the queue up', async () => {
+    const c0 = await new AMQPClient(url(DISC)).connect();
+    await (await c0.channel()).queueDeclare('ha.hung', { durable: true });
+    await c0.close();
+    expect(await masterOf('ha.hung', DISC)).toBe(nodes[DISC]!.name);
+    await expectSynced('ha.hung');
+    const pub = publisher(2, 'ha.hung', 'hg', 50);
+    expect(await until(() => pub.confirmed.size >= 500, 60_000, 20)).toBe(true);
+    const stoppedAt = Date.now();
+    nodes[DISC]!.proc!.child.kill('SIGSTOP');
+    let master = '';
+    try {
+      expect(await until(async () => ![nodes[DISC]!.name, ''].includes((master = await masterOf('ha.hung', 1))), 30_000, 50)).toBe(true);
+      const n1 = pub.confirmed.size;
+      expect(await until(() => pub.confirmed.size >= n1 + 300, 30_000, 20)).toBe(true);
+    } finally {
+      nodes[DISC]!.proc!.child.kill('SIGCONT');
+    }
+    const firstConfirm = Math.min(...pub.confirmTimes.filter((t) => t > stoppedAt)) - stoppedAt;
+    await pub.stop();
+    // the woken node applies the promotion from the log: the queue is mastered elsewhere for it too
+    expect(await until(async () => (await masterOf('ha.hung', DISC)) === master, 30_000)).toBe(true);
+    const seen = await drain(1, 'ha.hung');
+    const lost = [...pub.confirmed].filter((b) => !seen.has(b));
+    console.log(`disc master hung: new master ${master}, first confirm ${firstConfirm} ms after SIGSTOP, ${pub.confirmed.size} confirmed, ${pub.nacked.size} nacked, ${lost.length} lost`);
+    expect(lost).toEqual([]);
+  }, 180_000);
+
+  it('stop_app on the disc node mastering the queue hands it over to a ram mirror (ha-promote-on-shutdown), confirms go on', async () => {
+    const c0 = await new AMQPClient(url(DISC)).connect();
+    await (await c0.channel()).queueDeclare('ha.stop', { durable: true });
+    await c0.close();
+    expect(await masterOf('ha.stop', DISC)).toBe(nodes[DISC]!.name);
+    await expectSynced('ha.stop');
+    const pub = publisher(1, 'ha.stop', 'st', 50);
+    expect(await until(() => pub.confirmed.size >= 500, 60_000, 20)).toBe(true);
+    const t0 = Date.now();
+    expect((await ctl(DISC, 'stop_app')).code).toBe(0);
+    // while the disc node's app is stopped, the ram nodes name a ram node the master, and it confirms
+    let master = '';
+    expect(await until(async () => ![nodes[DISC]!.name, ''].includes((master = await masterOf('ha.stop', 2))), 20_000, 50)).toBe(true);
+    const movedAfter = Date.now() - t0;
+    const n1 = pub.confirmed.size;
+    expect(await until(() => pub.confirmed.size >= n1 + 300, 30_000, 20)).toBe(true);
+    await pub.stop();
+    expect((await ctl(DISC, 'start_app')).code).toBe(0);
+    const seen = await drain(2, 'ha.stop');
+    const lost = [...pub.confirmed].filter((b) => !seen.has(b));
+    console.log(`stop_app of the disc master: new master ${master} within ${movedAfter} ms, ${pub.confirmed.size} confirmed, ${pub.nacked.size} nacked, ${lost.length} lost`);
+    expect(lost).toEqual([]);
+  }, 180_000);
 });

@@ -61,7 +61,7 @@ export class TestEnv {
     this.env = { ...process.env, WARREN_COOKIE_FILE: join(this.dir, 'cookie'), WARREN_NODE_REGISTRY: join(this.dir, 'registry') };
   }
 
-  async startBroker(args: string[], port: number, timeoutMs = 15_000): Promise<BrokerProcess> {
+  async startBroker(args: string[], port: number, timeoutMs = 60_000): Promise<BrokerProcess> {
     const child = spawn(BROKER_BIN, ['--port', String(port), ...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.add(child);
     child.once('exit', () => this.procs.delete(child));

@@ -1,8 +1,10 @@
 // `brokerctl`: rabbitmqctl for Warren. Talks to a running node over its cookie-authenticated control channel.
 //   brokerctl [-n rabbit@host] [-p vhost] [-q] [--formatter json] [--no-table-headers] <command> [args...]
+import { existsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { TcpTransport, dialPeer, readCookieFile, resolvePeerOptions, silentLogger } from '@warren/cluster-peer';
-import { DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, defaultCookieFile, lookupNode, type ControlReply } from '../cli/control.ts';
+import { DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, defaultCookieFile, lookupDataDir, lookupNode, type ControlReply } from '../cli/control.ts';
 import type { CommandRequest } from '../cli/commands.ts';
 import { commandHelp, overview } from '../cli/help.ts';
 
@@ -97,6 +99,8 @@ async function main(): Promise<void> {
     link = await dialPeer(config, node, { host: target, port });
   } catch (err) {
     const code = (err as { code?: string }).code;
+    // force_boot is an offline command, as rabbitmqctl's: on a stopped node it marks the node's data directory
+    if (cmd === 'force_boot' && code !== 'COOKIE_MISMATCH' && code !== 'WRONG_NODE') return forceBootOffline(node);
     // name the cause the dial saw, as rabbitmqctl's diagnostics do
     const cause =
       code === 'COOKIE_MISMATCH'
@@ -146,6 +150,14 @@ async function main(): Promise<void> {
   } else if (json && r.json !== undefined) out.push(JSON.stringify(r.json));
   else if (r.text) out.push(r.text);
   if (out.length > 0) process.stdout.write(out.join('\n') + '\n');
+}
+
+/** force_boot on a stopped node: the marker its next start reads (the same the running node's force_boot writes). */
+function forceBootOffline(node: string): void {
+  const dir = lookupDataDir(node);
+  if (dir === null || !existsSync(dir)) fail(`Error: node ${node} is not running and this host does not know its data directory (start it once, or use broker --force-boot)`, 69);
+  writeFileSync(join(dir, 'force_boot'), `${new Date().toISOString()}\n`);
+  process.stdout.write(`Ensuring the node ${node} boots on its own next time (it is stopped: ${join(dir, 'force_boot')}) ...\n`);
 }
 
 void main();

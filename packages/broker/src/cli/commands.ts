@@ -296,11 +296,13 @@ const H: Record<string, Handler> = {
       for (const l of st.listener_lines ?? []) listenerLines.push(`Node: ${n}, ${l}`);
     });
     versions.sort((a, b) => a[0].localeCompare(b[0]));
+    // (an app waiting for the cluster has no metadata yet: the name it last knew, not its own node name)
+    const clusterName = b?.running !== true && node.cluster?.clustered === true ? (node.cluster.clusterFile()?.name ?? '(not known until this node has the cluster metadata)') : (b?.clusterName ?? name);
     const text = [
       `Cluster status of node ${name} ...`,
       'Basics',
       '',
-      `Cluster name: ${b?.clusterName ?? name}`,
+      `Cluster name: ${clusterName}`,
       '',
       'Disk Nodes',
       '',
@@ -330,7 +332,7 @@ const H: Record<string, Handler> = {
     return {
       text,
       json: {
-        cluster_name: b?.clusterName ?? name, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, versions: Object.fromEntries(versions),
+        cluster_name: clusterName, disk_nodes: m.voters, ram_nodes: m.learners, running_nodes: running, versions: Object.fromEntries(versions),
         alarms: [], partitions: partitions.length > 0 ? { [name]: partitions } : {}, listeners: listenerLines,
       },
     };

@@ -44,6 +44,26 @@ function registryFile(node: string): string {
   return join(registryDir(), `${node}.port`);
 }
 
+/**
+ * A node's data directory, kept in the registry after the node stops (unlike its port): the offline commands
+ * (brokerctl force_boot on a stopped node, as rabbitmqctl's) find it there.
+ */
+export function registerDataDir(node: string, dir: string): void {
+  mkdirSync(registryDir(), { recursive: true, mode: 0o700 });
+  const path = join(registryDir(), `${node}.datadir`);
+  writeFileSync(`${path}.${process.pid}.tmp`, `${dir}\n`);
+  renameSync(`${path}.${process.pid}.tmp`, path);
+}
+
+export function lookupDataDir(node: string): string | null {
+  try {
+    const d = readFileSync(join(registryDir(), `${node}.datadir`), 'utf8').trim();
+    return d === '' ? null : d;
+  } catch {
+    return null;
+  }
+}
+
 /** The registration of a node: its port and the pid of the process holding the name (null pid: an older format). */
 function holderOf(node: string): { port: number; pid: number | null } | null {
   try {

@@ -8,14 +8,24 @@
 //   a -> b  {ok, members}
 //   b       forgets its own metadata and messages (like reset), records the members in DATA/cluster.json, and on
 //           start_app starts Raft with empty storage: the leader sends it the log (or a snapshot).
-// Disc nodes are Raft voters with the log on disc (DATA/raft); ram nodes are learners with the log in memory.
+// Disc nodes are Raft voters with the log on disc (DATA/raft). Ram nodes are Raft voters too, with the log in memory:
+// each start of a ram node's app is a new Raft member, `rabbit@b#<incarnation>`, that never restarts (Ongaro §4.1:
+// a server that lost its storage rejoins as a new server), so its vote and its acknowledgements are never forgotten
+// by a member that goes on counting:
+//   b (app starting)  -> any member  {type: 'ramjoin', node: b, id: rabbit@b#x}
+//   that member       records b's earlier members as gone for good, removes them from the membership, then adds
+//                     rabbit@b#x as a voter once caught up (a learner marked promoting until then)
+// A ram node whose app stops gracefully hands its vote back first (its member becomes the plain `rabbit@b` learner
+// that only lists it). A disc node that knows no leader, and whose every other voter is gone for good (a ram member
+// of a process that restarted) or was a disc node down before it (last down, first up), takes the membership alone
+// (RaftNode.overrideMembership): see the README's Metadata section for what that can lose.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PeerManager, TcpTransport, readCookieFile, systemClock, cryptoRandom, type Address, type Clock, type PeerLink, type Random, type Transport } from '@warren/cluster-peer';
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
 import { runCommand, CommandError, type CommandRequest } from '../cli/commands.ts';
-import { claimNode, lookupNode, registerNode, unregisterNode, DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, type ControlReply } from '../cli/control.ts';
+import { claimNode, lookupNode, registerDataDir, registerNode, unregisterNode, DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, type ControlReply } from '../cli/control.ts';
 import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type RaftMessage, type RaftStorage, type Membership } from './raft/index.ts';
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
@@ -39,9 +49,25 @@ export const CLUSTER_BOOT_WAIT_MS = Number(process.env['WARREN_CLUSTER_BOOT_WAIT
 export interface ClusterFile {
   /** every member when last seen, and its type */
   nodes: Record<string, 'disc' | 'ram'>;
+  /** the cluster's name when this node's app last had the metadata (cluster_status while it waits for the cluster) */
+  name?: string;
 }
 
 export type NodeType = 'disc' | 'ram';
+
+/** A ram node's Raft member id: its node name and the incarnation of its in-memory log. */
+const RAM_MEMBER_SEP = '#';
+
+/** The node a Raft member id belongs to. */
+export function memberNode(id: string): string {
+  const i = id.indexOf(RAM_MEMBER_SEP);
+  return i < 0 ? id : id.slice(0, i);
+}
+
+/** A ram node's in-memory member (not the plain-name learner that only lists a stopped ram node). */
+function isRamMember(id: string): boolean {
+  return id.includes(RAM_MEMBER_SEP);
+}
 
 /**
  * What a node's cluster layer takes from its surroundings, all optional: the binary uses TCP, the one-host node
@@ -180,15 +206,19 @@ export class ClusterService {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link up: ${link.remoteNode}`);
           this.partitions.linkUp(link.remoteNode, link.remoteIncarnation);
+          this.saveRunning();
           // publishes held for mirrored queues mastered there go on, and consumers waiting for them subscribe again
           this.remote.linkUp(link.remoteNode);
         },
         onLinkDown: (link: PeerLink) => {
           if (link.remoteNode.startsWith('brokerctl-')) return;
           this.log(`peer link down: ${link.remoteNode}`);
+          const raft = this.raft;
+          if (raft?.leader !== undefined && memberNode(raft.leader) === link.remoteNode) raft.peerLost(raft.leader);
           this.remote.linkDown(link.remoteNode);
           this.mirrors.linkDown(link.remoteNode);
           this.partitions.linkDown(link.remoteNode, link.remoteIncarnation);
+          this.saveRunning();
         },
         onDrain: () => {
           // remote consumers waited for the link: let their queues deliver again
@@ -198,7 +228,10 @@ export class ClusterService {
     });
     const addr = await this.manager.start();
     this.port = addr?.port ?? port;
-    if (env.resolve === undefined) registerNode(this.nodeName, this.port);
+    if (env.resolve === undefined) {
+      registerNode(this.nodeName, this.port);
+      if (this.dataDir !== undefined) registerDataDir(this.nodeName, resolve(this.dataDir));
+    }
     this.partitions.start();
     if (env.clock === undefined) this.watchStalls();
     return this.port;
@@ -234,8 +267,12 @@ export class ClusterService {
   }
 
   private onMessage(link: PeerLink, msg: unknown): void {
-    const m = msg as { type?: string; m?: RaftMessage };
-    if (m.type === 'raft' && m.m !== undefined) this.raft?.receive(link.remoteNode, m.m);
+    const m = msg as { type?: string; m?: RaftMessage; f?: string; t?: string };
+    if (m.type === 'raft' && m.m !== undefined) {
+      // (a message for an earlier member of this node, a ram node's previous start, is for nobody now)
+      const raft = this.raft;
+      if (raft !== null && (m.t === undefined || m.t === raft.id)) raft.receive(m.f ?? link.remoteNode, m.m);
+    }
     // a peer's app stopped (stop_app) or started: its queues are gone or back for this node as if its link had gone
     // down or come up (consumers of its plain queues are cancelled, as after kill -9)
     else if (m.type === 'appdown') this.remote.linkDown(link.remoteNode);
@@ -257,6 +294,8 @@ export class ClusterService {
         return this.acceptJoin(req as { node: string; role: 'voter' | 'learner' });
       case 'member':
         return this.changeMember(req as { node: string; role: 'voter' | 'learner' | 'absent' });
+      case 'ramjoin':
+        return this.acceptRam(req as { node: string; id: string });
       case 'running':
         return { running: this.node.running };
       case 'members':
@@ -343,11 +382,14 @@ export class ClusterService {
   }
 
   private forceBoot(storage: RaftStorage): void {
-    this.rewriteMembership(storage, (config) => ({
-      voters: [this.nodeName],
-      learners: [...config.voters, ...config.learners].filter((n) => n !== this.nodeName).sort(),
-    }));
-    this.warn(`force_boot: ${this.nodeName} starts as the only disc node of its cluster (the others are ram members until they rejoin)`);
+    this.rewriteMembership(storage, (config) => {
+      const nodes = nodesOf(config);
+      // the other disc nodes stay disc nodes: voters again once they have rejoined and caught up
+      const disc = nodes.voters.filter((n) => n !== this.nodeName);
+      const learners = [...new Set([...disc, ...nodes.learners])].filter((n) => n !== this.nodeName).sort();
+      return { voters: [this.nodeName], learners, ...(disc.length > 0 ? { promoting: disc } : {}) };
+    });
+    this.warn(`force_boot: ${this.nodeName} starts as the only voter of its cluster (the other disc nodes vote again once they have rejoined and caught up)`);
   }
 
   /**
@@ -363,10 +405,12 @@ export class ClusterService {
     const storage = this.raftStorage();
     try {
       this.rewriteMembership(storage, (config) => {
-        if (!config.voters.includes(target) && !config.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
-        const voters = config.voters.filter((n) => n !== target);
-        if (voters.length === 0) throw new CommandError('at least one disc node must remain', 65);
-        return { voters: voters.sort(), learners: config.learners.filter((n) => n !== target).sort() };
+        const ids = [...config.voters, ...config.learners];
+        if (!ids.some((x) => memberNode(x) === target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
+        const voters = config.voters.filter((n) => memberNode(n) !== target);
+        if (!voters.some((v) => !isRamMember(v))) throw new CommandError('at least one disc node must remain', 65);
+        const promoting = (config.promoting ?? []).filter((n) => memberNode(n) !== target);
+        return { voters: voters.sort(), learners: config.learners.filter((n) => memberNode(n) !== target).sort(), ...(promoting.length > 0 ? { promoting } : {}) };
       });
     } finally {
       storage.close();
@@ -392,8 +436,15 @@ export class ClusterService {
       rmSync(marker, { force: true });
     }
     for (const n of Object.keys(file.nodes)) if (n !== this.nodeName) this.manager?.connect(n);
+    // a ram node's every start is a new member (its log starts empty): never an earlier one's vote or acks
+    const ram = this.nodeType === 'ram';
+    const random = this.env.random ?? cryptoRandom;
+    const id = ram ? `${this.nodeName}${RAM_MEMBER_SEP}${random.uint32().toString(36)}${random.uint32().toString(36)}` : this.nodeName;
+    this.goneMembers.clear();
+    // (written while the app ran: the links up when it last stopped)
+    this.loadRunning();
     const raft = new RaftNode({
-      id: this.nodeName,
+      id,
       transport: { send: (to, msg) => void this.sendRaft(to, msg) },
       storage,
       clock: this.env.clock ?? systemClock,
@@ -410,7 +461,7 @@ export class ClusterService {
       snapshot: () => exportState(broker),
       restore: (data) => reconcile(broker, data as MetadataState),
       // a disc node joining is a learner until it has caught up ('promoting'): it is a disc node all the same
-      onStatusChange: (st) => this.onRaftStatus(st.members.map((m) => [m.id, m.voter || m.promoting === true] as const)),
+      onStatusChange: () => this.onRaftStatus(),
     });
     this.raft = raft;
     broker.forwarder = (q, msg, waiter, token) => this.remote.forward(q, msg, waiter, token);
@@ -447,14 +498,23 @@ export class ClusterService {
         ),
     };
     raft.start();
+    this.maybeBootAlone();
     // wait until this node has applied everything committed before it started (RabbitMQ: a node waits for its peers)
     const until = Date.now() + CLUSTER_BOOT_WAIT_MS;
+    let joined = !ram;
     for (;;) {
       try {
+        if (!joined) {
+          await this.joinAsRam(raft, file);
+          joined = true;
+        }
         await raft.propose({ op: 'barrier' });
         this.mirrors.start();
+        const f = this.clusterFile();
+        if (f !== null && f.name !== broker.clusterName) this.writeClusterFile({ ...f, name: broker.clusterName });
         return;
       } catch (err) {
+        if (this.raft !== raft) throw err;
         // force_reset while waiting: the node no longer belongs to a cluster (NodeApp starts it standalone)
         if (this.clusterFile() === null) throw Object.assign(new Error(`${this.nodeName} was reset while waiting for its cluster`), { code: 'CLUSTER_RESET' });
         const against = await this.disagreeingLeader(file);
@@ -469,10 +529,15 @@ export class ClusterService {
           );
         }
         if (Date.now() > until) {
-          const others = Object.keys(file.nodes).filter((n) => n !== this.nodeName);
-          throw new Error(`timed out waiting for the cluster's disc nodes (${others.join(', ')}): ${(err as Error).message}`);
+          const f = this.clusterFile() ?? file;
+          const others = Object.keys(f.nodes).filter((n) => n !== this.nodeName);
+          // a ram node waits for a disc node; a disc node for the other voters (disc nodes, and ram nodes still running)
+          const disc = others.filter((n) => f.nodes[n] === 'disc');
+          const what = ram || disc.length === others.length ? `disc nodes (${disc.join(', ')})` : `nodes (${others.join(', ')})`;
+          throw new Error(`timed out waiting for the cluster's ${what}: ${(err as Error).message}`);
         }
-        await new Promise((r) => setTimeout(r, 500));
+        this.maybeBootAlone();
+        await new Promise((r) => setTimeout(r, 300));
       }
     }
   }
@@ -494,9 +559,90 @@ export class ClusterService {
     );
     for (let i = 0; i < peers.length; i++) {
       const r = replies[i];
-      if (r?.leader === true && r.members !== null && !r.members.voters.includes(this.nodeName) && !r.members.learners.includes(this.nodeName)) return peers[i]!;
+      // (members are named by node, or for a ram node's start by node#incarnation: memberNode maps both)
+      if (r?.leader === true && r.members !== null && ![...r.members.voters, ...r.members.learners].some((x) => memberNode(x) === this.nodeName)) return peers[i]!;
     }
     return null;
+  }
+
+  /** A ram node's new member asks a running member to make it a voter (and to drop its earlier members). */
+  private async joinAsRam(raft: RaftNode, file: ClusterFile): Promise<void> {
+    const others = Object.keys((this.clusterFile() ?? file).nodes).filter((n) => n !== this.nodeName);
+    let last: unknown = new NoLeaderError();
+    for (const n of others) {
+      if (this.manager?.link(n)?.isOpen !== true) {
+        this.manager?.connect(n);
+        continue;
+      }
+      try {
+        await this.request(n, { type: 'ramjoin', node: this.nodeName, id: raft.id }, 5_000);
+        return;
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  /** Raft members of other nodes known to be gone for good: a ram node's earlier starts (it runs a newer one). */
+  private readonly goneMembers = new Set<string>();
+  /** The other members whose links were up when this node last stopped (RabbitMQ's nodes_running_at_shutdown). */
+  private runningAtStop: string[] | null = null;
+
+  /** On a member: a ram node's new member asks to join as a voter; its earlier members are gone for good. */
+  private async acceptRam(req: { node: string; id: string }): Promise<{ ok: true }> {
+    const raft = this.raft;
+    if (raft === null) throw new Error(`node ${this.nodeName} is not running`);
+    const m = raft.membership();
+    const stale = [...m.voters, ...m.learners].filter((x) => x !== req.id && memberNode(x) === req.node && (isRamMember(x) || !m.voters.includes(x)));
+    for (const x of stale) if (isRamMember(x)) this.goneMembers.add(x);
+    this.maybeBootAlone();
+    for (const x of stale) await raft.changeMembership(x, 'absent');
+    if (!raft.membership().voters.includes(req.id)) await raft.changeMembership(req.id, 'voter');
+    return { ok: true };
+  }
+
+  /**
+   * On a disc node that knows no leader: when no other voter of its membership can ever answer again (ram members of
+   * processes that restarted since, and disc nodes that were down before this node stopped: RabbitMQ's last down,
+   * first up), this node takes the membership alone. Any other voter that may still run keeps it waiting.
+   */
+  private maybeBootAlone(): void {
+    const raft = this.raft;
+    if (raft === null || this.nodeType !== 'disc' || raft.leader !== undefined) return;
+    const m = raft.membership();
+    if (!m.voters.includes(raft.id) || m.voters.length < 2) return;
+    const downBefore = (id: string): boolean => !isRamMember(id) && this.runningAtStop !== null && !this.runningAtStop.includes(id);
+    const alive = m.voters.filter((v) => v === raft.id || (!this.goneMembers.has(v) && !downBefore(v)));
+    if (alive.length !== 1) return;
+    const others = m.voters.filter((v) => v !== raft.id);
+    const disc = others.filter((v) => !isRamMember(v));
+    const listed = [...m.learners.filter((l) => !this.goneMembers.has(l)), ...others.map(memberNode)];
+    const next: Membership = { voters: [raft.id], learners: [...new Set(listed)].sort(), ...(disc.length > 0 ? { promoting: disc } : {}) };
+    if (raft.overrideMembership(next)) {
+      const why = [...others.filter((v) => this.goneMembers.has(v)).map((v) => `${memberNode(v)} restarted`), ...disc.map((v) => `${v} was down before this node stopped`)];
+      this.warn(`${this.nodeName} boots on its own copy of the metadata: no other voter can answer (${why.join('; ')})`);
+    }
+  }
+
+  /** Records which members' links are up, for the last-down-first-up rule at this disc node's next start. */
+  private saveRunning(): void {
+    if (this.dataDir === undefined || this.env.disk !== undefined || !this.clustered || this.raft === null) return;
+    const up = this.reachable().filter((n) => n !== this.nodeName).sort();
+    try {
+      writeFileSync(join(this.dataDir, 'nodes_running_at_shutdown'), JSON.stringify(up));
+    } catch {
+      /* best effort: without it the node waits for every disc node */
+    }
+  }
+
+  private loadRunning(): void {
+    if (this.dataDir === undefined) return;
+    try {
+      this.runningAtStop = JSON.parse(readFileSync(join(this.dataDir, 'nodes_running_at_shutdown'), 'utf8')) as string[];
+    } catch {
+      this.runningAtStop = null;
+    }
   }
 
   /** Before the app stops: hand the queues this node masters to their synchronised mirrors (ha-promote-on-shutdown). */
@@ -504,6 +650,17 @@ export class ClusterService {
     if (this.raft === null) return;
     const n = await this.mirrors.handOver(3000);
     if (n > 0) this.log(`handed ${n} mirrored queue${n === 1 ? '' : 's'} over to mirrors before stopping`);
+    // a ram node's member ends with its app: it hands its vote back, so the others' majority does not count on it and
+    // a disc node that stops after it may come back alone (last down, first up)
+    const raft = this.raft;
+    if (raft !== null && isRamMember(raft.id)) {
+      try {
+        await raft.changeMembership(this.nodeName, 'learner', { timeoutMs: 1500 });
+        await raft.changeMembership(raft.id, 'absent', { timeoutMs: 1500 });
+      } catch {
+        /* no majority now: the member stays until this node's next start replaces it */
+      }
+    }
   }
 
   /** Tells every linked peer that this node's app stopped or started (see onMessage). */
@@ -529,37 +686,36 @@ export class ClusterService {
   private sendRaft(to: string, msg: RaftMessage): void {
     const m = this.manager;
     if (!m) return;
-    if (m.link(to) === undefined) {
-      m.connect(to);
+    const node = memberNode(to);
+    if (m.link(node) === undefined) {
+      m.connect(node);
       return;
     }
     try {
-      m.send(to, { type: 'raft', m: msg });
+      m.send(node, { type: 'raft', m: msg, f: this.raft?.id ?? this.nodeName, t: to });
     } catch {
       /* link just went away: Raft retries */
     }
   }
 
   /** Keeps cluster.json in step with the membership the log says. */
-  private onRaftStatus(members: readonly (readonly [string, boolean])[]): void {
-    if (members.length === 0) return;
+  private onRaftStatus(): void {
+    const raft = this.raft;
+    if (raft === null) return;
+    const m = nodesOf(raft.membership());
+    if (m.voters.length + m.learners.length === 0) return;
     const nodes: Record<string, NodeType> = {};
-    for (const [id, voter] of members) nodes[id] = voter ? 'disc' : 'ram';
+    for (const n of m.voters) nodes[n] = 'disc';
+    for (const n of m.learners) nodes[n] = 'ram';
     const cur = this.clusterFile();
     if (cur && JSON.stringify(cur.nodes) === JSON.stringify(nodes)) return;
     if (!(this.nodeName in nodes)) return; // removed: reset handles the file
-    this.writeClusterFile({ nodes });
+    this.writeClusterFile({ nodes, ...(cur?.name !== undefined ? { name: cur.name } : {}) });
     for (const n of Object.keys(nodes)) if (n !== this.nodeName) this.manager?.connect(n);
   }
 
   membership(): Membership {
-    if (this.raft) {
-      // a disc node still catching up is a learner marked promoting: show it as the disc node it is
-      const m = this.raft.membership();
-      const promoting = m.promoting ?? [];
-      if (promoting.length === 0) return m;
-      return { voters: [...m.voters, ...promoting], learners: m.learners.filter((n) => !promoting.includes(n)) };
-    }
+    if (this.raft) return nodesOf(this.raft.membership());
     const f = this.clusterFile();
     if (!f) return { voters: [this.nodeName], learners: [] };
     return {
@@ -654,12 +810,22 @@ export class ClusterService {
   private async changeMember(req: { node: string; role: 'voter' | 'learner' | 'absent' }): Promise<{ ok: true }> {
     if (!this.raft) throw new Error(`node ${this.nodeName} is not running`);
     try {
-      await this.raft.changeMembership(req.node, req.role);
+      await this.setNodeRole(this.raft, req.node, req.role);
     } catch (err) {
       if (err instanceof RaftError && err.code === 'REFUSED') throw new Error(`${err.message}: at least one disc node must remain`);
       throw err;
     }
     return { ok: true };
+  }
+
+  /**
+   * A node's place in the membership: 'voter' a disc node, 'learner' a ram node (listed by its plain-name learner
+   * until its app starts a member of its own), 'absent' gone; its ram members, the past ones included, go.
+   */
+  private async setNodeRole(raft: RaftNode, node: string, role: 'voter' | 'learner' | 'absent'): Promise<void> {
+    if (role !== 'absent') await raft.changeMembership(node, role);
+    const m = raft.membership();
+    for (const x of [...m.voters, ...m.learners]) if (memberNode(x) === node && (isRamMember(x) || role === 'absent')) await raft.changeMembership(x, 'absent');
   }
 
   /** sync_queue / cancel_sync_queue from any node: done by the queue's master. */
@@ -738,11 +904,11 @@ export class ClusterService {
     if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
     if (offline) return this.forgetOffline(target);
     if (!this.raft) throw new CommandError(`node ${this.nodeName} is not running`, 69);
-    const m = this.raft.membership();
+    const m = nodesOf(this.raft.membership());
     if (!m.voters.includes(target) && !m.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
     if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
     try {
-      await this.raft.changeMembership(target, 'absent');
+      await this.setNodeRole(this.raft, target, 'absent');
       // as RabbitMQ's forget_cluster_node: the node's queues go with it (their messages were on its disc); a mirrored
       // one is left to the promotion of a mirror
       const b = this.node.broker;
@@ -755,4 +921,16 @@ export class ClusterService {
       throw new CommandError((err as Error).message, 69);
     }
   }
+}
+
+/**
+ * The cluster's nodes from a Raft membership: disc nodes are the plain-name voters (and those being promoted: a disc
+ * node still catching up); ram nodes are their in-memory members, voters or not, and the plain-name learners that
+ * list a ram node whose app is stopped.
+ */
+export function nodesOf(m: Membership): Membership {
+  const promoting = m.promoting ?? [];
+  const disc = [...new Set([...m.voters, ...promoting].filter((id) => !isRamMember(id)))];
+  const ram = [...new Set([...m.voters, ...m.learners].filter((id) => isRamMember(id) || !disc.includes(id)).map(memberNode))].filter((n) => !disc.includes(n));
+  return { voters: disc.sort(), learners: ram.sort() };
 }

@@ -14,7 +14,7 @@
 //                   (clients are disconnected, listeners closed) and starts it again once it reaches a majority.
 //   autoheal        when a partition heals, the nodes that were cut off from the metadata leader's side restart
 //                   their app, so every client reconnects to a whole cluster.
-import type { ClusterService } from './cluster-service.ts';
+import { memberNode, type ClusterService } from './cluster-service.ts';
 
 export type PartitionHandling = 'ignore' | 'pause_minority' | 'autoheal';
 
@@ -119,7 +119,7 @@ export class PartitionMonitor {
     const raft = this.svc.raft;
     if (this.busy || raft === null || !this.svc.node.running) return;
     if (raft.isLeader()) return;
-    const leader = raft.leader;
+    const leader = raft.leader === undefined ? undefined : memberNode(raft.leader);
     // a node that reached the leader throughout was on the winning side
     if (leader !== undefined && !this.partitioned.has(leader)) return;
     this.busy = true;

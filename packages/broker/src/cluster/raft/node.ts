@@ -122,6 +122,9 @@ type InternalRole = 'follower' | 'precandidate' | 'candidate' | 'leader';
 
 const DEDUP_LIMIT = 4096;
 
+/** After the leader's connection ends, a follower campaigns within this (random, to spread the candidates). */
+const PEER_LOST_ELECTION_MAX_MS = 60;
+
 export class RaftNode {
   readonly id: string;
   private readonly transport: RaftTransport;
@@ -241,11 +244,54 @@ export class RaftNode {
     if (this.config.voters.length === 1 && this.isVoter()) this.campaign(true);
   }
 
+  /**
+   * The override of the majority rule on a running node that knows no leader, for when the voters that could form a
+   * majority with it can never answer again (in-memory voters whose process is gone, or the last-down-first-up
+   * rule): appends `config` at a new term to this node's own log, as force_boot does offline, and campaigns at once
+   * if it is now the only voter. What the lost voters committed without this node is lost with them.
+   */
+  overrideMembership(config: Membership): boolean {
+    if (this.stopped || !this.started || this.role === 'leader' || this.leaderId !== undefined) return false;
+    const next = normalize(config);
+    if (!next.voters.includes(this.id)) return false;
+    this.term += 1;
+    this.votedFor = null;
+    this.persistState();
+    const entry: LogEntry = { index: this.lastIndex + 1, term: this.term, type: 'config', config: next };
+    this.flush();
+    this.storage.append([entry]);
+    this.log.push(entry);
+    this.persistedIndex = this.lastIndex;
+    this.recomputeConfig();
+    this.log_('warn', `membership overridden at ${entry.index}, term ${this.term}: ${describe(next)}`);
+    this.emitStatus();
+    if (next.voters.length === 1) this.campaign(true);
+    else this.resetElectionTimer();
+    return true;
+  }
+
+  /**
+   * The owner's transport saw the connection to `id` end (a process killed, its socket reset): if it was the
+   * leader, this follower stops waiting for its heartbeats and campaigns after a short random delay (the other
+   * followers usually learn of it at the same moment, so their pre-votes grant). Liveness only: votes and commits
+   * follow the usual rules, so a wrong guess costs at most an election.
+   */
+  peerLost(id: string): void {
+    if (this.stopped || !this.started || this.role === 'leader' || this.leaderId !== id) return;
+    this.lastLeaderContact = -Infinity;
+    this.setLeader(undefined);
+    if (this.electionTimer !== undefined) this.clock.clearTimeout(this.electionTimer);
+    this.electionTimer = this.timer(() => this.onElectionTimeout(), Math.floor(this.random.float() * PEER_LOST_ELECTION_MAX_MS));
+  }
+
   /** Stops timers and fails outstanding requests with STOPPED. Storage is closed. Idempotent. */
   stop(): void {
     if (this.stopped) return;
     try {
       this.flush();
+      // a leader that stops tells its followers the commit index once more: what it committed (a hand-over of queues
+      // before its app stops) applies there now, not after the next leader's election
+      if (this.role === 'leader') for (const peer of this.progress.keys()) this.sendAppend(peer, true);
     } catch (error) {
       this.log_('error', `could not write the last entries on stop: ${String(error)}`);
     }
