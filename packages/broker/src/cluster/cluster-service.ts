@@ -474,13 +474,16 @@ export class ClusterService {
         }
         const store = q.store;
         q.store = null;
+        // unless the data on disc is from a later epoch: this node is replaying the log after a restart, and it was
+        // promoted again after this promotion away. The messages its replay of the declare took off that disc are
+        // kept for that later promotion (the store hands its messages out once per open)
+        const later = store !== null && masterEpochOf(store.tag) >= q.masterEpoch;
+        if (later) this.mirrors.park(store, q.readyMessages());
         // the purge is this node letting go of its stale copy: not removals for the mirrors (one of which is the new
         // master, perhaps not yet aware of its promotion) to apply
         q.mirror = null;
         q.purge();
-        // unless the data on disc is from a later epoch: this node is replaying the log after a restart, and it was
-        // promoted again after this promotion away
-        if (store !== null && masterEpochOf(store.tag) < q.masterEpoch) store.destroy();
+        if (store !== null && !later) store.destroy();
       }
       this.mirrors.promoted(broker, q, from, why);
       this.remote.queueMoved(q);

@@ -561,6 +561,32 @@ export class Mirrors {
       q.mirror = null;
     }
     this.masters.clear();
+    this.parked.clear();
+  }
+
+  /**
+   * Messages a replay of the log took off this node's disc for a queue that the replay then moved away, while the
+   * disc says this node is its master again in a later epoch (a stop_app/start_app handover and back, then a
+   * restart): kept for that later promotion, which finds the disc's messages here, by store.
+   */
+  private readonly parked = new Map<QueueStore, { id: number; msg: Message; redelivered: boolean }[]>();
+
+  park(store: QueueStore, msgs: QueuedMessage[]): void {
+    let list = this.parked.get(store);
+    if (list === undefined) this.parked.set(store, (list = []));
+    for (const qm of msgs) if (qm.storeId >= 0) list.push({ id: qm.storeId, msg: qm.msg, redelivered: qm.redelivered || qm.deliveryCount > 0 });
+  }
+
+  /** A queue's messages on this node's disc: what its store still has to hand out and what a replay parked. */
+  private recover(store: QueueStore): { id: number; msg: Message; redelivered: boolean }[] {
+    const parked = this.parked.get(store);
+    const rec = store.recover();
+    if (parked === undefined) return rec;
+    this.parked.delete(store);
+    // (a store that hands its messages out again, in memory, gives the same ids)
+    const byId = new Map(parked.map((r) => [r.id, r]));
+    for (const r of rec) if (!byId.has(r.id)) byId.set(r.id, r);
+    return [...byId.values()].sort((a, b) => a.id - b.id);
   }
 
   send(node: string, msg: unknown): boolean {
@@ -795,7 +821,7 @@ export class Mirrors {
       // this node was promoted in this epoch before it restarted, and is replaying the log: its disc is the queue
       copy?.store?.destroy();
       q.store = store;
-      const rec = store.recover();
+      const rec = this.recover(store);
       for (const r of rec) q.restore(r.id, r.msg, r.redelivered);
       b.log(`${where}: master on ${b.localNode} again after a restart (${rec.length} messages from its disc)`);
       q.dispatch();
@@ -828,6 +854,7 @@ export class Mirrors {
     }
     copy?.store?.destroy();
     // data left from an earlier time this node was master is stale: the copy is the truth
+    if (store !== null) this.parked.delete(store);
     store?.destroy();
     q.store = q.durable ? b.messageStore.openQueue(q.vhost, q.name) : null;
     q.store?.setTag(masterTag(epoch));
