@@ -4,12 +4,15 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
+import { checkConfig, CHK_EXIT_CONFIG, CHK_EXIT_CONFIG_TEST, formatCheckLine } from '../config-check.ts';
 import { Daemon } from '../daemon.ts';
 import { Logger } from '../log.ts';
 
 const USAGE = `Usage: vrrpd [options]
   -f, --use-file FILE        configuration file (default /etc/keepalived/keepalived.conf)
-  -t, --config-test          check the configuration and exit (0 ok, 1 error)
+  -t, --config-test          check the configuration and exit with keepalived -t's codes: 0 ok,
+                             4 file not found, 5 configuration error (also a missing interface or
+                             script), 6 security violation (scripts without enable_script_security)
   -l, --log-console          log to the console (the default; accepted for keepalived compatibility)
   -D, --log-detail           detailed log (every invalid packet, GARP, unknown VRIDs)
   -g, --log-file FILE        log to FILE instead of stdout
@@ -49,20 +52,27 @@ function main(): void {
     return;
   }
   const file = args['use-file'] ?? '/etc/keepalived/keepalived.conf';
+  const test = args['config-test'] === true;
   let config;
   try {
     config = loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`vrrpd: configuration error: ${e.message}\n`);
-      process.exit(1);
+      // keepalived -t: 4 when the file cannot be read, 5 for an error in it. (keepalived 2.2.7 itself exits 0
+      // for a missing file; a test that passes on a missing file helps nobody.)
+      process.exit(test ? (e.code === 'IO' ? CHK_EXIT_CONFIG : CHK_EXIT_CONFIG_TEST) : 1);
     }
     throw e;
   }
-  if (args['config-test'] === true) {
+  if (test) {
     for (const w of config.warnings) process.stderr.write(`vrrpd: warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}\n`);
-    process.stdout.write(`vrrpd: ${file}: configuration OK (${config.instances.length} vrrp_instance, ${config.scripts.size} vrrp_script)\n`);
-    return;
+    const report = checkConfig(config);
+    for (const l of report.lines) if (l.config) process.stderr.write(`vrrpd: ${formatCheckLine(l)}\n`);
+    const summary = `${config.instances.length} vrrp_instance, ${config.scripts.size} vrrp_script`;
+    if (report.exitCode === 0) process.stdout.write(`vrrpd: ${file}: configuration OK (${summary})\n`);
+    else process.stdout.write(`vrrpd: ${file}: configuration parsed (${summary}), but not usable as it is on this system (exit ${report.exitCode})\n`);
+    process.exit(report.exitCode);
   }
   const log = new Logger(args['log-detail'] === true, args['log-file']);
   const pidFiles = [args.pid, args.vrrp_pid].filter((p): p is string => p !== undefined);
