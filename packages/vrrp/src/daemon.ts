@@ -84,21 +84,27 @@ export class Daemon {
 
   private async init(): Promise<void> {
     const { log } = this.opts;
+    for (const w of this.config.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
+    this.runChecks();
+    const leftovers: (() => void)[] = [];
+    for (const cfg of this.config.instances) this.instances.push(await this.createInstance(cfg, leftovers));
+    const scripts = this.syncTrackers();
+    // Instances start (INIT -> BACKUP) as soon as nothing holds them. Everything below is off that path: each
+    // process start is a fork of this process that blocks its thread until the exec (100+ ms each on a busy
+    // machine), and none of it is needed before the first takeover, at least a Master_Down_Interval away
+    // (an address owner's takeover starts its helpers on demand).
+    this.reevaluate();
+    for (const t of scripts) t.start();
     this.helper.warm();
     this.ipBatch.warm();
     if (this.opts.garp === undefined) {
       this.garpHelper.warm();
-      // Off the start-up path: only matters if the GARP helper cannot run.
+      // Only matters if the GARP helper cannot run.
       void checkArping(this.helper).then((missing) => {
         if (missing !== undefined && !this.garpHelper.available) log.info(missing);
       });
     }
-    for (const w of this.config.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
-    this.runChecks();
-    for (const cfg of this.config.instances) this.instances.push(await this.createInstance(cfg));
-    this.syncTrackers();
-    // Instances start as soon as nothing holds them (reevaluate); the status server is not on that path.
-    this.reevaluate();
+    for (const f of leftovers) f();
 
     if (this.opts.statusSocket !== undefined || this.opts.statusPort !== undefined) {
       this.status = new StatusServer(() => this.statusJson());
@@ -116,19 +122,24 @@ export class Daemon {
     for (const l of this.check.lines) this.opts.log.info(formatCheckLine(l));
   }
 
-  private async createInstance(cfg: InstanceConfig): Promise<VrrpInstance> {
+  /**
+   * `leftovers` collects the removal of VIPs a crashed predecessor may have left (run by the caller once the
+   * instances are started: the helpers run commands in order, so it precedes any later add of the same VIPs).
+   */
+  private async createInstance(cfg: InstanceConfig, leftovers: (() => void)[]): Promise<VrrpInstance> {
     const { log } = this.opts;
     const allVips = [...cfg.vips, ...cfg.vipsExcluded];
     const src = cfg.unicastSrcIp ?? cfg.mcastSrcIp ?? (await primaryAddress(cfg.interface, allVips.map((v) => v.address)));
     if (src === undefined) {
       throw new DaemonError('NO_ADDRESS', `(${cfg.name}) interface ${cfg.interface} has no IPv4 address to send adverts from`);
     }
-    // A restarted vrrpd (after kill -9) must not keep answering for VIPs it no longer owns. Not awaited: the
-    // helpers run commands in order, so this removal is done before any later add of the same VIPs.
+    // A restarted vrrpd (after kill -9) must not keep answering for VIPs it no longer owns.
     if (cfg.priority !== 255) {
-      void this.vips.remove(allVips, cfg.interface).then((errs) => {
-        for (const e of errs) log.info(`(${cfg.name}) removing leftover VIPs: ${e}`);
-      });
+      leftovers.push(() =>
+        void this.vips.remove(allVips, cfg.interface).then((errs) => {
+          for (const e of errs) log.info(`(${cfg.name}) removing leftover VIPs: ${e}`);
+        }),
+      );
     }
     const inst = new VrrpInstance(cfg, this.config.global, src, {
       clock: this.clock,
@@ -177,10 +188,14 @@ export class Daemon {
     return cfg.trackScripts.filter((r) => this.check?.disabledScripts.has(r.name) !== true);
   }
 
-  /** Make the script and link trackers match the current config: keep unchanged ones, start new ones. */
-  private syncTrackers(): void {
+  /**
+   * Make the script and link trackers match the current config: keep unchanged ones, start new link trackers.
+   * Returns the new script trackers, for the caller to start.
+   */
+  private syncTrackers(): ScriptTracker[] {
     const { log } = this.opts;
     const wantScripts = new Set(this.config.instances.flatMap((c) => this.tracked(c).map((r) => r.name)));
+    const fresh: ScriptTracker[] = [];
     for (const [name, t] of this.scripts) {
       const next = this.config.scripts.get(name);
       if (!wantScripts.has(name) || next === undefined || !sameConfig(next, t.cfg)) {
@@ -192,7 +207,7 @@ export class Daemon {
       if (this.scripts.has(name)) continue;
       const t = new ScriptTracker(this.config.scripts.get(name)!, this.clock, () => this.reevaluate(), log.info);
       this.scripts.set(name, t);
-      t.start();
+      fresh.push(t);
     }
     const wantLinks = new Set(
       this.config.instances.flatMap((c) => [...(c.dontTrackPrimary ? [] : [c.interface]), ...c.trackInterfaces.map((t) => t.name)]),
@@ -209,6 +224,7 @@ export class Daemon {
       this.links.set(name, l);
       l.start();
     }
+    return fresh;
   }
 
   /**
@@ -236,9 +252,10 @@ export class Daemon {
     this.instances.splice(0, this.instances.length, ...keep);
     this.config = next;
     this.runChecks();
+    const leftovers: (() => void)[] = [];
     for (const cfg of fresh) {
       try {
-        this.instances.push(await this.createInstance(cfg));
+        this.instances.push(await this.createInstance(cfg, leftovers));
       } catch (e) {
         log.info(`(${cfg.name}) not started: ${(e as Error).message}`);
       }
@@ -251,8 +268,10 @@ export class Daemon {
         this.sockets.delete(ifname);
       }
     }
-    this.syncTrackers();
+    for (const f of leftovers) f();
+    const scripts = this.syncTrackers();
     this.reevaluate();
+    for (const t of scripts) t.start();
   }
 
   private onPacket(ifname: string, pkt: Buffer): void {

@@ -166,12 +166,12 @@ describe('VRRP machine with a fake clock', () => {
     expect(sim.transitions(b).at(-1)!.reason).toBe('master 10.0.0.1 sent priority 0 (stopping); took over after Skew_Time (0.609 s)');
   });
 
-  it('becoming master: GARPs first, then advert and VIPs, all before the transition is logged and notified', () => {
+  it('becoming master: GARPs first, then VIPs and advert, all before the transition is logged and notified', () => {
     const sim = new Sim();
     const a = sim.add('a', '10.0.0.1', 150);
     sim.start(a);
     sim.run(4000);
-    expect(a.log.slice(-4).map((x) => x.type)).toEqual(['SEND_GARP', 'SEND_ADVERT', 'ADD_VIPS', 'TRANSITION']);
+    expect(a.log.slice(-4).map((x) => x.type)).toEqual(['SEND_GARP', 'ADD_VIPS', 'SEND_ADVERT', 'TRANSITION']);
   });
 
   it('preempts when a higher priority router returns; not with nopreempt', () => {
