@@ -313,3 +313,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Exit even if a killed helper's pipe still holds the event loop open (a finished run kept the lock otherwise).
+process.exit(0);
