@@ -80,11 +80,9 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         expect(await stateOf(v.statusSock)).toBe('MASTER');
 
         // 3. vrrpd's host crashes: keepalived takes over within its Master_Down_Interval.
-        const t0 = performance.now();
         lab.kill(v);
         lab.setPort('v', false);
         expect(await waitFor(() => lab.hasAddr('k', VIP), mdiMs(m, 150) + SLACK_MS, 20), lab.dump()).toBeDefined();
-        expect(performance.now() - t0).toBeLessThan(mdiMs(m, 150) + SLACK_MS);
         expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('k'), EVENTUALLY_MS)).toBeDefined();
         expect(lab.ping('c', VIP)).toBe(true);
 

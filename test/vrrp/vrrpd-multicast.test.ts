@@ -107,13 +107,10 @@ ${node === 'a' ? '    track_interface {\n        dum0 weight -60\n    }\n' : ''}
     // On a busy machine the master's 0.1 s adverts can stall past b's Master_Down_Interval, b takes over for a
     // moment and its GARP repoints the client; a reasserts itself, and its next GARP (or a ping's ARP) repoints it.
     expect(await waitFor(() => lab.ping('c', VIP) && lab.neighMac('c', VIP) === lab.mac('a'), EVENTUALLY_MS, 200), lab.dump()).toBeDefined();
-    const t0 = performance.now();
     lab.kill(a);
     lab.setPort('a', false); // the master's host disappears from the LAN with the process
     const moved = await waitFor(() => vipOn('b'), MDI_B_MS + SLACK_MS, 10);
     expect(moved, lab.dump()).toBeDefined();
-    const tookMs = performance.now() - t0;
-    expect(tookMs).toBeLessThan(MDI_B_MS + SLACK_MS);
     expect(await stateOf(b.statusSock)).toBe('MASTER');
     // The gratuitous ARP, not a new ARP query, changes the client's entry: we do not ping before checking.
     expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('b'), EVENTUALLY_MS)).toBeDefined();
@@ -166,7 +163,6 @@ ${node === 'a' ? '    track_interface {\n        dum0 weight -60\n    }\n' : ''}
   });
 
   it('graceful stop: priority 0 advert, the backup takes over after Skew_Time, notify_stop runs', async () => {
-    const t0 = performance.now();
     lab.kill(a, 'SIGTERM');
     const code = await a.exited;
     expect(code).toBe(0);
@@ -177,7 +173,6 @@ ${node === 'a' ? '    track_interface {\n        dum0 weight -60\n    }\n' : ''}
     const sb = (await status(b.statusSock))!.instances[0]!;
     expect((sb['counters'] as { priorityZeroReceived: number }).priorityZeroReceived).toBeGreaterThan(0);
     expect((sb['lastTransition'] as { reason: string }).reason).toBe(`master ${lab.ip(1)} sent priority 0 (stopping); took over after Skew_Time (0.061 s)`);
-    expect(performance.now() - t0).toBeLessThan(MDI_B_MS + SLACK_MS);
     expect(notes('a')).toContain('notify_stop');
     expect(notes('a')).toContain('INSTANCE VI_1 STOP');
     await sleep(10);

@@ -59,11 +59,9 @@ describe.skipIf(why !== undefined)('vrrpd: VRRPv3 unicast, 0.1 s adverts', { tim
   });
 
   it('kill -9 of the master moves the VIP within Master_Down_Interval; it comes back on return', async () => {
-    const t0 = performance.now();
     lab.kill(a);
     lab.setPort('a', false);
     expect(await waitFor(() => lab.hasAddr('b', VIP), 361 + SLACK_MS, 10), lab.dump()).toBeDefined();
-    expect(performance.now() - t0).toBeLessThan(361 + SLACK_MS);
     expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('b'), EVENTUALLY_MS)).toBeDefined();
     expect(lab.ping('c', VIP)).toBe(true);
     lab.setPort('a', true);
@@ -171,12 +169,10 @@ describe.skipIf(why !== undefined)('vrrpd: the seed article0 config (v2, unicast
   });
 
   it('kill -9 of one host: the other takes both VIPs within Master_Down_Interval', async () => {
-    const t0 = performance.now();
     lab.kill(a);
     lab.setPort('a', false);
     // v2, advert_int 1, priority 199: 3 + (256 - 199) / 256 = 3.223 s.
     expect(await waitFor(() => lab.hasAddr('b', lab.ip(45)), 3223 + SLACK_MS, 20), lab.dump()).toBeDefined();
-    expect(performance.now() - t0).toBeLessThan(3223 + SLACK_MS);
     expect(await waitFor(() => lab.neighMac('c', lab.ip(45)) === lab.mac('b'), EVENTUALLY_MS)).toBeDefined();
     expect(lab.ping('c', lab.ip(45))).toBe(true);
     await sleep(10);
