@@ -68,7 +68,7 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         expect(await waitFor(async () => (await stateOf(v.statusSock)) === 'MASTER', mdiMs(m, 100) + STARTUP_MS), lab.dump()).toBeDefined();
         expect(await waitFor(() => lab.hasAddr('v', VIP), EVENTUALLY_MS)).toBeDefined();
         // The client talks to the VIP, so it has a neighbour entry for the takeover's GARP to update.
-        expect(lab.ping('c', VIP)).toBe(true);
+        expect(await waitFor(() => lab.ping('c', VIP), EVENTUALLY_MS, 200), lab.dump()).toBeDefined();
         expect(lab.neighMac('c', VIP)).toBe(lab.mac('v'));
 
         // 2. keepalived with nopreempt stays BACKUP because it accepts vrrpd's adverts.
@@ -84,7 +84,7 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         lab.setPort('v', false);
         expect(await waitFor(() => lab.hasAddr('k', VIP), mdiMs(m, 150) + SLACK_MS, 20), lab.dump()).toBeDefined();
         expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('k'), EVENTUALLY_MS)).toBeDefined();
-        expect(lab.ping('c', VIP)).toBe(true);
+        expect(await waitFor(() => lab.ping('c', VIP), EVENTUALLY_MS, 200), lab.dump()).toBeDefined();
 
         // 4. vrrpd returns and stays BACKUP: keepalived's adverts are valid to it.
         lab.setPort('v', true);
@@ -109,7 +109,8 @@ describe.skipIf(why !== undefined).concurrent('interop with keepalived 2.2', () 
         const reason = ((await status(v.statusSock))!.instances[0]!['lastTransition'] as { reason: string }).reason;
         expect(reason).toBe(`master ${lab.ip(2)} sent priority 0 (stopping); took over after Skew_Time (${((m.version === 3 ? 156 * m.advertInt : 156) / 256).toFixed(3)} s)`);
         expect(await waitFor(() => lab.neighMac('c', VIP) === lab.mac('v'), EVENTUALLY_MS)).toBeDefined();
-        expect(lab.ping('c', VIP)).toBe(true);
+        expect(await waitFor(() => lab.ping('c', VIP), EVENTUALLY_MS, 200), lab.dump()).toBeDefined();
+        expect(await waitFor(async () => (await status(v.statusSock)) !== undefined, EVENTUALLY_MS), lab.dump()).toBeDefined();
         const after = (await status(v.statusSock))!.instances[0]!;
         expect((after['counters'] as { priorityZeroReceived: number }).priorityZeroReceived).toBeGreaterThan(0);
         expect(await k.exited).toBe(0);
