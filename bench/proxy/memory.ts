@@ -2,7 +2,7 @@
  * Proxy memory and accept rate, Warren vs haproxy 2.6 side by side: both run the same haproxy.cfg, started fresh for
  * each repetition, the two interleaved; medians over the repetitions.
  *
- *   node --import tsx bench/proxy/memory.ts [--reps 5] [--idle 2000] [--slow 200] [--before DIR [--before-name TEXT]]
+ *   node --conditions=warren-source --import tsx bench/proxy/memory.ts [--reps 5] [--idle 2000] [--slow 200] [--before DIR [--before-name TEXT]]
  *
  * Each repetition, for each target:
  *   1. idle RSS, 1.5 s after the proxy listens;

@@ -1,7 +1,7 @@
 // The message store alone, two checkouts side by side: appends persistent messages through each checkout's
 // SegmentStore (group commits, a confirm waiter per batch, acks of consumed messages), alternating A B, B A, ... so
 // the machine's load hits both alike; prints each pair, the medians and the median of the paired ratios.
-//   node --import tsx bench/src/store-ab.ts --base /path/to/other/checkout [--reps 8] [--messages 40000] [--size 1024]
+//   node --conditions=warren-source --import tsx bench/src/store-ab.ts --base /path/to/other/checkout [--reps 8] [--messages 40000] [--size 1024]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

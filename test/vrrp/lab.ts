@@ -12,6 +12,8 @@ import { join } from 'node:path';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 export const VRRPD = join(REPO, 'packages/vrrp/src/bin/vrrpd.ts');
+/** The installed entry point (runs the esbuild bundle of src/, rebuilt when a source is newer; tsx otherwise). */
+export const VRRPD_BIN = join(REPO, 'packages/vrrp/bin/vrrpd');
 
 /** Why network tests cannot run here, or undefined when they can. */
 export function labUnavailable(): string | undefined {
@@ -153,7 +155,7 @@ export class Lab {
   vrrpd(node: string, conf: string, extra: string[] = []): Proc & { statusSock: string } {
     const confPath = this.writeFile(`${node}-vrrpd.conf`, conf);
     const statusSock = join(this.dir, `${node}-vrrpd-${this.procs.length}.sock`);
-    const p = this.spawn(node, `vrrpd@${node}`, process.execPath, ['--conditions=warren-source', '--import', 'tsx', VRRPD, '-l', '-D', '-f', confPath, '-s', statusSock, ...extra]);
+    const p = this.spawn(node, `vrrpd@${node}`, VRRPD_BIN, ['-l', '-D', '-f', confPath, '-s', statusSock, ...extra]);
     return { ...p, statusSock };
   }
 
@@ -220,6 +222,16 @@ function readJsonIp(ns: string, args: string[]): Record<string, unknown>[] {
   }
 }
 
+// Bounds for waiting on conditions in the network tests. They are upper bounds only (a passing run waits for the
+// condition, not for the bound), chosen for a shared 2-core machine at load 8-25, where starting a process alone
+// has been seen to take 5 s. Speed is measured in bench/vrrp, not asserted here.
+/** Processes started and a first election done. */
+export const STARTUP_MS = 60_000;
+/** Anything else that must eventually happen (a VIP moving, a log line, a status change). */
+export const EVENTUALLY_MS = 30_000;
+/** One test (several waits). */
+export const TEST_MS = 240_000;
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `cond` every `everyMs` until true or `timeoutMs` passes; resolves to the elapsed ms or undefined. */
@@ -235,7 +247,8 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
 /** GET the vrrpd status JSON from its unix socket (undefined while it is not up). */
 export function status(sock: string): Promise<{ instances: Record<string, unknown>[] } | undefined> {
   return new Promise((resolve) => {
-    const req = request({ socketPath: sock, path: '/', timeout: 1000 }, (res) => {
+    // Generous: on a busy machine the daemon can take seconds to answer; callers poll until it does.
+    const req = request({ socketPath: sock, path: '/', timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => {

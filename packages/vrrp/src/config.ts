@@ -33,6 +33,8 @@ export interface GlobalConfig {
   checkUnicastSrc: boolean;
   /** vrrp_skip_check_adv_addr: default of the instances' skip_check_adv_addr. */
   skipCheckAdvAddr: boolean;
+  /** enable_script_security: unsafe scripts are disabled, and running scripts is not a security violation. */
+  scriptSecurity: boolean;
 }
 
 export interface TrackScriptConfig {
@@ -166,7 +168,7 @@ const GLOBAL: Record<string, Handler<GlobalConfig>> = {
   smtp_server: SMTP,
   smtp_connect_timeout: SMTP,
   smtp_helo_name: SMTP,
-  enable_script_security: accepted('scripts run as the vrrpd user'),
+  enable_script_security: (_st, g) => (g.scriptSecurity = true),
   script_user: accepted('scripts run as the vrrpd user'),
   vrrp_skip_check_adv_addr: (_st, g) => (g.skipCheckAdvAddr = true),
   vrrp_strict: accepted('strict mode is not enforced'),
@@ -297,6 +299,7 @@ function build(stmts: Statement[]): VrrpConfig {
     v3ChecksumAsV2: false,
     checkUnicastSrc: false,
     skipCheckAdvAddr: false,
+    scriptSecurity: false,
   };
   const scripts = new Map<string, TrackScriptConfig>();
   const raw: { st: Statement }[] = [];

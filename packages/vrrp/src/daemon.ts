@@ -1,13 +1,15 @@
 // The vrrpd process: wires config, sockets, trackers, instances and the status server together.
 
-import { checkArping, helperGarp, type GarpOps } from './arp.ts';
+import { checkArping, helperGarp, packetGarp, type GarpOps } from './arp.ts';
+import { GarpHelper } from './garp-helper.ts';
 import { ShellHelper } from './helper.ts';
 import { IpBatch } from './ip-batch.ts';
+import { checkConfig, formatCheckLine, type CheckReport } from './config-check.ts';
 import type { InstanceConfig, VrrpConfig } from './config.ts';
 import { VrrpInstance } from './instance.ts';
 import type { Logger } from './log.ts';
 import { SPAWN_NOTIFY, type NotifyOps } from './notify.ts';
-import { decodeIpv4 } from './packet.ts';
+import { decodeIpv4, VRRP_HEADER_LEN } from './packet.ts';
 import { REAL_CLOCK, type Clock } from './scheduler.ts';
 import { VrrpSocket } from './socket.ts';
 import { StatusServer } from './status.ts';
@@ -52,18 +54,26 @@ export class Daemon {
   statusAddress: string | undefined;
   private readonly startedAt = new Date().toISOString();
   unknownVrid = 0;
+  /** IP protocol 112 packets too short for a VRRP header (keepalived: "IPv4 VRRP packet too short"). */
+  tooShort = 0;
   socketErrors = 0;
   private stopping = false;
   private readonly helper = new ShellHelper();
   private readonly ipBatch = new IpBatch();
+  private readonly garpHelper: GarpHelper;
+  /** keepalived's start-up checks of the current configuration: disabled scripts and notify settings. */
+  private check: CheckReport | undefined;
 
   private constructor(
     public config: VrrpConfig,
     private readonly opts: DaemonOptions,
   ) {
     this.clock = opts.clock ?? REAL_CLOCK;
+    this.garpHelper = new GarpHelper((why) => {
+      if (!this.stopping) opts.log.info(`gratuitous ARPs through arping: the AF_PACKET helper is unavailable (${why})`);
+    });
     this.vips = opts.vips ?? helperVips(this.helper, this.ipBatch);
-    this.garp = opts.garp ?? helperGarp(this.helper);
+    this.garp = opts.garp ?? packetGarp(this.garpHelper, helperGarp(this.helper));
   }
 
   static async start(config: VrrpConfig, opts: DaemonOptions): Promise<Daemon> {
@@ -74,15 +84,27 @@ export class Daemon {
 
   private async init(): Promise<void> {
     const { log } = this.opts;
+    for (const w of this.config.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
+    this.runChecks();
+    const leftovers: (() => void)[] = [];
+    for (const cfg of this.config.instances) this.instances.push(await this.createInstance(cfg, leftovers));
+    const scripts = this.syncTrackers();
+    // Instances start (INIT -> BACKUP) as soon as nothing holds them. Everything below is off that path: each
+    // process start is a fork of this process that blocks its thread until the exec (100+ ms each on a busy
+    // machine), and none of it is needed before the first takeover, at least a Master_Down_Interval away
+    // (an address owner's takeover starts its helpers on demand).
+    this.reevaluate();
+    for (const t of scripts) t.start();
     this.helper.warm();
     this.ipBatch.warm();
     if (this.opts.garp === undefined) {
-      const missing = await checkArping(this.helper);
-      if (missing !== undefined) log.info(missing);
+      this.garpHelper.warm();
+      // Only matters if the GARP helper cannot run.
+      void checkArping(this.helper).then((missing) => {
+        if (missing !== undefined && !this.garpHelper.available) log.info(missing);
+      });
     }
-    for (const w of this.config.warnings) log.info(`config warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}`);
-    for (const cfg of this.config.instances) this.instances.push(await this.createInstance(cfg));
-    await this.syncTrackers();
+    for (const f of leftovers) f();
 
     if (this.opts.statusSocket !== undefined || this.opts.statusPort !== undefined) {
       this.status = new StatusServer(() => this.statusJson());
@@ -92,12 +114,19 @@ export class Daemon {
       this.statusAddress = await this.status.listen(where);
       log.info(`status on ${this.statusAddress}`);
     }
-
-    this.reevaluate();
-    for (const i of this.instances) i.start();
   }
 
-  private async createInstance(cfg: InstanceConfig): Promise<VrrpInstance> {
+  /** keepalived's start-up checks (config-check.ts), logged once; missing or unsafe scripts are left out. */
+  private runChecks(): void {
+    this.check = checkConfig(this.config);
+    for (const l of this.check.lines) this.opts.log.info(formatCheckLine(l));
+  }
+
+  /**
+   * `leftovers` collects the removal of VIPs a crashed predecessor may have left (run by the caller once the
+   * instances are started: the helpers run commands in order, so it precedes any later add of the same VIPs).
+   */
+  private async createInstance(cfg: InstanceConfig, leftovers: (() => void)[]): Promise<VrrpInstance> {
     const { log } = this.opts;
     const allVips = [...cfg.vips, ...cfg.vipsExcluded];
     const src = cfg.unicastSrcIp ?? cfg.mcastSrcIp ?? (await primaryAddress(cfg.interface, allVips.map((v) => v.address)));
@@ -105,7 +134,13 @@ export class Daemon {
       throw new DaemonError('NO_ADDRESS', `(${cfg.name}) interface ${cfg.interface} has no IPv4 address to send adverts from`);
     }
     // A restarted vrrpd (after kill -9) must not keep answering for VIPs it no longer owns.
-    if (cfg.priority !== 255) await this.vips.remove(allVips, cfg.interface);
+    if (cfg.priority !== 255) {
+      leftovers.push(() =>
+        void this.vips.remove(allVips, cfg.interface).then((errs) => {
+          for (const e of errs) log.info(`(${cfg.name}) removing leftover VIPs: ${e}`);
+        }),
+      );
+    }
     const inst = new VrrpInstance(cfg, this.config.global, src, {
       clock: this.clock,
       transport: { send: (pkt, dst) => this.sockets.get(cfg.interface)?.send(pkt, dst) },
@@ -115,6 +150,7 @@ export class Daemon {
       log: log.info,
       detail: log.detail,
       wallNow: () => new Date(),
+      disabledNotify: this.check?.disabledNotify.get(cfg.name) ?? new Set(),
     });
     const sock = this.ensureSocket(cfg.interface);
     if (cfg.unicastPeers.length === 0) sock.join(this.config.global.mcastGroup);
@@ -147,10 +183,19 @@ export class Daemon {
     }
   }
 
-  /** Make the script and link trackers match the current config: keep unchanged ones, start new ones. */
-  private async syncTrackers(): Promise<void> {
+  /** A track_script reference that counts: its script was not disabled at start (config-check.ts). */
+  private tracked(cfg: InstanceConfig): InstanceConfig['trackScripts'] {
+    return cfg.trackScripts.filter((r) => this.check?.disabledScripts.has(r.name) !== true);
+  }
+
+  /**
+   * Make the script and link trackers match the current config: keep unchanged ones, start new link trackers.
+   * Returns the new script trackers, for the caller to start.
+   */
+  private syncTrackers(): ScriptTracker[] {
     const { log } = this.opts;
-    const wantScripts = new Set(this.config.instances.flatMap((c) => c.trackScripts.map((r) => r.name)));
+    const wantScripts = new Set(this.config.instances.flatMap((c) => this.tracked(c).map((r) => r.name)));
+    const fresh: ScriptTracker[] = [];
     for (const [name, t] of this.scripts) {
       const next = this.config.scripts.get(name);
       if (!wantScripts.has(name) || next === undefined || !sameConfig(next, t.cfg)) {
@@ -162,7 +207,7 @@ export class Daemon {
       if (this.scripts.has(name)) continue;
       const t = new ScriptTracker(this.config.scripts.get(name)!, this.clock, () => this.reevaluate(), log.info);
       this.scripts.set(name, t);
-      t.start();
+      fresh.push(t);
     }
     const wantLinks = new Set(
       this.config.instances.flatMap((c) => [...(c.dontTrackPrimary ? [] : [c.interface]), ...c.trackInterfaces.map((t) => t.name)]),
@@ -173,14 +218,13 @@ export class Daemon {
         this.links.delete(name);
       }
     }
-    const fresh: InterfaceTracker[] = [];
     for (const name of wantLinks) {
       if (this.links.has(name)) continue;
       const l = new InterfaceTracker(name, this.clock, (t) => this.onLinkChange(t), log.info);
       this.links.set(name, l);
-      fresh.push(l);
+      l.start();
     }
-    await Promise.all(fresh.map((l) => l.start()));
+    return fresh;
   }
 
   /**
@@ -207,12 +251,11 @@ export class Daemon {
     await Promise.all(retire.map((i) => i.shutdown()));
     this.instances.splice(0, this.instances.length, ...keep);
     this.config = next;
-    const started: VrrpInstance[] = [];
+    this.runChecks();
+    const leftovers: (() => void)[] = [];
     for (const cfg of fresh) {
       try {
-        const inst = await this.createInstance(cfg);
-        this.instances.push(inst);
-        started.push(inst);
+        this.instances.push(await this.createInstance(cfg, leftovers));
       } catch (e) {
         log.info(`(${cfg.name}) not started: ${(e as Error).message}`);
       }
@@ -225,14 +268,23 @@ export class Daemon {
         this.sockets.delete(ifname);
       }
     }
-    await this.syncTrackers();
+    for (const f of leftovers) f();
+    const scripts = this.syncTrackers();
     this.reevaluate();
-    for (const i of started) i.start();
+    for (const t of scripts) t.start();
   }
 
   private onPacket(ifname: string, pkt: Buffer): void {
     const ip = decodeIpv4(pkt);
-    if (ip === undefined || pkt.length < ip.headerLength + 2) return;
+    if (ip === undefined || pkt.length < ip.headerLength + VRRP_HEADER_LEN) {
+      // keepalived (vrrp_get_header): too short to hold a VRRP header, an empty VRRP packet included. No VRID
+      // to give it to, so it is counted for the daemon.
+      const n = ++this.tooShort;
+      const msg = `${ifname}: IPv4 VRRP packet too short - ${pkt.length} bytes${ip === undefined ? '' : ` from ${ip.src}`} (count ${n})`;
+      if (n <= 3 || n % 100 === 0) this.opts.log.info(msg);
+      else this.opts.log.detail(msg);
+      return;
+    }
     const vrid = pkt[ip.headerLength + 1]!;
     let found = false;
     for (const i of this.instances) {
@@ -262,24 +314,30 @@ export class Daemon {
     this.reevaluate();
   }
 
-  /** Recompute each instance's effective priority and faults from the trackers. */
+  /**
+   * Recompute each instance's effective priority and faults from the trackers, and start the instances nothing
+   * holds back any more (keepalived: an instance tracking a weight-0 script waits for its first result).
+   */
   private reevaluate(): void {
     if (this.stopping) return;
     for (const inst of this.instances) {
-      const { priority, faults } = this.trackState(inst.cfg);
+      const { priority, faults, pending } = this.trackState(inst.cfg);
       inst.setPriority(priority);
       inst.setFaults(faults);
+      if (!pending) inst.start();
     }
   }
 
-  private trackState(cfg: InstanceConfig): { priority: number; faults: string[] } {
+  private trackState(cfg: InstanceConfig): { priority: number; faults: string[]; pending: boolean } {
     const deltas: number[] = [];
     const faults: string[] = [];
-    for (const r of cfg.trackScripts) {
+    let pending = false;
+    for (const r of this.tracked(cfg)) {
       const t = this.scripts.get(r.name)!;
       const e = trackEffect(t.health.good, r.weight ?? t.cfg.weight, t.cfg.weightReverse);
       deltas.push(e.delta);
       if (e.fault) faults.push(`track_script ${r.name}`);
+      if (e.pending === true) pending = true;
     }
     const ifRefs = [...(cfg.dontTrackPrimary ? [] : [{ name: cfg.interface, weight: 0 }]), ...cfg.trackInterfaces];
     for (const r of ifRefs) {
@@ -287,7 +345,7 @@ export class Daemon {
       deltas.push(e.delta);
       if (e.fault) faults.push(`interface ${r.name} down`);
     }
-    return { priority: effectivePriority(cfg.priority, deltas), faults: [...new Set(faults)] };
+    return { priority: effectivePriority(cfg.priority, deltas), faults: [...new Set(faults)], pending };
   }
 
   statusJson(): { instances: Record<string, unknown>[] } & Record<string, unknown> {
@@ -299,6 +357,7 @@ export class Daemon {
       scripts: [...this.scripts.values()].map((s) => s.status()),
       interfaces: [...this.links.values()].map((l) => ({ name: l.ifname, up: l.good })),
       unknownVrid: this.unknownVrid,
+      tooShort: this.tooShort,
       socketErrors: this.socketErrors,
     };
   }
@@ -313,6 +372,7 @@ export class Daemon {
     for (const s of this.sockets.values()) s.close();
     this.helper.close();
     this.ipBatch.close();
+    this.garpHelper.close();
     await this.status?.close();
   }
 }

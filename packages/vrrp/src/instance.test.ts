@@ -55,7 +55,7 @@ function advertFrom(src: string, priority: number, vrid = 9, addresses = ['10.9.
 }
 
 describe('VrrpInstance runtime with a fake clock and fake ports', () => {
-  it('takes over after Master_Down_Interval: advert, VIPs, GARPs, then notify; second GARP burst after 5 s', async () => {
+  it('takes over after Master_Down_Interval: GARPs, advert, VIPs, then notify; second GARP burst after 5 s', async () => {
     const { inst, clock, events, sent } = setup();
     inst.start();
     expect(inst.state.state).toBe('BACKUP');
@@ -67,8 +67,8 @@ describe('VrrpInstance runtime with a fake clock and fake ports', () => {
     await flush();
     expect(events).toEqual([
       'notify /bin/n INSTANCE VI_1 BACKUP 100',
-      'add 10.9.9.100',
       'garp 5x1',
+      'add 10.9.9.100',
       'notify /bin/nm',
       'notify /bin/n INSTANCE VI_1 MASTER 100',
     ]);

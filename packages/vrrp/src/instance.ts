@@ -3,6 +3,7 @@
 // injected ports so tests can run it with fakes.
 
 import type { GarpOps } from './arp.ts';
+import type { NotifyKey } from './config-check.ts';
 import type { InstanceConfig, VrrpConfig } from './config.ts';
 import {
   initialState,
@@ -40,6 +41,8 @@ export interface InstancePorts {
   detail: (msg: string) => void;
   /** Wall clock for status (ISO strings). */
   wallNow: () => Date;
+  /** Notify settings disabled at start (missing or unsafe program, config-check.ts). */
+  disabledNotify?: ReadonlySet<NotifyKey>;
 }
 
 export interface Transition {
@@ -126,7 +129,12 @@ export class VrrpInstance {
     return `(${this.cfg.name})`;
   }
 
+  /** True once start() has run (the daemon holds an instance back while a weight-0 script has no result yet). */
+  started = false;
+
   start(): void {
+    if (this.started) return;
+    this.started = true;
     this.dispatch({ type: 'START', now: this.ports.clock.now() });
   }
 
@@ -245,7 +253,7 @@ export class VrrpInstance {
       `${this.tag()} Entering ${a.to} STATE from ${a.from} after ${Math.round(afterMs)} ms: ${a.reason} (priority ${this.state.priority}${extra})`,
     );
     // Notify after the VIP work queued by the same step, as keepalived runs notify_master once VIPs are set.
-    this.pendingNotify.push(...notifyCommands(this.cfg, a.to, this.state.priority));
+    this.pendingNotify.push(...notifyCommands(this.cfg, a.to, this.state.priority, this.ports.disabledNotify));
   }
 
   private runNotify(cmds: string[][]): void {
@@ -304,8 +312,12 @@ export class VrrpInstance {
     if (this.state.state !== 'MASTER') return;
     this.issue(async () => {
       this.counters.garpBursts++;
-      await this.ports.garp.send(this.cfg.vips, this.cfg.interface, count, (msg) =>
-        this.ports.log(`${this.tag()} gratuitous ARP error: ${msg}`),
+      await this.ports.garp.send(
+        this.cfg.vips,
+        this.cfg.interface,
+        count,
+        (msg) => this.ports.log(`${this.tag()} gratuitous ARP error: ${msg}`),
+        () => this.state.state === 'MASTER',
       );
       this.ports.detail(`${this.tag()} sent ${count} gratuitous ARPs for each of ${this.cfg.vips.length} VIPs`);
     });

@@ -7,6 +7,7 @@
 // exist): when its failure shows up, every line before it has run, and the failures in between are ours.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { realtimeArgv } from './realtime.ts';
 
 export const IP_BATCH_TIMEOUT_MS = 5000;
 const SAFE_ARG = /^[A-Za-z0-9_./:@%+-]+$/;
@@ -32,7 +33,8 @@ export class IpBatch {
     if (this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null) return this.child;
     try {
       const ns = this.netns === undefined ? [] : ['-n', this.netns];
-      const c = spawn('ip', [...ns, '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const [cmd, args] = realtimeArgv(['ip', ...ns, '-force', '-batch', '-']);
+      const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       this.line = 0;
       this.buf = '';
       c.stdout.resume();

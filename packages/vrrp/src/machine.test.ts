@@ -153,15 +153,25 @@ describe('VRRP machine with a fake clock', () => {
     sim.run(10_050);
     sim.apply(a, { type: 'SHUTDOWN', now: sim.now });
     expect(a.log.slice(-3)).toEqual([
-      { type: 'TRANSITION', from: 'MASTER', to: 'STOP', reason: 'shutdown' },
       { type: 'SEND_ADVERT', priority: 0 },
       { type: 'REMOVE_VIPS' },
+      { type: 'TRANSITION', from: 'MASTER', to: 'STOP', reason: 'shutdown' },
     ]);
     a.up = false;
     const stoppedAt = sim.now;
     sim.run(20_000);
     const took = sim.wire.find((w) => w.from === 'b')!.at;
     expect(took - stoppedAt).toBeCloseTo(skewTimeCs(3, 100, 100) * 10, 5);
+    // Logged as a takeover after the priority 0 advert, not as a Master_Down_Interval expiry.
+    expect(sim.transitions(b).at(-1)!.reason).toBe('master 10.0.0.1 sent priority 0 (stopping); took over after Skew_Time (0.609 s)');
+  });
+
+  it('becoming master: GARPs first, then VIPs and advert, all before the transition is logged and notified', () => {
+    const sim = new Sim();
+    const a = sim.add('a', '10.0.0.1', 150);
+    sim.start(a);
+    sim.run(4000);
+    expect(a.log.slice(-4).map((x) => x.type)).toEqual(['SEND_GARP', 'ADD_VIPS', 'SEND_ADVERT', 'TRANSITION']);
   });
 
   it('preempts when a higher priority router returns; not with nopreempt', () => {

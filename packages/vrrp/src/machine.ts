@@ -113,11 +113,16 @@ function goMaster(p: MachineParams, s: MachineState, now: number, reason: string
   };
   return {
     state: next,
+    // What the clients wait for first: the GARPs that repoint them and the VIPs that answer them, then the advert,
+    // all issued in this turn; the log line and notify scripts only after all of that is on its way. keepalived
+    // (vrrp_state_master_tx) sends advert, VIPs, GARPs from one process within a fraction of a millisecond;
+    // vrrpd's GARPs and VIPs go to helper processes, and waking one can cost this process its CPU for tens of
+    // ms on a busy machine (measured at load 24), so both helper requests are written before anything else.
     actions: [
-      transition(s.state, 'MASTER', reason),
-      { type: 'SEND_ADVERT', priority: s.priority },
-      { type: 'ADD_VIPS' },
       { type: 'SEND_GARP' },
+      { type: 'ADD_VIPS' },
+      { type: 'SEND_ADVERT', priority: s.priority },
+      transition(s.state, 'MASTER', reason),
     ],
   };
 }
@@ -128,7 +133,7 @@ function goBackup(p: MachineParams, s: MachineState, now: number, reason: string
   const next: MachineState = { ...base, masterDownAt: now + VRRP_MS_DOWN_TIMER(p, base) };
   if (p.preemptDelayMs > 0 && s.state === 'INIT') next.preemptAllowedAt = now + p.preemptDelayMs;
   const leaving: MachineAction[] = s.state === 'MASTER' ? [{ type: 'REMOVE_VIPS' }] : [];
-  return { state: next, actions: [transition(s.state, 'BACKUP', reason), ...extra, ...leaving] };
+  return { state: next, actions: [...extra, ...leaving, transition(s.state, 'BACKUP', reason)] };
 }
 
 function vrrp_state_init_start(p: MachineParams, s: MachineState, now: number): StepResult {
@@ -139,6 +144,10 @@ function vrrp_state_init_start(p: MachineParams, s: MachineState, now: number): 
 
 function vrrp_state_backup_timer(p: MachineParams, s: MachineState, now: number): StepResult {
   if (s.masterDownAt !== undefined && now >= s.masterDownAt) {
+    if (s.masterPriority === VRRP_PRIO_STOP) {
+      const skew = (VRRP_SKEW_TIMER(p, s) / 1000).toFixed(3);
+      return goMaster(p, s, now, `master ${s.masterIp ?? '?'} sent priority 0 (stopping); took over after Skew_Time (${skew} s)`);
+    }
     const waited = (VRRP_MS_DOWN_TIMER(p, s) / 1000).toFixed(3);
     return goMaster(p, s, now, `no advert from a master for Master_Down_Interval (${waited} s)`);
   }
@@ -210,9 +219,10 @@ function vrrp_state_master_advert(
 }
 
 function enterFault(s: MachineState, faults: string[]): StepResult {
-  const actions: MachineAction[] = [transition(s.state, 'FAULT', `fault: ${faults.join(', ')}`)];
+  const actions: MachineAction[] = [];
   // Leaving MASTER for FAULT: tell the backups at once (priority 0) so they take over after Skew_Time.
   if (s.state === 'MASTER') actions.push({ type: 'SEND_ADVERT', priority: VRRP_PRIO_STOP }, { type: 'REMOVE_VIPS' });
+  actions.push(transition(s.state, 'FAULT', `fault: ${faults.join(', ')}`));
   return { state: { ...without(s, 'advertAt', 'masterDownAt'), state: 'FAULT', faults }, actions };
 }
 
@@ -237,8 +247,10 @@ export function step(p: MachineParams, s: MachineState, e: MachineEvent): StepRe
   }
   if (e.type === 'SHUTDOWN') {
     // RFC 5798 §6.4.3: a stopping master sends an advert with priority 0, then removes its addresses.
-    const actions: MachineAction[] = [transition(s.state, 'STOP', 'shutdown')];
+    // The advert leaves before the VIP removal is even issued (a synchronous send, socket.ts).
+    const actions: MachineAction[] = [];
     if (s.state === 'MASTER') actions.push({ type: 'SEND_ADVERT', priority: VRRP_PRIO_STOP }, { type: 'REMOVE_VIPS' });
+    actions.push(transition(s.state, 'STOP', 'shutdown'));
     return { state: { ...without(s, 'advertAt', 'masterDownAt', 'preemptAllowedAt'), state: 'STOP' }, actions };
   }
   if (e.type === 'PRIORITY') {

@@ -3,6 +3,7 @@
 //   notify: <script> INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>.
 // Scripts run in the background (keepalived does not wait for them either); their exit is logged.
 
+import type { NotifyKey } from './config-check.ts';
 import type { InstanceConfig } from './config.ts';
 import { launch, splitCommand } from './exec.ts';
 import type { VrrpState } from './machine.ts';
@@ -17,13 +18,23 @@ export const SPAWN_NOTIFY: NotifyOps = {
   },
 };
 
-/** The argv lists to run when `cfg` enters `state` with `priority`. Pure. */
-export function notifyCommands(cfg: InstanceConfig, state: VrrpState, priority: number): string[][] {
-  const specific =
-    state === 'MASTER' ? cfg.notifyMaster : state === 'BACKUP' ? cfg.notifyBackup : state === 'FAULT' ? cfg.notifyFault : state === 'STOP' ? cfg.notifyStop : undefined;
+/**
+ * The argv lists to run when `cfg` enters `state` with `priority`. Pure. `disabled`: the notify settings whose
+ * program was missing or unsafe at start (config-check.ts); keepalived drops them once, with one log line,
+ * instead of failing at every transition.
+ */
+export function notifyCommands(
+  cfg: InstanceConfig,
+  state: VrrpState,
+  priority: number,
+  disabled: ReadonlySet<NotifyKey> = new Set(),
+): string[][] {
+  const key: NotifyKey | undefined =
+    state === 'MASTER' ? 'notifyMaster' : state === 'BACKUP' ? 'notifyBackup' : state === 'FAULT' ? 'notifyFault' : state === 'STOP' ? 'notifyStop' : undefined;
+  const specific = key === undefined || disabled.has(key) ? undefined : cfg[key];
   const out: string[][] = [];
   if (specific !== undefined) out.push(splitCommand(specific));
-  if (cfg.notify !== undefined && state !== 'INIT') {
+  if (cfg.notify !== undefined && state !== 'INIT' && !disabled.has('notify')) {
     out.push([...splitCommand(cfg.notify), 'INSTANCE', cfg.name, state, String(priority)]);
   }
   return out.filter((a) => a.length > 0);

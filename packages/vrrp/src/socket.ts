@@ -42,6 +42,8 @@ function mreqn(group: string, ifindex: number): Buffer {
   return b;
 }
 
+const NOOP = (): void => undefined;
+
 export class VrrpSocket implements Transport {
   private readonly sock: RawSocketModule.Socket;
   private readonly groups = new Set<string>();
@@ -83,8 +85,31 @@ export class VrrpSocket implements Transport {
     this.groups.add(group);
   }
 
+  /**
+   * Send now: a synchronous sendto(2) on the non-blocking socket, so an advert leaves in the same turn as the
+   * decision to send it (raw-socket's own send() queues until libuv's next poll phase, which on a busy machine
+   * let a priority 0 advert trail the VIP removal issued right after it). Only when the kernel's send buffer is
+   * full does it go through raw-socket's queue, which retries once the socket is writable.
+   */
   send(packet: Buffer, dst: string): void {
     if (this.closed) return;
+    if (this.pending === 0) {
+      try {
+        this.sock.wrap.send(packet, 0, packet.length, dst, NOOP);
+        return;
+      } catch (e) {
+        // strerror text of EAGAIN / ENOBUFS (raw-socket throws strerror(errno)).
+        if (!/temporarily unavailable|No buffer space/i.test((e as Error).message)) {
+          this.sendErrors++;
+          this.onError(e as Error);
+          return;
+        }
+      }
+    }
+    this.queue(packet, dst);
+  }
+
+  private queue(packet: Buffer, dst: string): void {
     this.pending++;
     this.sock.send(packet, 0, packet.length, dst, (err) => {
       this.pending--;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { effectivePriority, trackEffect, trackStep, type TrackHealth } from './track.ts';
 
 describe('rise/fall hysteresis', () => {
-  const feed = (h: TrackHealth, results: boolean[], rise: number, fall: number): boolean[] =>
+  const feed = (h: TrackHealth, results: boolean[], rise: number, fall: number): (boolean | undefined)[] =>
     results.map((ok) => (h = trackStep(h, ok, rise, fall)).good);
 
   it('fall 2: one failure is tolerated, two in a row turn it bad', () => {
@@ -10,6 +10,18 @@ describe('rise/fall hysteresis', () => {
   });
   it('rise 3: three successes in a row turn it good again', () => {
     expect(feed({ good: false, streak: 0 }, [true, true, false, true, true, true], 3, 1)).toEqual([false, false, false, false, false, true]);
+  });
+});
+
+describe('before the first result (keepalived SCRIPT_INIT_STATE_INIT)', () => {
+  it('the first result alone decides, whatever rise and fall', () => {
+    expect(trackStep({ good: undefined, streak: 0 }, true, 3, 3).good).toBe(true);
+    expect(trackStep({ good: undefined, streak: 0 }, false, 3, 3).good).toBe(false);
+  });
+  it('adds no weight (priority 200, not 202, at start) and a weight-0 script holds the instance back', () => {
+    expect(trackEffect(undefined, 2)).toEqual({ delta: 0, fault: false });
+    expect(trackEffect(undefined, -20)).toEqual({ delta: 0, fault: false });
+    expect(trackEffect(undefined, 0)).toEqual({ delta: 0, fault: false, pending: true });
   });
 });
 

@@ -6,26 +6,38 @@
 // How a result moves the instance (keepalived): weight 0 and bad -> FAULT; weight > 0 adds the weight while
 // good; weight < 0 adds it while bad (`reverse` flips the sign of the adjustment).
 
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { TrackScriptConfig } from './config.ts';
 import { run, splitCommand } from './exec.ts';
 import type { Clock } from './scheduler.ts';
 
 export interface TrackHealth {
-  good: boolean;
+  /**
+   * undefined until the script's first result (keepalived SCRIPT_INIT_STATE_INIT): it then counts neither as good
+   * nor as failed, and the first result alone decides (keepalived starts the counter at rise - 1).
+   */
+  good: boolean | undefined;
   /** Consecutive results against the current verdict. */
   streak: number;
 }
 
 export function trackStep(h: TrackHealth, ok: boolean, rise: number, fall: number): TrackHealth {
+  if (h.good === undefined) return { good: ok, streak: 0 };
   if (ok === h.good) return { good: h.good, streak: 0 };
   const streak = h.streak + 1;
   if (streak >= (h.good ? fall : rise)) return { good: ok, streak: 0 };
   return { good: h.good, streak };
 }
 
-/** Priority contribution and fault of one tracked object (keepalived semantics). */
-export function trackEffect(good: boolean, weight: number, reverse = false): { delta: number; fault: boolean } {
+/**
+ * Priority contribution and fault of one tracked object (keepalived semantics). Before its first result
+ * (`good` undefined) a script adds nothing whatever its weight (keepalived vrrp_track.c,
+ * initialise_track_script_state: priority 200, not 202, at start and in the first notify), and a weight-0 one
+ * holds the instance back until it has a result (`pending`: keepalived's num_script_init).
+ */
+export function trackEffect(good: boolean | undefined, weight: number, reverse = false): { delta: number; fault: boolean; pending?: true } {
+  if (good === undefined) return weight === 0 ? { delta: 0, fault: false, pending: true } : { delta: 0, fault: false };
   if (weight === 0) return { delta: 0, fault: !good };
   // keepalived: a positive weight applies while the script succeeds, a negative one while it fails; `reverse`
   // keeps when it applies and flips the direction.
@@ -42,7 +54,8 @@ export function effectivePriority(base: number, deltas: readonly number[]): numb
 
 export interface TrackedStatus {
   name: string;
-  good: boolean;
+  /** null before the first result. */
+  good: boolean | null;
   lastResult?: string;
   runs: number;
   failures: number;
@@ -62,7 +75,8 @@ export class ScriptTracker {
     private readonly onChange: (t: ScriptTracker) => void,
     private readonly log: (msg: string) => void,
   ) {
-    this.health = { good: !cfg.initFail, streak: 0 };
+    // init_fail: failed until proven good (keepalived SCRIPT_INIT_STATE_FAILED); otherwise unknown until it has run.
+    this.health = { good: cfg.initFail ? false : undefined, streak: 0 };
   }
 
   start(): void {
@@ -95,7 +109,7 @@ export class ScriptTracker {
   }
 
   status(): TrackedStatus {
-    const s: TrackedStatus = { name: this.cfg.name, good: this.health.good, runs: this.runs, failures: this.failures };
+    const s: TrackedStatus = { name: this.cfg.name, good: this.health.good ?? null, runs: this.runs, failures: this.failures };
     if (this.lastResult !== undefined) s.lastResult = this.lastResult;
     return s;
   }
@@ -117,6 +131,22 @@ export async function linkUp(ifname: string): Promise<boolean> {
   }
 }
 
+/** linkUp, read synchronously (two small sysfs files), for the state at start. */
+export function linkUpSync(ifname: string): boolean {
+  try {
+    const o = readFileSync(`/sys/class/net/${ifname}/operstate`, 'utf8').trim();
+    let carrier = '0';
+    try {
+      carrier = readFileSync(`/sys/class/net/${ifname}/carrier`, 'utf8').trim();
+    } catch {
+      // no carrier file while down
+    }
+    return (o === 'up' || o === 'unknown') && carrier === '1';
+  } catch {
+    return false;
+  }
+}
+
 export class InterfaceTracker {
   good = true;
   private timer: (() => void) | undefined;
@@ -129,8 +159,8 @@ export class InterfaceTracker {
     private readonly log: (msg: string) => void,
   ) {}
 
-  async start(): Promise<void> {
-    this.good = await linkUp(this.ifname);
+  start(): void {
+    this.good = linkUpSync(this.ifname);
     this.poll();
   }
 

@@ -4,6 +4,7 @@
 // ~2 ms when started from the already-running helper shell (helper.ts), it reports EEXIST/EADDRNOTAVAIL clearly
 // (adding twice or removing a missing address is not an error for us), and it is what operators use to check.
 
+import { networkInterfaces } from 'node:os';
 import type { VirtualIp } from './config.ts';
 import { run } from './exec.ts';
 import type { ShellHelper } from './helper.ts';
@@ -54,8 +55,19 @@ export function helperVips(helper: ShellHelper, batch?: IpBatch): VipOps {
   };
 }
 
-/** The interface's primary IPv4 address (first non-secondary), for the advert source and the tie-break. */
+/**
+ * The interface's first IPv4 address other than `exclude`, from getifaddrs(3) (os.networkInterfaces: no process
+ * to start, which matters for start-up time). The kernel lists an interface's primary address before its
+ * secondaries, so this is the primary one unless the VIPs were all that is there. Falls back to `ip -j addr`.
+ */
 export async function primaryAddress(ifname: string, exclude: readonly string[] = []): Promise<string | undefined> {
+  const fromOs = (networkInterfaces()[ifname] ?? []).find((a) => a.family === 'IPv4' && !exclude.includes(a.address));
+  if (fromOs !== undefined) return fromOs.address;
+  return primaryAddressFromIp(ifname, exclude);
+}
+
+/** The interface's primary IPv4 address (first non-secondary) as `ip -j addr` reports it. */
+export async function primaryAddressFromIp(ifname: string, exclude: readonly string[] = []): Promise<string | undefined> {
   const r = await run('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], IP_CMD_TIMEOUT_MS);
   if (r.code !== 0) return undefined;
   try {

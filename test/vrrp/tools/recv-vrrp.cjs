@@ -1,4 +1,4 @@
-const raw = require('/work/main/node_modules/raw-socket');
+const raw = require(require('node:path').join(__dirname, '../../../node_modules/raw-socket'));
 const s = raw.createSocket({protocol: 112});
 const ifname = process.argv[2];
 // IP_ADD_MEMBERSHIP = 35, ip_mreqn

@@ -11,8 +11,9 @@ notify scripts. Needs root (raw sockets, ip addr) to run; not to check a configu
 
 Options:
   -f, --use-file FILE        configuration file (default ${DEFAULT_CONFIG_FILE})
-  -t, --config-test          check the configuration and exit: 0 if valid (warnings on stderr), 1 with
-                             file:line: keyword: message on error
+  -t, --config-test          check the configuration and exit with keepalived -t's codes: 0 ok,
+                             4 file not found, 5 configuration error (also a missing interface or
+                             script), 6 security violation (scripts without enable_script_security)
   -l, --log-console          log to the console (the default; accepted for keepalived compatibility)
   -D, --log-detail           detailed log (every invalid packet, GARP burst and unknown VRID)
   -g, --log-file FILE        log to FILE instead of stdout
@@ -33,5 +34,5 @@ Signals:
 
 Logs go to stdout (under systemd, the journal) or to --log-file.
 
-Exit status: 0 stopped cleanly or configuration valid, 1 configuration or start-up error, 2 bad option.
+Exit status: 0 stopped cleanly or configuration valid, 1 start-up error, 2 bad option; with -t, 4, 5 or 6 as above.
 `;

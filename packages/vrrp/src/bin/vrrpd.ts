@@ -4,6 +4,7 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
+import { checkConfig, CHK_EXIT_CONFIG, CHK_EXIT_CONFIG_TEST, formatCheckLine } from '../config-check.ts';
 import { Daemon } from '../daemon.ts';
 import { Logger } from '../log.ts';
 import { DEFAULT_CONFIG_FILE, VRRPD_HELP as USAGE } from './help.ts';
@@ -38,20 +39,27 @@ function main(): void {
     return;
   }
   const file = args['use-file'] ?? DEFAULT_CONFIG_FILE;
+  const test = args['config-test'] === true;
   let config;
   try {
     config = loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`vrrpd: configuration error: ${e.message}\n`);
-      process.exit(1);
+      // keepalived -t: 4 when the file cannot be read, 5 for an error in it. (keepalived 2.2.7 itself exits 0
+      // for a missing file; a test that passes on a missing file helps nobody.)
+      process.exit(test ? (e.code === 'IO' ? CHK_EXIT_CONFIG : CHK_EXIT_CONFIG_TEST) : 1);
     }
     throw e;
   }
-  if (args['config-test'] === true) {
+  if (test) {
     for (const w of config.warnings) process.stderr.write(`vrrpd: warning: ${w.file}:${w.line}: ${w.keyword}: ${w.message}\n`);
-    process.stdout.write(`vrrpd: ${file}: configuration OK (${config.instances.length} vrrp_instance, ${config.scripts.size} vrrp_script)\n`);
-    return;
+    const report = checkConfig(config);
+    for (const l of report.lines) if (l.config) process.stderr.write(`vrrpd: ${formatCheckLine(l)}\n`);
+    const summary = `${config.instances.length} vrrp_instance, ${config.scripts.size} vrrp_script`;
+    if (report.exitCode === 0) process.stdout.write(`vrrpd: ${file}: configuration OK (${summary})\n`);
+    else process.stdout.write(`vrrpd: ${file}: configuration parsed (${summary}), but not usable as it is on this system (exit ${report.exitCode})\n`);
+    process.exit(report.exitCode);
   }
   const log = new Logger(args['log-detail'] === true, args['log-file']);
   const pidFiles = [args.pid, args.vrrp_pid].filter((p): p is string => p !== undefined);

@@ -52,6 +52,13 @@ declare module 'raw-socket' {
       beforeCallback: () => void,
       afterCallback: (error: Error | null, bytes: number) => void,
     ): this;
+    /**
+     * The native socket behind the queue. `wrap.send` is a synchronous sendto(2) on the non-blocking socket: it
+     * throws on error (EAGAIN when the send buffer is full) and calls `callback(bytes)` before returning.
+     */
+    readonly wrap: {
+      send(buffer: Buffer, offset: number, length: number, address: string, callback: (bytes: number) => void): void;
+    };
     on(event: 'message', listener: (buffer: Buffer, source: string) => void): this;
     on(event: 'error', listener: (error: Error) => void): this;
     on(event: 'close', listener: () => void): this;
