@@ -69,7 +69,8 @@ export class TestEnv {
     child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
     child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
     const exited = new Promise<never>((_, rej) => child.once('exit', (code) => rej(new Error(`broker exited (${code}): ${out.join('')}`))));
-    await Promise.race([waitForPort(port), exited]);
+    // (a loaded machine takes a while to start several brokers at once: wait on the port, bounded generously)
+    await Promise.race([waitForPort(port, 60_000), exited]);
     exited.catch(() => {});
     return { child, port, output: () => out.join('') };
   }
