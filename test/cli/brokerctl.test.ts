@@ -1,6 +1,6 @@
 // brokerctl against a real `broker` process: rabbitmqctl's command names and output shapes, the cookie-authenticated
 // control channel, stop_app/start_app/reset, and the broker binary's config errors and graceful stop.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,6 +9,9 @@ import { connect, type Socket } from 'node:net';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { BROKER_BIN, TestEnv, freePort, waitForPort, type BrokerProcess } from '../helpers/broker-process.ts';
 import { COMMANDS } from '../../packages/broker/src/cli/commands.ts';
+
+// each brokerctl run is a node process of its own: a few seconds apiece on a loaded machine
+vi.setConfig({ testTimeout: 120_000 });
 
 let env: TestEnv;
 let node: BrokerProcess;
@@ -23,7 +26,7 @@ beforeAll(async () => {
   distPort = await freePort();
   node = await env.startBroker(['--data-dir', join(env.dir, 'data'), '--node-name', NODE, '--dist-port', String(distPort)], port);
   url = `amqp://guest:guest@127.0.0.1:${port}`;
-}, 30_000);
+}, 90_000);
 afterAll(async () => {
   await env.cleanup();
 });
@@ -165,7 +168,7 @@ describe('brokerctl', () => {
     expect(t.code).toBe(69);
     expect(t.stderr).toContain('rabbit application is not running');
     expect((await ctl('start_app')).code).toBe(0);
-  }, 30_000);
+  }, 120_000);
 
   it('seed (rabbitmqctl help): brokerctl --help lists every command; brokerctl help <command> describes it', async () => {
     const all = await env.ctl(['--help']);
@@ -246,7 +249,7 @@ describe('broker binary', () => {
     const again = await run(['-detached', '--port', String(port), '--data-dir', dir, '--node-name', name, '--dist-port', String(await freePort())]);
     expect(again.out).toContain('started in the background');
     expect((await env.ctl(['-n', name, 'stop'])).code).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('seed (one rabbit@host per name, as epmd): a second broker with a running node\'s name is refused and leaves the node reachable', async () => {
     const r = await run(['--memory', '--port', String(await freePort()), '--dist-port', String(await freePort()), '--node-name', NODE]);
@@ -296,7 +299,7 @@ describe('broker binary', () => {
     const d = await plugins('--data-dir', dir, 'disable', 'rabbitmq_management');
     expect(d.code).toBe(0);
     expect(readFileSync(join(dir, 'enabled_plugins'), 'utf8')).toBe('[].\n');
-  }, 60_000);
+  }, 120_000);
 
   it('names the file, line and key of a bad config entry', async () => {
     const cfg = join(env.dir, 'rabbitmq.conf');

@@ -69,6 +69,7 @@ export class TestEnv {
     child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
     child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
     const exited = new Promise<never>((_, rej) => child.once('exit', (code) => rej(new Error(`broker exited (${code}): ${out.join('')}`))));
+    // (a loaded machine takes a while to start several brokers at once: wait on the port, bounded generously)
     await Promise.race([waitForPort(port, timeoutMs), exited]);
     exited.catch(() => {});
     return { child, port, output: () => out.join('') };
