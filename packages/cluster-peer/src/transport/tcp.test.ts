@@ -104,7 +104,7 @@ describe('TcpTransport with PeerServer and dialPeer', { timeout: 10_000 }, () =>
       socket.on('error', () => {});
       socket.on('close', () => {
         sockets.delete(socket);
-        setTimeout(open, 5);
+        setTimeout(open, 100);
       });
     };
     for (let i = 0; i < MAX_PENDING_HANDSHAKES * 5; i++) open();
