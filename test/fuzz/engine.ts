@@ -15,6 +15,14 @@ import { Session } from 'node:inspector';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** A full GC before memory is sampled, so start and end figures compare live data, not garbage not yet collected. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 export interface FuzzTarget {
   readonly name: string;
@@ -194,6 +202,7 @@ export class Fuzzer {
       }
       if (this.corpus.length === 0) this.corpus.push(Buffer.alloc(0));
       const seedFeatures = this.seen.size;
+      collectGarbage();
       const mem0 = process.memoryUsage();
       let batchSize = 1;
       let lastLog = performance.now();
@@ -222,6 +231,7 @@ export class Fuzzer {
         }
       }
       await t.reset?.();
+      collectGarbage();
       const mem1 = process.memoryUsage();
       const ms = performance.now() - start;
       return {

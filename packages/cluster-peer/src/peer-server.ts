@@ -7,14 +7,13 @@ import type { Address, Connection, Listener } from './transport/transport.ts';
 
 /**
  * Unauthenticated connections held at once. A cluster has a handful of nodes, each opening one link; a flood of
- * half-finished handshakes (each holding a socket and a timer for up to HANDSHAKE_TIMEOUT_MS) is bounded here.
+ * half-finished handshakes (each holding a socket and a timer for up to HANDSHAKE_TIMEOUT_MS, a few KB) is bounded
+ * here. Generous, because a newcomer over the cap pushes out the oldest idle one: the more are held, the longer a
+ * real client that has just connected has to say HELLO before a stranger's new connections push it out.
  */
-export const MAX_PENDING_HANDSHAKES = 64;
-/**
- * Unauthenticated connections held at once from one source address. A node dials each other node once, brokerctl
- * once per command; a few in flight cover a cluster whose nodes share one host.
- */
-export const MAX_PENDING_PER_SOURCE = 16;
+export const MAX_PENDING_HANDSHAKES = 512;
+/** Unauthenticated connections held at once from one source address, so one source cannot take every place. */
+export const MAX_PENDING_PER_SOURCE = 128;
 
 /** A connection whose handshake is in progress. */
 interface Pending {
