@@ -5,7 +5,7 @@
  * The sessions' objects and relay buffers are freed by V8's garbage collector, and a process that has gone quiet
  * allocates nothing, so no collection comes to free them: 200 slow readers left a proxy 30 MB above its idle size.
  * When the number of live sessions has dropped by TRIM_AFTER_SESSIONS or more since its peak, one full collection
- * runs TRIM_DELAY_MS later (buffers of 64 KiB and more are mmap'ed, see bin/proxy, so freeing them returns the
+ * runs TRIM_DELAY_MS later (buffers of 16 KiB and more are mmap'ed, see bin/proxy, so freeing them returns the
  * memory). A steady churn of short sessions does not trigger it: only a drop in the number alive does.
  *
  * A plain full collection frees the objects but keeps the old-generation pages they were spread over (2,000 sessions
