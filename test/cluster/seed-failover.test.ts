@@ -81,7 +81,7 @@ beforeAll(async () => {
     await ctl(n, 'start_app');
   }
   expect((await ctl(DISC, 'set_policy', 'ha-all', '^ha\\.', '{"ha-mode":"all","ha-sync-mode":"automatic"}')).code).toBe(0);
-}, 120_000);
+}, 300_000);
 
 /**
  * A confirming publisher on node n: persistent messages `${prefix}-<i>` to `queue`, up to `window` unconfirmed, until
@@ -171,9 +171,11 @@ describe('the seeds layout (1 disc + 2 ram, ha-mode all)', () => {
     const awayIdx = nodes.findIndex((n) => n.name === away);
     const third = 3 - awayIdx;
     // the other ram node must not be the one it goes to: stop it for the handover
-    expect((await ctl(third, 'stop_app')).code).toBe(0);
-    expect((await ctl(awayIdx, 'stop_app')).code).toBe(0);
-    expect(await masterOf('ha.back', DISC)).toBe(nodes[DISC]!.name);
+    // (brokerctl may report a stop_app that takes over 1.5 s on a loaded host as a closed connection, exit 75,
+    // although it took effect: the state is checked instead)
+    expect([0, 75]).toContain((await ctl(third, 'stop_app')).code);
+    expect([0, 75]).toContain((await ctl(awayIdx, 'stop_app')).code);
+    expect(await until(async () => (await masterOf('ha.back', DISC)) === nodes[DISC]!.name)).toBe(true);
     expect((await ctl(awayIdx, 'start_app')).code).toBe(0);
     expect((await ctl(third, 'start_app')).code).toBe(0);
     await expectSynced('ha.back');
@@ -196,7 +198,7 @@ describe('the seeds layout (1 disc + 2 ram, ha-mode all)', () => {
     const lost = Array.from({ length: 2048 }, (_, i) => `m${i}`).filter((b) => !seen.has(b));
     console.log(`restart after handovers: ${seen.size} of 2048 back, ${lost.length} lost, master ${await masterOf('ha.back', 1)}`);
     expect(lost.length).toBe(0);
-  }, 180_000);
+  }, 400_000);
 
   it.each([
     ['ha.carry', 'the consumer\'s own node'],
