@@ -230,10 +230,12 @@ export class Queue implements Destination, ConsumerQueue {
     }
     const now = this.host.now();
     const expiresAt = this.expiryFor(msg, now);
-    if (expiresAt <= now) {
-      // expired on arrival (ttl 0): delivered only if a consumer can take it right now, else dropped (RabbitMQ)
+    if (expiresAt <= now && this.readyCount === 0) {
+      // expired on arrival (ttl 0) at the head: delivered only if a consumer can take it right now, else dropped.
+      // Behind other messages it waits, counted, until it reaches the head, as in RabbitMQ (which looks at expiry
+      // only at the head)
       this.publishCount++;
-      const c = this.readyCount === 0 ? this.nextConsumer() : undefined;
+      const c = this.nextConsumer();
       if (c === undefined) {
         this.deadLetterMessage(msg, 'expired');
         return EnqueueResult.Accepted;
