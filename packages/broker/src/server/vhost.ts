@@ -97,7 +97,7 @@ export class VHost implements QueueHost {
    * arrival): they are routed once the message has reached every queue it goes to, never from inside the routing
    * loop, whose set and result are reused (LavinMQ queues its dead letters the same way).
    */
-  private readonly pendingDeadLetters: { ex: Exchange; msg: Message }[] = [];
+  private readonly pendingDeadLetters: { ex: Exchange; msg: Message; deaths: FieldTable[] | null }[] = [];
   private routing = false;
 
   constructor(name: string, ctx: VHostContext) {
@@ -362,7 +362,7 @@ export class VHost implements QueueHost {
       // bound is a last guard against a fan-out of cycles
       for (let i = 0; i < pending.length && i < MAX_DEAD_LETTERS_PER_PUBLISH; i++) {
         const d = pending[i]!;
-        this.routeMessage(d.ex, d.msg, null, 0, r);
+        this.routeMessage(d.ex, d.msg, null, 0, r, d.deaths);
       }
     } finally {
       pending.length = 0;
@@ -370,7 +370,8 @@ export class VHost implements QueueHost {
     }
   }
 
-  private routeMessage(exchange: Exchange, msg: Message, waiter: DurableWaiter | null, token: number, r: PublishResult): void {
+  /** `deaths`: a dead letter's x-death, to leave out the queues it would cycle through (null: no such check) */
+  private routeMessage(exchange: Exchange, msg: Message, waiter: DurableWaiter | null, token: number, r: PublishResult, deaths: FieldTable[] | null = null): void {
     r.remoteWaits = 0;
     r.routed = 0;
     r.rejected = 0;
@@ -396,6 +397,7 @@ export class VHost implements QueueHost {
     for (const d of dests) {
       if (d.kind !== 'queue') continue;
       const q = d as Queue;
+      if (deaths !== null && isDeadLetterCycle(q.name, deaths)) continue;
       if (q.node !== this.ctx.localNode) {
         // a classic queue lives on one node; the others forward to it
         const wait = waiter !== null && persistent && q.durable;
@@ -486,8 +488,6 @@ export class VHost implements QueueHost {
     if (!ex) return; // a missing dead-letter exchange drops the message, as RabbitMQ does
     const headers: FieldTable = { ...(msg.properties.headers ?? {}) };
     const deaths = Array.isArray(headers['x-death']) ? [...(headers['x-death'] as FieldTable[])] : [];
-    // a cycle without a rejection in it would loop forever: drop (RabbitMQ)
-    if (reason !== 'rejected' && deaths.some((d) => d['queue'] === queue.name) && deaths.every((d) => d['reason'] !== 'rejected')) return;
     const idx = deaths.findIndex((d) => d['queue'] === queue.name && d['reason'] === reason);
     const rks: FieldValue[] = [msg.routingKey];
     const cc = msg.properties.headers?.['CC'];
@@ -512,7 +512,8 @@ export class VHost implements QueueHost {
     const props = { ...msg.properties, headers };
     delete props.expiration;
     const copy = new Message(exchange, routingKey ?? msg.routingKey, props, null, msg.body, this.now());
-    this.pendingDeadLetters.push({ ex, msg: copy });
+    // a queue the message already died in, with no rejection since, is left out (RabbitMQ's detect_cycles)
+    this.pendingDeadLetters.push({ ex, msg: copy, deaths: reason === 'rejected' ? null : deaths });
     // outside routing (a TTL timer, a reject, a policy change) it goes at once; during routing, when that is done
     if (!this.routing) this.routeDeadLetters();
   }
@@ -577,6 +578,17 @@ export class VHost implements QueueHost {
   stop(): void {
     for (const q of this.queues.values()) q.stop();
   }
+}
+
+/**
+ * RabbitMQ's is_cycle: the message already died in `queue` (its newest such x-death entry) and no entry up to that
+ * one was a rejection: routing it there again would loop without a client in the loop.
+ */
+function isDeadLetterCycle(queue: string, deaths: FieldTable[]): boolean {
+  const i = deaths.findIndex((d) => d['queue'] === queue);
+  if (i < 0) return false;
+  for (let j = 0; j <= i; j++) if (deaths[j]!['reason'] === 'rejected') return false;
+  return true;
 }
 
 /** dead letters routed for one publish (or one expiry, reject...) at most: a guard against a fan-out of DLX cycles */
