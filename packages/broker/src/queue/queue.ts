@@ -360,7 +360,15 @@ export class Queue implements Destination, ConsumerQueue {
   // ---- consumers
 
   addConsumer(c: Consumer): void {
-    this.consumers.push(c);
+    // RabbitMQ serves consumers round robin from a queue a new consumer joins at the tail: here the round starts at
+    // rr, so the tail is just before it (a single-active-consumer queue keeps them oldest first)
+    const n = this.consumers.length;
+    if (this.singleActive || n === 0) this.consumers.push(c);
+    else {
+      const at = this.rr % n;
+      this.consumers.splice(at, 0, c);
+      this.rr = at + 1;
+    }
     if (c.priority !== 0) this.hasPriorities = true;
     this.hadConsumer = true;
     this.touch();
@@ -371,6 +379,7 @@ export class Queue implements Destination, ConsumerQueue {
     const i = this.consumers.indexOf(c);
     if (i < 0) return;
     this.consumers.splice(i, 1);
+    if (i < this.rr) this.rr--;
     this.hasPriorities = this.consumers.some((x) => x.priority !== 0);
     if (this.consumers.length === 0 && this.flowBlocked.size > 0) this.releaseFlow();
     this.touch();

@@ -245,7 +245,7 @@ export class VHost implements QueueHost {
   /** `counts`: the master's, for a queue mastered on another node (default: this node's queue object's). */
   checkDeleteQueue(q: Queue, ifUnused: boolean, ifEmpty: boolean, counts: { consumers: number; ready: number } = { consumers: q.consumerCount, ready: q.messageCount }): void {
     if (ifUnused && counts.consumers > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' in use`);
-    if (ifEmpty && counts.ready > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' is not empty`);
+    if (ifEmpty && counts.ready > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' not empty`);
   }
 
   checkExclusive(q: Queue, owner: number): void {
