@@ -3,7 +3,7 @@
 // under /tmp, reused across sequences (each sequence gets a fresh vhost on both).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker } from '../../packages/broker/src/index.ts';
@@ -38,6 +38,16 @@ async function freeBlock(from: number, to: number): Promise<number> {
     if (ok) return base;
   }
   throw new Error(`no four free ports between ${from} and ${to}`);
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 export async function startWarren(): Promise<RunningTarget> {
@@ -95,7 +105,11 @@ export async function startRabbitmq(portRange = process.env['WARREN_DIFF_PORTS']
   };
   // our own epmd in the foreground, so it stops with us
   const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore', detached: true });
-  await new Promise((r) => setTimeout(r, 200));
+  // the node cannot start its distribution before epmd listens (a loaded machine takes a while)
+  for (const t0 = Date.now(); !(await accepts(epmdPort)); ) {
+    if (Date.now() - t0 > 30_000) throw new Error(`epmd did not listen on ${epmdPort} within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const outFile = join(dir, 'stdout.log');
   const fd = openSync(outFile, 'a');
   const child = spawn(bin, [], { env, cwd: dir, stdio: ['ignore', fd, fd], detached: true });

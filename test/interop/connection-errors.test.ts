@@ -62,7 +62,7 @@ describe.skipIf(ON_REF)('connection-level closes are logged with their reason', 
       await r.openChannel(3);
       r.send(method(3, 40, 10, new Enc().short(0).shortstr('x').shortstr('nosuchtype').bits(false, false, false, false, false).table({}).buf()));
       expect((await r.expectConnectionClose()).code).toBe(503);
-      await logged(/channel 3:\n operation exchange\.declare caused a connection exception command_invalid: "invalid exchange type 'nosuchtype'"$/);
+      await logged(/channel 3:\n operation exchange\.declare caused a connection exception command_invalid: "unknown exchange type 'nosuchtype'"$/);
     } finally {
       r.destroy();
     }

@@ -232,10 +232,12 @@ export class Queue implements Destination, ConsumerQueue {
     }
     const now = this.host.now();
     const expiresAt = this.expiryFor(msg, now);
-    if (expiresAt <= now) {
-      // expired on arrival (ttl 0): delivered only if a consumer can take it right now, else dropped (RabbitMQ)
+    if (expiresAt <= now && this.readyCount === 0) {
+      // expired on arrival (ttl 0) at the head: delivered only if a consumer can take it right now, else dropped.
+      // Behind other messages it waits, counted, until it reaches the head, as in RabbitMQ (which looks at expiry
+      // only at the head)
       this.publishCount++;
-      const c = this.readyCount === 0 ? this.nextConsumer() : undefined;
+      const c = this.nextConsumer();
       if (c === undefined) {
         this.deadLetterMessage(msg, 'expired');
         return EnqueueResult.Accepted;
@@ -367,7 +369,15 @@ export class Queue implements Destination, ConsumerQueue {
   // ---- consumers
 
   addConsumer(c: Consumer): void {
-    this.consumers.push(c);
+    // RabbitMQ serves consumers round robin from a queue a new consumer joins at the tail: here the round starts at
+    // rr, so the tail is just before it (a single-active-consumer queue keeps them oldest first)
+    const n = this.consumers.length;
+    if (this.singleActive || n === 0) this.consumers.push(c);
+    else {
+      const at = this.rr % n;
+      this.consumers.splice(at, 0, c);
+      this.rr = at + 1;
+    }
     if (c.priority !== 0) this.hasPriorities = true;
     this.hadConsumer = true;
     this.touch();
@@ -378,6 +388,7 @@ export class Queue implements Destination, ConsumerQueue {
     const i = this.consumers.indexOf(c);
     if (i < 0) return;
     this.consumers.splice(i, 1);
+    if (i < this.rr) this.rr--;
     this.hasPriorities = this.consumers.some((x) => x.priority !== 0);
     if (this.consumers.length === 0 && this.flowBlocked.size > 0) this.releaseFlow();
     this.touch();

@@ -321,7 +321,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     const vh = this.conn.vhost!;
     // RabbitMQ's order (rabbit_channel exchange.declare): the type, the default exchange, permissions, then the name
     if (!a.passive) vh.checkExchangeType(a.type);
-    if (a.exchange === '' && !a.passive) throw accessRefused(`operation not permitted on the default exchange`);
+    if (a.exchange === '') throw accessRefused(`operation not permitted on the default exchange`);
     if (!a.passive) this.check('configure', 'exchange', a.exchange);
     const reply = (): void => {
       if (a.nowait) return;

@@ -242,6 +242,10 @@ export class Connection implements FrameSink {
           if (s !== State.Open) throw commandInvalid('connection.open out of order');
           return this.open(args as M.ConnectionOpen);
         case M.CONNECTION_CLOSE: {
+          // RabbitMQ closes the channels and deletes the exclusive queues before it answers close-ok, so a client
+          // that looks right after close finds them gone
+          this.closeChannels();
+          this.dropExclusiveQueues();
           M.encodeConnectionCloseOk(this.writer, 0);
           this.flush();
           this.state = State.Closed;
@@ -596,11 +600,14 @@ export class Connection implements FrameSink {
     this.closeChannels();
     for (const q of this.flowQueues) q.flowBlocked.delete(this);
     this.flowQueues.clear();
-    // exclusive queues die with their connection (AMQP 0-9-1 queue.declare exclusive)
-    if (this.vhost) {
-      for (const q of [...this.vhost.queues.values()]) if (q.exclusive && q.owner === this.id) this.broker.queueUnused(q, () => true);
-    }
+    this.dropExclusiveQueues();
     for (const w of this.closedWaiters.splice(0)) w();
+  }
+
+  /** Exclusive queues die with their connection (AMQP 0-9-1 queue.declare exclusive). */
+  private dropExclusiveQueues(): void {
+    if (!this.vhost) return;
+    for (const q of [...this.vhost.queues.values()]) if (q.exclusive && q.owner === this.id && !q.deleted) this.broker.queueUnused(q, () => true);
   }
 
   /** Feeds frames a channel held back while it waited (see Channel.awaitChange). */

@@ -98,7 +98,7 @@ export class VHost implements QueueHost {
    * arrival): they are routed once the message has reached every queue it goes to, never from inside the routing
    * loop, whose set and result are reused (LavinMQ queues its dead letters the same way).
    */
-  private readonly pendingDeadLetters: { ex: Exchange; msg: Message }[] = [];
+  private readonly pendingDeadLetters: { ex: Exchange; msg: Message; deaths: FieldTable[] | null }[] = [];
   private routing = false;
 
   constructor(name: string, ctx: VHostContext) {
@@ -246,7 +246,7 @@ export class VHost implements QueueHost {
   /** `counts`: the master's, for a queue mastered on another node (default: this node's queue object's). */
   checkDeleteQueue(q: Queue, ifUnused: boolean, ifEmpty: boolean, counts: { consumers: number; ready: number } = { consumers: q.consumerCount, ready: q.messageCount }): void {
     if (ifUnused && counts.consumers > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' in use`);
-    if (ifEmpty && counts.ready > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' is not empty`);
+    if (ifEmpty && counts.ready > 0) throw preconditionFailed(`queue '${q.name}' in vhost '${this.name}' not empty`);
   }
 
   checkExclusive(q: Queue, owner: number): void {
@@ -367,7 +367,7 @@ export class VHost implements QueueHost {
       // bound is a last guard against a fan-out of cycles
       for (let i = 0; i < pending.length && i < MAX_DEAD_LETTERS_PER_PUBLISH; i++) {
         const d = pending[i]!;
-        this.routeMessage(d.ex, d.msg, null, 0, r);
+        this.routeMessage(d.ex, d.msg, null, 0, r, d.deaths);
       }
     } finally {
       pending.length = 0;
@@ -375,7 +375,8 @@ export class VHost implements QueueHost {
     }
   }
 
-  private routeMessage(exchange: Exchange, msg: Message, waiter: DurableWaiter | null, token: number, r: PublishResult): void {
+  /** `deaths`: a dead letter's x-death, to leave out the queues it would cycle through (null: no such check) */
+  private routeMessage(exchange: Exchange, msg: Message, waiter: DurableWaiter | null, token: number, r: PublishResult, deaths: FieldTable[] | null = null): void {
     r.remoteWaits = 0;
     r.routed = 0;
     r.rejected = 0;
@@ -401,6 +402,7 @@ export class VHost implements QueueHost {
     for (const d of dests) {
       if (d.kind !== 'queue') continue;
       const q = d as Queue;
+      if (deaths !== null && isDeadLetterCycle(q.name, deaths)) continue;
       if (q.node !== this.ctx.localNode) {
         // a classic queue lives on one node; the others forward to it
         const wait = waiter !== null && persistent && q.durable;
@@ -492,8 +494,6 @@ export class VHost implements QueueHost {
     const headers: FieldTable = { ...(msg.properties.headers ?? {}) };
     // a publisher's own x-death may hold anything: only its tables are death records (RabbitMQ matches on tables)
     const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'].filter(isTable) as FieldTable[]) : [];
-    // a cycle without a rejection in it would loop forever: drop (RabbitMQ)
-    if (reason !== 'rejected' && deaths.some((d) => d['queue'] === queue.name) && deaths.every((d) => d['reason'] !== 'rejected')) return;
     const idx = deaths.findIndex((d) => d['queue'] === queue.name && d['reason'] === reason);
     const rks: FieldValue[] = [msg.routingKey];
     const cc = msg.properties.headers?.['CC'];
@@ -519,7 +519,8 @@ export class VHost implements QueueHost {
     const props = { ...msg.properties, headers };
     delete props.expiration;
     const copy = new Message(exchange, routingKey ?? msg.routingKey, props, null, msg.body, this.now());
-    this.pendingDeadLetters.push({ ex, msg: copy });
+    // a queue the message already died in, with no rejection since, is left out (RabbitMQ's detect_cycles)
+    this.pendingDeadLetters.push({ ex, msg: copy, deaths: reason === 'rejected' ? null : deaths });
     // outside routing (a TTL timer, a reject, a policy change) it goes at once; during routing, when that is done
     if (!this.routing) this.routeDeadLetters();
   }
@@ -584,6 +585,17 @@ export class VHost implements QueueHost {
   stop(): void {
     for (const q of this.queues.values()) q.stop();
   }
+}
+
+/**
+ * RabbitMQ's is_cycle: the message already died in `queue` (its newest such x-death entry) and no entry up to that
+ * one was a rejection: routing it there again would loop without a client in the loop.
+ */
+function isDeadLetterCycle(queue: string, deaths: FieldTable[]): boolean {
+  const i = deaths.findIndex((d) => d['queue'] === queue);
+  if (i < 0) return false;
+  for (let j = 0; j <= i; j++) if (deaths[j]!['reason'] === 'rejected') return false;
+  return true;
 }
 
 /** dead letters routed for one publish (or one expiry, reject...) at most: a guard against a fan-out of DLX cycles */
