@@ -94,7 +94,11 @@ export async function runSchedule(seed: number, opts: ScheduleOptions = {}): Pro
       if (roll < 22) {
         // crash: half the time the queue's master
         const victim = master !== undefined && dice.float() < 0.5 ? master : up.length > 0 ? pick(up) : undefined;
-        if (victim !== undefined) sim.crash(victim, dice.float() < 0.4);
+        if (extra.float() < 0.15) {
+          // a power cut of the whole cluster: what was confirmed must be on some disc (synced), nothing else survives
+          sim.note('power cut: every node');
+          for (const n of up) sim.crash(n, false);
+        } else if (victim !== undefined) sim.crash(victim, dice.float() < 0.4);
       } else if (roll < 40) {
         if (down.length > 0) await sim.restart(pick(down));
       } else if (roll < 58) {

@@ -1045,8 +1045,8 @@ export class Mirrors {
           onDurable: () => void (ok !== null && c.diskFailed !== true && link.isOpen && link.send(ok)),
           onNack: () => {
             if (c.diskFailed === true) return;
+            // (the copy in memory still holds every message: it stays promotable; it only stops acking)
             c.diskFailed = true;
-            c.synced = false;
             b.log(`mirror of queue '${name}' in vhost '${vhost}': a write to this node's disc failed; acking nothing and asking ${link.remoteNode} to start the copy over`);
             if (link.isOpen) link.send({ type: 'mqresync', v: vhost, q: name });
           },
