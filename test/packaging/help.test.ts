@@ -70,7 +70,8 @@ describe('vrrpd', () => {
   it('without -f reads /etc/keepalived/keepalived.conf, as keepalived does', async () => {
     const r = await run(VRRPD, ['-t']);
     if (!existsSync('/etc/keepalived/keepalived.conf')) {
-      expect(r.code).toBe(1);
+      // keepalived -t's code for a configuration file that cannot be read
+      expect(r.code).toBe(4);
       expect(r.stderr).toContain('/etc/keepalived/keepalived.conf');
     } else {
       expect(r.stdout + r.stderr).toContain('/etc/keepalived/keepalived.conf');

@@ -3,7 +3,8 @@
 // from the npm registry), and there, with plain Node and the packages' own compiled output:
 //   - ESM `import { startBroker } from '@warren/broker'` and CJS `require('@warren/broker')` round-trip a message;
 //   - `npx broker`, `npx brokerctl`, `npx proxy -c -f <seed haproxy.cfg>`, `npx vrrpd -t -f <seed keepalived.conf>`
-//     run the compiled binaries, and `npx broker` serves AMQP;
+//     run the compiled binaries (vrrpd -t gives keepalived -t's verdict: the seed's interface is not on this
+//     host), and `npx broker` serves AMQP;
 //   - the root README's embedding example, copied verbatim, passes under vitest, and @warren/broker/testing's
 //     per-worker broker serves a vitest suite through setupFiles;
 //   - the declaration files type-check a consumer (tsc, NodeNext).
@@ -237,7 +238,7 @@ void main;
     const r = await run('sh', ['-eu', '-c', recipe.replace(names, tgz)], { cwd: work, timeoutMs: INSTALL_MS, env: cleanEnv({ ROOT: root }) });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const bin = join(root, 'usr/local/bin');
-    expect((await run(join(bin, 'brokerctl'), ['--help'], { cwd: work })).stdout).toMatch(/usage: brokerctl/i);
+    expect((await run(join(bin, 'brokerctl'), ['--help'], { cwd: work })).stdout).toMatch(/^Usage\s+brokerctl \[-n <node>\]/);
     const check = await run(join(bin, 'proxy'), ['-c', '-q', '-f', join(project, 'haproxy-article1.cfg')], { cwd: work });
     expect(check.stdout + check.code).toBe('Configuration file is valid\n0');
     expect((await run(join(bin, 'vrrpd'), ['-t', '-f', join(project, 'keepalived-article1-master.conf')], { cwd: work })).code).toBe(0);
@@ -265,12 +266,12 @@ void main;
 
   it('npx broker --help and npx brokerctl --help run the compiled binaries', { timeout: COMMAND_MS }, async () => {
     const broker = await run('npx', ['--no', '--', 'broker', '--help'], { cwd: project });
-    expect(broker.stdout + broker.stderr).toMatch(/usage: broker/i);
-    expect(broker.stdout + broker.stderr).toContain('--port');
-    if (broker.code === 0) expect(broker.stdout).toMatch(/usage: broker/i);
+    expect(broker.code).toBe(0);
+    expect(broker.stdout).toMatch(/^usage: broker/);
+    expect(broker.stdout).toContain('--port');
     const ctl = await run('npx', ['--no', '--', 'brokerctl', '--help'], { cwd: project });
     expect(ctl.code).toBe(0);
-    expect(ctl.stdout).toMatch(/usage: brokerctl/i);
+    expect(ctl.stdout).toMatch(/^Usage\s+brokerctl \[-n <node>\]/);
     expect(ctl.stdout).toContain('list_queues');
   });
 
@@ -317,8 +318,11 @@ await conn.close();
   });
 
   it('npx vrrpd -t -f checks a seed keepalived.conf', async () => {
+    // the seed names its hosts' interface (ens33), which this machine does not have: keepalived -t parses the file and
+    // exits 5 ("Non-existent interface specified in configuration"), and so does vrrpd -t
     const r = await run('npx', ['--no', '--', 'vrrpd', '-t', '-f', 'keepalived-article1-master.conf'], { cwd: project });
-    expect(r.stdout).toContain('configuration OK');
-    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).toContain('configuration parsed (1 vrrp_instance, 1 vrrp_script)');
+    expect(r.stdout + r.stderr).toContain('interface ens33 for vrrp_instance VI_1 doesn');
+    expect(r.code).toBe(5);
   });
 });

@@ -273,10 +273,11 @@ export class ClusterService {
       const raft = this.raft;
       if (raft !== null && (m.t === undefined || m.t === raft.id)) raft.receive(m.f ?? link.remoteNode, m.m);
     }
-    // a peer's app stopped (stop_app) or started: its queues are gone or back for this node as if its link had gone
-    // down or come up (consumers of its plain queues are cancelled, as after kill -9)
-    else if (m.type === 'appdown') this.remote.linkDown(link.remoteNode);
-    else if (m.type === 'appup') this.remote.linkUp(link.remoteNode);
+    // a peer's app stopped (stop_app): its plain queues are gone for this node as if its link had gone down
+    // (their consumers here are cancelled, as after kill -9); its mirrored queues are the mirrors' business (a
+    // hand-over, or a promotion once the link goes), and its app starting again changes nothing here
+    else if (m.type === 'appdown') this.remote.linkDown(link.remoteNode, true);
+    else if (m.type === 'appup') return;
     else if (m.type !== undefined && !this.mirrors.onMessage(link, m as { type: string })) this.remote.onMessage(link, m as { type: string });
   }
 

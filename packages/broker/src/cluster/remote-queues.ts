@@ -575,18 +575,20 @@ export class RemoteQueues {
   }
 
   /** A peer's link went down: what its consumers held goes back to our queues; our consumers of its queues end. */
-  linkDown(node: string): void {
+  linkDown(node: string, plainOnly = false): void {
     for (const [k, e] of [...this.remote]) {
       if (!k.startsWith(`${node}|`)) continue;
+      if (plainOnly && e.q.mirroredByPolicy) continue;
       this.remote.delete(k);
       if (e.ch.consumer) e.q.removeConsumer(e.ch.consumer);
       e.ch.releaseAll(e.q);
     }
     for (const sub of [...this.subs.values()]) {
       if (sub.node !== node || sub.consumer === null) continue;
+      const q = this.broker()?.vhosts.get(sub.vhost)?.queues.get(sub.name);
+      if (plainOnly && q?.mirroredByPolicy === true) continue;
       this.subs.delete(sub.cid);
       const c = sub.consumer;
-      const q = this.broker()?.vhosts.get(sub.vhost)?.queues.get(sub.name);
       // a mirrored queue gets a new master: its consumers wait for it and follow, unless they asked to be told
       // (x-cancel-on-ha-failover, RabbitMQ)
       if (q !== undefined && q.mirroredByPolicy && c.arguments['x-cancel-on-ha-failover'] !== true) {
