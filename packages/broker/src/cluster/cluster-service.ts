@@ -598,11 +598,6 @@ export class ClusterService {
     const raft = this.raft;
     if (raft === null) throw new Error(`node ${this.nodeName} is not running`);
     const m = raft.membership();
-    // a node removed with forget_cluster_node has no member left: it must reset first, not come back by itself (its
-    // boot then fails naming this cluster's leader, as RabbitMQ's inconsistent_cluster does)
-    if (![...m.voters, ...m.learners].some((x) => memberNode(x) === req.node)) {
-      throw new Error(`${req.node} is not a member of this cluster (it was removed with forget_cluster_node)`);
-    }
     const stale = [...m.voters, ...m.learners].filter((x) => x !== req.id && memberNode(x) === req.node && (isRamMember(x) || !m.voters.includes(x)));
     for (const x of stale) if (isRamMember(x)) this.goneMembers.add(x);
     this.maybeBootAlone();
