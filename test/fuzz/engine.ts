@@ -17,6 +17,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { prng } from '../cluster/fault-schedule.ts';
 
 /** A full GC before memory is sampled, so start and end figures compare live data, not garbage not yet collected. */
 function collectGarbage(): void {
@@ -83,17 +84,8 @@ const INTERESTING_8 = [0, 1, 0x7f, 0x80, 0xff, 0xce, 0x41, 0x46];
 const INTERESTING_16 = [0, 1, 0x7fff, 0x8000, 0xffff, 10, 20, 40, 50, 60, 90];
 const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000, 131072, 4096];
 
-/** mulberry32: small, seeded, reproducible */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the seeded generator the fault schedules use (mulberry32)
+export { prng };
 
 class Coverage {
   private readonly session = new Session();
