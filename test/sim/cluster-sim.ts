@@ -4,6 +4,7 @@
 import { MemoryNetwork, SeededRandom } from '@warren/cluster-peer';
 import { BrokerNode } from '../../packages/broker/src/server/node.ts';
 import { ClusterService, type NodeType } from '../../packages/broker/src/cluster/cluster-service.ts';
+import { runCommand } from '../../packages/broker/src/cli/commands.ts';
 import { MemoryDefinitionsStore } from '../../packages/broker/src/store/definitions-store.ts';
 import { exportState } from '../../packages/broker/src/cluster/state.ts';
 import type { PartitionHandling } from '../../packages/broker/src/cluster/partitions.ts';
@@ -171,6 +172,7 @@ export class ClusterSim implements Ledger {
       log,
       warn: (line) => log(`warning: ${line}`),
       onExit: () => log('exit requested'),
+      runCommand,
       partitionHandling: this.partitionHandling,
       env: {
         transport: this.net.transport(n.host),

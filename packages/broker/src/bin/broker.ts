@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, type NodeConfig } from '../config/rabbitmq-con
 import { defaultConfigFile } from '../config/default-config-file.ts';
 import { DEFAULT_DIST_PORT, NodeNameInUseError, defaultCookieFile } from '../cli/control.ts';
 import { ClusterService } from '../cluster/cluster-service.ts';
+import { runCommand } from '../cli/commands.ts';
 import { PluginsFileError, enabledPluginsFile, managementEnabled } from '../cli/plugins.ts';
 
 function log(level: string, line: string): void {
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
     mgmtPort === undefined ? null : { port: mgmtPort, host: v['management-host'] ?? cfg.managementHost ?? mgmtDefaultHost, ...(cfg.statsIntervalMs !== undefined ? { sampleIntervalMs: cfg.statsIntervalMs } : {}) };
   const node = new BrokerNode({ ...cfg, port, nodeName: fullName, dataDir, ...(host !== undefined ? { host } : {}), log: info }, mgmt);
   let stopping = false;
-  const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command'), partitionHandling: cfg.partitionHandling ?? 'ignore' });
+  const control = new ClusterService(node, { log: info, warn: (line) => log('warning', line), onExit: () => void shutdown('stop command'), runCommand, partitionHandling: cfg.partitionHandling ?? 'ignore' });
   async function shutdown(why: string): Promise<void> {
     if (stopping) return;
     stopping = true;

@@ -10,37 +10,10 @@ import { parseBytes } from '../config/rabbitmq-conf.ts';
 import type { DiskFreeLimit } from '../server/disk-monitor.ts';
 import type { ApplyTo } from '../policy/policy.ts';
 import { PolicyError, validatePolicy } from '../policy/policy.ts';
-import type { ControlReply } from './control.ts';
+import { CommandError, type CommandRequest, type CommandResult, type ControlReply } from '../server/control-protocol.ts';
 import { parseWatermarkArgs, WATERMARK_USAGE } from './memory-watermark.ts';
 
-export interface CommandRequest {
-  cmd: string;
-  args: string[];
-  vhost: string;
-  flags: Record<string, string | boolean>;
-}
-
-export interface CommandResult {
-  /** "Listing queues for vhost / ..." — hidden by -q */
-  info?: string;
-  columns?: string[];
-  rows?: unknown[][];
-  /** free text output (status) */
-  text?: string;
-  /** what --formatter json prints when there are no rows */
-  json?: unknown;
-  /** ask the node to exit after replying */
-  exit?: boolean;
-}
-
-/** A usage or data error: brokerctl prints it and exits with the code (64 usage, 65 data, 69 unavailable, 70 software). */
-export class CommandError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 70) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
+export { CommandError, type CommandRequest, type CommandResult };
 
 type Handler = (node: BrokerNode, req: CommandRequest) => CommandResult | Promise<CommandResult>;
 

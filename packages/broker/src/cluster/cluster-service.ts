@@ -24,17 +24,18 @@ import { join, resolve } from 'node:path';
 import { PeerManager, TcpTransport, readCookieFile, systemClock, cryptoRandom, type Address, type Clock, type PeerLink, type Random, type Transport } from '@warren/cluster-peer';
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
-import { runCommand, CommandError, type CommandRequest } from '../cli/commands.ts';
-import { claimNode, lookupNode, registerDataDir, registerNode, unregisterNode, DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS, type ControlReply } from '../cli/control.ts';
+import { CommandError, type CommandRequest, type CommandResult, type ControlReply } from '../server/control-protocol.ts';
+import { claimNode, lookupNode, registerDataDir, registerNode, unregisterNode, DEFAULT_DIST_PORT, PEER_HEARTBEAT_TICK_MS } from '../server/node-registry.ts';
 import { RaftNode, MemoryStorage, FileStorage, NoLeaderError, RaftError, type RaftMessage, type RaftStorage, type Membership } from './raft/index.ts';
 import { exportState, reconcile, type MetadataState } from './state.ts';
 import { NoDiscNodeError, type MetaCommand } from './metadata.ts';
 import { RemoteQueues, type WireMessage } from './remote-queues.ts';
 import { Mirrors, masterEpochOf } from './mirrors.ts';
 import type { ClusterView } from '../mgmt/cluster.ts';
-import type { ListingKind, Viewer } from '../mgmt/listings.ts';
+import type { ListingKind, Viewer } from '../mgmt/viewer.ts';
 import { isIP } from 'node:net';
 import { PartitionMonitor, type PartitionHandling } from './partitions.ts';
+import { RAM_MEMBER_SEP, isRamMember, memberNode } from './members.ts';
 
 /** Peer link heartbeat tick between cluster nodes (see listen()); brokerctl beats at the same pace. */
 export { PEER_HEARTBEAT_TICK_MS };
@@ -55,19 +56,7 @@ export interface ClusterFile {
 
 export type NodeType = 'disc' | 'ram';
 
-/** A ram node's Raft member id: its node name and the incarnation of its in-memory log. */
-const RAM_MEMBER_SEP = '#';
-
-/** The node a Raft member id belongs to. */
-export function memberNode(id: string): string {
-  const i = id.indexOf(RAM_MEMBER_SEP);
-  return i < 0 ? id : id.slice(0, i);
-}
-
-/** A ram node's in-memory member (not the plain-name learner that only lists a stopped ram node). */
-function isRamMember(id: string): boolean {
-  return id.includes(RAM_MEMBER_SEP);
-}
+export { memberNode };
 
 /**
  * What a node's cluster layer takes from its surroundings, all optional: the binary uses TCP, the one-host node
@@ -103,18 +92,21 @@ export class ClusterService {
   private readonly log: (line: string) => void;
   private readonly warn: (line: string) => void;
   private readonly onExit: () => void;
+  /** runs a brokerctl command on this node (cli/commands.ts's runCommand), for a member's runOn */
+  private readonly runCommand: (node: BrokerNode, req: CommandRequest) => Promise<CommandResult>;
   port = 0;
   readonly remote: RemoteQueues;
   readonly partitions: PartitionMonitor;
   readonly mirrors: Mirrors;
   private readonly env: ClusterEnvironment;
 
-  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void; partitionHandling?: PartitionHandling; env?: ClusterEnvironment }) {
+  constructor(node: BrokerNode, opts: { log: (line: string) => void; warn: (line: string) => void; onExit: () => void; runCommand: (node: BrokerNode, req: CommandRequest) => Promise<CommandResult>; partitionHandling?: PartitionHandling; env?: ClusterEnvironment }) {
     this.node = node;
     this.env = opts.env ?? {};
     this.log = opts.log;
     this.warn = opts.warn;
     this.onExit = opts.onExit;
+    this.runCommand = opts.runCommand;
     node.cluster = this;
     this.remote = new RemoteQueues(() => this.node.broker, () => this.manager);
     this.partitions = new PartitionMonitor(this, opts.partitionHandling ?? 'ignore');
@@ -328,7 +320,7 @@ export class ClusterService {
 
   private async control(req: CommandRequest): Promise<ControlReply> {
     try {
-      const result = await runCommand(this.node, req);
+      const result = await this.runCommand(this.node, req);
       if (result.exit) setTimeout(this.onExit, 50);
       return { ok: true, result };
     } catch (err) {

@@ -5,7 +5,6 @@
 import type { FieldTable } from '../amqp/reader.ts';
 import type { Permission, User } from '../auth/users.ts';
 import type { PolicyDef } from '../policy/policy.ts';
-import type { MetadataState } from './state.ts';
 
 export type MetaCommand =
   | { op: 'exchange.declare'; vhost: string; name: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable }
@@ -38,6 +37,18 @@ export type MetaCommand =
   | { op: 'load'; state: MetadataState }
   /** changes nothing; committing it shows this node has applied everything before it */
   | { op: 'barrier' };
+
+/** The cluster metadata as one value: what the Raft log's state machine is (cluster/state.ts reads and applies it). */
+export interface MetadataState {
+  clusterName: string;
+  vhosts: string[];
+  users: User[];
+  permissions: Permission[];
+  policies: PolicyDef[];
+  exchanges: { vhost: string; name: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable }[];
+  queues: { vhost: string; name: string; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable; owner: number; node: string; mirrors?: { epoch: number; version: number; synced: string[] } }[];
+  bindings: { vhost: string; source: string; destKind: 'queue' | 'exchange'; dest: string; routingKey: string; args: FieldTable }[];
+}
 
 /** Replicates metadata commands; propose resolves once the command is committed and applied on this node. */
 export interface MetadataReplicator {

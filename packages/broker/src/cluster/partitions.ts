@@ -14,7 +14,8 @@
 //                   (clients are disconnected, listeners closed) and starts it again once it reaches a majority.
 //   autoheal        when a partition heals, the nodes that were cut off from the metadata leader's side restart
 //                   their app, so every client reconnects to a whole cluster.
-import { memberNode, type ClusterService } from './cluster-service.ts';
+import type { ClusterService } from './cluster-service.ts';
+import { memberNode } from './members.ts';
 
 export type PartitionHandling = 'ignore' | 'pause_minority' | 'autoheal';
 

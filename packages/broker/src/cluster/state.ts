@@ -1,26 +1,35 @@
 // The cluster metadata as one value: what the Raft log's state machine is. export() reads it from a broker;
 // reconcile() makes a broker's state equal to it without disturbing what already matches (a queue that exists keeps
 // its messages and consumers).
-import type { Broker } from '../server/broker.ts';
-import type { FieldTable } from '../amqp/reader.ts';
 import type { Permission, User } from '../auth/users.ts';
-import type { PolicyDef } from '../policy/policy.ts';
-import { key } from '../server/vhost.ts';
+import type { Queue } from '../queue/queue.ts';
+import { key, type VHost } from '../server/vhost.ts';
+import type { MetadataState } from './metadata.ts';
 
-export interface MetadataState {
+export type { MetadataState };
+
+/**
+ * What exportState and reconcile read and change of a broker (server/broker.ts's Broker is one). Named here, not
+ * imported, so this module sits below the broker: the broker applies a 'load' command through reconcile.
+ */
+export interface MetadataHost {
   clusterName: string;
-  vhosts: string[];
-  users: User[];
-  permissions: Permission[];
-  policies: PolicyDef[];
-  exchanges: { vhost: string; name: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable }[];
-  queues: { vhost: string; name: string; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable; owner: number; node: string; mirrors?: { epoch: number; version: number; synced: string[] } }[];
-  bindings: { vhost: string; source: string; destKind: 'queue' | 'exchange'; dest: string; routingKey: string; args: FieldTable }[];
+  readonly vhosts: Map<string, VHost>;
+  readonly users: Map<string, User>;
+  readonly permissions: Map<string, Permission>;
+  setClusterName(name: string): void;
+  addVhost(name: string): VHost;
+  deleteVhost(name: string): void;
+  putUser(u: User): void;
+  deleteUser(name: string): void;
+  setPermission(p: Permission): void;
+  clearPermission(user: string, vhost: string): void;
+  queueMoved(q: Queue, from: string): void;
 }
 
 const BUILTIN = (name: string): boolean => name === '' || name.startsWith('amq.');
 
-export function exportState(b: Broker): MetadataState {
+export function exportState(b: MetadataHost): MetadataState {
   const s: MetadataState = { clusterName: b.clusterName, vhosts: [], users: [...b.users.values()], permissions: [...b.permissions.values()], policies: [], exchanges: [], queues: [], bindings: [] };
   for (const vh of b.vhosts.values()) {
     s.vhosts.push(vh.name);
@@ -41,7 +50,7 @@ export function exportState(b: Broker): MetadataState {
 }
 
 /** Makes the broker's metadata equal to s. */
-export function reconcile(b: Broker, s: MetadataState): void {
+export function reconcile(b: MetadataHost, s: MetadataState): void {
   if (b.clusterName !== s.clusterName) b.setClusterName(s.clusterName);
   for (const name of [...b.vhosts.keys()]) if (!s.vhosts.includes(name)) b.deleteVhost(name);
   for (const name of s.vhosts) if (!b.vhosts.has(name)) b.addVhost(name);

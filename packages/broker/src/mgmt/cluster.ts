@@ -3,7 +3,7 @@
 // localClusterView(); the clustering layer plugs in its own view through startManagement({ cluster }).
 import type { Broker } from '../server/broker.ts';
 import type { Queue, QueueCounts } from '../queue/queue.ts';
-import type { ListingKind, Viewer } from './listings.ts';
+import type { ListingKind, Viewer } from './viewer.ts';
 
 export interface ClusterNode {
   /** rabbit@host */

@@ -1,7 +1,7 @@
 // Definitions export and import (GET/POST /api/definitions[/{vhost}]), in the file format of RabbitMQ 3.10, so a
 // file exported from RabbitMQ imports into Warren and back.
 import type { Broker } from '../server/broker.ts';
-import { VERSION } from '../server/broker.ts';
+import { VERSION } from '../server/version.ts';
 import type { VHost } from '../server/vhost.ts';
 import { hashPassword } from '../auth/users.ts';
 import { PolicyError, validatePolicy, type ApplyTo, type PolicyDef } from '../policy/policy.ts';

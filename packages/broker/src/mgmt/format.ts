@@ -2,7 +2,7 @@
 import { cpus } from 'node:os';
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import type { Broker } from '../server/broker.ts';
-import { VERSION, WARREN_VERSION } from '../server/broker.ts';
+import { VERSION, WARREN_VERSION } from '../server/version.ts';
 import type { Connection } from '../server/connection.ts';
 import type { Channel } from '../server/channel.ts';
 import type { Queue, QueueCounts, QueueRates } from '../queue/queue.ts';

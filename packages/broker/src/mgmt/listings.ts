@@ -10,14 +10,9 @@ import type { User } from '../auth/users.ts';
 import { isMonitor } from './access.ts';
 import { tableToJson } from './convert.ts';
 import * as F from './format.ts';
+import type { ListingKind, Viewer } from './viewer.ts';
 
-export type ListingKind = 'connections' | 'channels' | 'consumers';
-
-/** Who asks: a monitoring (or administrator) user sees every connection, any other user only its own. */
-export interface Viewer {
-  name: string;
-  monitor: boolean;
-}
+export type { ListingKind, Viewer };
 
 export function viewerOf(u: User): Viewer {
   return { name: u.name, monitor: isMonitor(u) };

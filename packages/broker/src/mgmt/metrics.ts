@@ -1,6 +1,6 @@
 // GET /metrics: Prometheus text format (version 0.0.4) with the metric names of RabbitMQ's rabbitmq_prometheus
 // plugin. Per-queue series carry vhost and queue labels (as with prometheus.return_per_object_metrics = true).
-import { VERSION, WARREN_VERSION } from '../server/broker.ts';
+import { VERSION, WARREN_VERSION } from '../server/version.ts';
 import type { FormatContext } from './format.ts';
 
 type Labels = Record<string, string>;

@@ -18,7 +18,7 @@ import type { PromotionReason, Queue, QueueRates } from '../queue/queue.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 import { reconcile } from '../cluster/state.ts';
 import type { RemoteQueues } from '../cluster/remote-queues.ts';
-import type { ListingKind, Viewer } from '../mgmt/listings.ts';
+import type { ListingKind, Viewer } from '../mgmt/viewer.ts';
 
 export interface BrokerOptions {
   /** AMQP port; 0 picks a free one. Default 5672. */
@@ -70,9 +70,7 @@ export interface ResolvedOptions {
   listen: boolean;
 }
 
-export const PRODUCT = 'RabbitMQ';
-export const VERSION = '3.10.0';
-export const WARREN_VERSION = '0.1.0';
+export { PRODUCT, VERSION, WARREN_VERSION } from './version.ts';
 
 let nextConnectionId = 1;
 

@@ -14,7 +14,7 @@ import { Writer, FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT } from 
 import * as M from '../amqp/methods.ts';
 import { AmqpError, ChannelError, ConnectionError, FrameError, REPLY, REPLY_TEXT, notAllowed, unexpectedFrame, channelError, commandInvalid } from '../amqp/errors.ts';
 import type { Broker } from './broker.ts';
-import { PRODUCT, VERSION, WARREN_VERSION } from './broker.ts';
+import { PRODUCT, VERSION, WARREN_VERSION } from './version.ts';
 import type { VHost } from './vhost.ts';
 import { Channel } from './channel.ts';
 import { checkPassword, type CompiledPermission, type User } from '../auth/users.ts';
