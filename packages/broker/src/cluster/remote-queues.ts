@@ -22,6 +22,7 @@ import { Reader, type FieldTable } from '../amqp/reader.ts';
 import * as M from '../amqp/methods.ts';
 import { MessageDecoder, rawProps } from './wire-message.ts';
 import { getMessages, type GetRequest } from '../mgmt/messages.ts';
+import { WAIT_DISC, WAIT_MIRRORS, confirmWaits } from '../server/confirm-rule.ts';
 
 const ACK = 0;
 const REJECT = 1;
@@ -431,8 +432,9 @@ export class RemoteQueues {
     }
     if (waiter === null) return;
     const w = new Waits(waiter, token);
-    if (q.mirror !== null) w.n += q.mirror.track(w, 0);
-    if (msg.persistent && q.durable) {
+    const waits = confirmWaits(msg.persistent, q, true);
+    if ((waits & WAIT_MIRRORS) !== 0) w.n += q.mirror!.track(w, 0);
+    if ((waits & WAIT_DISC) !== 0) {
       w.n++;
       this.broker()!.messageStore.whenDurable(w, 0);
     }

@@ -14,6 +14,7 @@ import type { DurableWaiter } from '../store/message-store.ts';
 import type { PermissionKind } from '../auth/users.ts';
 import type { MetaCommand } from '../cluster/metadata.ts';
 import { REPLY_TO_QUEUE } from './vhost.ts';
+import { pendingConfirmations } from './confirm-rule.ts';
 import { randomBytes } from 'node:crypto';
 
 /** RabbitMQ max_message_size default */
@@ -902,8 +903,9 @@ export class Channel implements ConsumerChannel, DurableWaiter {
       this.scheduleConfirms();
       return;
     }
-    if (r.needsDisk || r.remoteWaits > 0) {
-      this.pendingDisk.set(seq, (r.needsDisk ? 1 : 0) + r.remoteWaits);
+    const waits = pendingConfirmations(r.needsDisk, r.remoteWaits);
+    if (waits > 0) {
+      this.pendingDisk.set(seq, waits);
       if (r.needsDisk) this.conn.broker.messageStore.whenDurable(this, seq);
     } else this.scheduleConfirms();
   }
@@ -1016,7 +1018,7 @@ export class Channel implements ConsumerChannel, DurableWaiter {
     if (r.congested !== null) this.conn.flowBlock(r.congested);
     if (r.routed === 0 && r.rejected === 0 && mandatory) this.basicReturn(msg, REPLY.NO_ROUTE, 'NO_ROUTE');
     // (a queue refusing a message by its overflow setting drops it silently without confirms, as RabbitMQ does)
-    safe.outstanding += (r.needsDisk ? 1 : 0) + r.remoteWaits;
+    safe.outstanding += pendingConfirmations(r.needsDisk, r.remoteWaits);
     if (r.needsDisk) this.conn.broker.messageStore.whenDurable(safe, 0);
   }
 

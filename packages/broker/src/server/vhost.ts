@@ -13,6 +13,7 @@ import type { DefinitionsStore } from '../store/definitions-store.ts';
 import type { DurableWaiter, MessageStore } from '../store/message-store.ts';
 import { randomBytes } from 'node:crypto';
 import type { MetaCommand } from '../cluster/metadata.ts';
+import { WAIT_DISC, WAIT_MIRRORS, WAIT_NONE, confirmWaits } from './confirm-rule.ts';
 
 const EXCHANGE_TYPES: Record<string, new (vhost: string, name: string, opts: ExchangeOptions) => Exchange> = {
   direct: DirectExchange,
@@ -405,7 +406,7 @@ export class VHost implements QueueHost {
       if (deaths !== null && isDeadLetterCycle(q.name, deaths)) continue;
       if (q.node !== this.ctx.localNode) {
         // a classic queue lives on one node; the others forward to it
-        const wait = waiter !== null && persistent && q.durable;
+        const wait = waiter !== null && confirmWaits(persistent, q, false) !== WAIT_NONE;
         if (this.ctx.forward(q, msg, wait ? waiter : null, token)) {
           r.routed++;
           if (wait) r.remoteWaits++;
@@ -417,8 +418,9 @@ export class VHost implements QueueHost {
       }
       if (q.enqueue(msg) === EnqueueResult.Accepted) {
         r.routed++;
-        if (q.mirror !== null && waiter !== null) r.remoteWaits += q.mirror.track(waiter, token);
-        if (persistent && q.durable && q.store !== null) r.needsDisk = true;
+        const w = confirmWaits(persistent, q, true);
+        if (waiter !== null && (w & WAIT_MIRRORS) !== 0) r.remoteWaits += q.mirror!.track(waiter, token);
+        if ((w & WAIT_DISC) !== 0) r.needsDisk = true;
         if (q.overFlowLimit) r.congested = q;
       } else r.rejected++;
     }
