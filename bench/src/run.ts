@@ -16,7 +16,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { rabbitmqVersion, startDiscard, startRabbitmq, startWarren, type RunningBroker } from './brokers.ts';
 import { headCommit, repoRoot, runPerf } from './perf.ts';
-import { killAllSync, sleep, track } from './procs.ts';
+import { killAllSync, track } from './procs.ts';
 import { quiet, settle } from './procstat.ts';
 import { markdown, stat, summarize, svg, fmtNum, type BrokerSide, type Report, type ScenarioReport, type TargetReport } from './report.ts';
 import { ceilingScenarios, scenarios, type Mode, type Scenario } from './scenarios.ts';

@@ -2,7 +2,6 @@
 // suites: a threshold below the node's memory raises the alarm at once (publishers get connection.blocked), a high
 // one clears it (connection.unblocked), and bad arguments are refused with rabbitmqctl's messages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, type BrokerProcess } from '../helpers/broker-process.ts';
 import { parseWatermarkArgs } from '../../packages/broker/src/cli/memory-watermark.ts';

@@ -8,8 +8,7 @@ import type { User } from '../auth/users.ts';
 import { hashPassword } from '../auth/users.ts';
 import { Message } from '../queue/message.ts';
 import { validatePolicy, type ApplyTo, type PolicyDef } from '../policy/policy.ts';
-import type { QueuedMessage } from '../queue/message.ts';
-import { ApiError, badRequest, boolField, notAuthorised, notFound, parseJsonBody, strField } from './http.ts';
+import { badRequest, boolField, notAuthorised, notFound, parseJsonBody, strField } from './http.ts';
 import {
   canSeeVhost, checkResource, requireAdmin, requireMonitor, requirePolicymaker, vhostForRead, vhostForWrite, visibleVhosts,
 } from './access.ts';
@@ -18,7 +17,7 @@ import * as C from './changes.ts';
 import { amqp, change, fromMaster } from './changes.ts';
 import { getMessages, parseGetRequest } from './messages.ts';
 import { consumerJson, localListing, viewerOf, visibleConnections, type ListingKind } from './listings.ts';
-import { encodePayload, jsonToProperties, jsonToTable, propertiesToJson, tableToJson } from './convert.ts';
+import { jsonToProperties, jsonToTable, tableToJson } from './convert.ts';
 import { checkHashingAlgorithm, exportAll, exportVhost, importDefinitions, parseTags } from './definitions.ts';
 import { deleteParameter, getParameter, parameterList, putParameter } from './parameters.ts';
 

@@ -452,7 +452,7 @@ export class Broker extends EventEmitter implements VHostContext {
     for (const q of [...vh.queues.values()]) vh.removeQueue(q);
     for (const ex of [...vh.exchanges.values()]) if (ex.durable && ex.name !== '' && !ex.name.startsWith('amq.')) vh.deleteExchange(ex.name, false);
     for (const p of [...vh.policies.keys()]) this.definitions.remove('policy', key(name, p));
-    for (const [k, p] of [...this.permissions]) if (p.vhost === name) this.clearPermission(p.user, name), void k;
+    for (const p of [...this.permissions.values()]) if (p.vhost === name) this.clearPermission(p.user, name);
     this.vhosts.delete(name);
     this.definitions.remove('vhost', name);
   }

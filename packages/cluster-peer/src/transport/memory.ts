@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import { SeededRandom } from '../random.ts';
-import { FIRST_EPHEMERAL_PORT, HostState, MemoryConnection, netError, Packet } from './memory-connection.ts';
+import { HostState, MemoryConnection, netError, Packet } from './memory-connection.ts';
 import type { PacketCarrier } from './memory-connection.ts';
 import type { Address, Connection, Listener, Transport } from './transport.ts';
 
