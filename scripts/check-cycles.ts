@@ -250,7 +250,9 @@ function main(argv: string[]): number {
   } else {
     const rel = relative(process.cwd(), root) || '.';
     const runtime = r.cycles.filter((c) => c.runtime).length;
-    process.stdout.write(`import cycles in ${rel}: ${r.cycles.length} (${runtime} with a run-time cycle, ${r.cycles.length - runtime} through type-only imports alone)\n`);
+    process.stdout.write(
+      `import cycles in ${rel}: ${r.cycles.length} (${runtime} with a run-time cycle, ${r.cycles.length - runtime} through type-only imports alone)\n`,
+    );
     for (const c of r.cycles) {
       process.stdout.write(`  ${c.runtime ? 'run-time ' : 'type-only'} ${c.files.length} files: ${c.path.join(' -> ')}\n`);
       if (c.files.length > c.path.length - 1) process.stdout.write(`            all: ${c.files.join(', ')}\n`);

@@ -190,7 +190,14 @@ describe('length limits', () => {
 describe('priorities', () => {
   it('hands out the highest priority first, FIFO within a priority, capped at x-max-priority', () => {
     const { q } = queue({ 'x-max-priority': 5 });
-    const sent: [string, number | undefined][] = [['low', 1], ['top', 5], ['mid', 3], ['over', 9], ['none', undefined], ['mid2', 3]];
+    const sent: [string, number | undefined][] = [
+      ['low', 1],
+      ['top', 5],
+      ['mid', 3],
+      ['over', 9],
+      ['none', undefined],
+      ['mid2', 3],
+    ];
     for (const [b, p] of sent) q.enqueue(msg(b, p === undefined ? {} : { priority: p }));
     expect(drain(q)).toEqual(['top', 'over', 'mid', 'mid2', 'low', 'none']);
   });

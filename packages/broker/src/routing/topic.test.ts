@@ -6,7 +6,13 @@ import { bindingKey, type Binding, type Destination } from './exchange.ts';
 import { TopicExchange } from './topic.ts';
 
 const queue = (name: string): Destination => ({ kind: 'queue', name });
-const binding = (dest: Destination, routingKey: string, args = {}): Binding => ({ source: 't', destination: dest, routingKey, arguments: args, key: bindingKey(dest, routingKey, args) });
+const binding = (dest: Destination, routingKey: string, args = {}): Binding => ({
+  source: 't',
+  destination: dest,
+  routingKey,
+  arguments: args,
+  key: bindingKey(dest, routingKey, args),
+});
 const topic = (): TopicExchange => new TopicExchange('/', 't', { durable: false, autoDelete: false, internal: false, arguments: {} });
 
 function routed(ex: TopicExchange, key: string): string[] {

@@ -27,7 +27,9 @@ export function registryDir(): string {
 /** A node name already held by another live process on this host (epmd refuses a second registration of a name). */
 export class NodeNameInUseError extends Error {
   constructor(node: string, pid: number, port: number) {
-    super(`node with name "${node}" is already running on this host (pid ${pid}${port > 0 ? `, distribution port ${port}` : ''}); stop it, or give this node another --node-name`);
+    super(
+      `node with name "${node}" is already running on this host (pid ${pid}${port > 0 ? `, distribution port ${port}` : ''}); stop it, or give this node another --node-name`,
+    );
   }
 }
 
