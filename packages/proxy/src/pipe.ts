@@ -21,51 +21,99 @@ export interface PipeTimeouts {
 
 export type PipeEnd = 'closed' | 'client-timeout' | 'server-timeout' | 'client-error' | 'server-error';
 
+/** Told once, when both sockets have closed. */
+export interface PipeOwner {
+  pipeEnded(how: PipeEnd): void;
+}
+
+// Memory: a session is idle most of its life, and each closure it held cost ~60 bytes plus its context, for every
+// idle connection. The listeners below are shared by all pipes: they find their pipe through the socket.
+const kPipe = Symbol('pipe');
+type PipedSocket = Socket & { [kPipe]: Pipe };
+
+export class Pipe {
+  private how: PipeEnd | null = null;
+  private closed = 0;
+
+  constructor(
+    readonly client: Socket,
+    readonly server: Socket,
+    readonly timeouts: PipeTimeouts,
+    private readonly owner: PipeOwner,
+  ) {}
+
+  /** Tears both sides down; the first reason given is the one reported. */
+  kill(why: PipeEnd): void {
+    this.how ??= why;
+    this.client.destroy();
+    this.server.destroy();
+  }
+
+  /** One side closed. */
+  sideClosed(): void {
+    if (++this.closed === 2) this.owner.pipeEnded(this.how ?? 'closed');
+  }
+}
+
+function onClientError(this: PipedSocket): void {
+  this[kPipe].kill('client-error');
+}
+function onServerError(this: PipedSocket): void {
+  this[kPipe].kill('server-error');
+}
+// A side that closes before it has sent its FIN was reset or destroyed: take the other side down too. A side that
+// closes after both directions ended is a normal close, and the other side closes by itself.
+function onClientClose(this: PipedSocket): void {
+  const p = this[kPipe];
+  if (!this.readableEnded) p.kill('client-error');
+  p.sideClosed();
+}
+function onServerClose(this: PipedSocket): void {
+  const p = this[kPipe];
+  if (!this.readableEnded) p.kill('server-error');
+  p.sideClosed();
+}
+function onClientTimeout(this: PipedSocket): void {
+  this[kPipe].kill('client-timeout');
+}
+function onServerTimeout(this: PipedSocket): void {
+  this[kPipe].kill('server-timeout');
+}
+function onClientEnd(this: PipedSocket): void {
+  const t = this[kPipe].timeouts;
+  if (t.clientFin) {
+    this.setTimeout(t.clientFin);
+    if (!t.client) this.on('timeout', onClientTimeout);
+  }
+}
+function onServerEnd(this: PipedSocket): void {
+  const t = this[kPipe].timeouts;
+  if (t.serverFin) {
+    this.setTimeout(t.serverFin);
+    if (!t.server) this.on('timeout', onServerTimeout);
+  }
+}
+
 /** Call once per session, after removing any listeners of the connect phase from the client socket. */
-export function pipeBoth(client: Socket, server: Socket, t: PipeTimeouts, onDone: (how: PipeEnd) => void): (why: PipeEnd) => void {
-  let how: PipeEnd | null = null;
-  let closed = 0;
-  const kill = (why: PipeEnd): void => {
-    how ??= why;
-    client.destroy();
-    server.destroy();
-  };
-  const onClose = (): void => {
-    if (++closed === 2) onDone(how ?? 'closed');
-  };
-  client.on('error', () => kill('client-error'));
-  server.on('error', () => kill('server-error'));
-  // A side that closes before it has sent its FIN was reset or destroyed: take the other side down too. A side that
-  // closes after both directions ended is a normal close, and the other side closes by itself.
-  client.on('close', () => {
-    if (!client.readableEnded) kill('client-error');
-    onClose();
-  });
-  server.on('close', () => {
-    if (!server.readableEnded) kill('server-error');
-    onClose();
-  });
+export function pipeBoth(client: Socket, server: Socket, t: PipeTimeouts, owner: PipeOwner): Pipe {
+  const pipe = new Pipe(client, server, t, owner);
+  (client as PipedSocket)[kPipe] = pipe;
+  (server as PipedSocket)[kPipe] = pipe;
+  client.on('error', onClientError);
+  server.on('error', onServerError);
+  client.on('close', onClientClose);
+  server.on('close', onServerClose);
   if (t.client) {
     client.setTimeout(t.client);
-    client.on('timeout', () => kill('client-timeout'));
+    client.on('timeout', onClientTimeout);
   }
   if (t.server) {
     server.setTimeout(t.server);
-    server.on('timeout', () => kill('server-timeout'));
+    server.on('timeout', onServerTimeout);
   }
-  client.on('end', () => {
-    if (t.clientFin) {
-      client.setTimeout(t.clientFin);
-      if (!t.client) client.on('timeout', () => kill('client-timeout'));
-    }
-  });
-  server.on('end', () => {
-    if (t.serverFin) {
-      server.setTimeout(t.serverFin);
-      if (!t.server) server.on('timeout', () => kill('server-timeout'));
-    }
-  });
+  if (t.clientFin) client.on('end', onClientEnd);
+  if (t.serverFin) server.on('end', onServerEnd);
   relay(client, server);
   relay(server, client);
-  return kill;
+  return pipe;
 }
