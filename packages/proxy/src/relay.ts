@@ -104,6 +104,15 @@ export function relay(src: Socket, dst: Socket, mode?: RelayMode): RelayMode {
   return 'user-buffer';
 }
 
+/**
+ * Activity, for the inactivity timeouts (pipe.ts): each read from a socket and each completed write to it stores the
+ * time on the socket. The time is a coarse clock that pipe.ts's sweep advances on every tick, so stamping is one
+ * store, not a clock read nor a timer re-arm per read (what socket.setTimeout() costs).
+ */
+export const kActive = Symbol('active');
+export const coarseClock = { now: 0 };
+type ActiveSocket = Socket & { [kActive]: number };
+
 // Memory: an idle session keeps its relays' listeners for its whole life, so they are functions shared by all
 // relays (a closure each cost ~60 bytes plus its context per idle connection); they find their relay through the
 // socket. Node calls the read callback as a method of the socket, and the buffer generator right after it.
@@ -148,6 +157,7 @@ class UserBufferRelay {
     handle: { useUserBuffer: (b: Uint8Array) => void },
   ) {
     this.written = () => {
+      (this.dst as ActiveSocket)[kActive] = coarseClock.now;
       if (!this.stalled || this.dst.writableLength > 0) return;
       this.endStall();
     };
@@ -171,6 +181,7 @@ class UserBufferRelay {
   }
 
   onRead(n: number, b: Buffer): boolean {
+    (this.src as ActiveSocket)[kActive] = coarseClock.now;
     const fromShared = b !== this.priv;
     let chunk: Buffer;
     if (fromShared) {
@@ -241,7 +252,12 @@ class UserBufferRelay {
 /** The portable path: 'data' events, pause() while dst's buffer is full, resume() on 'drain'. */
 function relayEvents(src: Socket, dst: Socket): void {
   src.on('data', (chunk: Buffer) => {
-    if (!dst.write(chunk)) src.pause();
+    (src as ActiveSocket)[kActive] = coarseClock.now;
+    if (dst.write(chunk)) (dst as ActiveSocket)[kActive] = coarseClock.now;
+    else src.pause();
   });
-  dst.on('drain', () => src.resume());
+  dst.on('drain', () => {
+    (dst as ActiveSocket)[kActive] = coarseClock.now;
+    src.resume();
+  });
 }
