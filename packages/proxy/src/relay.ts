@@ -91,8 +91,9 @@ export type RelayMode = 'user-buffer' | 'events';
  */
 export function relay(src: Socket, dst: Socket, mode?: RelayMode): RelayMode {
   // A FIN that came with nothing buffered, before the relay existed, has already been emitted as 'end'.
+  (src as RelaySocket)[kDst] = dst;
   if (src.readableEnded) dst.end();
-  else src.on('end', () => dst.end());
+  else src.on('end', endDst);
   const f = mode === 'events' ? null : userBufferFields(src);
   const handle = (src as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } | null })._handle;
   if (!f || !handle?.useUserBuffer) {
@@ -103,8 +104,42 @@ export function relay(src: Socket, dst: Socket, mode?: RelayMode): RelayMode {
   return 'user-buffer';
 }
 
+/**
+ * Activity, for the inactivity timeouts (pipe.ts): each read from a socket and each completed write to it stores the
+ * time on the socket. The time is a coarse clock that pipe.ts's sweep advances on every tick, so stamping is one
+ * store, not a clock read nor a timer re-arm per read (what socket.setTimeout() costs).
+ */
+export const kActive = Symbol('active');
+export const coarseClock = { now: 0 };
+type ActiveSocket = Socket & { [kActive]: number };
+
+// Memory: an idle session keeps its relays' listeners for its whole life, so they are functions shared by all
+// relays (a closure each cost ~60 bytes plus its context per idle connection); they find their relay through the
+// socket. Node calls the read callback as a method of the socket, and the buffer generator right after it.
+const kDst = Symbol('relayDst');
+const kRelay = Symbol('relay');
+type RelaySocket = Socket & { [kDst]: Socket; [kRelay]: UserBufferRelay };
+let nextBuffer: Buffer | null = null;
+
+function endDst(this: RelaySocket): void {
+  this[kDst].end();
+}
+function relayClosed(this: RelaySocket): void {
+  this[kRelay].dropPrivate();
+}
+function relayRead(this: RelaySocket, n: number, b: Buffer): boolean {
+  const r = this[kRelay];
+  const more = r.onRead(n, b);
+  nextBuffer = r.buf;
+  return more;
+}
+/** The buffer of the next read, chosen by the read callback that Node has just called. */
+function relayNextBuffer(): Buffer {
+  return nextBuffer ?? sharedBuffer();
+}
+
 class UserBufferRelay {
-  private buf: Buffer = sharedBuffer(); // the buffer of the next read: the shared one or `priv`
+  buf: Buffer = sharedBuffer(); // the buffer of the next read: the shared one or `priv`
   private priv: Buffer | null = null; // this direction's private buffer, if it has one
   private stalled = false; // dst has writes in flight
   private stalledAt = 0;
@@ -122,18 +157,20 @@ class UserBufferRelay {
     handle: { useUserBuffer: (b: Uint8Array) => void },
   ) {
     this.written = () => {
+      (this.dst as ActiveSocket)[kActive] = coarseClock.now;
       if (!this.stalled || this.dst.writableLength > 0) return;
       this.endStall();
     };
     // Whatever src read before now sits in its Readable buffer: hand it on first, in order.
     for (let chunk: Buffer | null; (chunk = src.read() as Buffer | null) !== null; ) dst.write(chunk, this.written);
+    (src as RelaySocket)[kRelay] = this;
     const s = src as unknown as Record<symbol, unknown>;
     s[f.buffer] = this.buf;
-    s[f.callback] = (n: number, b: Buffer): boolean => this.onRead(n, b);
+    s[f.callback] = relayRead;
     // Node asks for the buffer of the next read after each callback: that is how a direction changes buffers.
-    s[f.generator] = (): Buffer => this.buf;
+    s[f.generator] = relayNextBuffer;
     handle.useUserBuffer(this.buf);
-    src.once('close', () => this.dropPrivate());
+    src.on('close', relayClosed);
     if (dst.writableLength > 0) {
       this.startStall();
       this.waiting = true;
@@ -143,7 +180,8 @@ class UserBufferRelay {
     }
   }
 
-  private onRead(n: number, b: Buffer): boolean {
+  onRead(n: number, b: Buffer): boolean {
+    (this.src as ActiveSocket)[kActive] = coarseClock.now;
     const fromShared = b !== this.priv;
     let chunk: Buffer;
     if (fromShared) {
@@ -202,7 +240,7 @@ class UserBufferRelay {
     this.smallReads = 0;
   }
 
-  private dropPrivate(): void {
+  dropPrivate(): void {
     if (this.priv === null) return;
     privateBytes -= this.priv.length;
     this.priv = null;
@@ -214,7 +252,12 @@ class UserBufferRelay {
 /** The portable path: 'data' events, pause() while dst's buffer is full, resume() on 'drain'. */
 function relayEvents(src: Socket, dst: Socket): void {
   src.on('data', (chunk: Buffer) => {
-    if (!dst.write(chunk)) src.pause();
+    (src as ActiveSocket)[kActive] = coarseClock.now;
+    if (dst.write(chunk)) (dst as ActiveSocket)[kActive] = coarseClock.now;
+    else src.pause();
   });
-  dst.on('drain', () => src.resume());
+  dst.on('drain', () => {
+    (dst as ActiveSocket)[kActive] = coarseClock.now;
+    src.resume();
+  });
 }

@@ -11,7 +11,7 @@
 import net, { type Socket } from 'node:net';
 import type { Backend, Queued } from './backend.ts';
 import type { Frontend } from './frontend.ts';
-import { pipeBoth, type PipeEnd } from './pipe.ts';
+import { pipeBoth, type Pipe, type PipeEnd, type PipeOwner } from './pipe.ts';
 import type { Counted, Server } from './server.ts';
 
 /** haproxy termination states (configuration.txt §8.5): who ended the session, then in which phase. */
@@ -27,7 +27,24 @@ const RETRY_TURNAROUND_MAX_MS = 1000; // haproxy: retries wait min(timeout conne
 
 type Phase = 'new' | 'queued' | 'connecting' | 'retry-wait' | 'established' | 'closed';
 
-export class Session implements Counted, Queued {
+// Listeners shared by all sessions, which find their session through the socket (no closure per session). They stay
+// registered for the socket's life and ignore what comes after their phase: removing an event's only listener
+// deletes a key of the socket's `_events` object, and V8 turns an object with a deleted key into a slower dictionary
+// of ~440 bytes, one per session (heap snapshot of 2,000 idle sessions).
+const kSession = Symbol('session');
+type SessionSocket = Socket & { [kSession]: Session };
+/** Until the pipe takes over, an error or close on the client ends the session wherever it waits. */
+function onClientGone(this: SessionSocket): void {
+  this[kSession].clientGone();
+}
+function onServerConnect(this: SessionSocket): void {
+  this[kSession].serverConnected(this);
+}
+function onServerConnectError(this: SessionSocket): void {
+  this[kSession].serverConnectError(this);
+}
+
+export class Session implements Counted, Queued, PipeOwner {
   server: Socket | null = null;
   srv: Server | null = null;
   phase: Phase = 'new';
@@ -35,7 +52,7 @@ export class Session implements Counted, Queued {
   private retriesLeft: number;
   private retryCount = 0;
   private timer: NodeJS.Timeout | null = null;
-  private kill: ((why: PipeEnd) => void) | null = null;
+  private pipe: Pipe | null = null;
   private finished = false;
   // For the session log line.
   readonly acceptedAt = Date.now();
@@ -45,7 +62,6 @@ export class Session implements Counted, Queued {
   private connectMs = -1;
   private serverName = '<NOSRV>';
   private termination = '--';
-  private readonly onClientGone: () => void;
 
   constructor(
     readonly client: Socket,
@@ -54,10 +70,23 @@ export class Session implements Counted, Queued {
   ) {
     this.clientAddress = client.remoteAddress ?? '';
     this.retriesLeft = backend.config.retries;
-    this.onClientGone = () => this.close(this.phase === 'queued' ? 'CQ' : 'CC');
-    // Until the pipe takes over, an error or close on the client ends the session wherever it waits.
-    client.on('error', this.onClientGone);
-    client.on('close', this.onClientGone);
+    (client as SessionSocket)[kSession] = this;
+    client.on('error', onClientGone);
+    client.on('close', onClientGone);
+  }
+
+  /** The client went away before the pipe was set up. */
+  clientGone(): void {
+    if (this.phase === 'established' || this.phase === 'closed') return; // the pipe's listeners see it
+    this.close(this.phase === 'queued' ? 'CQ' : 'CC');
+  }
+
+  serverConnected(sock: Socket): void {
+    this.established(sock);
+  }
+
+  serverConnectError(sock: Socket): void {
+    this.connectFailed(sock, false);
   }
 
   start(): void {
@@ -135,8 +164,9 @@ export class Session implements Counted, Queued {
     this.server = sock;
     const connectTimeout = this.backend.config.timeouts.connect;
     if (connectTimeout !== null) this.timer = setTimeout(() => this.connectFailed(sock, true), connectTimeout);
-    sock.once('connect', () => this.established(sock));
-    sock.on('error', () => this.connectFailed(sock, false));
+    (sock as SessionSocket)[kSession] = this;
+    sock.on('connect', onServerConnect);
+    sock.on('error', onServerConnectError);
   }
 
   private connectFailed(sock: Socket, timedOut: boolean): void {
@@ -187,34 +217,35 @@ export class Session implements Counted, Queued {
     if (this.phase !== 'connecting' || this.server !== sock) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    sock.removeAllListeners('error');
+    // onServerConnectError stays: connectFailed() ignores a socket that is no longer connecting.
     this.phase = 'established';
     this.connectMs = Date.now() - this.connectStart;
     this.backend.sessionEstablished(this.srv as Server, Date.now());
     if (this.frontend.config.options.clitcpka) this.client.setKeepAlive(true);
     if (this.backend.config.options.srvtcpka) sock.setKeepAlive(true);
-    this.client.off('error', this.onClientGone);
-    this.client.off('close', this.onClientGone);
     const ft = this.frontend.config.timeouts;
     const bt = this.backend.config.timeouts;
-    this.kill = pipeBoth(
+    this.pipe = pipeBoth(
       this.client,
       sock,
       // haproxy: in TCP mode `timeout tunnel` supersedes the client and server timeouts once connected.
       bt.tunnel !== null
         ? { client: bt.tunnel, server: bt.tunnel, clientFin: ft.clientFin, serverFin: bt.serverFin }
         : { client: ft.client, server: bt.server, clientFin: ft.clientFin, serverFin: bt.serverFin },
-      (how) => {
-        if (this.termination === '--') this.termination = PIPE_TERMINATION[how];
-        this.finish();
-      },
+      this,
     );
+  }
+
+  /** Both sides of the established session have closed. */
+  pipeEnded(how: PipeEnd): void {
+    if (this.termination === '--') this.termination = PIPE_TERMINATION[how];
+    this.finish();
   }
 
   /** Tears the session down from outside (shutdown-sessions, stop). */
   shutdown(): void {
     this.termination = 'KD'; // haproxy: K = killed (admin, shutdown-sessions, stop)
-    if (this.kill) this.kill('server-error');
+    if (this.pipe) this.pipe.kill('server-error');
     else this.close('KD');
   }
 
@@ -224,8 +255,8 @@ export class Session implements Counted, Queued {
     if (this.phase === 'queued') this.backend.unqueue(this);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.client.off('error', this.onClientGone);
-    this.client.off('close', this.onClientGone);
+    this.client.off('error', onClientGone);
+    this.client.off('close', onClientGone);
     this.client.on('error', () => {});
     this.client.destroy();
     if (this.server) {

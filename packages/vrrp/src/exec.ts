@@ -1,6 +1,6 @@
 // Run a helper program (ip, arping, track and notify scripts) without a shell, with a time limit.
 
-import { execFile, spawn } from 'node:child_process';
+import { childProcess } from './builtins.ts';
 
 export interface ExecResult {
   code: number | null;
@@ -12,7 +12,7 @@ export interface ExecResult {
 
 export function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<ExecResult> {
   return new Promise((resolve) => {
-    const child = execFile(
+    const child = childProcess().execFile(
       cmd,
       args,
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8' },
@@ -33,7 +33,7 @@ export function run(cmd: string, args: readonly string[], timeoutMs: number): Pr
 /** Fire and forget (notify scripts): detached from our stdio, errors reported to the callback. */
 export function launch(cmd: string, args: readonly string[], onExit: (code: number | null, err?: Error) => void): void {
   try {
-    const child = spawn(cmd, args, { stdio: 'ignore' });
+    const child = childProcess().spawn(cmd, args, { stdio: 'ignore' });
     child.on('error', (e) => onExit(null, e));
     child.on('exit', (code) => onExit(code));
   } catch (e) {

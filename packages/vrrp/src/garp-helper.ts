@@ -12,7 +12,8 @@
 // `count` times back to back to the broadcast address on that interface and answers "<id> <error text or
 // nothing>\n". If perl is missing or the helper dies, `available` turns false and the caller falls back to arping.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { childProcess } from './builtins.ts';
 import { realtimeArgv } from './realtime.ts';
 
 const HELPER_SCRIPT = `$| = 1;
@@ -71,7 +72,7 @@ export class GarpHelper {
     if (this.child !== undefined) return this.child;
     try {
       const [cmd, args] = realtimeArgv(['perl', '-e', HELPER_SCRIPT]);
-      const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = childProcess().spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       c.stdout.setEncoding('utf8');
       c.stdout.on('data', (d: string) => this.onData(d));
       c.stderr.setEncoding('utf8');

@@ -6,7 +6,8 @@
 // "<id> <shell-quoted command>\n"; the helper evals it and prints "@@<id> <exit code>\n<output>\n@@\n".
 // If the helper is gone, the caller falls back to a direct spawn (exec.ts).
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { childProcess } from './builtins.ts';
 import { run as directRun, type ExecResult } from './exec.ts';
 
 const HELPER_SCRIPT = `while IFS= read -r line; do
@@ -36,7 +37,7 @@ export class ShellHelper {
   private ensure(): ChildProcessWithoutNullStreams | undefined {
     if (this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null) return this.child;
     try {
-      const c = spawn('sh', ['-c', HELPER_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = childProcess().spawn('sh', ['-c', HELPER_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
       c.stdout.setEncoding('utf8');
       c.stdout.on('data', (d: string) => this.onData(d));
       c.stderr.resume();

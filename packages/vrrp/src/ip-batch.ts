@@ -6,7 +6,8 @@
 // request is followed by a sentinel command that always fails (`addr show dev vS<n>`, a device that cannot
 // exist): when its failure shows up, every line before it has run, and the failures in between are ours.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { childProcess } from './builtins.ts';
 import { realtimeArgv } from './realtime.ts';
 
 export const IP_BATCH_TIMEOUT_MS = 5000;
@@ -34,7 +35,7 @@ export class IpBatch {
     try {
       const ns = this.netns === undefined ? [] : ['-n', this.netns];
       const [cmd, args] = realtimeArgv(['ip', ...ns, '-force', '-batch', '-']);
-      const c = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = childProcess().spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       this.line = 0;
       this.buf = '';
       c.stdout.resume();

@@ -3,7 +3,8 @@
 //   GET /instances/<name> -> one instance
 // curl --unix-socket /run/vrrpd.sock http://x/   or   curl http://127.0.0.1:PORT/
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { httpModule } from './builtins.ts';
 import { unlinkSync } from 'node:fs';
 
 export type StatusSource = () => { instances: Record<string, unknown>[] } & Record<string, unknown>;
@@ -14,7 +15,7 @@ export class StatusServer {
   constructor(private readonly source: StatusSource) {}
 
   listen(where: { socket?: string; port?: number; host?: string }): Promise<string> {
-    const server = createServer((req, res) => {
+    const server = httpModule().createServer((req, res) => {
       const body = this.source();
       let out: unknown = body;
       const m = /^\/instances\/([^/?]+)/.exec(req.url ?? '/');
