@@ -85,6 +85,13 @@ describe('matches RabbitMQ 3.10', () => {
     expect(b).toContain('2 count: m=0 c=0');
   });
 
+  it('a connection the broker closed (540 for flow active=false) has lost its exclusive queues once close-ok is sent', async () => {
+    // soak seed 49: Warren deleted them only when the socket had finished closing, so another connection found them
+    const out = await run([qdecl('q0', {}, { c: 1 }), qdecl('q4', {}, { exclusive: true, c: 2 }), { t: 'flow', c: 2, ch: 2, active: false }, count('q4', { c: 1, ch: 1 })]);
+    expect(out).toContain('2 flow: error 540 NOT_IMPLEMENTED - active=false');
+    expect(out).toContain("3 count: error 404 NOT_FOUND - no queue 'q4' in vhost 'VH'");
+  });
+
   it('a new consumer joins the round robin at its tail', async () => {
     const out = await run([qdecl('q2'), pub('', 'q2', 'b5'), consume('q2', 't2', { c: 2, ch: 1 }), consume('q2', 't3'), pub('', 'q2', 'b16'), pub('', 'q2', 'b23')]);
     expect(out).toContain('deliveries c2.1 t2: tag=2 |q2|b16|r=false|{}');

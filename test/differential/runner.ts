@@ -5,7 +5,7 @@
 //     close (these arrive asynchronously and are listed at the end, each list in its own order);
 //   - the management API's view of the vhost's queues, exchanges, bindings and definitions export.
 // Everything that legitimately differs between two runs (vhost name, x-death time, timestamps) is normalised.
-import { AMQPClient, type AMQPBaseClient, type AMQPChannel, type AMQPMessage, type AMQPProperties } from '@cloudamqp/amqp-client';
+import { AMQPClient, type AMQPBaseClient, type AMQPChannel, type AMQPMessage, type AMQPProperties, type AMQPTlsOptions } from '@cloudamqp/amqp-client';
 import type { Args, Op } from './ops.ts';
 
 export interface Target {
@@ -15,6 +15,9 @@ export interface Target {
   /** http://127.0.0.1:PORT */
   readonly mgmtUrl: string;
 }
+
+/** passed to net.connect through the client's TLS options (it spreads them into the connect options) */
+export const NO_DELAY = { noDelay: true } as unknown as AMQPTlsOptions;
 
 /** How long one operation may take before it is written down as a timeout (a confirm that never comes). */
 const OP_TIMEOUT_MS = 5000;
@@ -86,6 +89,7 @@ export function stable(v: unknown): string {
   });
 }
 
+export const PROF: Record<string, number> = {};
 export class Runner {
   private readonly conns: (AMQPBaseClient | null)[] = [null, null, null];
   private readonly chans = new Map<string, ChanState>();
@@ -141,7 +145,9 @@ export class Runner {
   private async conn(c: number): Promise<AMQPBaseClient> {
     const cur = this.conns[c];
     if (cur && !cur.closed) return cur;
-    const conn = await new AMQPClient(`${this.t.amqpUrl}/${encodeURIComponent(this.vhost)}`).connect();
+    // noDelay: without it Nagle holds a write that follows one the broker does not answer (a publish, an ack) until
+    // the broker's delayed ACK, 40 ms, and most of a sequence's time went there
+    const conn = await new AMQPClient(`${this.t.amqpUrl}/${encodeURIComponent(this.vhost)}`, NO_DELAY).connect();
     conn.onerror = (err) => {
       this.stream(`conn c${c}`, `closed: ${this.errorText(err)}`);
     };
@@ -305,6 +311,7 @@ export class Runner {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         let res: string;
+        const tA = performance.now();
         try {
           const r = await withTimeout(this.exec(op), OP_TIMEOUT_MS);
           res = r === 'timeout' ? 'timeout' : r;
@@ -312,11 +319,18 @@ export class Runner {
           res = `error ${this.errorText(err)}`;
         }
         this.lines.push(`${i} ${op.t}: ${res}`);
+        const tB = performance.now();
         await this.settle('ch' in op ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
+        PROF[op.t] = (PROF[op.t] ?? 0) + tB - tA;
+        PROF['settle'] = (PROF['settle'] ?? 0) + performance.now() - tB;
       }
+      const tC = performance.now();
       await this.mgmtView();
+      PROF['mgmtView'] = (PROF['mgmtView'] ?? 0) + performance.now() - tC;
     } finally {
+      const tD = performance.now();
       for (const c of this.conns) if (c && !c.closed) await withTimeout(c.close().catch(() => {}), 2000);
+      PROF['close'] = (PROF['close'] ?? 0) + performance.now() - tD;
     }
     const out = [...this.lines];
     for (const k of [...this.streams.keys()].sort()) for (const l of this.streams.get(k)!) out.push(`${k}: ${l}`);

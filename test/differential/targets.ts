@@ -66,7 +66,7 @@ export async function startWarren(): Promise<RunningTarget> {
 
 /**
  * Starts RabbitMQ with the management plugin. Ports come from `portRange` (default 33100-33999, or
- * $WARREN_DIFF_PORTS "from-to"); the node is named w18-diff-<port>@localhost.
+ * $WARREN_DIFF_PORTS "from-to"); the node is named warren-i18-diff-<port>@localhost.
  */
 export async function startRabbitmq(portRange = process.env['WARREN_DIFF_PORTS'] ?? '33100-33999'): Promise<RunningTarget> {
   // an already running node (AMQP port and management port), e.g. one kept up between soak chunks
@@ -80,7 +80,8 @@ export async function startRabbitmq(portRange = process.env['WARREN_DIFF_PORTS']
   const [from, to] = portRange.split('-').map(Number) as [number, number];
   const base = await freeBlock(from, to);
   const [amqp, http, dist, epmdPort] = [base, base + 1, base + 2, base + 3];
-  const dir = mkdtempSync(join(tmpdir(), 'warren-diff-rabbitmq-'));
+  // in memory when /dev/shm is there: RabbitMQ still syncs before it confirms, but the sync costs nothing
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'warren-i18-diff-rabbitmq-'));
   mkdirSync(join(dir, 'mnesia'));
   mkdirSync(join(dir, 'log'));
   writeFileSync(join(dir, 'enabled_plugins'), '[rabbitmq_management].\n');
@@ -88,7 +89,7 @@ export async function startRabbitmq(portRange = process.env['WARREN_DIFF_PORTS']
     join(dir, 'rabbitmq.conf'),
     [`listeners.tcp.default = 127.0.0.1:${amqp}`, `management.tcp.port = ${http}`, 'management.tcp.ip = 127.0.0.1', 'log.console = false', 'log.file.level = info'].join('\n') + '\n',
   );
-  const node = `w18-diff-${amqp}@localhost`;
+  const node = `warren-i18-diff-${amqp}@localhost`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: dir,
