@@ -5,9 +5,8 @@
 // itself (a race between a consumer's delivery and another connection's operation, a TTL at the edge of its
 // tolerance) the sequence is reported as nondeterministic, not as a difference.
 import { randomBytes } from 'node:crypto';
-import { AMQPClient, type AMQPBaseClient } from '@cloudamqp/amqp-client';
-import { EXCHANGES, QUEUES, generate, type Op } from './ops.ts';
-import { NO_DELAY, Runner, createVhost, deleteVhost, type Target } from './runner.ts';
+import { generate, type Op } from './ops.ts';
+import { Runner, createVhost, deleteVhost, type Target } from './runner.ts';
 
 export interface Outcome {
   /** first differing line, or null */
@@ -18,10 +17,8 @@ export interface Outcome {
 
 /**
  * Vhosts ready for a sequence, per broker. Creating and deleting a vhost costs RabbitMQ more than running a sequence
- * (it starts and stops the vhost's message stores), so a vhost is emptied after its sequence and used again: a
- * sequence can only create the queues and exchanges of the name pools (a binding goes with its queue or exchange, an
- * exclusive queue with its connection), and deleting those leaves the vhost as it was created. If emptying fails (a
- * queue still held exclusively by a connection that did not close in time), the vhost is deleted instead.
+ * (it starts and stops the vhost's message stores), so a vhost is emptied after its sequence (Runner.run, see
+ * emptyVhost) and used again; one that could not be emptied is deleted.
  */
 const idle = new Map<Target, string[]>();
 
@@ -33,30 +30,6 @@ async function takeVhost(t: Target): Promise<string> {
   return vhost;
 }
 
-async function giveBack(t: Target, vhost: string): Promise<void> {
-  if (await emptyVhost(t, vhost)) {
-    let l = idle.get(t);
-    if (!l) idle.set(t, (l = []));
-    l.push(vhost);
-  } else await deleteVhost(t, vhost);
-}
-
-/** Deletes every queue and exchange a sequence can have made; false if one could not be deleted. */
-async function emptyVhost(t: Target, vhost: string): Promise<boolean> {
-  let conn: AMQPBaseClient | null = null;
-  try {
-    conn = await new AMQPClient(`${t.amqpUrl}/${encodeURIComponent(vhost)}`, NO_DELAY).connect();
-    const ch = await conn.channel();
-    for (const q of QUEUES) await ch.queueDelete(q);
-    for (const x of EXCHANGES) await ch.exchangeDelete(x);
-    await conn.close();
-    return true;
-  } catch {
-    if (conn && !conn.closed) await conn.close().catch(() => {});
-    return false;
-  }
-}
-
 /** Deletes the vhosts kept for reuse (at the end of a run). */
 export async function dropVhosts(t: Target): Promise<void> {
   for (const v of idle.get(t)?.splice(0) ?? []) await deleteVhost(t, v);
@@ -64,10 +37,15 @@ export async function dropVhosts(t: Target): Promise<void> {
 
 export async function observe(t: Target, ops: Op[]): Promise<string[]> {
   const vhost = await takeVhost(t);
+  const runner = new Runner(t, vhost);
   try {
-    return await new Runner(t, vhost).run(ops);
+    return await runner.run(ops);
   } finally {
-    await giveBack(t, vhost);
+    if (runner.emptied) {
+      let l = idle.get(t);
+      if (!l) idle.set(t, (l = []));
+      l.push(vhost);
+    } else await deleteVhost(t, vhost);
   }
 }
 

@@ -92,6 +92,19 @@ describe('matches RabbitMQ 3.10', () => {
     expect(out).toContain("3 count: error 404 NOT_FOUND - no queue 'q4' in vhost 'VH'");
   });
 
+  it('immediate=true is refused (540, a connection error) before the exchange is looked up', async () => {
+    // soak seeds 29, 37: Warren closed the channel with 404 for a missing exchange first
+    const out = await run([{ t: 'pub', ...C, x: 'x0', rk: 'a', body: 'b', props: {}, mandatory: false, immediate: true }, count('q0', { c: 1, ch: 1 })]);
+    expect(out).toContain('conn c0: closed: 540 connection closed: NOT_IMPLEMENTED - immediate=true');
+    expect(out.some((l) => l.includes('no exchange'))).toBe(false);
+  });
+
+  it('an unknown x-queue-mode is named in RabbitMQ\'s words', async () => {
+    // soak seeds 45, 56, 65: Warren said invalid_queue_mode
+    const out = await run([qdecl('q2', { 'x-queue-mode': 'eager' })]);
+    expect(out).toContain(`0 qdecl: error 406 PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue 'q2' in vhost 'VH': "unsupported queue mode 'eager'"`);
+  });
+
   it('a new consumer joins the round robin at its tail', async () => {
     const out = await run([qdecl('q2'), pub('', 'q2', 'b5'), consume('q2', 't2', { c: 2, ch: 1 }), consume('q2', 't3'), pub('', 'q2', 'b16'), pub('', 'q2', 'b23')]);
     expect(out).toContain('deliveries c2.1 t2: tag=2 |q2|b16|r=false|{}');

@@ -6,7 +6,7 @@
 //   - the management API's view of the vhost's queues, exchanges, bindings and definitions export.
 // Everything that legitimately differs between two runs (vhost name, x-death time, timestamps) is normalised.
 import { AMQPClient, type AMQPBaseClient, type AMQPChannel, type AMQPMessage, type AMQPProperties, type AMQPTlsOptions } from '@cloudamqp/amqp-client';
-import type { Args, Op } from './ops.ts';
+import { EXCHANGES, QUEUES, type Args, type Op } from './ops.ts';
 
 export interface Target {
   readonly name: string;
@@ -90,7 +90,33 @@ export function stable(v: unknown): string {
 }
 
 export const PROF: Record<string, number> = {};
+
+/** operations the broker does not answer */
+const UNANSWERED = new Set<Op['t']>(['pub', 'ack', 'nack', 'reject']);
+
+/**
+ * Deletes every queue and exchange a sequence can have made (a binding goes with its queue or exchange), on `conn` if
+ * it is given and open, then closes the connection; false if something could not be deleted (a queue still held
+ * exclusively by a connection that did not close in time). What is left is the vhost as it was created.
+ */
+export async function emptyVhost(t: Target, vhost: string, conn?: AMQPBaseClient): Promise<boolean> {
+  let c: AMQPBaseClient | null = null;
+  try {
+    c = conn && !conn.closed ? conn : await new AMQPClient(`${t.amqpUrl}/${encodeURIComponent(vhost)}`, NO_DELAY).connect();
+    const ch = await c.channel();
+    for (const q of QUEUES) await ch.queueDelete(q);
+    for (const x of EXCHANGES) await ch.exchangeDelete(x);
+    await c.close();
+    return true;
+  } catch {
+    if (c && !c.closed) await c.close().catch(() => {});
+    return false;
+  }
+}
+
 export class Runner {
+  /** whether the vhost was emptied after the run (and so can be used again) */
+  emptied = false;
   private readonly conns: (AMQPBaseClient | null)[] = [null, null, null];
   private readonly chans = new Map<string, ChanState>();
   private readonly lines: string[] = [];
@@ -173,15 +199,19 @@ export class Runner {
   }
 
   /**
-   * A round trip on the channel just used and on every channel with consumers, so what the last operation caused
-   * (deliveries, an asynchronous channel close) has arrived before the next one.
+   * A round trip on the channel just used if the broker does not answer the operation (a publish, an ack: an error it
+   * causes closes the channel asynchronously), and on every channel with consumers, so what the last operation caused
+   * (deliveries, a cancel, an asynchronous channel close) has arrived before the next one. An answered operation's
+   * reply is that round trip already. The channels are settled side by side.
    */
   private async settle(last: ChanState | undefined): Promise<void> {
+    const trips: Promise<unknown>[] = [];
     for (const st of this.chans.values()) {
       if (st.ch.closed || st.ch.connection.closed) continue;
       if (st !== last && st.ch.consumers.size === 0) continue;
-      await withTimeout(st.ch.exchangeDeclare('amq.direct', 'direct', { passive: true }).catch(() => {}), OP_TIMEOUT_MS);
+      trips.push(withTimeout(st.ch.exchangeDeclare('amq.direct', 'direct', { passive: true }).catch(() => {}), OP_TIMEOUT_MS));
     }
+    await Promise.all(trips);
   }
 
   private settleTag(st: ChanState, which: number, multiple: boolean): number | null {
@@ -228,7 +258,7 @@ export class Runner {
         await ch.exchangeUnbind(op.dst, op.src, op.rk, op.args);
         return 'ok';
       case 'pub': {
-        const seq = await ch.basicPublish(op.x, op.rk, op.body, op.props as AMQPProperties, op.mandatory);
+        const seq = await ch.basicPublish(op.x, op.rk, op.body, op.props as AMQPProperties, op.mandatory, op.immediate ?? false);
         return st.confirm ? `confirmed ${seq}` : 'sent';
       }
       case 'get': {
@@ -274,7 +304,7 @@ export class Runner {
         st.unacked.length = 0;
         return 'ok';
       case 'qos':
-        await ch.basicQos(op.count, 0, op.global);
+        await ch.basicQos(op.count, op.size ?? 0, op.global);
         return 'ok';
       case 'tx':
         if (op.what === 'select') await ch.txSelect();
@@ -320,7 +350,7 @@ export class Runner {
         }
         this.lines.push(`${i} ${op.t}: ${res}`);
         const tB = performance.now();
-        await this.settle('ch' in op ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
+        await this.settle('ch' in op && UNANSWERED.has(op.t) ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
         PROF[op.t] = (PROF[op.t] ?? 0) + tB - tA;
         PROF['settle'] = (PROF['settle'] ?? 0) + performance.now() - tB;
       }
@@ -329,7 +359,11 @@ export class Runner {
       PROF['mgmtView'] = (PROF['mgmtView'] ?? 0) + performance.now() - tC;
     } finally {
       const tD = performance.now();
-      for (const c of this.conns) if (c && !c.closed) await withTimeout(c.close().catch(() => {}), 2000);
+      // every connection but one is closed (with them their exclusive queues); the last one empties the vhost
+      const open = this.conns.filter((c): c is AMQPBaseClient => c !== null && !c.closed);
+      const keep = open.pop();
+      for (const c of open) await withTimeout(c.close().catch(() => {}), 2000);
+      this.emptied = (await withTimeout(emptyVhost(this.t, this.vhost, keep), OP_TIMEOUT_MS)) === true;
       PROF['close'] = (PROF['close'] ?? 0) + performance.now() - tD;
     }
     const out = [...this.lines];

@@ -693,7 +693,7 @@ function validateQueueArgs(queue: string, vhost: string, args: FieldTable): void
   const o = strArg('x-overflow');
   if (o !== undefined && !['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(o)) throw bad('x-overflow', 'invalid_overflow');
   const m = strArg('x-queue-mode');
-  if (m !== undefined && m !== 'default' && m !== 'lazy') throw bad('x-queue-mode', 'invalid_queue_mode');
+  if (m !== undefined && m !== 'default' && m !== 'lazy') throw bad('x-queue-mode', `"unsupported queue mode '${m}'"`);
   const sac = args['x-single-active-consumer'];
   if (sac !== undefined && typeof sac !== 'boolean') throw bad('x-single-active-consumer', `{unacceptable_type,${fieldType(sac)}}`);
   const t = args['x-queue-type'];
