@@ -105,6 +105,18 @@ describe('matches RabbitMQ 3.10', () => {
     expect(out).toContain(`0 qdecl: error 406 PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue 'q2' in vhost 'VH': "unsupported queue mode 'eager'"`);
   });
 
+  it('a message returned unroutable has lost its BCC header, as a delivered one', async () => {
+    // soak seeds 110033, 110118, 200093 and more: Warren returned it with BCC
+    const out = await run([{ t: 'pub', ...C, x: 'amq.topic', rk: 'q2', body: 'b19', props: { headers: { BCC: ['b'], h1: 'a' } }, mandatory: true }]);
+    expect(out).toContain('returns c0.1: 312 NO_ROUTE amq.topic|q2|b19|r=false|{"headers":{"h1":"a"}}');
+  });
+
+  it('x-queue-type classic and no x-queue-type are equivalent on redeclare, both ways', async () => {
+    // soak seed 110359: Warren refused with 406 inequivalent arg 'x-queue-type'
+    const out = await run([qdecl('q1'), qdecl('q1', { 'x-queue-type': 'classic' }), qdecl('q2', { 'x-queue-type': 'classic' }), qdecl('q2')]);
+    expect(out.slice(0, 4)).toEqual(['0 qdecl: m=0 c=0', '1 qdecl: m=0 c=0', '2 qdecl: m=0 c=0', '3 qdecl: m=0 c=0']);
+  });
+
   it('a new consumer joins the round robin at its tail', async () => {
     const out = await run([qdecl('q2'), pub('', 'q2', 'b5'), consume('q2', 't2', { c: 2, ch: 1 }), consume('q2', 't3'), pub('', 'q2', 'b16'), pub('', 'q2', 'b23')]);
     expect(out).toContain('deliveries c2.1 t2: tag=2 |q2|b16|r=false|{}');

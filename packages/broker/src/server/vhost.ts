@@ -385,8 +385,8 @@ export class VHost implements QueueHost {
     const dests = this.destinations;
     dests.clear();
     this.collect(exchange, msg, dests);
-    if (dests.size === 0) return;
-    // RabbitMQ removes BCC from what recipients get (a blind copy); routing has used it by now
+    // RabbitMQ removes BCC from what recipients get (a blind copy), and from a message returned unroutable too;
+    // routing has used it by now
     const h = msg.properties.headers;
     if (h !== undefined && h['BCC'] !== undefined) {
       const headers = { ...h };
@@ -394,6 +394,7 @@ export class VHost implements QueueHost {
       msg.properties = { ...msg.properties, headers };
       msg.rawProperties = null;
     }
+    if (dests.size === 0) return;
     const persistent = msg.properties.deliveryMode === 2;
     if (dests.has(REPLY_DESTINATION)) {
       dests.delete(REPLY_DESTINATION);
@@ -632,8 +633,13 @@ const EXCHANGE_EQUIVALENCE_ARGS = ['alternate-exchange'];
  */
 function assertArgsEquivalent(what: string, current: FieldTable, given: FieldTable, keys: readonly string[]): void {
   for (const k of keys) {
-    const a = given[k];
-    const b = current[k];
+    let a = given[k];
+    let b = current[k];
+    // RabbitMQ 3.10 takes a missing x-queue-type as the default, classic: the two are equivalent
+    if (k === 'x-queue-type') {
+      if (a === undefined) a = 'classic';
+      if (b === undefined) b = 'classic';
+    }
     if (a === undefined && b === undefined) continue;
     if (a !== undefined && b !== undefined) {
       if (sameValue(a, b)) continue;
