@@ -1,4 +1,4 @@
-// npm run differential -- --seeds N [--from S] [--length L] [--no-shrink] [--parallel P] | --show SEED | --serve-rabbitmq
+// npm run differential -- --seeds N [--from S] [--length L] [--no-shrink] [--parallel P] | --list S1,S2,... | --show SEED | --serve-rabbitmq
 // Runs N generated sequences against Warren (embedded) and a private RabbitMQ 3.10, prints every stable difference as
 // a minimal ready-to-paste test, and ends with the figures (sequences run, rate, differences, nondeterministic seeds).
 import { dropVhosts, soak } from './differ.ts';
@@ -36,7 +36,10 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   let code = 0;
   try {
-    const r = await soak(warren, rabbit, from, seeds, { length, log: (s) => console.log(s), shrinkDiffs: !process.argv.includes('--no-shrink'), parallel: arg('parallel', 4) });
+    // --list 5,17,23: those seeds only (e.g. a soak's differing seeds again, after a fix)
+    const li = process.argv.indexOf('--list');
+    const list = li >= 0 ? process.argv[li + 1]!.split(/[ ,]+/).filter((x) => x !== '').map(Number) : undefined;
+    const r = await soak(warren, rabbit, from, seeds, { ...(list ? { seeds: [...list] } : {}), length, log: (s) => console.log(s), shrinkDiffs: !process.argv.includes('--no-shrink'), parallel: arg('parallel', 4) });
     const s = (Date.now() - t0) / 1000;
     if (process.env['DIFF_PROF']) console.log(Object.fromEntries(Object.entries((await import('./runner.ts')).PROF).map(([k, v]) => [k, Math.round(v / r.ran / 2)])));
     console.log(`ran ${r.ran} sequences (seeds ${from}..${from + seeds - 1}, ${length} operations each) in ${s.toFixed(0)} s (${(r.ran / s).toFixed(2)}/s): ${r.differences.length} differences, ${r.nondeterministic.length} nondeterministic`);

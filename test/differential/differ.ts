@@ -114,13 +114,14 @@ export interface SoakResult {
 }
 
 /** Runs seeds [from, from + count); shrinks and prints every stable difference. */
-export async function soak(warren: Target, rabbit: Target, from: number, count: number, o: { length?: number; log?: (s: string) => void; shrinkDiffs?: boolean; parallel?: number } = {}): Promise<SoakResult> {
+export async function soak(warren: Target, rabbit: Target, from: number, count: number, o: { length?: number; log?: (s: string) => void; shrinkDiffs?: boolean; parallel?: number; seeds?: number[] } = {}): Promise<SoakResult> {
   const log = o.log ?? (() => {});
   const res: SoakResult = { ran: 0, differences: [], nondeterministic: [] };
   let next = from;
   // sequences run side by side in vhosts of their own: the brokers and the client mostly wait on each other
   const worker = async (): Promise<void> => {
-    while (next < from + count) await one(next++);
+    if (o.seeds !== undefined) while (o.seeds.length > 0) await one(o.seeds.shift()!);
+    else while (next < from + count) await one(next++);
   };
   const one = async (seed: number): Promise<void> => {
     const ops = generate(seed, o.length ?? 30);

@@ -117,6 +117,14 @@ describe('matches RabbitMQ 3.10', () => {
     expect(out.slice(0, 4)).toEqual(['0 qdecl: m=0 c=0', '1 qdecl: m=0 c=0', '2 qdecl: m=0 c=0', '3 qdecl: m=0 c=0']);
   });
 
+  it('a message of a TTL 0 queue handed straight to a consumer keeps its expiry: requeued, it is gone', async () => {
+    // soak seed 200429: Warren delivered it again to the queue's other consumer
+    const consumeAck = (q: string, tag: string, c = C): Op => ({ t: 'consume', ...c, q, tag, noAck: false, exclusive: false, args: {} });
+    const out = await run([qdecl('q4', { 'x-message-ttl': 0 }), consumeAck('q4', 't0'), pub('', 'q4', 'b1'), consumeAck('q4', 't1', { c: 1, ch: 1 }), { t: 'nack', ...C, which: 0, multiple: false, requeue: true }, count('q4', { c: 2, ch: 1 })]);
+    expect(out).toContain('5 count: m=0 c=2');
+    expect(out.filter((l) => l.startsWith('deliveries'))).toEqual(['deliveries c0.1 t0: tag=1 |q4|b1|r=false|{}']);
+  });
+
   it('a new consumer joins the round robin at its tail', async () => {
     const out = await run([qdecl('q2'), pub('', 'q2', 'b5'), consume('q2', 't2', { c: 2, ch: 1 }), consume('q2', 't3'), pub('', 'q2', 'b16'), pub('', 'q2', 'b23')]);
     expect(out).toContain('deliveries c2.1 t2: tag=2 |q2|b16|r=false|{}');
