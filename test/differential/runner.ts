@@ -125,7 +125,11 @@ export class Runner {
   private readonly t: Target;
   private readonly vhost: string;
 
-  constructor(t: Target, vhost: string) {
+  /** a pause after every operation (see differ.ts's stableDiff), 0 for none */
+  private readonly paceMs: number;
+
+  constructor(t: Target, vhost: string, paceMs = 0) {
+    this.paceMs = paceMs;
     this.t = t;
     this.vhost = vhost;
   }
@@ -351,6 +355,10 @@ export class Runner {
         this.lines.push(`${i} ${op.t}: ${res}`);
         const tB = performance.now();
         await this.settle('ch' in op && UNANSWERED.has(op.t) ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
+        if (this.paceMs > 0) {
+          await new Promise((r) => setTimeout(r, this.paceMs));
+          await this.settle(undefined);
+        }
         PROF[op.t] = (PROF[op.t] ?? 0) + tB - tA;
         PROF['settle'] = (PROF['settle'] ?? 0) + performance.now() - tB;
       }
