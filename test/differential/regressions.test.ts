@@ -125,6 +125,30 @@ describe('matches RabbitMQ 3.10', () => {
     expect(out.filter((l) => l.startsWith('deliveries'))).toEqual(['deliveries c0.1 t0: tag=1 |q4|b1|r=false|{}']);
   });
 
+  it('a dead letter keeps its CC header and goes to every key it was published with, unless a dead-letter routing key replaces them', async () => {
+    // soak seed 202282: Warren removed CC always, so a queue named in CC did not get the dead letter
+    const out = await run([
+      qdecl('q4', { 'x-dead-letter-exchange': '' }),
+      qdecl('q2'),
+      pub('', 'q4', 'b22', { headers: { CC: ['q2'] } }),
+      { t: 'get', ...C, q: 'q4', noAck: false },
+      { t: 'nack', ...C, which: 0, multiple: false, requeue: false },
+      count('q2'),
+      { t: 'get', ...C, q: 'q4', noAck: true },
+      qdecl('q1', { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'q3' }),
+      qdecl('q3'),
+      pub('', 'q1', 'b23', { headers: { CC: ['q2'] } }),
+      { t: 'get', ...C, q: 'q1', noAck: false },
+      { t: 'reject', ...C, which: 0, requeue: false },
+      { t: 'get', ...C, q: 'q3', noAck: true },
+      count('q2', C),
+    ]);
+    expect(out).toContain('5 count: m=2 c=0');
+    expect(out.find((l) => l.startsWith('6 get:'))).toContain('"headers":{"CC":["q2"],"x-death":[{"count":1,"exchange":"","queue":"q4","reason":"rejected","routing-keys":["q4","q2"]}]');
+    expect(out.find((l) => l.startsWith('12 get:'))).toContain('|q3|b23|r=false|{"headers":{"x-death":[{"count":1,"exchange":"","queue":"q1","reason":"rejected","routing-keys":["q1","q2"]}]');
+    expect(out).toContain('13 count: m=3 c=0');
+  });
+
   it('a new consumer joins the round robin at its tail', async () => {
     const out = await run([qdecl('q2'), pub('', 'q2', 'b5'), consume('q2', 't2', { c: 2, ch: 1 }), consume('q2', 't3'), pub('', 'q2', 'b16'), pub('', 'q2', 'b23')]);
     expect(out).toContain('deliveries c2.1 t2: tag=2 |q2|b16|r=false|{}');

@@ -515,7 +515,9 @@ export class VHost implements QueueHost {
       headers['x-first-death-queue'] = queue.name;
       headers['x-first-death-exchange'] = msg.exchange;
     }
-    delete headers['CC'];
+    // RabbitMQ (rabbit_dead_letter:make_msg): a dead-letter routing key replaces the message's keys, CC's with them;
+    // without one the dead letter keeps its CC header and goes to every key it was published with
+    if (routingKey !== undefined) delete headers['CC'];
     delete headers['BCC'];
     const props = { ...msg.properties, headers };
     delete props.expiration;
