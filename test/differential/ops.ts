@@ -14,6 +14,9 @@ export interface Props {
   deliveryMode?: number;
   priority?: number;
   correlationId?: string;
+  replyTo?: string;
+  appId?: string;
+  userId?: string;
   expiration?: string;
   messageId?: string;
   type?: string;
@@ -30,7 +33,7 @@ export type Op =
   | ({ t: 'xdecl'; x: string; type: string; durable: boolean; autoDelete: boolean; internal: boolean; passive: boolean; args: Args } & Ch)
   | ({ t: 'qbind' | 'qunbind'; q: string; x: string; rk: string; args: Args } & Ch)
   | ({ t: 'xbind' | 'xunbind'; dst: string; src: string; rk: string; args: Args } & Ch)
-  | ({ t: 'pub'; x: string; rk: string; body: string; props: Props; mandatory: boolean } & Ch)
+  | ({ t: 'pub'; x: string; rk: string; body: string; props: Props; mandatory: boolean; immediate?: boolean } & Ch)
   | ({ t: 'get'; q: string; noAck: boolean } & Ch)
   | ({ t: 'consume'; q: string; tag: string; noAck: boolean; exclusive: boolean; args: Args } & Ch)
   | ({ t: 'cancel'; tag: string } & Ch)
@@ -38,7 +41,7 @@ export type Op =
   | ({ t: 'nack'; which: number; multiple: boolean; requeue: boolean } & Ch)
   | ({ t: 'reject'; which: number; requeue: boolean } & Ch)
   | ({ t: 'recover'; requeue: boolean } & Ch)
-  | ({ t: 'qos'; count: number; global: boolean } & Ch)
+  | ({ t: 'qos'; count: number; global: boolean; size?: number } & Ch)
   | ({ t: 'tx'; what: 'select' | 'commit' | 'rollback' } & Ch)
   | ({ t: 'confirm' } & Ch)
   | ({ t: 'flow'; active: boolean } & Ch)
@@ -93,9 +96,13 @@ function queueArgs(r: Rng): Args {
   if (r.chance(0.15)) a['x-max-priority'] = r.pick([1, 5, 10]);
   if (r.chance(0.1)) a['x-single-active-consumer'] = r.chance(0.8);
   if (r.chance(0.05)) a['x-queue-mode'] = r.pick(['lazy', 'default']);
+  if (r.chance(0.03)) a['x-queue-type'] = 'classic';
   // deliberate errors: a value of the wrong type or out of range
   if (r.chance(0.03)) a[r.pick(['x-max-length', 'x-message-ttl', 'x-expires'])] = r.pick([-1, 'ten']);
   if (r.chance(0.02)) a['x-overflow'] = 'sometimes';
+  if (r.chance(0.01)) a['x-max-priority'] = r.pick([256, -1]);
+  if (r.chance(0.01)) a['x-queue-mode'] = 'eager';
+  if (r.chance(0.01)) a['x-single-active-consumer'] = 'yes';
   return a;
 }
 
@@ -114,6 +121,7 @@ function props(r: Rng, i: number): Props {
     if (r.chance(0.7)) h['h1'] = r.pick(['a', 'b']);
     if (r.chance(0.5)) h['h2'] = r.pick([1, 2]);
     if (r.chance(0.1)) h['CC'] = [r.pick(KEYS)];
+    if (r.chance(0.05)) h['BCC'] = [r.pick(KEYS)];
     p.headers = h;
   }
   if (r.chance(0.3)) p.deliveryMode = r.pick([1, 2]);
@@ -121,6 +129,11 @@ function props(r: Rng, i: number): Props {
   if (r.chance(0.2)) p.expiration = r.pick(['0', '60000', '150']);
   if (r.chance(0.2)) p.messageId = `m${i}`;
   if (r.chance(0.1)) p.correlationId = 'corr';
+  if (r.chance(0.05)) p.replyTo = r.pick(['q0', 'amq.rabbitmq.reply-to']);
+  if (r.chance(0.05)) p.appId = 'app';
+  if (r.chance(0.05)) p.type = 'kind';
+  // user_id must name the connection's user (guest): another is refused (406)
+  if (r.chance(0.04)) p.userId = r.pick(['guest', 'guest', 'mallory']);
   return p;
 }
 
@@ -149,7 +162,7 @@ export function generate(seed: number, length = 30): Op[] {
       ops.push({ t: r.chance(0.85) ? 'xbind' : 'xunbind', ...c, dst: r.pick(EXCHANGES), src: anyExchange(), rk: r.pick(KEYS), args: r.chance(0.3) ? headersArgs(r) : {} });
     } else if (w < 55) {
       const x = anyExchange();
-      ops.push({ t: 'pub', ...c, x, rk: x === '' ? r.pick(QUEUES) : r.pick(KEYS), body: `b${i}${r.chance(0.2) ? 'x'.repeat(r.int(30)) : ''}`, props: props(r, i), mandatory: r.chance(0.3) });
+      ops.push({ t: 'pub', ...c, x, rk: x === '' ? r.pick(QUEUES) : r.pick(KEYS), body: `b${i}${r.chance(0.2) ? 'x'.repeat(r.int(30)) : ''}`, props: props(r, i), mandatory: r.chance(0.3), ...(r.chance(0.01) ? { immediate: true } : {}) });
     } else if (w < 60) {
       ops.push({ t: 'get', ...c, q: r.pick(QUEUES), noAck: r.chance(0.4) });
     } else if (w < 66) {
@@ -163,9 +176,9 @@ export function generate(seed: number, length = 30): Op[] {
     } else if (w < 79) {
       ops.push({ t: 'reject', ...c, which: r.int(3), requeue: r.chance(0.5) });
     } else if (w < 80) {
-      ops.push({ t: 'recover', ...c, requeue: true });
+      ops.push({ t: 'recover', ...c, requeue: r.chance(0.85) });
     } else if (w < 82) {
-      ops.push({ t: 'qos', ...c, count: r.int(4), global: r.chance(0.3) });
+      ops.push({ t: 'qos', ...c, count: r.int(4), global: r.chance(0.3), ...(r.chance(0.05) ? { size: 1000 } : {}) });
     } else if (w < 84) {
       ops.push({ t: 'tx', ...c, what: r.pick(['select', 'select', 'commit', 'rollback'] as const) });
     } else if (w < 86) {

@@ -85,6 +85,70 @@ describe('matches RabbitMQ 3.10', () => {
     expect(b).toContain('2 count: m=0 c=0');
   });
 
+  it('a connection the broker closed (540 for flow active=false) has lost its exclusive queues once close-ok is sent', async () => {
+    // soak seed 49: Warren deleted them only when the socket had finished closing, so another connection found them
+    const out = await run([qdecl('q0', {}, { c: 1 }), qdecl('q4', {}, { exclusive: true, c: 2 }), { t: 'flow', c: 2, ch: 2, active: false }, count('q4', { c: 1, ch: 1 })]);
+    expect(out).toContain('2 flow: error 540 NOT_IMPLEMENTED - active=false');
+    expect(out).toContain("3 count: error 404 NOT_FOUND - no queue 'q4' in vhost 'VH'");
+  });
+
+  it('immediate=true is refused (540, a connection error) before the exchange is looked up', async () => {
+    // soak seeds 29, 37: Warren closed the channel with 404 for a missing exchange first
+    const out = await run([{ t: 'pub', ...C, x: 'x0', rk: 'a', body: 'b', props: {}, mandatory: false, immediate: true }, count('q0', { c: 1, ch: 1 })]);
+    expect(out).toContain('conn c0: closed: 540 connection closed: NOT_IMPLEMENTED - immediate=true');
+    expect(out.some((l) => l.includes('no exchange'))).toBe(false);
+  });
+
+  it('an unknown x-queue-mode is named in RabbitMQ\'s words', async () => {
+    // soak seeds 45, 56, 65: Warren said invalid_queue_mode
+    const out = await run([qdecl('q2', { 'x-queue-mode': 'eager' })]);
+    expect(out).toContain(`0 qdecl: error 406 PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue 'q2' in vhost 'VH': "unsupported queue mode 'eager'"`);
+  });
+
+  it('a message returned unroutable has lost its BCC header, as a delivered one', async () => {
+    // soak seeds 110033, 110118, 200093 and more: Warren returned it with BCC
+    const out = await run([{ t: 'pub', ...C, x: 'amq.topic', rk: 'q2', body: 'b19', props: { headers: { BCC: ['b'], h1: 'a' } }, mandatory: true }]);
+    expect(out).toContain('returns c0.1: 312 NO_ROUTE amq.topic|q2|b19|r=false|{"headers":{"h1":"a"}}');
+  });
+
+  it('x-queue-type classic and no x-queue-type are equivalent on redeclare, both ways', async () => {
+    // soak seed 110359: Warren refused with 406 inequivalent arg 'x-queue-type'
+    const out = await run([qdecl('q1'), qdecl('q1', { 'x-queue-type': 'classic' }), qdecl('q2', { 'x-queue-type': 'classic' }), qdecl('q2')]);
+    expect(out.slice(0, 4)).toEqual(['0 qdecl: m=0 c=0', '1 qdecl: m=0 c=0', '2 qdecl: m=0 c=0', '3 qdecl: m=0 c=0']);
+  });
+
+  it('a message of a TTL 0 queue handed straight to a consumer keeps its expiry: requeued, it is gone', async () => {
+    // soak seed 200429: Warren delivered it again to the queue's other consumer
+    const consumeAck = (q: string, tag: string, c = C): Op => ({ t: 'consume', ...c, q, tag, noAck: false, exclusive: false, args: {} });
+    const out = await run([qdecl('q4', { 'x-message-ttl': 0 }), consumeAck('q4', 't0'), pub('', 'q4', 'b1'), consumeAck('q4', 't1', { c: 1, ch: 1 }), { t: 'nack', ...C, which: 0, multiple: false, requeue: true }, count('q4', { c: 2, ch: 1 })]);
+    expect(out).toContain('5 count: m=0 c=2');
+    expect(out.filter((l) => l.startsWith('deliveries'))).toEqual(['deliveries c0.1 t0: tag=1 |q4|b1|r=false|{}']);
+  });
+
+  it('a dead letter keeps its CC header and goes to every key it was published with, unless a dead-letter routing key replaces them', async () => {
+    // soak seed 202282: Warren removed CC always, so a queue named in CC did not get the dead letter
+    const out = await run([
+      qdecl('q4', { 'x-dead-letter-exchange': '' }),
+      qdecl('q2'),
+      pub('', 'q4', 'b22', { headers: { CC: ['q2'] } }),
+      { t: 'get', ...C, q: 'q4', noAck: false },
+      { t: 'nack', ...C, which: 0, multiple: false, requeue: false },
+      count('q2'),
+      { t: 'get', ...C, q: 'q4', noAck: true },
+      qdecl('q1', { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'q3' }),
+      qdecl('q3'),
+      pub('', 'q1', 'b23', { headers: { CC: ['q2'] } }),
+      { t: 'get', ...C, q: 'q1', noAck: false },
+      { t: 'reject', ...C, which: 0, requeue: false },
+      { t: 'get', ...C, q: 'q3', noAck: true },
+      count('q2', C),
+    ]);
+    expect(out).toContain('5 count: m=2 c=0');
+    expect(out.find((l) => l.startsWith('6 get:'))).toContain('"headers":{"CC":["q2"],"x-death":[{"count":1,"exchange":"","queue":"q4","reason":"rejected","routing-keys":["q4","q2"]}]');
+    expect(out.find((l) => l.startsWith('12 get:'))).toContain('|q3|b23|r=false|{"headers":{"x-death":[{"count":1,"exchange":"","queue":"q1","reason":"rejected","routing-keys":["q1","q2"]}]');
+    expect(out).toContain('13 count: m=3 c=0');
+  });
+
   it('a new consumer joins the round robin at its tail', async () => {
     const out = await run([qdecl('q2'), pub('', 'q2', 'b5'), consume('q2', 't2', { c: 2, ch: 1 }), consume('q2', 't3'), pub('', 'q2', 'b16'), pub('', 'q2', 'b23')]);
     expect(out).toContain('deliveries c2.1 t2: tag=2 |q2|b16|r=false|{}');

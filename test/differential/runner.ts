@@ -5,8 +5,8 @@
 //     close (these arrive asynchronously and are listed at the end, each list in its own order);
 //   - the management API's view of the vhost's queues, exchanges, bindings and definitions export.
 // Everything that legitimately differs between two runs (vhost name, x-death time, timestamps) is normalised.
-import { AMQPClient, type AMQPBaseClient, type AMQPChannel, type AMQPMessage, type AMQPProperties } from '@cloudamqp/amqp-client';
-import type { Args, Op } from './ops.ts';
+import { AMQPClient, type AMQPBaseClient, type AMQPChannel, type AMQPMessage, type AMQPProperties, type AMQPTlsOptions } from '@cloudamqp/amqp-client';
+import { EXCHANGES, QUEUES, type Args, type Op } from './ops.ts';
 
 export interface Target {
   readonly name: string;
@@ -15,6 +15,9 @@ export interface Target {
   /** http://127.0.0.1:PORT */
   readonly mgmtUrl: string;
 }
+
+/** passed to net.connect through the client's TLS options (it spreads them into the connect options) */
+export const NO_DELAY = { noDelay: true } as unknown as AMQPTlsOptions;
 
 /** How long one operation may take before it is written down as a timeout (a confirm that never comes). */
 const OP_TIMEOUT_MS = 5000;
@@ -86,7 +89,34 @@ export function stable(v: unknown): string {
   });
 }
 
+export const PROF: Record<string, number> = {};
+
+/** operations the broker does not answer */
+const UNANSWERED = new Set<Op['t']>(['pub', 'ack', 'nack', 'reject']);
+
+/**
+ * Deletes every queue and exchange a sequence can have made (a binding goes with its queue or exchange), on `conn` if
+ * it is given and open, then closes the connection; false if something could not be deleted (a queue still held
+ * exclusively by a connection that did not close in time). What is left is the vhost as it was created.
+ */
+export async function emptyVhost(t: Target, vhost: string, conn?: AMQPBaseClient): Promise<boolean> {
+  let c: AMQPBaseClient | null = null;
+  try {
+    c = conn && !conn.closed ? conn : await new AMQPClient(`${t.amqpUrl}/${encodeURIComponent(vhost)}`, NO_DELAY).connect();
+    const ch = await c.channel();
+    for (const q of QUEUES) await ch.queueDelete(q);
+    for (const x of EXCHANGES) await ch.exchangeDelete(x);
+    await c.close();
+    return true;
+  } catch {
+    if (c && !c.closed) await c.close().catch(() => {});
+    return false;
+  }
+}
+
 export class Runner {
+  /** whether the vhost was emptied after the run (and so can be used again) */
+  emptied = false;
   private readonly conns: (AMQPBaseClient | null)[] = [null, null, null];
   private readonly chans = new Map<string, ChanState>();
   private readonly lines: string[] = [];
@@ -95,7 +125,11 @@ export class Runner {
   private readonly t: Target;
   private readonly vhost: string;
 
-  constructor(t: Target, vhost: string) {
+  /** a pause after every operation (see differ.ts's stableDiff), 0 for none */
+  private readonly paceMs: number;
+
+  constructor(t: Target, vhost: string, paceMs = 0) {
+    this.paceMs = paceMs;
     this.t = t;
     this.vhost = vhost;
   }
@@ -141,7 +175,9 @@ export class Runner {
   private async conn(c: number): Promise<AMQPBaseClient> {
     const cur = this.conns[c];
     if (cur && !cur.closed) return cur;
-    const conn = await new AMQPClient(`${this.t.amqpUrl}/${encodeURIComponent(this.vhost)}`).connect();
+    // noDelay: without it Nagle holds a write that follows one the broker does not answer (a publish, an ack) until
+    // the broker's delayed ACK, 40 ms, and most of a sequence's time went there
+    const conn = await new AMQPClient(`${this.t.amqpUrl}/${encodeURIComponent(this.vhost)}`, NO_DELAY).connect();
     conn.onerror = (err) => {
       this.stream(`conn c${c}`, `closed: ${this.errorText(err)}`);
     };
@@ -167,15 +203,19 @@ export class Runner {
   }
 
   /**
-   * A round trip on the channel just used and on every channel with consumers, so what the last operation caused
-   * (deliveries, an asynchronous channel close) has arrived before the next one.
+   * A round trip on the channel just used if the broker does not answer the operation (a publish, an ack: an error it
+   * causes closes the channel asynchronously), and on every channel with consumers, so what the last operation caused
+   * (deliveries, a cancel, an asynchronous channel close) has arrived before the next one. An answered operation's
+   * reply is that round trip already. The channels are settled side by side.
    */
   private async settle(last: ChanState | undefined): Promise<void> {
+    const trips: Promise<unknown>[] = [];
     for (const st of this.chans.values()) {
       if (st.ch.closed || st.ch.connection.closed) continue;
       if (st !== last && st.ch.consumers.size === 0) continue;
-      await withTimeout(st.ch.exchangeDeclare('amq.direct', 'direct', { passive: true }).catch(() => {}), OP_TIMEOUT_MS);
+      trips.push(withTimeout(st.ch.exchangeDeclare('amq.direct', 'direct', { passive: true }).catch(() => {}), OP_TIMEOUT_MS));
     }
+    await Promise.all(trips);
   }
 
   private settleTag(st: ChanState, which: number, multiple: boolean): number | null {
@@ -222,7 +262,7 @@ export class Runner {
         await ch.exchangeUnbind(op.dst, op.src, op.rk, op.args);
         return 'ok';
       case 'pub': {
-        const seq = await ch.basicPublish(op.x, op.rk, op.body, op.props as AMQPProperties, op.mandatory);
+        const seq = await ch.basicPublish(op.x, op.rk, op.body, op.props as AMQPProperties, op.mandatory, op.immediate ?? false);
         return st.confirm ? `confirmed ${seq}` : 'sent';
       }
       case 'get': {
@@ -268,7 +308,7 @@ export class Runner {
         st.unacked.length = 0;
         return 'ok';
       case 'qos':
-        await ch.basicQos(op.count, 0, op.global);
+        await ch.basicQos(op.count, op.size ?? 0, op.global);
         return 'ok';
       case 'tx':
         if (op.what === 'select') await ch.txSelect();
@@ -305,6 +345,7 @@ export class Runner {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         let res: string;
+        const tA = performance.now();
         try {
           const r = await withTimeout(this.exec(op), OP_TIMEOUT_MS);
           res = r === 'timeout' ? 'timeout' : r;
@@ -312,11 +353,26 @@ export class Runner {
           res = `error ${this.errorText(err)}`;
         }
         this.lines.push(`${i} ${op.t}: ${res}`);
-        await this.settle('ch' in op ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
+        const tB = performance.now();
+        await this.settle('ch' in op && UNANSWERED.has(op.t) ? this.chans.get(`${op.c}.${op.ch}`) : undefined);
+        if (this.paceMs > 0) {
+          await new Promise((r) => setTimeout(r, this.paceMs));
+          await this.settle(undefined);
+        }
+        PROF[op.t] = (PROF[op.t] ?? 0) + tB - tA;
+        PROF['settle'] = (PROF['settle'] ?? 0) + performance.now() - tB;
       }
+      const tC = performance.now();
       await this.mgmtView();
+      PROF['mgmtView'] = (PROF['mgmtView'] ?? 0) + performance.now() - tC;
     } finally {
-      for (const c of this.conns) if (c && !c.closed) await withTimeout(c.close().catch(() => {}), 2000);
+      const tD = performance.now();
+      // every connection but one is closed (with them their exclusive queues); the last one empties the vhost
+      const open = this.conns.filter((c): c is AMQPBaseClient => c !== null && !c.closed);
+      const keep = open.pop();
+      for (const c of open) await withTimeout(c.close().catch(() => {}), 2000);
+      this.emptied = (await withTimeout(emptyVhost(this.t, this.vhost, keep), OP_TIMEOUT_MS)) === true;
+      PROF['close'] = (PROF['close'] ?? 0) + performance.now() - tD;
     }
     const out = [...this.lines];
     for (const k of [...this.streams.keys()].sort()) for (const l of this.streams.get(k)!) out.push(`${k}: ${l}`);

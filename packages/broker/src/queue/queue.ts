@@ -243,7 +243,9 @@ export class Queue implements Destination, ConsumerQueue {
         return EnqueueResult.Accepted;
       }
       const id = this.store !== null && msg.properties.deliveryMode === 2 ? this.store.append(msg) : -1;
-      const now0 = new QueuedMessage(msg, id, Infinity, this.priorityOf(msg));
+      // it keeps its expiry: requeued (a nack, its channel closing), it has expired and is dropped or dead-lettered,
+      // as in RabbitMQ, not delivered again
+      const now0 = new QueuedMessage(msg, id, expiresAt, this.priorityOf(msg));
       now0.seq = this.seq++;
       this.mirror?.added(now0);
       this.deliverTo(c, now0);
@@ -556,6 +558,11 @@ export class Queue implements Destination, ConsumerQueue {
     this.readyBytes += qm.msg.body.length;
     // length limits hold for requeued messages too (drop-head drops from the head, where they went back)
     this.enforceLength();
+    // one that expired while it was out goes now (RabbitMQ drops expired messages from the head after a requeue)
+    if (qm.expiresAt !== Infinity) {
+      this.expireHead(this.host.now());
+      this.scheduleTtl();
+    }
   }
 
   purge(): number {

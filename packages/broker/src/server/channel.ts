@@ -793,12 +793,13 @@ export class Channel implements ConsumerChannel, DurableWaiter {
   // ---- publish: method, header, body (AMQP 0-9-1 §4.2.6)
 
   private bPublish(a: M.BasicPublish): void {
+    // RabbitMQ refuses immediate before it looks at the exchange (a missing one too)
+    if (a.immediate) throw notImplemented('immediate=true');
     const vh = this.conn.vhost!;
     const ex = vh.exchanges.get(a.exchange);
     if (ex === undefined) throw notFound(`no exchange '${a.exchange}' in vhost '${vh.name}'`);
     this.check('write', 'exchange', a.exchange);
     if (ex.internal) throw accessRefused(`cannot publish to internal exchange '${a.exchange}' in vhost '${vh.name}'`);
-    if (a.immediate) throw notImplemented('immediate=true');
     this.conn.publisher = true;
     this.pubExchange = ex;
     // a publisher mostly repeats its routing key: keep one string for all its queued messages, not one each

@@ -219,8 +219,13 @@ export class Connection implements FrameSink {
   private connectionMethod(id: number, args: unknown, classId: number, methodId: number): void {
     const s = this.state;
     if (s === State.Closing) {
-      if (id === M.CONNECTION_CLOSE_OK) this.socket.end();
-      else if (id === M.CONNECTION_CLOSE) {
+      // the close this server began is over: as in RabbitMQ, the connection's exclusive queues are gone once its
+      // close-ok has arrived (not only when the socket has finished closing, which another connection could race)
+      if (id === M.CONNECTION_CLOSE_OK) {
+        this.dropExclusiveQueues();
+        this.socket.end();
+      } else if (id === M.CONNECTION_CLOSE) {
+        this.dropExclusiveQueues();
         M.encodeConnectionCloseOk(this.writer, 0);
         this.flush();
         this.socket.end();

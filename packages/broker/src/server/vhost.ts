@@ -386,8 +386,8 @@ export class VHost implements QueueHost {
     const dests = this.destinations;
     dests.clear();
     this.collect(exchange, msg, dests);
-    if (dests.size === 0) return;
-    // RabbitMQ removes BCC from what recipients get (a blind copy); routing has used it by now
+    // RabbitMQ removes BCC from what recipients get (a blind copy), and from a message returned unroutable too;
+    // routing has used it by now
     const h = msg.properties.headers;
     if (h !== undefined && h['BCC'] !== undefined) {
       const headers = { ...h };
@@ -395,6 +395,7 @@ export class VHost implements QueueHost {
       msg.properties = { ...msg.properties, headers };
       msg.rawProperties = null;
     }
+    if (dests.size === 0) return;
     const persistent = msg.properties.deliveryMode === 2;
     if (dests.has(REPLY_DESTINATION)) {
       dests.delete(REPLY_DESTINATION);
@@ -516,7 +517,9 @@ export class VHost implements QueueHost {
       headers['x-first-death-queue'] = queue.name;
       headers['x-first-death-exchange'] = msg.exchange;
     }
-    delete headers['CC'];
+    // RabbitMQ (rabbit_dead_letter:make_msg): a dead-letter routing key replaces the message's keys, CC's with them;
+    // without one the dead letter keeps its CC header and goes to every key it was published with
+    if (routingKey !== undefined) delete headers['CC'];
     delete headers['BCC'];
     const props = { ...msg.properties, headers };
     delete props.expiration;
@@ -634,8 +637,13 @@ const EXCHANGE_EQUIVALENCE_ARGS = ['alternate-exchange'];
  */
 function assertArgsEquivalent(what: string, current: FieldTable, given: FieldTable, keys: readonly string[]): void {
   for (const k of keys) {
-    const a = given[k];
-    const b = current[k];
+    let a = given[k];
+    let b = current[k];
+    // RabbitMQ 3.10 takes a missing x-queue-type as the default, classic: the two are equivalent
+    if (k === 'x-queue-type') {
+      if (a === undefined) a = 'classic';
+      if (b === undefined) b = 'classic';
+    }
     if (a === undefined && b === undefined) continue;
     if (a !== undefined && b !== undefined) {
       if (sameValue(a, b)) continue;
@@ -695,7 +703,7 @@ function validateQueueArgs(queue: string, vhost: string, args: FieldTable): void
   const o = strArg('x-overflow');
   if (o !== undefined && !['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(o)) throw bad('x-overflow', 'invalid_overflow');
   const m = strArg('x-queue-mode');
-  if (m !== undefined && m !== 'default' && m !== 'lazy') throw bad('x-queue-mode', 'invalid_queue_mode');
+  if (m !== undefined && m !== 'default' && m !== 'lazy') throw bad('x-queue-mode', `"unsupported queue mode '${m}'"`);
   const sac = args['x-single-active-consumer'];
   if (sac !== undefined && typeof sac !== 'boolean') throw bad('x-single-active-consumer', `{unacceptable_type,${fieldType(sac)}}`);
   const t = args['x-queue-type'];
