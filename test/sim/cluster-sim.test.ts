@@ -28,7 +28,8 @@ function report(o: Outcome): string {
 describe('cluster simulation', () => {
   it(ONLY_SEED !== undefined ? `seed ${ONLY_SEED}` : 'seeded schedules keep the invariants (delivery, one master, metadata)', async () => {
     const started = performance.now();
-    const totals = { schedules: 0, published: 0, confirmed: 0, nacked: 0, duplicates: 0, faults: 0, diskFaults: 0, dualMasterMs: 0, simMs: 0 };
+    const layouts = new Map<string, number>();
+    const totals = { rollbacks: 0, lostInRollback: 0, hangs: 0, schedules: 0, published: 0, confirmed: 0, nacked: 0, duplicates: 0, faults: 0, diskFaults: 0, dualMasterMs: 0, simMs: 0 };
     const failed: Outcome[] = [];
     for (let seed = ONLY_SEED ?? FIRST_SEED; ; seed++) {
       if (ONLY_SEED !== undefined && seed !== ONLY_SEED) break;
@@ -36,6 +37,10 @@ describe('cluster simulation', () => {
       if (ONLY_SEED === undefined && SCHEDULES === undefined && performance.now() - started > QUICK_MS) break;
       const o = await runSchedule(seed, { keepTrace: ONLY_SEED !== undefined, echo: process.env['WARREN_SIM_TRACE'] !== undefined });
       totals.schedules++;
+      layouts.set(o.layout, (layouts.get(o.layout) ?? 0) + 1);
+      totals.hangs += o.hangs;
+      if (o.rollback) totals.rollbacks++;
+      totals.lostInRollback += o.lostInRollback;
       totals.published += o.published;
       totals.confirmed += o.confirmed;
       totals.nacked += o.nacked;
@@ -53,8 +58,8 @@ describe('cluster simulation', () => {
     const secs = (performance.now() - started) / 1000;
     console.log(
       `cluster-sim: ${totals.schedules} schedules in ${secs.toFixed(1)} s (${(totals.schedules / secs).toFixed(1)}/s, ${(totals.simMs / 1000).toFixed(0)} simulated s), ` +
-        `${totals.faults} faults (${totals.diskFaults} disc writes failed or short), ${totals.published} published, ${totals.confirmed} confirmed, ${totals.nacked} nacked, ${totals.duplicates} delivered twice or more, ` +
-        `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; failed seeds (${failed.length}): ${failed.map((o) => o.seed).join(', ') || 'none'}`,
+        `layouts ${[...layouts].map(([k, n]) => `${k} ${n}`).join(', ')}; ${totals.faults} faults (${totals.hangs} hangs; ${totals.diskFaults} disc writes failed or short), ${totals.published} published, ${totals.confirmed} confirmed, ${totals.nacked} nacked, ${totals.duplicates} delivered twice or more, ` +
+        `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; ${totals.rollbacks} documented metadata rollbacks (${totals.lostInRollback} confirmed messages lost with them); failed seeds (${failed.length}): ${failed.map((o) => o.seed).join(', ') || 'none'}`,
     );
     if (failed.length > 0) expect.fail(report(failed[0]!));
     if (ONLY_SEED === undefined) expect(totals.confirmed).toBeGreaterThan(0);
