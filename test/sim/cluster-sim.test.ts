@@ -31,6 +31,8 @@ describe('cluster simulation', () => {
     const layouts = new Map<string, number>();
     const totals = { rollbacks: 0, lostInRollback: 0, hangs: 0, schedules: 0, published: 0, confirmed: 0, nacked: 0, duplicates: 0, faults: 0, diskFaults: 0, dualMasterMs: 0, simMs: 0 };
     const failed: Outcome[] = [];
+    const rollbackSeeds: number[] = [];
+    const quorumLostSeeds: number[] = [];
     for (let seed = ONLY_SEED ?? FIRST_SEED; ; seed++) {
       if (ONLY_SEED !== undefined && seed !== ONLY_SEED) break;
       if (SCHEDULES !== undefined && totals.schedules >= SCHEDULES) break;
@@ -39,7 +41,11 @@ describe('cluster simulation', () => {
       totals.schedules++;
       layouts.set(o.layout, (layouts.get(o.layout) ?? 0) + 1);
       totals.hangs += o.hangs;
-      if (o.rollback) totals.rollbacks++;
+      if (o.quorumLost !== null) quorumLostSeeds.push(o.seed);
+      if (o.rollback) {
+        totals.rollbacks++;
+        rollbackSeeds.push(o.seed);
+      }
       totals.lostInRollback += o.lostInRollback;
       totals.published += o.published;
       totals.confirmed += o.confirmed;
@@ -59,7 +65,7 @@ describe('cluster simulation', () => {
     console.log(
       `cluster-sim: ${totals.schedules} schedules in ${secs.toFixed(1)} s (${(totals.schedules / secs).toFixed(1)}/s, ${(totals.simMs / 1000).toFixed(0)} simulated s), ` +
         `layouts ${[...layouts].map(([k, n]) => `${k} ${n}`).join(', ')}; ${totals.faults} faults (${totals.hangs} hangs; ${totals.diskFaults} disc writes failed or short), ${totals.published} published, ${totals.confirmed} confirmed, ${totals.nacked} nacked, ${totals.duplicates} delivered twice or more, ` +
-        `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; ${totals.rollbacks} documented metadata rollbacks (${totals.lostInRollback} confirmed messages lost with them); failed seeds (${failed.length}): ${failed.map((o) => o.seed).join(', ') || 'none'}`,
+        `${(totals.dualMasterMs / 1000).toFixed(1)} s of two nodes believing they were master; ${totals.rollbacks} documented metadata rollbacks (${totals.lostInRollback} confirmed messages lost with them${rollbackSeeds.length > 0 ? `; seeds ${rollbackSeeds.join(', ')}` : ''}); ${quorumLostSeeds.length} stopped at the documented quorum loss to ram restarts${quorumLostSeeds.length > 0 ? ` (seeds ${quorumLostSeeds.join(', ')})` : ''}; failed seeds (${failed.length}): ${failed.map((o) => o.seed).join(', ') || 'none'}`,
     );
     if (failed.length > 0) expect.fail(report(failed[0]!));
     if (ONLY_SEED === undefined) expect(totals.confirmed).toBeGreaterThan(0);

@@ -546,6 +546,30 @@ export class ClusterSim implements Ledger {
     this.note(`metadata rollback: ${n.host} takes the membership alone without committed entry ${this.maxCommit.index} (term ${this.maxCommit.term}), which only ram members that have all restarted since held`);
   }
 
+  /**
+   * A node that cannot start because a majority of the voters it knows are ram members whose nodes have restarted
+   * since (each restart is a new member: the old one never votes again), while some voter that is not gone still
+   * runs, so no disc node may take the membership alone either: no majority can ever form again without an operator
+   * (force_boot). The broker README names this limit (layouts with more ram voters than a majority can lose, such as
+   * 1 disc + 4 ram, when three ram nodes restart together). Returns a description, or null when that is not the case.
+   */
+  quorumLostToRamRestarts(): string | null {
+    for (const n of this.nodes) {
+      const raft = n.cluster?.raft;
+      if (n.running || n.type !== 'disc' || raft === undefined || raft === null) continue;
+      const m = raft.membership();
+      const gone = m.voters.filter((v) => {
+        if (!v.includes('#')) return false;
+        const owner = this.nodes.find((x) => x.name === v.slice(0, v.indexOf('#')));
+        return owner !== undefined && owner.cluster?.raft?.id !== v;
+      });
+      if (gone.length > 0 && gone.length * 2 >= m.voters.length) {
+        return `${n.host} waits for a majority of voters [${m.voters.join(', ')}] of which ${gone.length} are ram members whose nodes restarted since (${gone.join(', ')})`;
+      }
+    }
+    return null;
+  }
+
   /** All running nodes' metadata, as exportState gives it, equal. */
   checkMetadata(): void {
     const states = this.running().map((n) => [n.host, exportState(n.node!.broker!) as unknown as Record<string, unknown>] as const);
