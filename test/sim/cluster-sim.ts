@@ -547,16 +547,16 @@ export class ClusterSim implements Ledger {
   }
 
   /**
-   * A node that cannot start because a majority of the voters it knows are ram members whose nodes have restarted
-   * since (each restart is a new member: the old one never votes again), while some voter that is not gone still
-   * runs, so no disc node may take the membership alone either: no majority can ever form again without an operator
-   * (force_boot). The broker README names this limit (layouts with more ram voters than a majority can lose, such as
+   * A disc node that knows no leader because a majority of the voters it knows are ram members whose nodes (or
+   * apps: pause_minority, stop_app) have restarted since (each start is a new member: the old one never votes
+   * again), while some voter that is not gone still runs, so it may not take the membership alone either: no
+   * majority can ever form again without an operator (force_boot). The broker README names this limit (layouts with more ram voters than a majority can lose, such as
    * 1 disc + 4 ram, when three ram nodes restart together). Returns a description, or null when that is not the case.
    */
   quorumLostToRamRestarts(): string | null {
     for (const n of this.nodes) {
       const raft = n.cluster?.raft;
-      if (n.running || n.type !== 'disc' || raft === undefined || raft === null) continue;
+      if (n.type !== 'disc' || raft === undefined || raft === null || raft.leader !== undefined) continue;
       const m = raft.membership();
       const gone = m.voters.filter((v) => {
         if (!v.includes('#')) return false;
@@ -564,7 +564,7 @@ export class ClusterSim implements Ledger {
         return owner !== undefined && owner.cluster?.raft?.id !== v;
       });
       if (gone.length > 0 && gone.length * 2 >= m.voters.length) {
-        return `${n.host} waits for a majority of voters [${m.voters.join(', ')}] of which ${gone.length} are ram members whose nodes restarted since (${gone.join(', ')})`;
+        return `${n.host} (${n.running ? 'running' : 'starting'}, no leader) waits for a majority of voters [${m.voters.join(', ')}] of which ${gone.length} are ram members whose nodes restarted since (${gone.join(', ')})`;
       }
     }
     return null;
