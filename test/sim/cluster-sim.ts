@@ -32,6 +32,10 @@ export class SimNode {
   /** the process is up (it may still be waiting for the cluster before its app runs) */
   up = false;
   starting = false;
+  /** stopped with SIGSTOP: its timers and its links wait (see ClusterSim.hang) */
+  hung = false;
+  /** the current process, as the owner of the timers its code sets (a new object for each incarnation) */
+  owner: object = {};
 
   constructor(spec: NodeSpec, diskRandom: SeededRandom, note: (line: string) => void) {
     this.host = spec.host;
@@ -88,7 +92,18 @@ export class ClusterSim implements Ledger {
     this.seed = seed;
     this.keepTrace = opts.keepTrace ?? false;
     this.partitionHandling = opts.partitionHandling ?? 'ignore';
-    this.net = new MemoryNetwork({ clock: this.clock, seed: seed ^ 0x5eed, latencyMs: 1, jitterMs: 1, trace: opts.netTrace ?? false });
+    this.net = new MemoryNetwork({
+      clock: this.clock,
+      seed: seed ^ 0x5eed,
+      latencyMs: 1,
+      jitterMs: 1,
+      trace: opts.netTrace ?? false,
+      // what the network hands to a host runs as that host's current process (its timers freeze with it)
+      onEnter: (host) => {
+        const n = this.nodes.find((x) => x.host === host);
+        this.clock.owner = n === undefined || !n.up ? null : n.owner;
+      },
+    });
     // (each disc draws from its own stream: the faults and torn writes it decides change nothing else's draws)
     this.nodes = specs.map((s, i) => new SimNode(s, new SeededRandom((seed * 977 + i * 131 + 0xd15c) >>> 0), (line) => this.note(line)));
     this.clientRandom = new SeededRandom(seed ^ 0xc1e47);
@@ -148,11 +163,30 @@ export class ClusterSim implements Ledger {
   /** A process for the node: the broker node object and its distribution port (app not started). */
   private async spawn(n: SimNode): Promise<void> {
     n.incarnation++;
+    n.owner = { host: n.host, incarnation: n.incarnation };
     this.net.restart(n.host);
+    await this.clock.as(n.owner, () => this.build(n));
+  }
+
+  /**
+   * Runs fn as the node's current process, from a timer of its own: the timers it sets, directly or in the promise
+   * continuations that run after it, are the node's (they freeze when it hangs).
+   */
+  onNode(n: SimNode, fn: () => void): void {
+    this.clock.as(n.owner, () => this.clock.add(fn, 0, null));
+  }
+
+  /** An operator's or a client's call into the node (see onNode). */
+  call<T>(n: SimNode, fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.onNode(n, () => fn().then(resolve, reject)));
+  }
+
+  private async build(n: SimNode): Promise<void> {
     const started = this.clock.now();
     const inc = n.incarnation;
     const log = (line: string): void => {
       this.note(`${n.host}: ${line}`);
+      if (line.includes('membership overridden at')) this.checkOverride(n);
       const m = /promoted the mirror on \S+ to master \((\d+) messages(?:, from ([^)]+))?\)|master on \S+ (again) after a restart \((\d+) messages/.exec(line);
       if (m !== null) {
         const how = m[3] !== undefined ? `${m[4]} msgs, replayed after a restart` : `${m[1]} msgs from ${m[2] ?? 'its copy'}`;
@@ -193,11 +227,11 @@ export class ClusterSim implements Ledger {
   async form(): Promise<void> {
     const founder = this.founder;
     await this.spawn(founder);
-    await this.await(founder.node!.startApp(), 'founder start_app', 5_000);
+    await this.await(this.call(founder, () => founder.node!.startApp()), 'founder start_app', 5_000);
     for (const n of this.nodes.slice(1)) {
       await this.spawn(n);
-      await this.await(n.cluster!.join(founder.name, n.type), `${n.host} join_cluster`, 40_000);
-      await this.await(n.node!.startApp(), `${n.host} start_app`, 40_000);
+      await this.await(this.call(n, () => n.cluster!.join(founder.name, n.type)), `${n.host} join_cluster`, 40_000);
+      await this.await(this.call(n, () => n.node!.startApp()), `${n.host} start_app`, 40_000);
       this.note(`${n.host} joined as ${n.type}`);
     }
   }
@@ -226,11 +260,15 @@ export class ClusterSim implements Ledger {
   async declare(through: SimNode): Promise<void> {
     const b = through.node!.broker!;
     await this.await(
-      b.change({ op: 'policy.set', policy: { vhost: VHOST, name: 'ha-all', pattern: '^ha\\.', 'apply-to': 'queues', priority: 0, definition: { 'ha-mode': 'all', 'ha-sync-mode': 'automatic' } } }),
+      this.call(through, () => b.change({ op: 'policy.set', policy: { vhost: VHOST, name: 'ha-all', pattern: '^ha\\.', 'apply-to': 'queues', priority: 0, definition: { 'ha-mode': 'all', 'ha-sync-mode': 'automatic' } } })),
       'set_policy',
       10_000,
     );
-    await this.await(b.change({ op: 'queue.declare', vhost: VHOST, name: this.queue, durable: true, exclusive: false, autoDelete: false, args: {}, node: b.localNode, owner: 0 }), 'queue.declare', 10_000);
+    await this.await(
+      this.call(through, () => b.change({ op: 'queue.declare', vhost: VHOST, name: this.queue, durable: true, exclusive: false, autoDelete: false, args: {}, node: b.localNode, owner: 0 })),
+      'queue.declare',
+      10_000,
+    );
     this.note(`queue ${this.queue} declared on ${through.host}`);
   }
 
@@ -241,7 +279,13 @@ export class ClusterSim implements Ledger {
    */
   crash(n: SimNode, silent: boolean): void {
     if (!n.up) return;
-    this.note(`crash ${n.host}${silent ? ' (silent)' : ''}`);
+    this.note(`crash ${n.host}${silent ? ' (silent)' : ''}${n.hung ? ' (while stopped)' : ''}`);
+    if (n.hung) {
+      // a stopped process killed: the kernel still resets its connections; its waiting timers never run
+      n.hung = false;
+      this.net.thaw(n.host);
+      this.clock.forget(n.owner);
+    }
     for (const c of [...this.publishers, ...this.consumers]) if (c.node === n.name) c.alive = false;
     this.net.crash(n.host, { silent });
     n.disk.crash();
@@ -286,7 +330,36 @@ export class ClusterSim implements Ledger {
     const node = n.node!;
     const inc = n.incarnation;
     n.starting = true;
-    node.startApp().then(
+    this.appStarted(n, inc, this.call(n, () => node.startApp()));
+  }
+
+  hangs = 0;
+
+  /** SIGSTOP for ms of simulated time, then SIGCONT: the node's timers and links freeze, then run on from where they were. */
+  hang(n: SimNode, ms: number): void {
+    if (!n.up || n.hung) return;
+    this.note(`hang ${n.host} for ${ms} ms (SIGSTOP)`);
+    this.hangs++;
+    n.hung = true;
+    const owner = n.owner;
+    this.clock.freeze(owner);
+    this.net.freeze(n.host);
+    this.clock.as(null, () => this.clock.add(() => {
+      if (n.owner === owner) this.resume(n);
+    }, ms, null));
+  }
+
+  /** SIGCONT. */
+  resume(n: SimNode): void {
+    if (!n.hung) return;
+    this.note(`resume ${n.host} (SIGCONT)`);
+    n.hung = false;
+    this.clock.thaw(n.owner);
+    this.net.thaw(n.host);
+  }
+
+  private appStarted(n: SimNode, inc: number, started: Promise<unknown>): void {
+    started.then(
       () => {
         if (n.incarnation !== inc) return;
         n.starting = false;
@@ -305,12 +378,16 @@ export class ClusterSim implements Ledger {
   /** brokerctl stop_app, a pause, start_app (the master hands its queues over first: ha-promote-on-shutdown). */
   restartApp(n: SimNode, pauseMs: number): void {
     const node = n.node;
-    if (!n.running || n.starting || node === null) return;
+    if (!n.running || n.starting || node === null || n.hung) return;
     const inc = n.incarnation;
     n.starting = true;
     this.note(`stop_app ${n.host}`);
     const alive = (): boolean => n.incarnation === inc && n.up;
-    node.stopApp().then(
+    this.appStopped(n, node, alive, pauseMs, this.call(n, () => node.stopApp()));
+  }
+
+  private appStopped(n: SimNode, node: BrokerNode, alive: () => boolean, pauseMs: number, stopped: Promise<void>): void {
+    stopped.then(
       () => {
         if (!alive()) return;
         this.note(`${n.host} app stopped`);
@@ -336,6 +413,15 @@ export class ClusterSim implements Ledger {
         if (alive()) this.note(`${n.host} stop_app failed: ${err.message}`);
       },
     );
+  }
+
+  /** Every publisher publishes once, as its node's code (a publisher whose node is stopped is blocked: it skips). */
+  publishAll(): void {
+    for (const p of this.publishers) {
+      const n = this.nodes.find((x) => x.name === p.node);
+      if (n === undefined || n.hung) continue;
+      this.onNode(n, () => p.publish(this.queue));
+    }
   }
 
   running(): SimNode[] {
@@ -364,7 +450,7 @@ export class ClusterSim implements Ledger {
     const c = new SimConsumer(n.node!.broker!, this, this.clientRandom, this.queue, 1 + (this.clientRandom.uint32() % 20));
     this.consumers.push(c);
     this.note(`consumer ${c.connectionId} connects to ${n.host}`);
-    c.subscribe();
+    this.onNode(n, () => c.subscribe());
   }
 
   /** Clients whose connection died reconnect elsewhere; consumers without a subscription subscribe again. */
@@ -381,7 +467,11 @@ export class ClusterSim implements Ledger {
       c.close();
       this.addConsumer();
     }
-    for (const c of this.consumers) if (!c.consuming) c.subscribe();
+    for (const c of this.consumers) {
+      if (c.consuming) continue;
+      const n = this.nodes.find((x) => x.name === c.node);
+      if (n !== undefined) this.onNode(n, () => c.subscribe());
+    }
   }
 
   // ---- observation
@@ -402,6 +492,7 @@ export class ClusterSim implements Ledger {
    * learnt of its successor); whether that loses messages is what the delivery invariant checks.
    */
   checkMasters(): void {
+    this.sampleCommits();
     const views = this.masterViews();
     const byIndex = new Map<number, string | undefined>();
     for (const v of views) {
@@ -424,6 +515,63 @@ export class ClusterSim implements Ledger {
     }
   }
 
+  /** The highest log entry seen committed anywhere (index and term), sampled with the masters. */
+  private maxCommit = { index: 0, term: 0 };
+  /** When a disc node took the membership alone without a committed entry (the README's documented limit), if ever */
+  rollbackAt: number | null = null;
+
+  private sampleCommits(): void {
+    for (const n of this.running()) {
+      const st = n.cluster?.raft?.inspect();
+      if (st === undefined || st.commitIndex <= this.maxCommit.index) continue;
+      const e = st.entries[st.commitIndex - (st.snapshot?.index ?? 0) - 1];
+      if (e !== undefined && e.index === st.commitIndex) this.maxCommit = { index: e.index, term: e.term };
+    }
+  }
+
+  /**
+   * A disc node took the membership alone (every other voter a ram member whose process restarted since, or a disc
+   * node down before it): if its log lacks an entry that was committed, the cluster's metadata went back to an older
+   * state. The broker README's "What it cannot cover" names this case (what the ram members alone held while the disc
+   * nodes were down or behind is gone when they all restart); messages confirmed before it by a master the lost
+   * entries had promoted can be lost with it, and are counted apart, not as a violation.
+   */
+  private checkOverride(n: SimNode): void {
+    this.sampleCommits();
+    const st = n.cluster?.raft?.inspect();
+    if (st === undefined) return;
+    const at = this.maxCommit.index - (st.snapshot?.index ?? 0) - 1;
+    const e = at < 0 ? undefined : st.entries[at];
+    const holds = at < 0 ? st.snapshot !== undefined : e !== undefined && e.term === this.maxCommit.term;
+    if (holds) return;
+    this.rollbackAt = this.clock.now();
+    this.note(`metadata rollback: ${n.host} takes the membership alone without committed entry ${this.maxCommit.index} (term ${this.maxCommit.term}), which only ram members that have all restarted since held`);
+  }
+
+  /**
+   * A disc node that knows no leader because a majority of the voters it knows are ram members whose nodes (or
+   * apps: pause_minority, stop_app) have restarted since (each start is a new member: the old one never votes
+   * again), while some voter that is not gone still runs, so it may not take the membership alone either: no
+   * majority can ever form again without an operator (force_boot). The broker README names this limit (layouts with more ram voters than a majority can lose, such as
+   * 1 disc + 4 ram, when three ram nodes restart together). Returns a description, or null when that is not the case.
+   */
+  quorumLostToRamRestarts(): string | null {
+    for (const n of this.nodes) {
+      const raft = n.cluster?.raft;
+      if (n.type !== 'disc' || raft === undefined || raft === null || raft.leader !== undefined) continue;
+      const m = raft.membership();
+      const gone = m.voters.filter((v) => {
+        if (!v.includes('#')) return false;
+        const owner = this.nodes.find((x) => x.name === v.slice(0, v.indexOf('#')));
+        return owner !== undefined && owner.cluster?.raft?.id !== v;
+      });
+      if (gone.length > 0 && gone.length * 2 >= m.voters.length) {
+        return `${n.host} (${n.running ? 'running' : 'starting'}, no leader) waits for a majority of voters [${m.voters.join(', ')}] of which ${gone.length} are ram members whose nodes restarted since (${gone.join(', ')})`;
+      }
+    }
+    return null;
+  }
+
   /** All running nodes' metadata, as exportState gives it, equal. */
   checkMetadata(): void {
     const states = this.running().map((n) => [n.host, exportState(n.node!.broker!) as unknown as Record<string, unknown>] as const);
@@ -439,8 +587,15 @@ export class ClusterSim implements Ledger {
   }
 
   /** Every confirmed message acked by a consumer at least once. */
-  checkDelivery(): { lost: string[]; duplicates: number } {
-    const lost = [...this.confirmed.keys()].filter((id) => !this.acked.has(id));
+  checkDelivery(): { lost: string[]; duplicates: number; lostInRollback: number } {
+    let lost = [...this.confirmed.keys()].filter((id) => !this.acked.has(id));
+    // confirmed before a metadata rollback (see checkOverride): the documented limit, counted apart
+    const rollbackAt = this.rollbackAt;
+    const excused = rollbackAt === null ? [] : lost.filter((id) => this.confirmed.get(id)!.at < rollbackAt);
+    if (excused.length > 0) {
+      this.note(`${excused.length} confirmed messages lost with the metadata rollback at ${rollbackAt!.toFixed(0)} ms (documented limit, not counted as a violation)`);
+      lost = lost.filter((id) => this.confirmed.get(id)!.at >= rollbackAt!);
+    }
     let duplicates = 0;
     for (const n of this.acked.values()) duplicates += n - 1;
     if (lost.length > 0) {
@@ -456,7 +611,7 @@ export class ClusterSim implements Ledger {
       const by = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
       this.violation(`${lost.length} of ${this.confirmed.size} confirmed messages never delivered (confirmed by a master on the: ${by}): ${sample.join('; ')}; promotions: ${this.promotions.join(', ') || 'none'}`);
     }
-    return { lost, duplicates };
+    return { lost, duplicates, lostInRollback: excused.length };
   }
 
   /** Messages still in the queue by every running node's view of it (for the report). */

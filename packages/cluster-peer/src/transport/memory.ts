@@ -48,6 +48,11 @@ export interface MemoryNetworkOptions {
   readonly retransmitMs?: number;
   /** Keep a textual trace of every event in `trace`. Default true. */
   readonly trace?: boolean;
+  /**
+   * Called with a host's name just before bytes, a close or a new connection are handed to that host's code (a
+   * simulator that attributes timers to the process running there sets its current process).
+   */
+  readonly onEnter?: (host: string) => void;
 }
 
 
@@ -71,6 +76,9 @@ export class MemoryNetwork implements PacketCarrier {
   private readonly defaults: LinkConditions;
   private readonly links = new Map<string, LinkConditions>();
   private readonly cuts = new Set<string>();
+  /** Hosts whose process is stopped (SIGSTOP): nothing it sends leaves, nothing sent to it is read, until thaw. */
+  private readonly frozen = new Set<string>();
+  private readonly onEnter: ((host: string) => void) | undefined;
   private readonly bytesPerMs: number;
   private readonly retransmitMs: number;
   private readonly tracing: boolean;
@@ -89,6 +97,7 @@ export class MemoryNetwork implements PacketCarrier {
     this.bufferBytes = options.bufferBytes ?? 64 * 1024;
     this.retransmitMs = options.retransmitMs ?? 200;
     this.tracing = options.trace ?? true;
+    this.onEnter = options.onEnter;
   }
 
   /** The Transport of one host (created on first use). */
@@ -145,9 +154,28 @@ export class MemoryNetwork implements PacketCarrier {
     }
   }
 
+  /**
+   * The host's process is stopped (SIGSTOP): bytes to and from it wait, as if it were cut off from everyone, until
+   * thaw(); heal() leaves it stopped. Connects to it time out (a simplification: a real kernel would complete the
+   * handshake into the listen backlog).
+   */
+  freeze(host: string): void {
+    this.frozen.add(host);
+    this.log(`freeze ${host}`);
+  }
+
+  /** The host's process runs again (SIGCONT): what waited flows, in order. */
+  thaw(host: string): void {
+    if (!this.frozen.delete(host)) return;
+    this.log(`thaw ${host}`);
+    for (const state of this.hosts.values()) {
+      for (const connection of state.connections) this.release(connection);
+    }
+  }
+
   /** Whether bytes from `from` currently reach `to`. */
   reachable(from: string, to: string): boolean {
-    return from === to || !this.cuts.has(directedKey(from, to));
+    return from === to || (!this.cuts.has(directedKey(from, to)) && !this.frozen.has(from) && !this.frozen.has(to));
   }
 
   private connectable(a: string, b: string): boolean {
@@ -244,6 +272,7 @@ export class MemoryNetwork implements PacketCarrier {
       return;
     }
     this.log(`deliver ${from.id} ${packet.kind} ${size}`);
+    this.onEnter?.(to.host.name);
     if (packet.kind === 'data') to.deliver(packet.bytes!);
     else if (packet.kind === 'fin') {
       // Orderly close completes for both ends when the FIN arrives (no half-open streams in this model).
@@ -320,6 +349,7 @@ export class MemoryNetwork implements PacketCarrier {
           if (!client.alive) return reject(netError('ENETDOWN', `host ${from.name} is down`));
           resolve(client);
         }, c.latencyMs);
+        this.onEnter?.(target.name);
         accept(server);
       }, c.latencyMs);
     });
