@@ -53,6 +53,7 @@ interface Args {
   rabbitmq: boolean;
   tag: string;
   outDir: string;
+  only?: Failure[];
 }
 
 const help = `usage: npm run bench:failover -- [options]
@@ -61,6 +62,7 @@ const help = `usage: npm run bench:failover -- [options]
   --quick         1 repetition of each
   --cap SEC       how long to wait for the first confirm and every consumer's first delivery (default 20)
   --no-rabbitmq | --no-warren
+  --only F,...    only these failures (kill-disc, kill-ram, stop-disc)
   --tag NAME      put NAME into node names and temp dir names
   --out DIR       where results go (default bench/results)`;
 
@@ -82,6 +84,12 @@ function parseArgs(argv: string[]): Args {
       case '--no-warren': a.warren = false; break;
       case '--tag': a.tag = argv[++i] ?? ''; if (!/^[a-z0-9]+$/.test(a.tag)) throw new Error('--tag takes lower-case letters and digits'); break;
       case '--out': a.outDir = argv[++i] ?? a.outDir; break;
+      case '--only': {
+        const list = (argv[++i] ?? '').split(',');
+        for (const f of list) if (!(f in FAILURES)) throw new Error(`--only takes ${Object.keys(FAILURES).join(', ')}; got ${f}`);
+        a.only = list as Failure[];
+        break;
+      }
       case '-h': case '--help': console.log(help); process.exit(0); break;
       default: throw new Error(`unknown option ${arg}\n${help}`);
     }
@@ -228,6 +236,7 @@ async function main(): Promise<void> {
       if (r < a.reps) plan.push('kill-disc', 'kill-ram');
       if (r < a.stopReps) plan.push('stop-disc');
     }
+    if (a.only) plan.splice(0, plan.length, ...plan.filter((f) => a.only!.includes(f)));
     for (const [i, failure] of plan.entries()) {
       const f = FAILURES[failure];
       // alternate which broker goes first, so neither always runs right after the other's restart
@@ -312,7 +321,7 @@ async function main(): Promise<void> {
     });
   }
   mkdirSync(a.outDir, { recursive: true });
-  const base = join(a.outDir, `failover-seeds${a.quick ? '-quick' : ''}${a.warren && a.rabbitmq ? '' : '-partial'}`);
+  const base = join(a.outDir, `failover-seeds${a.quick ? '-quick' : ''}${a.warren && a.rabbitmq && !a.only ? '' : '-partial'}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(rep, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
   const md = markdown(rep, a);
   writeFileSync(`${base}.md`, `${md}\n`);

@@ -154,11 +154,16 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     await Promise.race([admin.close(), sleep(2000)]);
     const others = c.nodes.filter((_, i) => i !== MASTER).map((n) => n.name);
     // The master's node is asked: in Warren a mirror's node lists only itself among the synchronised mirrors.
+    let seen: string[] = [];
     const synced = await waitFor(async () => {
-      const m = await c.syncedMirrors(queue, MASTER);
-      return others.every((n) => m.includes(n));
+      seen = await c.syncedMirrors(queue, MASTER);
+      return others.every((n) => seen.includes(n));
     }, 60_000, 500);
-    if (!synced) throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within 60 s`);
+    if (!synced) {
+      const r = await c.ctl(MASTER, ['-q', 'list_queues', 'name', 'node', 'slave_pids', 'synchronised_slave_pids'], 30_000);
+      const line = r.stdout.split('\n').find((l) => l.startsWith(queue)) ?? `(no line for ${queue}; exit ${r.code}: ${r.stderr.trim().slice(0, 200)})`;
+      throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within 60 s (last seen synchronised: ${seen.join(', ') || 'none'}; ${c.nodes[MASTER]!.name} lists: ${line})`);
+    }
     const m0 = await c.masterOf(queue, MASTER);
     if (m0 !== master.name) throw new Error(`${queue} is mastered on ${m0 ?? 'nothing'}, not on ${master.name}`);
 

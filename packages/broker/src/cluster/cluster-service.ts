@@ -193,7 +193,7 @@ export class ClusterService {
         if (registered !== null) return { host: isIP(host) !== 0 ? host : '127.0.0.1', port: registered };
         return { host, port: DEFAULT_DIST_PORT };
       }),
-      // a hung or cut-off peer is declared dead after 6 silent ticks (1.5 s of silence, noticed 1.5-1.75 s after it
+      // a hung or cut-off peer is declared dead after 6 silent ticks (1.2 s of silence, noticed 1.2-1.4 s after it
       // began: the finer the tick, the less the detection varies): the mirrored-queue failover target is 2 s, and the
       // event loop of a busy node can stall for some hundreds of ms without being taken for dead
       heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
