@@ -24,8 +24,9 @@ export const HA_POLICY = '{"ha-mode":"all","ha-sync-mode":"automatic"}';
 /** A Warren node boots in under a second; a RabbitMQ node in 3-10 s, more when it rejoins a cluster on a busy host. */
 const WARREN_BOOT_TIMEOUT_MS = 30_000;
 const RABBITMQ_BOOT_TIMEOUT_MS = 120_000;
-/** rabbitmqctl starts an Erlang VM per call (1-2 s of CPU); brokerctl a Node process. */
-const CTL_TIMEOUT_MS = 60_000;
+/** rabbitmqctl starts an Erlang VM per call (1-2 s of CPU); brokerctl a Node process. On a shared host at load 30+
+ * (at nice 10) a call took over 60 s. */
+const CTL_TIMEOUT_MS = 120_000;
 
 export interface CtlResult {
   code: number;

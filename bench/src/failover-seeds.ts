@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const modeName = a.quick ? 'quick' : 'full';
   const brokers = (a.warren ? 1 : 0) + (a.rabbitmq ? 1 : 0);
-  const limitMin = 10 + (brokers * (2 * a.reps * 90 + a.stopReps * (a.capSec + 90))) / 60;
+  const limitMin = 15 + (brokers * (2 * a.reps * 150 + a.stopReps * (a.capSec + 150))) / 60;
   const watchdog = setTimeout(() => {
     log(`bench: over its time limit (${limitMin.toFixed(0)} min), stopping everything it started`);
     killAllSync();

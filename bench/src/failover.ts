@@ -29,6 +29,8 @@ const PREFETCH = 100;
 const BODY_BYTES = 1024;
 /** The publisher's timer: FAILOVER_RATE / (1000 / TICK_MS) messages per tick. */
 const TICK_MS = 5;
+/** How long a new queue may take to have synchronised mirrors (each check is a ctl call: seconds on a loaded host). */
+const SYNC_WAIT_MS = 120_000;
 /** Per consumer (one per surviving node in failover-seeds.ts). */
 export interface ConsumerResult {
   node: string;
@@ -158,11 +160,11 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     const synced = await waitFor(async () => {
       seen = await c.syncedMirrors(queue, MASTER);
       return others.every((n) => seen.includes(n));
-    }, 60_000, 500);
+    }, SYNC_WAIT_MS, 500);
     if (!synced) {
       const r = await c.ctl(MASTER, ['-q', 'list_queues', 'name', 'node', 'slave_pids', 'synchronised_slave_pids'], 30_000);
       const line = r.stdout.split('\n').find((l) => l.startsWith(queue)) ?? `(no line for ${queue}; exit ${r.code}: ${r.stderr.trim().slice(0, 200)})`;
-      throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within 60 s (last seen synchronised: ${seen.join(', ') || 'none'}; ${c.nodes[MASTER]!.name} lists: ${line})`);
+      throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within ${SYNC_WAIT_MS / 1000} s (last seen synchronised: ${seen.join(', ') || 'none'}; ${c.nodes[MASTER]!.name} lists: ${line})`);
     }
     const m0 = await c.masterOf(queue, MASTER);
     if (m0 !== master.name) throw new Error(`${queue} is mastered on ${m0 ?? 'nothing'}, not on ${master.name}`);
