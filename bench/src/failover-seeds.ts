@@ -231,6 +231,7 @@ async function main(): Promise<void> {
       const c = await startRabbitmqCluster(log, a.tag).catch((e: unknown) => void log(`RabbitMQ cluster unavailable: ${(e as Error).message}`));
       if (c) clusters.push(c);
     }
+    if (clusters.length === 0) throw new Error('no cluster came up: nothing to measure');
     const plan: Failure[] = [];
     for (let r = 0; r < Math.max(a.reps, a.stopReps); r++) {
       if (r < a.reps) plan.push('kill-disc', 'kill-ram');
