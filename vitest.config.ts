@@ -1,7 +1,7 @@
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
-// The tests that run broker processes in network namespaces (kills, hangs, partitions) judge liveness by 1.5 s peer
+// The tests that run broker processes in network namespaces (kills, hangs, partitions) judge liveness by 1.2 s peer
 // heartbeats: they run last and one file at a time, so the rest of the suite's load cannot pass for a dead node.
 const NETNS = ['test/cluster/fault.test.ts', 'test/cluster/partition.test.ts'];
 

@@ -24,8 +24,9 @@ export const HA_POLICY = '{"ha-mode":"all","ha-sync-mode":"automatic"}';
 /** A Warren node boots in under a second; a RabbitMQ node in 3-10 s, more when it rejoins a cluster on a busy host. */
 const WARREN_BOOT_TIMEOUT_MS = 30_000;
 const RABBITMQ_BOOT_TIMEOUT_MS = 120_000;
-/** rabbitmqctl starts an Erlang VM per call (1-2 s of CPU); brokerctl a Node process. */
-const CTL_TIMEOUT_MS = 60_000;
+/** rabbitmqctl starts an Erlang VM per call (1-2 s of CPU); brokerctl a Node process. On a shared host at load 30+
+ * (at nice 10) a call took over 60 s. */
+const CTL_TIMEOUT_MS = 120_000;
 
 export interface CtlResult {
   code: number;
@@ -102,8 +103,9 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
 const BROKER_BIN = join(repoRoot, 'packages', 'broker', 'bin', 'broker');
 const BROKERCTL_BIN = join(repoRoot, 'packages', 'broker', 'bin', 'brokerctl');
 
-export async function startWarrenCluster(log: (s: string) => void, cpuProfDir?: string): Promise<Cluster> {
-  const dir = makeTempDir('warren-bench-cluster-');
+/** `tag` goes into node names and temp dir names (several benches of different people on one host tell theirs apart). */
+export async function startWarrenCluster(log: (s: string) => void, cpuProfDir?: string, tag = ''): Promise<Cluster> {
+  const dir = makeTempDir(`warren-bench-cluster-${tag ? `${tag}-` : ''}`);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     WARREN_COOKIE_FILE: join(dir, 'cookie'),
@@ -120,7 +122,7 @@ export async function startWarrenCluster(log: (s: string) => void, cpuProfDir?: 
   for (let i = 1; i <= 3; i++) {
     const port = await freePort();
     const dist = await freePort();
-    const name = `rabbit@wbench${i}`;
+    const name = `rabbit@wbench${tag}${i}`;
     const args = ['--port', String(port), '--host', '127.0.0.1', '--data-dir', join(dir, `n${i}`), '--node-name', name, '--dist-port', String(dist), '--quiet'];
     const n: WNode = {
       name,
@@ -204,10 +206,10 @@ function beamPid(root: number): number | undefined {
   return undefined;
 }
 
-export async function startRabbitmqCluster(log: (s: string) => void): Promise<Cluster> {
+export async function startRabbitmqCluster(log: (s: string) => void, tag = ''): Promise<Cluster> {
   const bin = ensureRabbitmqInstalled(log);
   if (!bin) throw new Error('rabbitmq-server is not installed and could not be installed');
-  const dir = makeTempDir('warren-bench-rabbit-cluster-');
+  const dir = makeTempDir(`warren-bench-rabbit-cluster-${tag ? `${tag}-` : ''}`);
   const [epmdPort, ctlDistMin] = [await freePort(), await freePort()];
   // One cookie for the three nodes and rabbitmqctl: Erlang reads $HOME/.erlang.cookie (mode 400).
   writeFileSync(join(dir, '.erlang.cookie'), `WARRENBENCH${Math.random().toString(36).slice(2).toUpperCase()}`);
@@ -237,7 +239,7 @@ export async function startRabbitmqCluster(log: (s: string) => void): Promise<Cl
   const nodes: RNode[] = [];
   for (let i = 1; i <= 3; i++) {
     const [port, distPort] = [await freePort(), await freePort()];
-    const name = `rabbit${i}@localhost`;
+    const name = `rabbit${i}${tag ? `-${tag}` : ''}@localhost`;
     const nd = join(dir, `n${i}`);
     mkdirSync(join(nd, 'mnesia'), { recursive: true });
     mkdirSync(join(nd, 'log'), { recursive: true });

@@ -1,9 +1,9 @@
 /**
  * Reproduction: after a hung master (SIGSTOP), a consumer on another node can stop getting deliveries for good.
  *
- *   node --conditions=warren-source --import tsx bench/src/failover-stall.ts            node 3 paused from 1.0 s to 2.4 s after the master
- *   node --conditions=warren-source --import tsx bench/src/failover-stall.ts 1000 2400  (the same, explicit: pause at / resume at, ms)
- *   node --conditions=warren-source --import tsx bench/src/failover-stall.ts -1 2400    control: node 3 not paused
+ *   node --conditions=warren-source --import tsx bench/src/failover-stall.ts            node 3 paused from 0.8 s to 1.9 s after the master
+ *   node --conditions=warren-source --import tsx bench/src/failover-stall.ts 800 1900   (the same, explicit: pause at / resume at, ms)
+ *   node --conditions=warren-source --import tsx bench/src/failover-stall.ts -1 1900    control: node 3 not paused
  *
  * A 3-node Warren cluster (cluster3.ts: 1 disc + 2 ram, ha-all), a queue mastered on node 2, a consumer on node 3,
  * a confirming publisher on node 1. Node 2 gets SIGSTOP; node 3 is paused briefly too (SIGSTOP, then SIGCONT before
@@ -20,8 +20,8 @@ import { killAllSync, sleep } from './procs.ts';
 const REPS = 3;
 
 async function main(): Promise<void> {
-  const pauseAt = Number(process.argv[2] ?? 1000);
-  const resumeAt = Number(process.argv[3] ?? 2400);
+  const pauseAt = Number(process.argv[2] ?? 800);
+  const resumeAt = Number(process.argv[3] ?? 1900);
   const c = await startWarrenCluster(console.log);
   try {
     for (let rep = 0; rep < REPS; rep++) {

@@ -15,6 +15,8 @@
  * 4. the publisher stops, the consumer takes what is left, and every confirmed message that never arrived is lost.
  *
  * Publisher and consumer run in this process, so the kill and every event are on one clock (performance.now()).
+ * Options move the master, the publisher and the consumers (one per listed node; the first confirm/delivery waits
+ * until every consumer got a message published after the signal) elsewhere: failover-seeds.ts kills the disc node.
  */
 import { randomBytes } from 'node:crypto';
 import { AMQPClient, type AMQPChannel } from '@cloudamqp/amqp-client';
@@ -27,10 +29,17 @@ const PREFETCH = 100;
 const BODY_BYTES = 1024;
 /** The publisher's timer: FAILOVER_RATE / (1000 / TICK_MS) messages per tick. */
 const TICK_MS = 5;
-/** Node indexes in the cluster: master (ram), publisher's node (disc), consumer's node (ram). */
-const MASTER = 1;
-const PUB_NODE = 0;
-const CON_NODE = 2;
+/** How long a new queue may take to have synchronised mirrors (each check is a ctl call: seconds on a loaded host). */
+const SYNC_WAIT_MS = 120_000;
+/** Per consumer (one per surviving node in failover-seeds.ts). */
+export interface ConsumerResult {
+  node: string;
+  /** Signal to this consumer's first delivery of a message published after it, ms (undefined: not within the cap). */
+  deliveryMs?: number;
+  received: number;
+  /** The broker sent basic.cancel (ms after the signal). */
+  cancelledMs?: number;
+}
 
 export type FailSignal = 'SIGKILL' | 'SIGSTOP';
 
@@ -44,8 +53,11 @@ export interface FailoverResult {
   masterAfter?: string;
   /** Kill to the first confirm of a message published after the kill, ms (undefined: not within the cap). */
   confirmMs?: number;
-  /** Kill to the first delivery of a message published after the kill, ms (undefined: not within the cap). */
+  /** Kill to the first delivery of a message published after the kill, to any consumer, ms (undefined: not within the cap). */
   deliveryMs?: number;
+  /** Kill until every consumer got a message published after the kill, ms (undefined: one did not within the cap). */
+  allDeliveryMs?: number;
+  consumers: ConsumerResult[];
   /** Kill to the first delivery of anything (redeliveries from the new master included), ms. */
   anyDeliveryMs?: number;
   capMs: number;
@@ -78,10 +90,21 @@ export interface FailoverOptions {
   /** Traffic after the failover (both firsts seen, or the cap), ms. */
   afterMs: number;
   log: (s: string) => void;
+  /** Node indexes: the queue's master (it gets the signal), the publisher's node, one consumer per listed node. */
+  master?: number;
+  publisher?: number;
+  consumers?: number[];
+  /** Publishing rate, msg/s (default FAILOVER_RATE). */
+  rate?: number;
 }
 
 export async function runFailover(c: Cluster, o: FailoverOptions): Promise<FailoverResult> {
   const queue = `ha.failover-${randomBytes(3).toString('hex')}`;
+  // default layout: master on node 2 (ram), publisher on node 1 (disc), consumer on node 3 (ram)
+  const MASTER = o.master ?? 1;
+  const PUB_NODE = o.publisher ?? 0;
+  const CON_NODES = o.consumers ?? [2];
+  const rate = o.rate ?? FAILOVER_RATE;
   const master = c.nodes[MASTER]!;
   const res: FailoverResult = {
     broker: c.kind,
@@ -99,6 +122,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     duplicated: 0,
     publisherSurvived: false,
     consumerSurvived: false,
+    consumers: CON_NODES.map((i) => ({ node: c.nodes[i]!.name, received: 0 })),
   };
   const pubAt: number[] = [];
   const confirmed = new Set<number>();
@@ -109,9 +133,10 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
   let stopPub = false;
   let inflight = 0;
   let pubConn: AMQPClient | undefined;
-  let conConn: AMQPClient | undefined;
+  const conConns: AMQPClient[] = [];
   let pubClosed = false;
   let conClosed = false;
+  const conChannels: AMQPChannel[] = [];
   let stoppedPid: number | undefined;
   let pubLoop: Promise<void> = Promise.resolve();
   const cont = (): void => {
@@ -129,40 +154,60 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     const admin = await new AMQPClient(master.uri).connect();
     await (await admin.channel()).queueDeclare(queue, { durable: true, autoDelete: false, exclusive: false });
     await Promise.race([admin.close(), sleep(2000)]);
-    const others = [c.nodes[PUB_NODE]!.name, c.nodes[CON_NODE]!.name];
+    const others = c.nodes.filter((_, i) => i !== MASTER).map((n) => n.name);
     // The master's node is asked: in Warren a mirror's node lists only itself among the synchronised mirrors.
+    let seen: string[] = [];
     const synced = await waitFor(async () => {
-      const m = await c.syncedMirrors(queue, MASTER);
-      return others.every((n) => m.includes(n));
-    }, 60_000, 500);
-    if (!synced) throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within 60 s`);
+      seen = await c.syncedMirrors(queue, MASTER);
+      return others.every((n) => seen.includes(n));
+    }, SYNC_WAIT_MS, 500);
+    if (!synced) {
+      const r = await c.ctl(MASTER, ['-q', 'list_queues', 'name', 'node', 'slave_pids', 'synchronised_slave_pids'], 30_000);
+      const line = r.stdout.split('\n').find((l) => l.startsWith(queue)) ?? `(no line for ${queue}; exit ${r.code}: ${r.stderr.trim().slice(0, 200)})`;
+      throw new Error(`${queue} was not synchronised on ${others.join(' and ')} within ${SYNC_WAIT_MS / 1000} s (last seen synchronised: ${seen.join(', ') || 'none'}; ${c.nodes[MASTER]!.name} lists: ${line})`);
+    }
     const m0 = await c.masterOf(queue, MASTER);
     if (m0 !== master.name) throw new Error(`${queue} is mastered on ${m0 ?? 'nothing'}, not on ${master.name}`);
 
-    // ---- consumer on node 3
-    conConn = new AMQPClient(c.nodes[CON_NODE]!.uri);
-    await conConn.connect();
-    conConn.onerror = () => {
-      conClosed = true;
-    };
-    const cch = await conConn.channel();
-    await cch.basicQos(PREFETCH);
-    const consumer = await cch.basicConsume(queue, { noAck: false }, (m) => {
-      const now = performance.now();
-      const body = m.body;
-      if (!body || body.length < 4) return;
-      const seq = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
-      received.set(seq, (received.get(seq) ?? 0) + 1);
-      if (m.redelivered) res.redelivered++;
-      if (now > tKill && measuring) {
-        res.anyDeliveryMs ??= now - tKill;
-        if ((pubAt[seq] ?? 0) > tKill) res.deliveryMs ??= now - tKill;
-      }
-      m.ack().catch(() => {});
-    });
-    consumer.wait().catch(() => {
-      if (!conClosed && !cch.closed) res.consumerCancelledMs = performance.now() - tKill;
-    });
+    // ---- consumers (default: one on node 3)
+    for (const [k, ci] of CON_NODES.entries()) {
+      const cr = res.consumers[k]!;
+      const conn = new AMQPClient(c.nodes[ci]!.uri);
+      conConns.push(conn);
+      await conn.connect();
+      conn.onerror = () => {
+        conClosed = true;
+      };
+      const cch = await conn.channel();
+      conChannels.push(cch);
+      await cch.basicQos(PREFETCH);
+      const consumer = await cch.basicConsume(queue, { noAck: false }, (m) => {
+        const now = performance.now();
+        const body = m.body;
+        if (!body || body.length < 4) return;
+        const seq = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
+        received.set(seq, (received.get(seq) ?? 0) + 1);
+        cr.received++;
+        if (m.redelivered) res.redelivered++;
+        if (now > tKill && measuring) {
+          res.anyDeliveryMs ??= now - tKill;
+          if ((pubAt[seq] ?? 0) > tKill) {
+            res.deliveryMs ??= now - tKill;
+            if (cr.deliveryMs === undefined) {
+              cr.deliveryMs = now - tKill;
+              if (res.consumers.every((x) => x.deliveryMs !== undefined)) res.allDeliveryMs = now - tKill;
+            }
+          }
+        }
+        m.ack().catch(() => {});
+      });
+      consumer.wait().catch(() => {
+        if (!conClosed && !cch.closed) {
+          cr.cancelledMs = performance.now() - tKill;
+          res.consumerCancelledMs ??= cr.cancelledMs;
+        }
+      });
+    }
 
     // ---- publisher on node 1
     pubConn = new AMQPClient(c.nodes[PUB_NODE]!.uri);
@@ -174,7 +219,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     await pch.confirmSelect();
     const body = new Uint8Array(BODY_BYTES);
     const view = new DataView(body.buffer);
-    const perTick = Math.max(1, Math.round((FAILOVER_RATE * TICK_MS) / 1000));
+    const perTick = Math.max(1, Math.round((rate * TICK_MS) / 1000));
     pubLoop = (async () => {
       let seq = 0;
       let next = performance.now();
@@ -212,16 +257,17 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     tKill = performance.now();
     process.kill(pid, o.signal);
     if (o.signal === 'SIGSTOP') stoppedPid = pid;
-    await waitFor(async () => res.confirmMs !== undefined && res.deliveryMs !== undefined, o.capMs, 10);
+    await waitFor(async () => res.confirmMs !== undefined && res.allDeliveryMs !== undefined, o.capMs, 10);
     measuring = false;
     cont();
+    const ms = (v: number | undefined): string => (v === undefined ? `> ${o.capMs} ms` : `${v.toFixed(0)} ms`);
     o.log(
-      `${c.kind} ${o.signal}: first confirm ${res.confirmMs === undefined ? `> ${o.capMs} ms` : `${res.confirmMs.toFixed(0)} ms`}, first delivery ${res.deliveryMs === undefined ? `> ${o.capMs} ms` : `${res.deliveryMs.toFixed(0)} ms`} after it`,
+      `${c.kind} ${o.signal}: first confirm ${ms(res.confirmMs)}, first delivery ${ms(res.deliveryMs)}${CON_NODES.length > 1 ? `, every consumer ${ms(res.allDeliveryMs)}` : ''} after it`,
     );
-    if (res.deliveryMs === undefined && res.confirmMs !== undefined) {
-      // A new master confirms, but the consumer gets nothing: what do the surviving nodes say?
+    if (res.allDeliveryMs === undefined && res.confirmMs !== undefined) {
+      // A new master confirms, but a consumer gets nothing: what do the surviving nodes say?
       const lines: string[] = [];
-      for (const i of [PUB_NODE, CON_NODE]) {
+      for (const i of [...new Set([PUB_NODE, ...CON_NODES])]) {
         for (const args of [['-q', 'list_queues', 'name', 'node', 'messages', 'consumers'], ['-q', 'list_consumers']]) {
           const r = await c.ctl(i, args, 10_000);
           const out = r.stdout.split('\n').filter((l) => l.includes(queue)).join(' | ');
@@ -271,7 +317,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     res.received = received.size;
     res.duplicated = [...received.values()].filter((n) => n > 1).length;
     res.publisherSurvived = !pubClosed && !pch.closed;
-    res.consumerSurvived = !conClosed && !cch.closed && res.consumerCancelledMs === undefined;
+    res.consumerSurvived = !conClosed && conChannels.every((ch) => !ch.closed) && res.consumerCancelledMs === undefined;
     const after = await c.masterOf(queue, PUB_NODE);
     if (after !== undefined) res.masterAfter = after;
     res.ok = true;
@@ -286,7 +332,7 @@ export async function runFailover(c: Cluster, o: FailoverOptions): Promise<Failo
     cont();
     stopPub = true;
     await Promise.race([pubLoop, sleep(2000)]);
-    for (const conn of [pubConn, conConn]) if (conn) await Promise.race([conn.close().catch(() => {}), sleep(2000)]);
+    for (const conn of [pubConn, ...conConns]) if (conn) await Promise.race([conn.close().catch(() => {}), sleep(2000)]);
     // The queue goes (through the disc node), the killed node comes back for the next repetition.
     const del = async (): Promise<void> => {
       const a = await new AMQPClient(c.nodes[PUB_NODE]!.uri).connect();

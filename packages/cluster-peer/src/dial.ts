@@ -20,6 +20,7 @@ export function establishLink(
   initiator: boolean,
   registry: LinkRegistry | undefined,
 ): PeerLink {
+  const missed = config.heartbeatMissedTicksFor?.(result.remoteNode);
   const link = new PeerLink({
     connection,
     decoder,
@@ -29,7 +30,7 @@ export function establishLink(
     initiator,
     clock: config.clock,
     logger: config.logger,
-    limits: config.limits,
+    limits: missed === undefined ? config.limits : { ...config.limits, heartbeatMissedTicks: positiveTicks(missed) },
     handler: config.handler,
     ...(registry === undefined ? {} : { onClosed: (l: PeerLink, e: PeerError | undefined) => registry.unregister(l, e) }),
   });
@@ -83,4 +84,9 @@ export async function dialPeer(
     { clock: config.clock, logger: config.logger, timeoutMs: config.handshakeTimeoutMs },
     (result, decoder) => establishLink(config, connection, result, decoder, true, registry),
   );
+}
+
+function positiveTicks(n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new PeerError('INVALID_ARGUMENT', `heartbeatMissedTicksFor must give an integer >= 1, got ${n}`);
+  return n;
 }

@@ -42,6 +42,9 @@ export interface PeerOptions {
   readonly incarnation?: number;
   readonly heartbeatTickMs?: number;
   readonly heartbeatMissedTicks?: number;
+  /** Per remote node, a heartbeatMissedTicks of its own (undefined: the common one): a CLI tool's link may get more
+   *  slack than a peer whose silence fails queues over. */
+  readonly heartbeatMissedTicksFor?: (remoteNode: string) => number | undefined;
   readonly maxFrameBytes?: number;
   readonly requestTimeoutMs?: number;
   readonly highWaterMarkBytes?: number;
@@ -61,6 +64,7 @@ export interface PeerConfig {
   readonly logger: Logger;
   readonly incarnation: number;
   readonly limits: LinkLimits;
+  readonly heartbeatMissedTicksFor?: (remoteNode: string) => number | undefined;
   readonly handshakeTimeoutMs: number;
   readonly connectTimeoutMs: number;
 }
@@ -104,6 +108,7 @@ export function resolvePeerOptions(options: PeerOptions): PeerConfig {
     logger: options.logger ?? stderrLogger(options.nodeName),
     incarnation: options.incarnation ?? random.uint32(),
     limits,
+    ...(options.heartbeatMissedTicksFor !== undefined ? { heartbeatMissedTicksFor: options.heartbeatMissedTicksFor } : {}),
     handshakeTimeoutMs: positive('handshakeTimeoutMs', options.handshakeTimeoutMs, HANDSHAKE_TIMEOUT_MS),
     connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, CONNECT_TIMEOUT_MS),
   };

@@ -145,6 +145,17 @@ describe('PeerLink', { timeout: 10_000 }, () => {
     expect(a.logger.some(/peer rabbit@b: nothing received for 3000 ms/)).toBe(true);
   });
 
+  it('heartbeatMissedTicksFor gives one remote node a slack of its own', async () => {
+    const { clock, network, ab } = await linked({ a: { heartbeatTickMs: 1000, heartbeatMissedTicks: 3, heartbeatMissedTicksFor: (n) => (n === 'rabbit@b' ? 10 : undefined) } });
+    network.crash('b', { silent: true });
+    const crashedAt = clock.now();
+    await clock.advance(5000);
+    // 3 ticks would have given it up by now; its own 10 have not passed yet
+    expect(ab.isOpen).toBe(true);
+    await clock.advanceUntil(() => !ab.isOpen, 10_000, 100);
+    expect(clock.now() - crashedAt).toBeGreaterThanOrEqual(9000);
+  });
+
   it('refuses to send a frame above maxFrameBytes and keeps the link', async () => {
     const { clock, ab, b } = await linked({ a: { maxFrameBytes: 10_000 } });
     expect(() => ab.send({ blob: Buffer.alloc(20_000) })).toThrowError(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }) as Error);

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     handler: { onMessage: () => {}, onLinkDown: () => linkGone() },
     requestTimeoutMs: timeoutS * 1000,
     // the node takes 6 silent ticks of its own pace for a dead link: beat at that pace, or a command longer than
-    // 1.5 s would lose its link before the reply. Our side gives the node more slack: a busy node may stall a while.
+    // 1.2 s would lose its link before the reply. Our side gives the node more slack: a busy node may stall a while.
     heartbeatTickMs: PEER_HEARTBEAT_TICK_MS,
     heartbeatMissedTicks: Math.ceil(10_000 / PEER_HEARTBEAT_TICK_MS),
   });

@@ -6,7 +6,7 @@
 // (its link comes back with a new incarnation: its rabbit went down), that node's entry goes, and every entry goes
 // when no partitioned node is cut off any more; reset and force_reset forget them all. An outage shorter than
 // PARTITION_MIN_OUTAGE_MS after the link was declared dead (a stall, a SIGSTOP of a few seconds) is not a partition:
-// Erlang's net_ticktime (60 s) would not even have noticed it, though Warren fails mirrored queues over after 1.5 s.
+// Erlang's net_ticktime (60 s) would not even have noticed it, though Warren fails mirrored queues over after 1.2 s.
 //
 // cluster_partition_handling:
 //   ignore          report only. Metadata stays safe either way (the Raft majority decides), queues on each side go on.

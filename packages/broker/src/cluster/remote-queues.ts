@@ -228,6 +228,22 @@ export class RemoteQueues {
     return this.send1(link, q, msg, waiter, token);
   }
 
+  private releaseTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * A release after `delayMs`, one for a burst: the publishes a lost link failed are held again all at once, and
+   * those whose queue has a reachable master already (the promotion applied here before this node's own link to the
+   * old master timed out) go on then rather than at the next periodic check, up to HOLD_CHECK_MS later.
+   */
+  releaseSoon(delayMs: number): void {
+    if (this.releaseTimer !== null) return;
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = null;
+      this.release();
+    }, delayMs);
+    this.releaseTimer.unref();
+  }
+
   /** Holds a publish to a mirrored queue between masters; false if the queue is not mirrored or there is no room. */
   hold(q: Queue, msg: Message, waiter: DurableWaiter | null, token: number, notBefore = 0): boolean {
     if (!q.mirroredByPolicy || this.heldBytes + msg.body.length > HOLD_MAX_BYTES) return false;
@@ -718,7 +734,10 @@ class ForwardedPublish implements ReplyHandler {
     // one is retried after a pause, not at once. Any other refusal is the publisher's nack.
     const notMaster = err.remoteCode === NOT_MASTER;
     if (err.code === 'LINK_CLOSED' || err.code === 'HEARTBEAT_TIMEOUT' || notMaster) {
-      if (this.owner.hold(this.q, this.msg, this.waiter, this.token, notMaster ? Date.now() + HOLD_RETRY_MS : 0)) return;
+      if (this.owner.hold(this.q, this.msg, this.waiter, this.token, notMaster ? Date.now() + HOLD_RETRY_MS : 0)) {
+        this.owner.releaseSoon(notMaster ? HOLD_RETRY_MS : 0);
+        return;
+      }
     }
     this.waiter.onNack?.(this.token);
   }
