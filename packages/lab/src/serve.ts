@@ -1,0 +1,1 @@
+export async function serve(_dir: string, _port: number): Promise<void> {}
