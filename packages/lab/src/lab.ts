@@ -245,19 +245,21 @@ export class Lab {
     return r.out;
   }
 
-  /** Which load balancer holds the virtual IP (netns), or null. */
+  /** Which load balancer holds the virtual IP (netns), or null; one that is cut off does not count. */
   vipHolder(): string | null {
     if (!this.netns) return null;
-    for (const lb of LBS) {
-      const r = run('ip', ['-n', this.ns(lb.name), '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
-      try {
-        const info = (JSON.parse(r.out) as { addr_info: { local: string }[] }[])[0]?.addr_info ?? [];
-        if (info.some((a) => a.local === this.vip)) return lb.name;
-      } catch {
-        // namespace gone
-      }
+    const holders = LBS.map((l) => l.name).filter((l) => this.vipHolderOf(l));
+    return holders.find((h) => !this.isCut(h)) ?? holders[0] ?? null;
+  }
+
+  vipHolderOf(lb: string): boolean {
+    const r = run('ip', ['-n', this.ns(lb), '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
+    try {
+      const info = (JSON.parse(r.out) as { addr_info: { local: string }[] }[])[0]?.addr_info ?? [];
+      return info.some((a) => a.local === this.vip);
+    } catch {
+      return false;
     }
-    return null;
   }
 
   /** A proxy's backend states from its stats socket: `server` -> UP / DOWN / MAINT (AMQP backend only). */
