@@ -279,21 +279,46 @@ export class Lab {
     return res;
   }
 
-  /** GET a management API path from the first broker that answers. */
+  /**
+   * GET a management API path: from the first running broker in order (so that successive looks come from one
+   * node's view), and if it does not answer within 0.7 s (hung, cut off), from whichever other one answers first.
+   */
   async mgmt(path: string, from: string[] = BROKERS.map((b) => b.name)): Promise<unknown> {
-    for (const b of from) {
-      if (this.procStatus(`${b}/broker`) !== 'running') continue;
+    const ask = from.filter((b) => this.procStatus(`${b}/broker`) === 'running');
+    if (ask.length === 0) return null;
+    const get = async (b: string, ms: number): Promise<unknown> => {
+      const ctrl = new AbortController();
+      const t = setTimeout(() => ctrl.abort(), ms);
       try {
-        const ctrl = new AbortController();
-        const t = setTimeout(() => ctrl.abort(), 1500);
         const r = await fetch(`http://${this.addr(b)}:${this.p.mgmtPort(b)}${path}`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` }, signal: ctrl.signal });
+        if (!r.ok) throw new Error(`${r.status}`);
+        return (await r.json()) as unknown;
+      } finally {
         clearTimeout(t);
-        if (r.ok) return await r.json();
-      } catch {
-        // next node
       }
+    };
+    try {
+      return await get(ask[0]!, 700);
+    } catch {
+      if (ask.length === 1) return null;
+      return await Promise.any(ask.slice(1).map((b) => get(b, 1500))).catch(() => null);
     }
-    return null;
+  }
+
+  /** The hosts whose link is down (one look at the switch). */
+  cutHosts(): Set<string> {
+    const out = new Set<string>();
+    if (!this.netns) return out;
+    const r = run('ip', ['-n', this.sw, '-j', 'link', 'show']);
+    try {
+      for (const l of JSON.parse(r.out) as { ifname: string; flags: string[] }[]) {
+        const h = HOSTS.find((x) => `p-${x.name}`.slice(0, 15) === l.ifname);
+        if (h !== undefined && !l.flags.includes('UP')) out.add(h.name);
+      }
+    } catch {
+      // switch gone
+    }
+    return out;
   }
 }
 

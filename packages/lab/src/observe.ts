@@ -65,13 +65,16 @@ function vrrpStatus(sock: string): Promise<string | null> {
 export async function snapshot(lab: Lab): Promise<Snapshot> {
   lab.reload();
   const holder = lab.vipHolder();
-  const nodes = (await lab.mgmt('/api/nodes')) as { name: string; type?: string; running?: boolean; partitions?: string[] }[] | null;
-  const queues = (await lab.mgmt('/api/queues')) as Record<string, unknown>[] | null;
+  // (the VIP holder, the cluster and the proxies are asked at once: on a loaded machine each takes a while)
+  const [nodesR, queuesR] = await Promise.all([lab.mgmt('/api/nodes'), lab.mgmt('/api/queues')]);
+  const nodes = nodesR as { name: string; type?: string; running?: boolean; partitions?: string[] }[] | null;
+  const queues = queuesR as Record<string, unknown>[] | null;
   const hosts: HostView[] = [];
+  const cut = lab.cutHosts();
   for (const h of HOSTS) {
     const procs: HostView['procs'] = {};
     for (const k of lab.hostProcs(h.name)) procs[lab.s.procs[k]!.kind] = lab.procStatus(k);
-    const v: HostView = { name: h.name, role: h.role, addr: lab.addr(h.name), cut: lab.isCut(h.name), procs };
+    const v: HostView = { name: h.name, role: h.role, addr: lab.addr(h.name), cut: cut.has(h.name), procs };
     if (h.type !== undefined) v.type = h.type;
     if (h.role === 'broker') {
       const n = nodes?.find((x) => x.name === nodeName(h.name));

@@ -69,7 +69,15 @@ export async function serve(dir: string, port: number, bind = '127.0.0.1'): Prom
       return;
     }
     if (req.method === 'GET' && url.pathname === '/api/state') {
-      json(200, { ...last, events: readEvents(dir).slice(-200) });
+      // process states are read now (from /proc, cheap): the page shows a kill or a hang at once, whatever the
+      // slower parts of the last look (cluster, proxies, VIP) cost on a loaded machine
+      lab.reload();
+      const hosts = last.hosts.map((h) => {
+        const procs: typeof h.procs = {};
+        for (const k of lab.hostProcs(h.name)) procs[lab.s.procs[k]!.kind] = lab.procStatus(k);
+        return { ...h, procs };
+      });
+      json(200, { ...last, hosts, events: readEvents(dir).slice(-200) });
       return;
     }
     if (req.method === 'POST' && url.pathname === '/api/action') {
