@@ -111,14 +111,14 @@ describe.skipIf(why !== undefined)('the teaching lab', () => {
       console.log(`page shows the kill ${shownMs} ms after the click`);
       await page.waitForSelector('#events >> text=kill -9 everything on rabbitmq03', { timeout: 5000 });
       if (process.env['LAB_SCREENSHOT']) await page.screenshot({ path: process.env['LAB_SCREENSHOT'], fullPage: true });
-      // the click's round trip includes the kill itself (waiting for the process to be gone)
-      expect(shownMs).toBeLessThan(1000 + 5000);
+      // from the click: the request, the kill -9 and the process gone, and the page's next look (every 250 ms)
+      expect(shownMs).toBeLessThan(1000);
       await page.click('#host-rabbitmq03 button[data-action="restart"]');
       await page.waitForSelector('#host-rabbitmq03[data-state="running"]', { timeout: 10_000 });
     } finally {
       await b.close();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('lab down leaves nothing behind', async () => {
     const r = await lab(['down'], 120_000);

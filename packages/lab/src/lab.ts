@@ -505,7 +505,7 @@ function writeConfigs(lab: Lab): void {
   writeFileSync(join(d, 'erlang.cookie'), `WARRENLAB${Math.random().toString(36).slice(2, 14).toUpperCase()}\n`, { mode: 0o600 });
   for (const lb of LBS) {
     const hd = join(d, lb.name);
-    writeFileSync(join(hd, 'haproxy.cfg'), haproxyCfg(lb.name, lab.p));
+    writeFileSync(join(hd, 'haproxy.cfg'), haproxyCfg(lb.name, lab.p, lab.s.real.haproxy.includes(lb.name)));
     const check = join(hd, 'chk_haproxy.sh');
     writeFileSync(check, checkScript(join(hd, 'haproxy.pid')), { mode: 0o755 });
     const notify = join(hd, 'keepalived_notify_for_haproxy.sh');
@@ -538,7 +538,8 @@ function startBroker(lab: Lab, h: string): void {
 function startProxy(lab: Lab, h: string): void {
   const cfg = join(lab.s.dir, h, 'haproxy.cfg');
   if (lab.s.real.haproxy.includes(h)) {
-    lab.startProc(`${h}/proxy`, h, 'haproxy', ['/usr/sbin/haproxy', '-db', '-f', cfg, '-p', join(lab.s.dir, h, 'haproxy.pid')]);
+    // -W -db: master-worker in the foreground, so that the pid file (the master's pid) is written as in daemon mode
+    lab.startProc(`${h}/proxy`, h, 'haproxy', ['/usr/sbin/haproxy', '-W', '-db', '-f', cfg, '-p', join(lab.s.dir, h, 'haproxy.pid')]);
   } else {
     // -db: in the foreground although the seed's global section says daemon (the lab supervises it)
     lab.startProc(`${h}/proxy`, h, 'proxy', [BIN.proxy, '-db', '-f', cfg, '-p', join(lab.s.dir, h, 'haproxy.pid')]);

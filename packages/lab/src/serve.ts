@@ -95,7 +95,8 @@ export async function serve(dir: string, port: number, bind = '127.0.0.1'): Prom
             else if (action === 'restart') lab.restart(host);
             else if (action === 'cut' || action === 'uncut') lab.cut(host, action === 'cut');
             else return json(400, { error: `unknown action ${action} (kill, hang, resume, restart, cut, uncut)` });
-            await tick(true);
+            // the page reads process states itself; the slower parts follow with the next look
+            void tick(true);
             json(200, { ok: true });
           } catch (e) {
             json(500, { error: (e as Error).message });

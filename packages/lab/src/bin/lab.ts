@@ -186,6 +186,12 @@ function printConfigsIndex(lab: Lab): void {
   process.stdout.write(`hosts: ${HOSTS.map((h) => `${h.name} ${lab.addr(h.name)}${h.type ? ` (${h.type})` : ''}`).join(', ')}${lab.netns ? `; virtual IP ${lab.vip}` : ''}\n`);
 }
 
+// the AMQP client library reports some socket errors (ECONNRESET while a load balancer dies) as rejections nobody
+// awaits; a scenario must note them and go on, not die with its lab half-broken
+process.on('unhandledRejection', (e) => {
+  process.stderr.write(`lab: (ignored) ${(e as Error)?.message ?? String(e)}\n`);
+});
+
 main().then(
   (code) => process.exit(code),
   (e: Error) => {
