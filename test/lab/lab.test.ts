@@ -78,7 +78,7 @@ describe.skipIf(why !== undefined)('the teaching lab', () => {
     expect(cfg).toContain(`server rabbitmq01.kevin.cn ${SUBNET}.40:5672 check inter 3s rise 1 fall 2`);
     const st = await lab(['status'], 60_000);
     expect(st.out).toMatch(/haproxy01 .*backends: rabbitmq01 UP rabbitmq02 UP rabbitmq03 UP/);
-  });
+  }, 120_000);
 
   it('two scenarios pass with 0 confirmed messages lost: mirrored-failover and vip-failover', async () => {
     const r = await lab(['run', 'mirrored-failover', 'vip-failover'], 600_000);

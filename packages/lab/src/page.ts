@@ -21,7 +21,7 @@ table{border-collapse:collapse;margin-top:12px;font-size:13px}td,th{border:1px s
 </style></head><body>
 <h1>Warren lab <span id="mode" class="small"></span> <span id="vipline" class="small"></span></h1>
 <div id="topo"></div>
-<table id="queues"><thead><tr><th>queue</th><th>master</th><th>mirrors (synchronised)</th><th>messages</th><th>publish/s</th><th>deliver/s</th></tr></thead><tbody></tbody></table>
+<table id="queues"><thead><tr><th>queue</th><th>master</th><th>mirrors (synchronised)</th><th>messages</th><th>publish/s</th><th>deliver/s</th></tr></thead><tbody id="qbody"></tbody></table>
 <div id="events"></div>
 <script>
 const order=['rabbitmq01','rabbitmq02','rabbitmq03','haproxy01','haproxy02','client'];
@@ -32,8 +32,7 @@ async function refresh(){
   let s;try{s=await (await fetch('/api/state',{cache:'no-store'})).json();}catch(e){return;}
   document.getElementById('mode').textContent='('+s.mode+')';
   document.getElementById('vipline').textContent=s.vip?('virtual IP '+s.vip+': '+(s.vipHolder||'nobody')):'no virtual IP (loopback lab: VRRP needs root)';
-  const topo=document.getElementById('topo');
-  topo.innerHTML=order.map(n=>s.hosts.find(h=>h.name===n)).filter(Boolean).map(h=>{
+  set('topo',order.map(n=>s.hosts.find(h=>h.name===n)).filter(Boolean).map(h=>{
     const st=hostState(h);
     let body='<div class="small">'+esc(h.addr)+(h.type?' · '+esc(h.type)+' node':'')+'</div>';
     body+='<div class="small">'+Object.entries(h.procs).map(([k,v])=>esc(k)+': <b data-proc="'+esc(k)+'">'+esc(v)+'</b>').join(', ')+'</div>';
@@ -43,11 +42,13 @@ async function refresh(){
     const btn=(a)=>'<button data-host="'+h.name+'" data-action="'+a+'">'+a+'</button>';
     if(h.role!=='client')body+='<div>'+['kill','hang','resume','restart'].map(btn).join('')+(s.mode==='netns'?btn(h.cut?'uncut':'cut'):'')+'</div>';
     return '<div class="host '+st+(h.cut?' cut':'')+'" id="host-'+h.name+'" data-state="'+st+'"><h2>'+esc(h.name)+(h.cut?' (cut off)':'')+'</h2>'+body+'</div>';
-  }).join('');
-  document.querySelector('#queues tbody').innerHTML=s.queues.map(q=>'<tr><td>'+esc(q.name)+'</td><td>'+esc(q.node)+'</td><td>'+esc(q.mirrors.join(', '))+' ('+esc(q.synced.join(', '))+')</td><td>'+q.messages+'</td><td>'+q.publishRate+'</td><td>'+q.deliverRate+'</td></tr>').join('');
-  const ev=document.getElementById('events');
-  ev.innerHTML=s.events.slice().reverse().map(e=>'<div class="ev-'+esc(e.kind)+'">'+new Date(e.t).toISOString().slice(11,23)+' '+esc(e.text)+'</div>').join('');
+  }).join(''));
+  set('qbody',s.queues.map(q=>'<tr><td>'+esc(q.name)+'</td><td>'+esc(q.node)+'</td><td>'+esc(q.mirrors.join(', '))+' ('+esc(q.synced.join(', '))+')</td><td>'+q.messages+'</td><td>'+q.publishRate+'</td><td>'+q.deliverRate+'</td></tr>').join(''));
+  set('events',s.events.slice().reverse().map(e=>'<div class="ev-'+esc(e.kind)+'">'+new Date(e.t).toISOString().slice(11,23)+' '+esc(e.text)+'</div>').join(''));
 }
+// an element is rewritten only when its content changed: the buttons stay the same elements between looks
+const shown={};
+function set(id,html){if(shown[id]===html)return;shown[id]=html;document.getElementById(id).innerHTML=html;}
 document.addEventListener('click',e=>{const b=e.target.closest('button[data-action]');if(b)act(b.dataset.host,b.dataset.action).then(refresh);});
 setInterval(refresh,250);refresh();
 </script></body></html>

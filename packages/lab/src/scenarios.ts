@@ -302,6 +302,75 @@ export const SCENARIOS: Scenario[] = [
       void t;
     },
   },
+  {
+    name: 'manual-vs-auto-sync',
+    claim: 'a mirror that restarts comes back empty: with ha-sync-mode automatic it is synchronised at once, with the default (manual) only by sync_queue',
+    async run(c) {
+      const disc = DISC.name;
+      const mirror = BROKERS.find((b) => b.type === 'ram')!.name;
+      await c.lab.ctlOk(disc, ['set_policy', 'lab-sync-manual', '^sync\\.manual$', '{"ha-mode":"all"}']);
+      await c.lab.ctlOk(disc, ['set_policy', 'lab-sync-auto', '^sync\\.auto$', '{"ha-mode":"all","ha-sync-mode":"automatic"}']);
+      try {
+        // declared on the disc node (their master), 300 persistent messages each
+        for (const q of ['sync.manual', 'sync.auto']) await publishDirect(brokerUrl(c.lab, disc), q, 300, true);
+        const isSynced = async (q: string): Promise<boolean> => ((await queueInfo(c.lab, q, [disc]))?.synchronised_slave_nodes ?? []).includes(nodeName(mirror));
+        await waitFor(async () => (await isSynced('sync.manual')) && (await isSynced('sync.auto')), 30_000, 200);
+        c.mark(`kill -9 and restart ${mirror} (a mirror of sync.manual and sync.auto)`);
+        await c.lab.kill(mirror, 'broker');
+        c.lab.restart(mirror, 'broker');
+        const back = await waitFor(async () => (await runningNodes(c.lab, [disc])).includes(mirror), 120_000, 200);
+        c.measure[`${mirror} back after`] = s1(back);
+        const auto = await waitFor(() => isSynced('sync.auto'), 30_000, 100);
+        c.mark('sync.auto: the mirror is synchronised');
+        c.measure['automatic: synchronised after'] = s1(auto);
+        c.check('automatic sync: the restarted mirror is synchronised by itself', auto !== undefined, s1(auto));
+        await sleep(3000);
+        const manualBefore = await isSynced('sync.manual');
+        c.check('manual sync: the restarted mirror stays unsynchronised (3 s later)', !manualBefore, manualBefore ? 'it was synchronised' : 'unsynchronised, as the seeds say');
+        const t = Date.now();
+        await c.lab.ctlOk(disc, ['sync_queue', 'sync.manual']);
+        c.mark('brokerctl sync_queue sync.manual');
+        const manual = await waitFor(() => isSynced('sync.manual'), 30_000, 100);
+        c.measure['manual: synchronised after sync_queue'] = s1(manual === undefined ? undefined : Date.now() - t);
+        c.check('sync_queue synchronises it', manual !== undefined, s1(manual));
+      } finally {
+        const d = new AMQPClient(brokerUrl(c.lab, disc));
+        await d.connect();
+        const ch = await d.channel();
+        for (const q of ['sync.manual', 'sync.auto']) await ch.queueDelete(q).catch(() => {});
+        await d.close();
+        await c.lab.ctl(disc, ['clear_policy', 'lab-sync-manual']);
+        await c.lab.ctl(disc, ['clear_policy', 'lab-sync-auto']);
+      }
+    },
+  },
+  {
+    name: 'last-down-first-up',
+    claim: 'the node that went down last (the disc node) starts first on its own, and the others join it',
+    async run(c) {
+      const rams = BROKERS.filter((b) => b.type === 'ram').map((b) => b.name);
+      for (const r of rams) {
+        await c.lab.ctl(r, ['stop']);
+        await c.lab.kill(r, 'broker');
+        c.mark(`${r} stopped`);
+      }
+      await c.lab.ctl(DISC.name, ['stop']);
+      await c.lab.kill(DISC.name, 'broker');
+      c.mark(`${DISC.name} stopped last`);
+      c.lab.restart(DISC.name, 'broker');
+      c.mark(`start ${DISC.name} alone`);
+      const alone = await waitFor(async () => (await runningNodes(c.lab, [DISC.name])).includes(DISC.name), 120_000, 200);
+      c.mark(`${DISC.name} runs`);
+      c.measure[`${DISC.name} running alone after`] = s1(alone);
+      c.check('the last node down starts without the others', alone !== undefined, s1(alone));
+      for (const r of rams) c.lab.restart(r, 'broker');
+      c.mark(`start ${rams.join(', ')}`);
+      const all = await waitFor(async () => (await runningNodes(c.lab, [DISC.name])).length === BROKERS.length, 120_000, 200);
+      c.mark('all nodes run');
+      c.measure['the ram nodes joined after'] = s1(all);
+      c.check('the others join it', all !== undefined, s1(all));
+    },
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------- runner
