@@ -130,3 +130,41 @@ describe.skipIf(why !== undefined)('the teaching lab', () => {
     expect((await lab(['down'], 60_000)).code).toBe(0);
   }, 200_000);
 });
+
+// Without root: the same cluster and proxies on loopback ports, no VRRP. (Runs as root too, beside the netns lab's
+// names: its own directory, no namespaces.)
+describe('the teaching lab on loopback (lab up --loopback)', () => {
+  const LO = join(mkdtempSync(join(tmpdir(), 'warren-lab-lo-test-')), 'lab');
+  const lo = (args: string[], timeoutMs: number) =>
+    new Promise<{ code: number; out: string }>((res) => {
+      const c = spawn(LAB, [...args, '--dir', LO], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+      c.once('exit', (code) => {
+        clearTimeout(t);
+        res({ code: code ?? -1, out });
+      });
+    });
+  afterAll(async () => {
+    await lo(['down'], 120_000);
+  }, 130_000);
+
+  it('up says VRRP needs root; mirrored-failover passes with 0 lost; the VRRP scenarios are skipped; down leaves nothing', async () => {
+    const up = await lo(['up', '--loopback', '--no-page'], 300_000);
+    expect(up.code, up.out).toBe(0);
+    expect(up.out).toContain('VRRP needs root');
+    expect(up.out).toMatch(/haproxy02 .*backends: rabbitmq01 UP rabbitmq02 UP rabbitmq03 UP/);
+    const r = await lo(['run', 'mirrored-failover', 'vip-failover'], 400_000);
+    console.log(r.out);
+    expect(r.out).toContain('PASS mirrored-failover');
+    expect(r.out).toContain('SKIP vip-failover: needs the network namespaces');
+    expect(r.out).toMatch(/client: [1-9]\d* confirmed, \d+ received, 0 lost/);
+    expect(r.code).toBe(0);
+    const down = await lo(['down'], 120_000);
+    expect(down.code, down.out).toBe(0);
+    expect(existsSync(LO)).toBe(false);
+    expect(leftovers(LO, 'wlab').filter((l) => l.startsWith('process') || l === LO)).toEqual([]);
+  }, 900_000);
+});

@@ -159,8 +159,13 @@ export class Lab {
   // ------------------------------------------------------------- host faults
 
   async kill(h: string, kind?: string): Promise<void> {
-    for (const k of this.hostProcs(h)) if (kind === undefined || this.s.procs[k]!.kind === kind) await this.killProc(k);
-    this.event('fault', `kill -9 ${kind ?? 'everything'} on ${h}`, h);
+    let any = false;
+    for (const k of this.hostProcs(h)) {
+      if (kind !== undefined && this.s.procs[k]!.kind !== kind) continue;
+      any = this.alive(k) || any;
+      await this.killProc(k);
+    }
+    if (any) this.event('fault', `kill -9 ${kind ?? 'everything'} on ${h}`, h);
   }
 
   hang(h: string, kind?: string): void {
@@ -216,8 +221,9 @@ export class Lab {
   }
 
   heal(): void {
-    for (const b of BROKERS) run('ip', ['netns', 'exec', this.ns(b.name), 'nft', 'delete', 'table', 'inet', NFT_TABLE]);
-    this.event('fault', 'partition healed');
+    let healed = false;
+    for (const b of BROKERS) healed = run('ip', ['netns', 'exec', this.ns(b.name), 'nft', 'delete', 'table', 'inet', NFT_TABLE]).code === 0 || healed;
+    if (healed) this.event('fault', 'partition healed');
   }
 
   // ------------------------------------------------------------- observation

@@ -103,7 +103,8 @@ export async function heal(lab: Lab, log: (l: string) => void): Promise<void> {
   }
   const ok = await waitFor(async () => (await runningNodes(lab)).length === BROKERS.length, 120_000, 300);
   if (ok === undefined) log('  (heal: not every node runs again within 120 s)');
-  await waitFor(() => synced(lab, TRAFFIC_QUEUE), 60_000, 300);
+  // (before the first scenario the traffic queue does not exist yet)
+  if ((await queueInfo(lab, TRAFFIC_QUEUE)) !== null) await waitFor(() => synced(lab, TRAFFIC_QUEUE), 60_000, 300);
   if (lab.netns) await waitFor(() => lab.vipHolder() !== null, 30_000, 100);
   await waitFor(async () => {
     for (const lb of LBS) {
@@ -403,6 +404,8 @@ async function runOne(lab: Lab, sc: Scenario, o: { svgDir: string; log: (l: stri
   const client = new TrafficClient(lab.clientUrl(), TRAFFIC_QUEUE);
   client.start();
   const flowing = await waitFor(() => client.confirmTimes.length > 20 && client.receiveTimes.length > 20, 60_000, 50);
+  // the timeline starts with the traffic (the healing before is not part of the experiment)
+  const tl0 = Date.now() - 2000;
   const ctx: Ctx = {
     lab,
     client,
@@ -432,9 +435,9 @@ async function runOne(lab: Lab, sc: Scenario, o: { svgDir: string; log: (l: stri
   const pass = ctx.checks.every((c) => c.ok);
   lab.event('scenario', `scenario ${sc.name}: ${pass ? 'PASS' : 'FAIL'}`);
   const t1 = Date.now();
-  const events: LabEvent[] = readEvents(lab.s.dir, t0);
+  const events: LabEvent[] = readEvents(lab.s.dir, tl0);
   const svg = join(o.svgDir, `${sc.name}.svg`);
-  writeFileSync(svg, timelineSvg(`${sc.name}: ${sc.claim}`, t0, t1, client.confirmTimes, client.receiveTimes, events, pass));
+  writeFileSync(svg, timelineSvg(`${sc.name}: ${sc.claim}`, tl0, t1, client.confirmTimes, client.receiveTimes, events, pass));
   for (const ch of ctx.checks) o.log(`  ${ch.ok ? 'ok  ' : 'FAIL'} ${ch.what}: ${ch.detail}`);
   for (const [k, v] of Object.entries(ctx.measure)) o.log(`  ${k}: ${v}`);
   o.log(`  client: ${stats.confirmed} confirmed, ${stats.received} received, ${stats.lost} lost, ${stats.duplicates} duplicated, longest outage ${s1(stats.outageMs)}, ${stats.reconnects} reconnects`);
