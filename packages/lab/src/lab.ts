@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } 
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { BIN, program, BROKERS, DISC, HA_POLICY, HOSTS, HOST_OCTET, LBS, PKG, REPO, VIP_OCTET, checkScript, etcHosts, haproxyCfg, host, keepalivedConf, nodeName, notifyScript, rabbitmqConf, type Placement } from './topology.ts';
-import { findByMarker, must, ours, procState, run, signal, sleep, startDetached, waitFor, waitGone, childrenOf } from './procs.ts';
+import { findByMarker, must, ours, runAsync, procState, run, signal, sleep, startDetached, waitFor, waitGone, childrenOf } from './procs.ts';
 import { eventsFile, logEvent, readState, stateFile, writeState, type LabState, type ProcEntry } from './state.ts';
 
 export interface UpOptions {
@@ -258,6 +258,23 @@ export class Lab {
     return holders.find((h) => !this.isCut(h)) ?? holders[0] ?? null;
   }
 
+  /** vipHolder() without blocking the event loop, for the live page */
+  async vipHolderAsync(cut: Set<string>): Promise<string | null> {
+    if (!this.netns) return null;
+    const has = await Promise.all(
+      LBS.map(async (l) => {
+        const r = await runAsync('ip', ['-n', this.ns(l.name), '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
+        try {
+          return ((JSON.parse(r.out) as { addr_info: { local: string }[] }[])[0]?.addr_info ?? []).some((a) => a.local === this.vip);
+        } catch {
+          return false;
+        }
+      }),
+    );
+    const holders = LBS.map((l) => l.name).filter((_, i) => has[i]);
+    return holders.find((h) => !cut.has(h)) ?? holders[0] ?? null;
+  }
+
   vipHolderOf(lb: string): boolean {
     const r = run('ip', ['-n', this.ns(lb), '-j', '-4', 'addr', 'show', 'dev', 'eth0']);
     try {
@@ -312,10 +329,10 @@ export class Lab {
   }
 
   /** The hosts whose link is down (one look at the switch). */
-  cutHosts(): Set<string> {
+  async cutHosts(): Promise<Set<string>> {
     const out = new Set<string>();
     if (!this.netns) return out;
-    const r = run('ip', ['-n', this.sw, '-j', 'link', 'show']);
+    const r = await runAsync('ip', ['-n', this.sw, '-j', 'link', 'show']);
     try {
       for (const l of JSON.parse(r.out) as { ifname: string; flags: string[] }[]) {
         const h = HOSTS.find((x) => `p-${x.name}`.slice(0, 15) === l.ifname);

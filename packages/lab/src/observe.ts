@@ -64,13 +64,13 @@ function vrrpStatus(sock: string): Promise<string | null> {
 
 export async function snapshot(lab: Lab): Promise<Snapshot> {
   lab.reload();
-  const holder = lab.vipHolder();
+  const cut = await lab.cutHosts();
+  const holder = await lab.vipHolderAsync(cut);
   // (the VIP holder, the cluster and the proxies are asked at once: on a loaded machine each takes a while)
   const [nodesR, queuesR] = await Promise.all([lab.mgmt('/api/nodes'), lab.mgmt('/api/queues')]);
   const nodes = nodesR as { name: string; type?: string; running?: boolean; partitions?: string[] }[] | null;
   const queues = queuesR as Record<string, unknown>[] | null;
   const hosts: HostView[] = [];
-  const cut = lab.cutHosts();
   for (const h of HOSTS) {
     const procs: HostView['procs'] = {};
     for (const k of lab.hostProcs(h.name)) procs[lab.s.procs[k]!.kind] = lab.procStatus(k);

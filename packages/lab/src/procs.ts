@@ -100,6 +100,17 @@ export function run(cmd: string, args: string[], input?: string): { code: number
   return { code: r.status ?? -1, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error?.message ?? '') };
 }
 
+/** run, without blocking the event loop (the live page's looks: a spawnSync can take 0.5 s on a loaded machine) */
+export function runAsync(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((res) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('error', () => res({ code: -1, out }));
+    c.once('close', (code) => res({ code: code ?? -1, out }));
+  });
+}
+
 export function must(cmd: string, args: string[], input?: string): string {
   const r = run(cmd, args, input);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.err.trim()}`);
