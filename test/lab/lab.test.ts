@@ -37,6 +37,7 @@ interface Page {
   goto(url: string): Promise<unknown>;
   click(sel: string): Promise<void>;
   waitForSelector(sel: string, o?: { state?: string; timeout?: number }): Promise<unknown>;
+  getAttribute(sel: string, name: string): Promise<string | null>;
   screenshot(o: { path: string; fullPage?: boolean }): Promise<unknown>;
 }
 interface Browser {
@@ -106,7 +107,8 @@ describe.skipIf(why !== undefined)('the teaching lab', () => {
       await page.waitForSelector('#host-rabbitmq03[data-state="running"]', { timeout: 20_000 });
       await page.click('#host-rabbitmq03 button[data-action="kill"]');
       await page.waitForSelector('#host-rabbitmq03[data-state="down"]', { timeout: 10_000 });
-      const shownAt = Date.now();
+      // when the page drew the change (its own clock, the same machine's): Playwright's polling is not the page's delay
+      const shownAt = Number(await page.getAttribute('#host-rabbitmq03', 'data-since'));
       await page.waitForSelector('#events >> text=kill -9 everything on rabbitmq03', { timeout: 5000 });
       // the lab logs the kill once the process is gone: from then to the page showing it
       const killed = readEvents(DIR).find((e) => e.text === 'kill -9 everything on rabbitmq03');

@@ -43,11 +43,14 @@ async function refresh(){
     if(h.role!=='client')body+='<div>'+['kill','hang','resume','restart'].map(btn).join('')+(s.mode==='netns'?btn(h.cut?'uncut':'cut'):'')+'</div>';
     return '<div class="host '+st+(h.cut?' cut':'')+'" id="host-'+h.name+'" data-state="'+st+'"><h2>'+esc(h.name)+(h.cut?' (cut off)':'')+'</h2>'+body+'</div>';
   }).join(''));
+  // when each host's state last changed on the page (data-since, epoch ms): what the tests measure
+  for(const h of s.hosts){const st=hostState(h)+(h.cut?'/cut':'');if(lastState[h.name]!==st){lastState[h.name]=st;since[h.name]=Date.now();}
+    const el=document.getElementById('host-'+h.name);if(el)el.dataset.since=String(since[h.name]);}
   set('qbody',s.queues.map(q=>'<tr><td>'+esc(q.name)+'</td><td>'+esc(q.node)+'</td><td>'+esc(q.mirrors.join(', '))+' ('+esc(q.synced.join(', '))+')</td><td>'+q.messages+'</td><td>'+q.publishRate+'</td><td>'+q.deliverRate+'</td></tr>').join(''));
   set('events',s.events.slice().reverse().map(e=>'<div class="ev-'+esc(e.kind)+'">'+new Date(e.t).toISOString().slice(11,23)+' '+esc(e.text)+'</div>').join(''));
 }
 // an element is rewritten only when its content changed: the buttons stay the same elements between looks
-const shown={};
+const shown={},lastState={},since={};
 function set(id,html){if(shown[id]===html)return;shown[id]=html;document.getElementById(id).innerHTML=html;}
 document.addEventListener('click',e=>{const b=e.target.closest('button[data-action]');if(b)act(b.dataset.host,b.dataset.action).then(refresh);});
 setInterval(refresh,250);refresh();
