@@ -3,9 +3,9 @@
 // page in Chromium showing a kill within a second, then `lab down` leaving no process, namespace, link or file.
 // Needs root and ip netns (skipped otherwise, with the reason); run under `flock /tmp/warren-netns.lock`.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailable } from '../vrrp/lab.ts';
 import { leftovers } from '../../packages/lab/src/lab.ts';
@@ -68,6 +68,7 @@ describe.skipIf(why !== undefined)('the teaching lab', () => {
   afterAll(async () => {
     // whatever happened above, nothing may stay behind
     await lab(['down'], 120_000);
+    rmSync(dirname(DIR), { recursive: true, force: true });
   }, 130_000);
 
   it('lab up builds the seeds topology: 1 disc + 2 ram nodes, both proxies see all brokers UP, haproxy02 holds the VIP', async () => {
@@ -151,6 +152,7 @@ describe('the teaching lab on loopback (lab up --loopback)', () => {
     });
   afterAll(async () => {
     await lo(['down'], 120_000);
+    rmSync(dirname(LO), { recursive: true, force: true });
   }, 130_000);
 
   it('up says VRRP needs root; mirrored-failover passes with 0 lost; the VRRP scenarios are skipped; down leaves nothing', async () => {
