@@ -477,6 +477,14 @@ export async function up(o: UpOptions): Promise<Lab> {
     const vip = await waitFor(() => lab.vipHolder() !== null, 30_000, 100);
     if (vip === undefined) throw new Error(`no load balancer took the virtual IP ${lab.vip} within 30 s; see ${join(o.dir, 'haproxy02', 'vrrpd.log')}`);
   }
+  // the ram nodes stopped their app to join: the proxies mark them UP at their next check (inter 3s)
+  await waitFor(async () => {
+    for (const lb of LBS) {
+      const b = await lab.backends(lb.name);
+      if (b === null || Object.values(b).some((v) => v !== 'UP')) return false;
+    }
+    return true;
+  }, 30_000, 100);
   if (o.page) await startPage(lab);
   lab.event('lab', `lab up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return lab;
