@@ -16,6 +16,8 @@ const LAB = new URL('../../packages/lab/bin/lab', import.meta.url).pathname;
 const PREFIX = 'i21t';
 const SUBNET = '10.221.22';
 const DIR = join(mkdtempSync(join(tmpdir(), 'warren-lab-test-')), 'lab');
+// (made when the file loads: removed even when the netns tests are skipped or filtered out)
+afterAll(() => rmSync(dirname(DIR), { recursive: true, force: true }));
 const why = labUnavailable();
 if (why !== undefined) console.warn(`lab test skipped: ${why}`);
 
