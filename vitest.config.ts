@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 // The tests that run broker processes in network namespaces (kills, hangs, partitions) judge liveness by 1.2 s peer
 // heartbeats: they run last and one file at a time, so the rest of the suite's load cannot pass for a dead node.
-const NETNS = ['test/cluster/fault.test.ts', 'test/cluster/partition.test.ts'];
+const NETNS = ['test/cluster/fault.test.ts', 'test/cluster/partition.test.ts', 'test/lab/lab.test.ts'];
 
 // In this checkout @warren/* packages resolve to their TypeScript sources: their package.json exports carry a
 // "warren-source" condition ahead of the compiled dist/ (see the root README, "Packages and the build").

@@ -1,0 +1,198 @@
+// The seeds' topology (seed 000: a RabbitMQ cluster behind two HAProxy hosts sharing a keepalived virtual IP) and the
+// configs the lab generates from the seed configs' shapes. Only addresses, interfaces and file paths are filled in;
+// every other line is the seed's (the differences are listed in the header of each generated file and in the README).
+//
+// Addresses keep the seed's last octets on the lab's /24: rabbitmq01..03 = .40-.42, haproxy01/02 = .43/.44, the
+// RabbitMQ virtual IP = .46 (seed 000's kevin_rabbitMQ_GATEWAY), the client .50, this machine .250.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const PKG = join(import.meta.dirname, '..');
+export const REPO = join(PKG, '..', '..');
+export const BIN = {
+  broker: join(REPO, 'packages/broker/bin/broker'),
+  brokerctl: join(REPO, 'packages/broker/bin/brokerctl'),
+  proxy: join(REPO, 'packages/proxy/bin/proxy'),
+  vrrpd: join(REPO, 'packages/vrrp/bin/vrrpd'),
+};
+
+export type Role = 'broker' | 'lb' | 'client';
+
+export interface HostSpec {
+  name: string;
+  role: Role;
+  octet: number;
+  /** brokers: disc or ram (the seeds: rabbitmq02 is the disc node, 01 and 03 join it with --ram) */
+  type?: 'disc' | 'ram';
+  /** load balancers: the VRRP state and priority of seed 000's kevin_rabbitMQ_GATEWAY instance on that host */
+  vrrp?: { state: 'MASTER' | 'BACKUP'; priority: number; routerId: string };
+}
+
+export const HOSTS: HostSpec[] = [
+  { name: 'rabbitmq01', role: 'broker', octet: 40, type: 'ram' },
+  { name: 'rabbitmq02', role: 'broker', octet: 41, type: 'disc' },
+  { name: 'rabbitmq03', role: 'broker', octet: 42, type: 'ram' },
+  // seed 000: haproxy01 (.43) is BACKUP 199 for the RabbitMQ gateway, haproxy02 (.44) its MASTER 200
+  { name: 'haproxy01', role: 'lb', octet: 43, vrrp: { state: 'BACKUP', priority: 199, routerId: 'haproxy43' } },
+  { name: 'haproxy02', role: 'lb', octet: 44, vrrp: { state: 'MASTER', priority: 200, routerId: 'haproxy44' } },
+  { name: 'client', role: 'client', octet: 50 },
+];
+export const VIP_OCTET = 46;
+export const HOST_OCTET = 250;
+export const BROKERS = HOSTS.filter((h) => h.role === 'broker');
+export const LBS = HOSTS.filter((h) => h.role === 'lb');
+export const DISC = BROKERS.find((h) => h.type === 'disc')!;
+/** The queues the scenario client uses: `ha.` is mirrored by the seed's policy, `plain.` is not. */
+export const HA_POLICY = { name: 'ha-all-queue', pattern: '^ha\\.', definition: '{"ha-mode":"all","ha-sync-mode":"automatic"}' };
+
+export function host(name: string): HostSpec {
+  const h = HOSTS.find((x) => x.name === name);
+  if (h === undefined) throw new Error(`no host ${name} in the lab (hosts: ${HOSTS.map((x) => x.name).join(', ')})`);
+  return h;
+}
+
+export const nodeName = (h: string): string => `rabbit@${h}`;
+
+/** What the generated configs need to know about where things are. */
+export interface Placement {
+  /** address of a host (netns: its lab address; loopback: 127.0.0.1) */
+  addr(host: string): string;
+  /** the AMQP / management port of a broker host */
+  amqpPort(host: string): number;
+  mgmtPort(host: string): number;
+  /** the proxy's frontend ports on a load-balancer host */
+  lbPorts(host: string): { amqp: number; mgmt: number; stats: number };
+  /** the lab directory of a host (stats socket, pid file, scripts) */
+  dir(host: string): string;
+  vip: string;
+  iface: string;
+  labDir: string;
+}
+
+function template(name: string): string {
+  return readFileSync(join(PKG, 'configs', name), 'utf8');
+}
+
+/** haproxy.cfg for a load-balancer host: seed 000's haproxy.cfg with its addresses and paths filled in. */
+export function haproxyCfg(lb: string, p: Placement, realHaproxy = false): string {
+  let t = template('haproxy-article0.cfg');
+  if (realHaproxy) {
+    // haproxy 2.6 refuses three lines of the seed's (1.x) stats section: an address on the listen line, 'transparent'
+    // and a second word after 'stats uri' (Warren's proxy warns and goes on)
+    t = t
+      .replace(/listen statics (\S+)/, 'listen statics\n    bind $1')
+      .replace(/\n\s*transparent\n/, '\n')
+      .replace('stats uri / haproxy-stats', 'stats uri /');
+  }
+  const ports = p.lbPorts(lb);
+  const d = p.dir(lb);
+  t = t
+    .replace('stats socket /var/lib/haproxy/stats', `stats socket ${join(d, 'haproxy.stats')}`)
+    .replace('pidfile /var/run/haproxy.pid', `pidfile ${join(d, 'haproxy.pid')}`)
+    .replace('listen statics 0.0.0.0:8888', `listen statics 0.0.0.0:${ports.stats}`)
+    .replace('bind 0.0.0.0:5672', `bind 0.0.0.0:${ports.amqp}`)
+    .replace('bind 0.0.0.0:15672', `bind 0.0.0.0:${ports.mgmt}`);
+  BROKERS.forEach((b, i) => {
+    t = t
+      .replaceAll(`192.168.1.4${i}:5672`, `${p.addr(b.name)}:${p.amqpPort(b.name)}`)
+      .replaceAll(`192.168.1.4${i}:15672`, `${p.addr(b.name)}:${p.mgmtPort(b.name)}`);
+  });
+  const head = `# Generated by the Warren lab for ${lb} from seed 000's haproxy.cfg (packages/lab/configs/haproxy-article0.cfg).
+# Filled in: the servers' addresses, the stats socket and pid file paths${ports.amqp !== 5672 ? ', the listening ports (loopback lab)' : ''}.
+${realHaproxy ? '# For haproxy 2.6 (lab up --real-haproxy): the statics section written as 2.6 accepts it (bind line, no transparent).\n' : ''}# Everything else is the seed's: check inter 3s rise 1 fall 2 means a broker is marked DOWN after 2 failed checks
+# (about 6 s) and UP again after 1 good one (about 3 s).
+`;
+  return head + t;
+}
+
+/**
+ * keepalived.conf for a load-balancer host: seed 000's haproxy01 config, its kevin_rabbitMQ_GATEWAY instance (the
+ * RabbitMQ virtual IP), with the other host's side written as the seed describes it (router_id, state, priority and
+ * unicast addresses swapped). Left out: the KEVIN_GATEWAY instance and its chk_nginx (the lab runs no nginx) and the
+ * e-mail settings (no mail server). The track script checks this host's proxy: `killall -0 haproxy` would see the
+ * other load balancer's proxy too, as the lab's hosts share one process table; the notify script logs to the lab.
+ */
+export function keepalivedConf(lb: string, p: Placement, notifyScript: string, checkScript: string): string {
+  const me = host(lb);
+  const peer = LBS.find((h) => h.name !== lb)!;
+  const src = template('keepalived-article0-haproxy01.conf');
+  const start = src.indexOf('vrrp_script chk_haproxy');
+  let body = src.slice(start);
+  body = body
+    .replace('script "killall -0 haproxy"', `script "${checkScript}"`)
+    .replace(/state (MASTER|BACKUP)/, `state ${me.vrrp!.state}`)
+    .replace(/priority \d+/, `priority ${me.vrrp!.priority}`)
+    .replace(/interface \S+/, `interface ${p.iface}`)
+    .replace('unicast_src_ip 192.168.1.43', `unicast_src_ip ${p.addr(lb)}`)
+    .replace(/unicast_peer \{\s*192\.168\.1\.44\s*\}/, `unicast_peer {\n        ${p.addr(peer.name)}\n    }`)
+    .replace('192.168.1.46', `${p.vip}/24`)
+    .replaceAll('/usr/local/bin/keepalived_notify_for_haproxy.sh', notifyScript)
+    .replace(/\n\s*smtp_alert/, '');
+  return `! Generated by the Warren lab for ${lb} from seed 000's keepalived.conf (packages/lab/configs/keepalived-article0-haproxy01.conf).
+! Filled in: interface, unicast addresses, the virtual IP (/24 added), this host's router_id/state/priority as the seed
+! gives them (MASTER 200 on haproxy02, BACKUP 199 on haproxy01), the check and notify script paths.
+! Left out: the KEVIN_GATEWAY instance with chk_nginx (no nginx in the lab) and the e-mail settings (no mail server).
+global_defs {
+    router_id ${me.vrrp!.routerId}
+}
+
+${body}`;
+}
+
+/** The seeds' track script, scoped to this host: succeeds while this host's proxy (its pid file) is alive. */
+export function checkScript(pidFile: string): string {
+  return `#!/bin/sh
+# The seed's track script is "killall -0 haproxy": is a haproxy process alive? The lab's hosts share one process table
+# (network namespaces only), so this asks the same of this host's proxy, through its pid file.
+pid=$(cat ${pidFile} 2>/dev/null) || exit 1
+[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+`;
+}
+
+/** The notify script: appends the VRRP state change to the lab's event log (the seed's mailed it). */
+export function notifyScript(lb: string, eventsFile: string): string {
+  return `#!/bin/sh
+# keepalived calls: <script> notify_master|notify_backup|notify_fault, and <script> notify INSTANCE <name> <state> <prio>
+[ "$1" = INSTANCE ] && exit 0
+printf '{"t":%s,"kind":"vrrp","host":"${lb}","text":"${lb} %s"}\\n' "$(date +%s%3N)" "$1" >> ${eventsFile}
+`;
+}
+
+/** rabbitmq.conf shared by the brokers. */
+export function rabbitmqConf(partitionHandling = 'ignore'): string {
+  return `# Generated by the Warren lab. guest may log in from other hosts (the clients come through the proxies).
+loopback_users = none
+heartbeat = 10
+cluster_partition_handling = ${partitionHandling}
+`;
+}
+
+/** /etc/hosts for every lab host (bind-mounted by ip netns exec from /etc/netns/<ns>/hosts), as the seeds' step 1. */
+export function etcHosts(p: Placement): string {
+  return `127.0.0.1 localhost\n${HOSTS.map((h) => `${p.addr(h.name)} ${h.name}${h.role === 'broker' ? ` ${h.name}.kevin.cn` : ''}`).join('\n')}\n`;
+}
+
+/**
+ * argv that runs the broker or brokerctl: an esbuild bundle of its sources (as the proxy and vrrpd wrappers do),
+ * rebuilt when a source is newer, so that a node starts and a brokerctl call answers without tsx compiling the
+ * sources each time (brokerctl: 0.5 s instead of 1.5 s); the bin wrapper when esbuild is missing.
+ */
+export function program(name: 'broker' | 'brokerctl'): string[] {
+  const out = join(PKG, '.build', `${name}.mjs`);
+  const esbuild = join(REPO, 'node_modules', '.bin', 'esbuild');
+  const flags = name === 'broker' ? ['--no-memory-reducer'] : [];
+  const srcs = ['broker', 'cluster-peer'].map((p) => join(REPO, 'packages', p, 'src'));
+  const stale = (): boolean => !existsSync(out) || spawnSync('find', [...srcs, '-name', '*.ts', '-newer', out, '-print', '-quit'], { encoding: 'utf8' }).stdout.trim() !== '';
+  if (existsSync(esbuild) && stale()) {
+    mkdirSync(join(PKG, '.build'), { recursive: true });
+    const tmp = `${out}.${process.pid}.tmp`;
+    const r = spawnSync(esbuild, [join(REPO, 'packages/broker/src/bin', `${name}.ts`), '--bundle', '--conditions=warren-source', '--platform=node', '--format=esm', '--target=node20', '--log-level=error', `--outfile=${tmp}`], { encoding: 'utf8' });
+    if (r.status === 0) {
+      renameSync(tmp, out);
+      // the management plugin reads its UI page next to its module
+      if (name === 'broker') copyFileSync(join(REPO, 'packages/broker/src/mgmt/ui.html'), join(PKG, '.build', 'ui.html'));
+    } else rmSync(tmp, { force: true });
+  }
+  return existsSync(out) && !stale() ? [process.execPath, ...flags, out] : [BIN[name]];
+}
