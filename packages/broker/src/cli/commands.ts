@@ -2,6 +2,7 @@
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
 import type { Queue, QueueCounts } from '../queue/queue.ts';
+import { PROCESS_CREATION, formatPid, masterPidId, type QueuePids } from '../queue/pids.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
 import { localCounts } from '../mgmt/cluster.ts';
@@ -76,16 +77,26 @@ function fmtArgs(t: FieldTable): string {
   return `[${entries.map(([k, v]) => `{"${k}",${JSON.stringify(v)}}`).join(', ')}]`;
 }
 
-let mirrorState: ((q: Queue) => { mirrors: string[]; synced: string[] }) | null = null;
-/** rabbitmqctl prints mirror pids as [<rabbit@node2.1.0>, ...] */
-function pids(q: Queue, which: 'mirrors' | 'synced'): string {
-  const s = mirrorState?.(q);
-  const list = s ? s[which] : [];
-  return list.length === 0 ? '' : `[${list.map((n) => `<${n}.1.0>`).join(', ')}]`;
-}
-
 /** A queue's counts for a listing: its master's (null: the master's node did not answer). */
 type Counts = QueueCounts | null;
+
+/** The pids last listed for a queue whose master's node answered: what a listing shows while that node is down. */
+const lastPids = new WeakMap<Queue, QueuePids>();
+
+/** A queue's pids as its master's node gives them (queue/pids.ts); null when that node does not answer and never did. */
+function pidsOf(q: Queue, b: Broker, c: Counts): QueuePids | null {
+  let p = c?.pids ?? b.queuePids?.(q) ?? null;
+  if (p === null && (q.node === '' || q.node === b.localNode)) p = { pid: formatPid(b.localNode, PROCESS_CREATION, masterPidId(q)), mirrors: [], synced: [] };
+  if (p !== null) lastPids.set(q, p);
+  return p ?? lastPids.get(q) ?? null;
+}
+
+/** rabbitmqctl prints a mirrored queue's mirror pids as [<rabbit@node2.1796683329.1439.0>, ...] ([] for none), '' for a queue that is not mirrored */
+function mirrorPids(q: Queue, b: Broker, c: Counts, which: 'mirrors' | 'synced'): string {
+  if (!q.mirroredByPolicy) return '';
+  const p = pidsOf(q, b, c);
+  return p === null ? '' : `[${p[which].join(', ')}]`;
+}
 
 const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown> = {
   name: (q) => q.name,
@@ -94,7 +105,7 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown>
   exclusive: (q) => q.exclusive,
   arguments: (q) => fmtArgs(q.arguments),
   policy: (q) => q.policy?.name ?? '',
-  pid: (q, b) => `<${q.node || b.opts.nodeName}.1.0>`,
+  pid: (q, b, c) => pidsOf(q, b, c)?.pid ?? '',
   owner_pid: (q, b) => (q.exclusive ? `<${q.node || b.localNode}.${q.owner}>` : ''),
   messages_ready: (_q, _b, c) => c?.ready ?? '',
   messages_unacknowledged: (_q, _b, c) => c?.unacked ?? '',
@@ -105,10 +116,10 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown>
   // (a queue whose master's node does not answer is down, as in RabbitMQ)
   state: (_q, _b, c) => (c === null ? 'down' : 'running'),
   type: () => 'classic',
-  slave_pids: (q) => pids(q, 'mirrors'),
-  synchronised_slave_pids: (q) => pids(q, 'synced'),
-  mirror_pids: (q) => pids(q, 'mirrors'),
-  synchronised_mirror_pids: (q) => pids(q, 'synced'),
+  slave_pids: (q, b, c) => mirrorPids(q, b, c, 'mirrors'),
+  synchronised_slave_pids: (q, b, c) => mirrorPids(q, b, c, 'synced'),
+  mirror_pids: (q, b, c) => mirrorPids(q, b, c, 'mirrors'),
+  synchronised_mirror_pids: (q, b, c) => mirrorPids(q, b, c, 'synced'),
   node: (q) => q.node,
 };
 
@@ -715,7 +726,6 @@ async function clusterWide(node: BrokerNode, req: CommandRequest, local: Command
 
 export async function runCommand(node: BrokerNode, req: CommandRequest): Promise<CommandResult> {
   const cluster = node.cluster;
-  mirrorState = cluster ? (q) => cluster.mirrors.state(q) : null;
   const h = H[req.cmd];
   if (!h) throw new CommandError(`Command '${req.cmd}' not found. Run brokerctl help for the list of commands.`, 64);
   return h(node, req);

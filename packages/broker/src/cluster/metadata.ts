@@ -34,6 +34,10 @@ export type MetaCommand =
   | { op: 'policy.set'; policy: PolicyDef }
   | { op: 'policy.clear'; vhost: string; name: string }
   | { op: 'cluster.name'; name: string }
+  /** forget_cluster_node removed `node`: its ram node's next start is refused until it joins again (join_cluster) */
+  | { op: 'node.forget'; node: string }
+  /** a forgotten node joins again (after its reset) */
+  | { op: 'node.rejoin'; node: string }
   /** the whole metadata at once: the first entry of a new cluster carries the founding node's state */
   | { op: 'load'; state: MetadataState }
   /** changes nothing; committing it shows this node has applied everything before it */
