@@ -66,6 +66,17 @@ function argN(req: CommandRequest, n: number, usage: string): string[] {
   return req.args;
 }
 
+/** rabbitmqctl's exit code for a user that does not exist (delete_user, change_password, set_user_tags, set_permissions, ...) */
+const EX_NOUSER = 67;
+
+/**
+ * list_queues, list_exchanges, list_bindings and list_consumers of a vhost that does not exist list nothing (exit 0),
+ * as rabbitmqctl 3.10's do (the seeds run `rabbitmqctl list_queues -p hrsystem`).
+ */
+function listedVhost(b: Broker, name: string): NonNullable<ReturnType<Broker['vhosts']['get']>> | null {
+  return b.vhosts.get(name) ?? null;
+}
+
 function vhostOf(b: Broker, name: string): NonNullable<ReturnType<Broker['vhosts']['get']>> {
   const vh = b.vhosts.get(name);
   if (!vh) throw new CommandError(`Virtual host '${name}' does not exist`, 65);
@@ -365,7 +376,7 @@ const H: Record<string, Handler> = {
   delete_user: async (node, req) => {
     const [user] = argN(req, 1, '<username>');
     const b = app(node);
-    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'user.delete', name: user! });
     return { info: `Deleting user "${user}" ...` };
   },
@@ -373,7 +384,7 @@ const H: Record<string, Handler> = {
     const [user, pass] = argN(req, 2, '<username> <password>');
     const b = app(node);
     const u = b.users.get(user!);
-    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'user.put', user: { ...u, passwordHash: hashPassword(pass!) } });
     return { info: `Changing password for user "${user}" ...` };
   },
@@ -399,7 +410,7 @@ const H: Record<string, Handler> = {
     const [user, ...tags] = req.args;
     const b = app(node);
     const u = b.users.get(user!);
-    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'user.put', user: { ...u, tags } });
     return { info: `Setting tags for user "${user}" to [${tags.join(', ')}] ...` };
   },
@@ -433,7 +444,7 @@ const H: Record<string, Handler> = {
   set_permissions: async (node, req) => {
     const [user, conf, write, read] = argN(req, 4, '[-p <vhost>] <username> <conf> <write> <read>');
     const b = app(node);
-    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     vhostOf(b, req.vhost);
     try {
       for (const re of [conf!, write!, read!]) new RegExp(re);
@@ -446,7 +457,7 @@ const H: Record<string, Handler> = {
   clear_permissions: async (node, req) => {
     const [user] = argN(req, 1, '[-p <vhost>] <username>');
     const b = app(node);
-    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'permission.clear', user: user!, vhost: req.vhost });
     return { info: `Clearing permissions for user "${user}" in vhost "${req.vhost}" ...` };
   },
@@ -514,9 +525,9 @@ const H: Record<string, Handler> = {
   },
   list_queues: async (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const cols = pickColumns(req, QUEUE_COLUMNS, ['name', 'messages']);
-    const queues = [...vh.queues.values()];
+    const queues = [...(vh?.queues.values() ?? [])];
     // a queue mastered on another node: its counts are the master's
     const counts: Map<Queue, Counts> = node.cluster === null ? localCounts(queues) : await node.cluster.remote.countsOf(queues, b.localNode);
     const rows = queues.map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b, counts.get(q) ?? null)));
@@ -524,20 +535,21 @@ const H: Record<string, Handler> = {
   },
   list_exchanges: (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const all = { name: 0, type: 0, durable: 0, auto_delete: 0, internal: 0, arguments: 0, policy: 0 };
     const cols = pickColumns(req, all, ['name', 'type']);
-    const rows = [...vh.exchanges.values()].map((e) =>
+    const rows = [...(vh?.exchanges.values() ?? [])].map((e) =>
       cols.map((c) => ({ name: e.name, type: e.type, durable: e.durable, auto_delete: e.autoDelete, internal: e.internal, arguments: fmtArgs(e.arguments), policy: '' })[c as 'name']),
     );
     return { info: `Listing exchanges for vhost ${req.vhost} ...`, columns: cols, rows };
   },
   list_bindings: (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const all = { source_name: 0, source_kind: 0, destination_name: 0, destination_kind: 0, routing_key: 0, arguments: 0 };
     const cols = pickColumns(req, all, ['source_name', 'source_kind', 'destination_name', 'destination_kind', 'routing_key', 'arguments']);
     const rows: unknown[][] = [];
+    if (vh === null) return { info: `Listing bindings for vhost ${req.vhost}...`, columns: cols, rows };
     // the implicit default-exchange bindings are listed first, as RabbitMQ does
     const records: Record<string, unknown>[] = [];
     for (const q of vh.queues.values()) records.push({ source_name: '', source_kind: 'exchange', destination_name: q.name, destination_kind: 'queue', routing_key: q.name, arguments: '[]' });
@@ -578,7 +590,7 @@ const H: Record<string, Handler> = {
   },
   list_consumers: (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const all = { queue_name: 0, channel_pid: 0, consumer_tag: 0, ack_required: 0, prefetch_count: 0, active: 0, activity_status: 0, arguments: 0 };
     const cols = pickColumns(req, all, ['queue_name', 'channel_pid', 'consumer_tag', 'ack_required', 'prefetch_count', 'active', 'activity_status', 'arguments']);
     const rows: unknown[][] = [];

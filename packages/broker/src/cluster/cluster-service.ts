@@ -921,6 +921,8 @@ export class ClusterService {
   async forget(target: string, offline: boolean): Promise<void> {
     if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
     if (offline) return this.forgetOffline(target);
+    // (rabbitmqctl: {:not_a_cluster_node, 'The node selected is not in the cluster.'}, exit 69)
+    if (!this.raft && this.node.running) throw new CommandError(`The node selected is not in the cluster: ${this.nodeName} is not clustered, ${target} is not a member of its cluster`, 69);
     if (!this.raft) throw new CommandError(`node ${this.nodeName} is not running`, 69);
     const m = nodesOf(this.raft.membership());
     if (!m.voters.includes(target) && !m.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
