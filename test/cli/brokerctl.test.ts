@@ -186,6 +186,40 @@ describe('brokerctl', () => {
     expect(bad.stderr).toContain("Command 'frobnicate' not found");
   });
 
+  it('seed (rabbitmqctl help <command>): every command the seeds run has its help', async () => {
+    const seeds = ['stop', 'stop_app', 'start_app', 'reset', 'join_cluster', 'cluster_status', 'list_queues', 'status', 'set_cluster_name', 'forget_cluster_node', 'force_boot', 'set_policy', 'add_user', 'set_user_tags', 'set_permissions'];
+    for (const c of seeds) {
+      // (one at a time: each is a node process of its own, slow to start on a loaded machine)
+      const r = await env.ctl(['help', c], 60_000);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toMatch(new RegExp(`^brokerctl .*\\b${c}\\b`, 'm'));
+    }
+  }, 600_000);
+
+  it('seed (rabbitmqctl list_queues -p hrsystem): a vhost that does not exist lists nothing with exit 0, as rabbitmqctl 3.10; a user that does not exist exits 67', async () => {
+    const q = await ctl('list_queues', '-p', 'hrsystem');
+    expect(q.code).toBe(0);
+    expect(q.stdout).toBe('Timeout: 60.0 seconds ...\nListing queues for vhost hrsystem ...\nname\tmessages\n');
+    for (const cmd of ['list_exchanges', 'list_bindings', 'list_consumers']) {
+      const r = await ctl('-q', cmd, '-p', 'hrsystem');
+      expect(r.code, cmd).toBe(0);
+      expect(r.stderr, cmd).toBe('');
+    }
+    // (list_permissions and list_policies do refuse it, with exit 65, as rabbitmqctl's)
+    expect((await ctl('list_permissions', '-p', 'hrsystem')).code).toBe(65);
+    for (const args of [['set_user_tags', 'nobody', 'administrator'], ['set_permissions', 'nobody', '.*', '.*', '.*'], ['delete_user', 'nobody'], ['change_password', 'nobody', 'x']]) {
+      const r = await ctl(...args);
+      expect(r.code, args[0]).toBe(67);
+      expect(r.stderr, args[0]).toContain('User "nobody" does not exist');
+    }
+  });
+
+  it('seed (rabbitmqctl forget_cluster_node on a node that is not clustered): refused with exit 69 saying the node is not in the cluster', async () => {
+    const r = await ctl('forget_cluster_node', 'rabbit@hadoop101');
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain('The node selected is not in the cluster');
+  });
+
   it('answers an unknown command with a usage error', async () => {
     const r = await ctl('frobnicate');
     expect(r.code).toBe(64);

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AMQPClient } from '@cloudamqp/amqp-client';
 import { TestEnv, freePort, kill9, type BrokerProcess } from '../helpers/broker-process.ts';
+import { pidNodes } from '../helpers/pids.ts';
 
 let env: TestEnv;
 const nodes: { name: string; port: number; args: string[]; proc: BrokerProcess | null }[] = [];
@@ -105,7 +106,7 @@ describe('mirrored queues', () => {
       await new Promise((r) => setTimeout(r, 250));
       synced = (await ctl(0, '-q', 'list_queues', 'name', 'node', 'synchronised_slave_pids')).stdout;
     }
-    expect(synced).toContain(`ha.orders\t${nodes[1]!.name}\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`);
+    expect(pidNodes(synced)).toContain(`ha.orders\t${nodes[1]!.name}\t[<${nodes[0]!.name}>, <${nodes[2]!.name}>]`);
 
     // publishers on the other two nodes, confirms window 50, until told to stop
     const pubs = [streamPublisher(0, 'ha.orders', 'p0', 50), streamPublisher(2, 'ha.orders', 'p2', 50)];
@@ -150,7 +151,7 @@ describe('mirrored queues', () => {
     await c0.close();
     for (let i = 0; i < 40; i++) {
       // node 0 lists the log's record of the synchronised mirrors: only those can be promoted
-      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.live	[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      if (pidNodes((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout).includes(`ha.live	[<${nodes[0]!.name}>, <${nodes[2]!.name}>]`)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     const sub = await new AMQPClient(url(2)).connect();
@@ -197,21 +198,21 @@ describe('mirrored queues', () => {
     await ch.confirmSelect();
     for (let i = 0; i < 100; i++) await ch.basicPublish('', 'hm.backlog', `old${i}`, { deliveryMode: 2 });
     expect((await ctl(0, 'set_policy', '--priority', '1', 'ha-manual', '^hm\\.', '{"ha-mode":"all","ha-sync-mode":"manual"}')).code).toBe(0);
-    const cols = async (): Promise<string> => (await ctl(2, '-q', 'list_queues', 'name', 'slave_pids', 'synchronised_slave_pids')).stdout;
+    const cols = async (): Promise<string> => pidNodes((await ctl(2, '-q', 'list_queues', 'name', 'slave_pids', 'synchronised_slave_pids')).stdout);
     let out = '';
-    for (let i = 0; i < 40 && !out.includes(`<${nodes[0]!.name}.1.0>`); i++) {
+    for (let i = 0; i < 40 && !out.includes(`<${nodes[0]!.name}>`); i++) {
       await new Promise((r) => setTimeout(r, 250));
       out = await cols();
     }
     // mirror1 follows the queue from now on but lacks the 100 older messages
-    expect(out).toMatch(new RegExp(`hm\\.backlog\\t\\[[^\\]]*<${nodes[0]!.name}\\.1\\.0>[^\\]]*\\]\\t\\n`));
+    expect(out).toMatch(new RegExp(`hm\\.backlog\\t\\[[^\\]]*<${nodes[0]!.name}>[^\\]]*\\]\\t\\[\\]\\n`));
     const sync = await ctl(0, 'sync_queue', 'hm.backlog');
     expect(sync.code).toBe(0);
-    for (let i = 0; i < 40 && !/hm\.backlog\t\S+.*\t\[<rabbit@mirror1\.1\.0>/.test(out); i++) {
+    for (let i = 0; i < 40 && !/hm\.backlog\t\S+.*\t\[<rabbit@mirror1>/.test(out); i++) {
       await new Promise((r) => setTimeout(r, 250));
       out = await cols();
     }
-    expect(out).toMatch(/hm\.backlog\t.*\t\[<rabbit@mirror1\.1\.0>\]/);
+    expect(out).toMatch(/hm\.backlog\t.*\t\[<rabbit@mirror1>\]/);
     await c.close();
   }, 60_000);
 
@@ -223,7 +224,7 @@ describe('mirrored queues', () => {
     const c0 = await new AMQPClient(url(1)).connect();
     await (await c0.channel()).queueDeclare('hr.loop', { durable: true });
     await c0.close();
-    const syncedOn = async (n: string): Promise<boolean> => (await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`<${n}.1.0>`);
+    const syncedOn = async (n: string): Promise<boolean> => pidNodes((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout).includes(`<${n}>`);
     const pub = streamPublisher(0, 'hr.loop', 'loop', 20, 5);
     const confirmed = pub.confirmed;
     const times: number[] = [];
@@ -262,7 +263,7 @@ describe('mirrored queues', () => {
     const idx = nodes.findIndex((n) => n.name === master);
     const other = nodes[idx === 1 ? 2 : 1]!;
     for (let i = 0; i < 80; i++) {
-      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`hr.hung\t[<${other.name}.1.0>]`)) break;
+      if (pidNodes((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout).includes(`hr.hung\t[<${other.name}>]`)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const pub = streamPublisher(0, 'hr.hung', 'hung', 1);
@@ -305,7 +306,7 @@ describe('mirrored queues', () => {
     expect(await masterOf('ha.handover')).toBe(nodes[1]!.name);
     // seen from node 0 the list is the metadata log's record of the synchronised mirrors
     for (let i = 0; i < 80; i++) {
-      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.handover\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      if (pidNodes((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout).includes(`ha.handover\t[<${nodes[0]!.name}>, <${nodes[2]!.name}>]`)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const pub = streamPublisher(2, 'ha.handover', 'ho', 20);
@@ -344,31 +345,31 @@ describe('mirrored queues', () => {
       await Promise.all(Array.from({ length: n }, (_, i) => ch.basicPublish('', 'ex.two', `${tag}-${i}`, { deliveryMode: 2 }).then(() => void confirmed.push(`${tag}-${i}`))));
     };
     await publish('a', 100);
-    const mirrorsOf = async (col: string): Promise<string> => /ex\.two\t(.*)/.exec((await ctl(0, '-q', 'list_queues', 'name', col)).stdout)?.[1] ?? '';
+    const mirrorsOf = async (col: string): Promise<string> => /ex\.two\t(.*)/.exec(pidNodes((await ctl(0, '-q', 'list_queues', 'name', col)).stdout))?.[1] ?? '';
     let first = '';
     for (let i = 0; i < 80 && first === ''; i++) {
-      first = /<(\S+)\.1\.0>/.exec(await mirrorsOf('synchronised_slave_pids'))?.[1] ?? '';
+      first = /<(\S+)>/.exec(await mirrorsOf('synchronised_slave_pids'))?.[1] ?? '';
       if (first === '') await new Promise((r) => setTimeout(r, 100));
     }
     // one mirror (two copies, the master's included)
-    expect(await mirrorsOf('slave_pids')).toBe(`[<${first}.1.0>]`);
+    expect(await mirrorsOf('slave_pids')).toBe(`[<${first}>]`);
     const idx = nodes.findIndex((n) => n.name === first);
     const other = nodes[idx === 1 ? 2 : 1]!;
     await kill9(nodes[idx]!.proc!);
     // the master picks the other node and syncs it
     let now = '';
-    for (let i = 0; i < 100 && now !== `[<${other.name}.1.0>]`; i++) {
+    for (let i = 0; i < 100 && now !== `[<${other.name}>]`; i++) {
       await new Promise((r) => setTimeout(r, 100));
       now = await mirrorsOf('synchronised_slave_pids');
     }
-    expect(now).toBe(`[<${other.name}.1.0>]`);
+    expect(now).toBe(`[<${other.name}>]`);
     await publish('b', 100);
     // the killed mirror's copy is on its disc
     const dataDir = nodes[idx]!.args[nodes[idx]!.args.indexOf('--data-dir') + 1]!;
     expect(storedQueueNames(dataDir)).toContain('\u0000mirror\u0000ex.two');
     nodes[idx]!.proc = await env.startBroker(nodes[idx]!.args, nodes[idx]!.port);
     await new Promise((r) => setTimeout(r, 1500));
-    expect(await mirrorsOf('slave_pids')).toBe(`[<${other.name}.1.0>]`);
+    expect(await mirrorsOf('slave_pids')).toBe(`[<${other.name}>]`);
     // not picked again, it drops that copy: the master tells it to
     let left = true;
     for (let i = 0; i < 50 && left; i++) {
@@ -387,7 +388,7 @@ describe('mirrored queues', () => {
     await c0.close();
     expect(await masterOf('ha.follow')).toBe(nodes[1]!.name);
     for (let i = 0; i < 80; i++) {
-      if ((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout.includes(`ha.follow\t[<${nodes[0]!.name}.1.0>, <${nodes[2]!.name}.1.0>]`)) break;
+      if (pidNodes((await ctl(0, '-q', 'list_queues', 'name', 'synchronised_slave_pids')).stdout).includes(`ha.follow\t[<${nodes[0]!.name}>, <${nodes[2]!.name}>]`)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // a consumer on node 2, a publisher on node 0

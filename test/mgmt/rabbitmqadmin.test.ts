@@ -225,6 +225,23 @@ describe.skipIf(!script)('rabbitmqadmin against Warren', () => {
     await ok('delete', 'queue', 'name=no-policy-q');
   });
 
+  it('seed (rabbitmqadmin list queues / list exchanges): lists come sorted by vhost and name, as RabbitMQ 3.10\'s management sorts them by default', async () => {
+    await ok('declare', 'queue', 'name=zz-sorted', 'durable=false');
+    await ok('declare', 'queue', 'name=aa-sorted', 'durable=false');
+    const queues = await ok('list', 'queues', 'name');
+    expect(queues.indexOf('aa-sorted')).toBeGreaterThan(0);
+    expect(queues.indexOf('aa-sorted')).toBeLessThan(queues.indexOf('zz-sorted'));
+    // the built-in exchanges as RabbitMQ lists them (created amq.direct, amq.fanout, amq.topic, amq.headers, ...)
+    const names = (await json('list', 'exchanges')).map((x: { name: string }) => x.name).filter((n: string) => n === '' || n.startsWith('amq.'));
+    expect(names).toEqual(['', 'amq.direct', 'amq.fanout', 'amq.headers', 'amq.match', 'amq.rabbitmq.trace', 'amq.topic']);
+    // a sort asked for still wins
+    const reversed = (await http(env, 'GET', '/api/queues?sort=name&sort_reverse=true')).json as { name: string }[];
+    const r = reversed.map((x) => x.name);
+    expect(r.indexOf('zz-sorted')).toBeLessThan(r.indexOf('aa-sorted'));
+    await ok('delete', 'queue', 'name=zz-sorted');
+    await ok('delete', 'queue', 'name=aa-sorted');
+  });
+
   it('is refused with wrong credentials', async () => {
     const r = await rabbitmqadmin(script!, env, ['-u', 'guest', '-p', 'wrong', 'list', 'queues']);
     expect(r.code).not.toBe(0);

@@ -2,6 +2,7 @@
 import type { BrokerNode } from '../server/node.ts';
 import type { Broker } from '../server/broker.ts';
 import type { Queue, QueueCounts } from '../queue/queue.ts';
+import { PROCESS_CREATION, formatPid, masterPidId, type QueuePids } from '../queue/pids.ts';
 import type { FieldTable } from '../amqp/reader.ts';
 import { hashPassword } from '../auth/users.ts';
 import { localCounts } from '../mgmt/cluster.ts';
@@ -38,6 +39,17 @@ function argN(req: CommandRequest, n: number, usage: string): string[] {
   return req.args;
 }
 
+/** rabbitmqctl's exit code for a user that does not exist (delete_user, change_password, set_user_tags, set_permissions, ...) */
+const EX_NOUSER = 67;
+
+/**
+ * list_queues, list_exchanges, list_bindings and list_consumers of a vhost that does not exist list nothing (exit 0),
+ * as rabbitmqctl 3.10's do (the seeds run `rabbitmqctl list_queues -p hrsystem`).
+ */
+function listedVhost(b: Broker, name: string): NonNullable<ReturnType<Broker['vhosts']['get']>> | null {
+  return b.vhosts.get(name) ?? null;
+}
+
 function vhostOf(b: Broker, name: string): NonNullable<ReturnType<Broker['vhosts']['get']>> {
   const vh = b.vhosts.get(name);
   if (!vh) throw new CommandError(`Virtual host '${name}' does not exist`, 65);
@@ -49,16 +61,26 @@ function fmtArgs(t: FieldTable): string {
   return `[${entries.map(([k, v]) => `{"${k}",${JSON.stringify(v)}}`).join(', ')}]`;
 }
 
-let mirrorState: ((q: Queue) => { mirrors: string[]; synced: string[] }) | null = null;
-/** rabbitmqctl prints mirror pids as [<rabbit@node2.1.0>, ...] */
-function pids(q: Queue, which: 'mirrors' | 'synced'): string {
-  const s = mirrorState?.(q);
-  const list = s ? s[which] : [];
-  return list.length === 0 ? '' : `[${list.map((n) => `<${n}.1.0>`).join(', ')}]`;
-}
-
 /** A queue's counts for a listing: its master's (null: the master's node did not answer). */
 type Counts = QueueCounts | null;
+
+/** The pids last listed for a queue whose master's node answered: what a listing shows while that node is down. */
+const lastPids = new WeakMap<Queue, QueuePids>();
+
+/** A queue's pids as its master's node gives them (queue/pids.ts); null when that node does not answer and never did. */
+function pidsOf(q: Queue, b: Broker, c: Counts): QueuePids | null {
+  let p = c?.pids ?? b.queuePids?.(q) ?? null;
+  if (p === null && (q.node === '' || q.node === b.localNode)) p = { pid: formatPid(b.localNode, PROCESS_CREATION, masterPidId(q)), mirrors: [], synced: [] };
+  if (p !== null) lastPids.set(q, p);
+  return p ?? lastPids.get(q) ?? null;
+}
+
+/** rabbitmqctl prints a mirrored queue's mirror pids as [<rabbit@node2.1796683329.1439.0>, ...] ([] for none), '' for a queue that is not mirrored */
+function mirrorPids(q: Queue, b: Broker, c: Counts, which: 'mirrors' | 'synced'): string {
+  if (!q.mirroredByPolicy) return '';
+  const p = pidsOf(q, b, c);
+  return p === null ? '' : `[${p[which].join(', ')}]`;
+}
 
 const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown> = {
   name: (q) => q.name,
@@ -67,7 +89,7 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown>
   exclusive: (q) => q.exclusive,
   arguments: (q) => fmtArgs(q.arguments),
   policy: (q) => q.policy?.name ?? '',
-  pid: (q, b) => `<${q.node || b.opts.nodeName}.1.0>`,
+  pid: (q, b, c) => pidsOf(q, b, c)?.pid ?? '',
   owner_pid: (q, b) => (q.exclusive ? `<${q.node || b.localNode}.${q.owner}>` : ''),
   messages_ready: (_q, _b, c) => c?.ready ?? '',
   messages_unacknowledged: (_q, _b, c) => c?.unacked ?? '',
@@ -78,10 +100,10 @@ const QUEUE_COLUMNS: Record<string, (q: Queue, b: Broker, c: Counts) => unknown>
   // (a queue whose master's node does not answer is down, as in RabbitMQ)
   state: (_q, _b, c) => (c === null ? 'down' : 'running'),
   type: () => 'classic',
-  slave_pids: (q) => pids(q, 'mirrors'),
-  synchronised_slave_pids: (q) => pids(q, 'synced'),
-  mirror_pids: (q) => pids(q, 'mirrors'),
-  synchronised_mirror_pids: (q) => pids(q, 'synced'),
+  slave_pids: (q, b, c) => mirrorPids(q, b, c, 'mirrors'),
+  synchronised_slave_pids: (q, b, c) => mirrorPids(q, b, c, 'synced'),
+  mirror_pids: (q, b, c) => mirrorPids(q, b, c, 'mirrors'),
+  synchronised_mirror_pids: (q, b, c) => mirrorPids(q, b, c, 'synced'),
   node: (q) => q.node,
 };
 
@@ -327,7 +349,7 @@ const H: Record<string, Handler> = {
   delete_user: async (node, req) => {
     const [user] = argN(req, 1, '<username>');
     const b = app(node);
-    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'user.delete', name: user! });
     return { info: `Deleting user "${user}" ...` };
   },
@@ -335,7 +357,7 @@ const H: Record<string, Handler> = {
     const [user, pass] = argN(req, 2, '<username> <password>');
     const b = app(node);
     const u = b.users.get(user!);
-    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'user.put', user: { ...u, passwordHash: hashPassword(pass!) } });
     return { info: `Changing password for user "${user}" ...` };
   },
@@ -361,7 +383,7 @@ const H: Record<string, Handler> = {
     const [user, ...tags] = req.args;
     const b = app(node);
     const u = b.users.get(user!);
-    if (!u) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!u) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'user.put', user: { ...u, tags } });
     return { info: `Setting tags for user "${user}" to [${tags.join(', ')}] ...` };
   },
@@ -395,7 +417,7 @@ const H: Record<string, Handler> = {
   set_permissions: async (node, req) => {
     const [user, conf, write, read] = argN(req, 4, '[-p <vhost>] <username> <conf> <write> <read>');
     const b = app(node);
-    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     vhostOf(b, req.vhost);
     try {
       for (const re of [conf!, write!, read!]) new RegExp(re);
@@ -408,7 +430,7 @@ const H: Record<string, Handler> = {
   clear_permissions: async (node, req) => {
     const [user] = argN(req, 1, '[-p <vhost>] <username>');
     const b = app(node);
-    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, 65);
+    if (!b.users.has(user!)) throw new CommandError(`User "${user}" does not exist`, EX_NOUSER);
     await b.change({ op: 'permission.clear', user: user!, vhost: req.vhost });
     return { info: `Clearing permissions for user "${user}" in vhost "${req.vhost}" ...` };
   },
@@ -476,9 +498,9 @@ const H: Record<string, Handler> = {
   },
   list_queues: async (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const cols = pickColumns(req, QUEUE_COLUMNS, ['name', 'messages']);
-    const queues = [...vh.queues.values()];
+    const queues = [...(vh?.queues.values() ?? [])];
     // a queue mastered on another node: its counts are the master's
     const counts: Map<Queue, Counts> = node.cluster === null ? localCounts(queues) : await node.cluster.remote.countsOf(queues, b.localNode);
     const rows = queues.map((q) => cols.map((c) => QUEUE_COLUMNS[c]!(q, b, counts.get(q) ?? null)));
@@ -486,20 +508,21 @@ const H: Record<string, Handler> = {
   },
   list_exchanges: (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const all = { name: 0, type: 0, durable: 0, auto_delete: 0, internal: 0, arguments: 0, policy: 0 };
     const cols = pickColumns(req, all, ['name', 'type']);
-    const rows = [...vh.exchanges.values()].map((e) =>
+    const rows = [...(vh?.exchanges.values() ?? [])].map((e) =>
       cols.map((c) => ({ name: e.name, type: e.type, durable: e.durable, auto_delete: e.autoDelete, internal: e.internal, arguments: fmtArgs(e.arguments), policy: '' })[c as 'name']),
     );
     return { info: `Listing exchanges for vhost ${req.vhost} ...`, columns: cols, rows };
   },
   list_bindings: (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const all = { source_name: 0, source_kind: 0, destination_name: 0, destination_kind: 0, routing_key: 0, arguments: 0 };
     const cols = pickColumns(req, all, ['source_name', 'source_kind', 'destination_name', 'destination_kind', 'routing_key', 'arguments']);
     const rows: unknown[][] = [];
+    if (vh === null) return { info: `Listing bindings for vhost ${req.vhost}...`, columns: cols, rows };
     // the implicit default-exchange bindings are listed first, as RabbitMQ does
     const records: Record<string, unknown>[] = [];
     for (const q of vh.queues.values()) records.push({ source_name: '', source_kind: 'exchange', destination_name: q.name, destination_kind: 'queue', routing_key: q.name, arguments: '[]' });
@@ -540,7 +563,7 @@ const H: Record<string, Handler> = {
   },
   list_consumers: (node, req) => {
     const b = app(node);
-    const vh = vhostOf(b, req.vhost);
+    const vh = listedVhost(b, req.vhost);
     const all = { queue_name: 0, channel_pid: 0, consumer_tag: 0, ack_required: 0, prefetch_count: 0, active: 0, activity_status: 0, arguments: 0 };
     const cols = pickColumns(req, all, ['queue_name', 'channel_pid', 'consumer_tag', 'ack_required', 'prefetch_count', 'active', 'activity_status', 'arguments']);
     const rows: unknown[][] = [];
@@ -688,7 +711,6 @@ async function clusterWide(node: BrokerNode, req: CommandRequest, local: Command
 
 export async function runCommand(node: BrokerNode, req: CommandRequest): Promise<CommandResult> {
   const cluster = node.cluster;
-  mirrorState = cluster ? (q) => cluster.mirrors.state(q) : null;
   const h = H[req.cmd];
   if (!h) throw new CommandError(`Command '${req.cmd}' not found. Run brokerctl help for the list of commands.`, 64);
   return h(node, req);

@@ -123,6 +123,12 @@ export class ClusterService {
     return this.node.nodeName;
   }
 
+  /** A node's incarnation (Erlang's creation, for pids): this process's, or a linked peer's. */
+  incarnationOf(node: string): number | undefined {
+    if (node === this.nodeName) return this.manager?.incarnation;
+    return this.manager?.link(node)?.remoteIncarnation;
+  }
+
   private get dataDir(): string | undefined {
     return this.node.options.dataDir;
   }
@@ -485,6 +491,7 @@ export class ClusterService {
       this.remote.queueMoved(q);
     };
     broker.onQueueMirrorsChanged = (q) => this.mirrors.mirrorsChanged(q);
+    broker.queuePids = (q) => this.mirrors.pids(q);
     broker.remoteQueues = this.remote;
     broker.replicator = {
       propose: (cmd) =>
@@ -592,6 +599,8 @@ export class ClusterService {
   private async acceptRam(req: { node: string; id: string }): Promise<{ ok: true }> {
     const raft = this.raft;
     if (raft === null) throw new Error(`node ${this.nodeName} is not running`);
+    // removed with forget_cluster_node while it was down: it must reset (its boot fails once the leader disagrees)
+    if (this.node.broker?.forgottenNodes.has(req.node) === true) throw new Error(`${req.node} was removed from the cluster with forget_cluster_node: reset it`);
     const m = raft.membership();
     const stale = [...m.voters, ...m.learners].filter((x) => x !== req.id && memberNode(x) === req.node && (isRamMember(x) || !m.voters.includes(x)));
     for (const x of stale) if (isRamMember(x)) this.goneMembers.add(x);
@@ -710,6 +719,9 @@ export class ClusterService {
     if (cur && JSON.stringify(cur.nodes) === JSON.stringify(nodes)) return;
     if (!(this.nodeName in nodes)) return; // removed: reset handles the file
     this.writeClusterFile({ nodes, ...(cur?.name !== undefined ? { name: cur.name } : {}) });
+    // a member added whose link was already up (a node that was reset and joins again) is running now: without this,
+    // the record from the last link change left it out, and this node would take it for down before it stopped
+    this.saveRunning();
     for (const n of Object.keys(nodes)) if (n !== this.nodeName) this.manager?.connect(n);
   }
 
@@ -801,6 +813,8 @@ export class ClusterService {
       this.log(`node ${this.nodeName} founded a cluster`);
     }
     if (!this.raft) throw new Error(`node ${this.nodeName} is not running`);
+    // a node forgotten earlier joins again (after its reset): its starts are taken back from now on
+    if (this.node.broker?.forgottenNodes.has(req.node) === true) await this.node.broker.change({ op: 'node.rejoin', node: req.node });
     await this.raft.changeMembership(req.node, req.role);
     this.log(`node ${req.node} joined the cluster as a ${req.role === 'voter' ? 'disc' : 'ram'} node`);
     return { members: this.clusterFile()! };
@@ -902,11 +916,15 @@ export class ClusterService {
   async forget(target: string, offline: boolean): Promise<void> {
     if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
     if (offline) return this.forgetOffline(target);
+    // (rabbitmqctl: {:not_a_cluster_node, 'The node selected is not in the cluster.'}, exit 69)
+    if (!this.raft && this.node.running) throw new CommandError(`The node selected is not in the cluster: ${this.nodeName} is not clustered, ${target} is not a member of its cluster`, 69);
     if (!this.raft) throw new CommandError(`node ${this.nodeName} is not running`, 69);
     const m = nodesOf(this.raft.membership());
     if (!m.voters.includes(target) && !m.learners.includes(target)) throw new CommandError(`Node ${target} is not a member of the cluster`, 65);
     if (target === this.nodeName) throw new CommandError('a node cannot forget itself: use reset on it', 64);
     try {
+      // recorded first, so a ram start of the target racing with its removal cannot be taken back
+      await this.node.broker!.change({ op: 'node.forget', node: target });
       await this.setNodeRole(this.raft, target, 'absent');
       // as RabbitMQ's forget_cluster_node: the node's queues go with it (their messages were on its disc); a mirrored
       // one is left to the promotion of a mirror
@@ -917,6 +935,11 @@ export class ClusterService {
         }
       }
     } catch (err) {
+      // still a member (the removal was refused or not committed): its starts are taken back as before
+      const r = this.raft;
+      if (r !== null && nodesOf(r.membership()).voters.concat(nodesOf(r.membership()).learners).includes(target)) {
+        await this.node.broker?.change({ op: 'node.rejoin', node: target }).catch(() => undefined);
+      }
       throw new CommandError((err as Error).message, 69);
     }
   }

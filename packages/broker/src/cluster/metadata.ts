@@ -33,6 +33,10 @@ export type MetaCommand =
   | { op: 'policy.set'; policy: PolicyDef }
   | { op: 'policy.clear'; vhost: string; name: string }
   | { op: 'cluster.name'; name: string }
+  /** forget_cluster_node removed `node`: its ram node's next start is refused until it joins again (join_cluster) */
+  | { op: 'node.forget'; node: string }
+  /** a forgotten node joins again (after its reset) */
+  | { op: 'node.rejoin'; node: string }
   /** the whole metadata at once: the first entry of a new cluster carries the founding node's state */
   | { op: 'load'; state: MetadataState }
   /** changes nothing; committing it shows this node has applied everything before it */
@@ -41,6 +45,8 @@ export type MetaCommand =
 /** The cluster metadata as one value: what the Raft log's state machine is (cluster/state.ts reads and applies it). */
 export interface MetadataState {
   clusterName: string;
+  /** nodes removed with forget_cluster_node that have not joined again (absent when none) */
+  forgotten?: string[];
   vhosts: string[];
   users: User[];
   permissions: Permission[];

@@ -28,6 +28,7 @@ import { Message, QueuedMessage } from '../queue/message.ts';
 import type { DurableWaiter, QueueStore } from '../store/message-store.ts';
 import type { Broker } from '../server/broker.ts';
 import { MessageDecoder, rawProps } from './wire-message.ts';
+import { PROCESS_CREATION, formatPid, masterPidId, mirrorPidId, type QueuePids } from '../queue/pids.ts';
 
 /** How often mirror sets and promotions are re-checked (membership, policies, lost masters). */
 export const MIRROR_CHECK_MS = 250;
@@ -84,6 +85,8 @@ function sameOps(a: Op[], b: Op[]): boolean {
 
 /** numbers the masters' streams in this process */
 let streams = 0;
+/** numbers each start of mirroring to a node in this process (a mirror's pid: queue/pids.ts) */
+let mirrorStarts = 0;
 
 interface Pending {
   seq: number;
@@ -101,6 +104,8 @@ class Master implements QueueMirror {
   nodes: string[] = [];
   /** mirrors receiving the stream */
   readonly streaming = new Set<string>();
+  /** which start of mirroring each mirror's is (its pid) */
+  readonly started = new Map<string, number>();
   /** mirrors holding every message: confirms wait for these, and only these may be promoted (when-synced) */
   readonly synced = new Set<string>();
   /** for an unsynchronised (manual) mirror: the first seq it got from the stream */
@@ -383,6 +388,7 @@ class Master implements QueueMirror {
   attach(node: string, manual: boolean): void {
     this.flush();
     this.streaming.add(node);
+    this.started.set(node, ++mirrorStarts);
     if (manual) {
       this.out.set(node, [[3, 0, this.q.masterEpoch, this.stream]]);
       if (this.live.size === 0) this.fullSync(node);
@@ -1090,6 +1096,17 @@ export class Mirrors {
     const unsynced = [...m.streaming].filter((n) => !m.synced.has(n));
     for (const n of unsynced) m.fullSync(n);
     return unsynced.length === 0 ? 'all mirrors are synchronised' : `synchronising ${unsynced.join(', ')}`;
+  }
+
+  /** On the queue's master: its pid and its live mirrors' pids (list_queues pid slave_pids synchronised_slave_pids). */
+  pids(q: Queue): QueuePids | null {
+    if (q.node !== this.svc.nodeName) return null;
+    const pid = formatPid(q.node, this.svc.incarnationOf(q.node) ?? PROCESS_CREATION, masterPidId(q));
+    const m = this.masters.get(q);
+    if (m === undefined) return { pid, mirrors: [], synced: [] };
+    const of = (n: string): string => formatPid(n, this.svc.incarnationOf(n) ?? 0, mirrorPidId(q, m.started.get(n) ?? 0));
+    const live = m.nodes.filter((n) => m.streaming.has(n));
+    return { pid, mirrors: live.map(of), synced: live.filter((n) => m.synced.has(n)).map(of) };
   }
 
   /** For list_queues and management: the mirror nodes and which of them are synchronised. */

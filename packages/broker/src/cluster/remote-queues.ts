@@ -540,6 +540,8 @@ export class RemoteQueues {
           if (q === undefined || b === null || q.node !== b.localNode) continue;
           const c = q.counts();
           if (b.queueRates !== null) c.rates = b.queueRates(q);
+          const pids = b.queuePids?.(q);
+          if (pids) c.pids = pids;
           out[name] = c;
         }
         return out;

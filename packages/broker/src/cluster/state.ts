@@ -14,6 +14,8 @@ export type { MetadataState };
  */
 export interface MetadataHost {
   clusterName: string;
+  /** nodes removed with forget_cluster_node that have not joined again */
+  forgottenNodes: Set<string>;
   readonly vhosts: Map<string, VHost>;
   readonly users: Map<string, User>;
   readonly permissions: Map<string, Permission>;
@@ -31,6 +33,7 @@ const BUILTIN = (name: string): boolean => name === '' || name.startsWith('amq.'
 
 export function exportState(b: MetadataHost): MetadataState {
   const s: MetadataState = { clusterName: b.clusterName, vhosts: [], users: [...b.users.values()], permissions: [...b.permissions.values()], policies: [], exchanges: [], queues: [], bindings: [] };
+  if (b.forgottenNodes.size > 0) s.forgotten = [...b.forgottenNodes].sort();
   for (const vh of b.vhosts.values()) {
     s.vhosts.push(vh.name);
     s.policies.push(...vh.policies.values());
@@ -52,6 +55,7 @@ export function exportState(b: MetadataHost): MetadataState {
 /** Makes the broker's metadata equal to s. */
 export function reconcile(b: MetadataHost, s: MetadataState): void {
   if (b.clusterName !== s.clusterName) b.setClusterName(s.clusterName);
+  b.forgottenNodes = new Set(s.forgotten ?? []);
   for (const name of [...b.vhosts.keys()]) if (!s.vhosts.includes(name)) b.deleteVhost(name);
   for (const name of s.vhosts) if (!b.vhosts.has(name)) b.addVhost(name);
   const users = new Set(s.users.map((u) => u.name));

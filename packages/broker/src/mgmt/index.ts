@@ -18,7 +18,7 @@ import { managementAgent } from './listings.ts';
 import { collect } from './metrics.ts';
 import { ApiError, checkContentType, checkOrigin, methodNotAllowed, notFound, parseJsonBody, readBody, sendEmpty, sendError, sendJson, splitPath } from './http.ts';
 import type { FormatContext } from './format.ts';
-import { shape } from './shape.ts';
+import { defaultSortOf, shape } from './shape.ts';
 
 export type { ClusterView, ClusterNode, QueueLocation } from './cluster.ts';
 export { localClusterView, localCounts } from './cluster.ts';
@@ -161,6 +161,6 @@ async function handle(api: Api, broker: Broker, req: IncomingMessage, res: Serve
   };
   const reply: Reply = await handler(ctx);
   if (reply.body === undefined) return sendEmpty(res, reply.status, reply.headers ?? {});
-  const body = reply.status === 200 && verb === 'GET' ? shape(reply.body, url.searchParams) : reply.body;
+  const body = reply.status === 200 && verb === 'GET' ? shape(reply.body, url.searchParams, defaultSortOf(segs)) : reply.body;
   sendJson(res, reply.status, body, reply.headers ?? {});
 }

@@ -35,18 +35,37 @@ function compare(a: unknown, b: unknown): number {
   if (a === undefined || a === null) return -1;
   if (b === undefined || b === null) return 1;
   if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a).localeCompare(String(b));
+  // (Erlang's order of binaries: byte by byte, upper case before lower)
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
-export function shape(body: unknown, q: URLSearchParams): unknown {
+/**
+ * The lists RabbitMQ's management sorts by vhost, then name, when no sort is asked (rabbit_mgmt_util's default sort
+ * keys): rabbitmqadmin list queues / exchanges print them in that order; a sort asked for comes first, these after.
+ */
+const BY_VHOST_AND_NAME = new Set(['queues', 'exchanges', 'users', 'vhosts', 'connections', 'channels']);
+
+export function defaultSortOf(segs: string[]): string[] {
+  return segs[0] === 'api' && segs.length <= 3 && BY_VHOST_AND_NAME.has(segs[1] ?? '') ? ['vhost', 'name'] : [];
+}
+
+export function shape(body: unknown, q: URLSearchParams, defaultSort: string[] = []): unknown {
   const columns = q.get('columns');
   const cols = columns ? columns.split(',').filter((c) => c !== '').map((c) => c.split('.')) : null;
   if (!Array.isArray(body)) return cols ? pick(body, cols) : body;
   let list = body as unknown[];
   const sort = q.get('sort');
-  if (sort) {
-    const path = sort.split('.');
-    list = [...list].sort((a, b) => compare(getPath(a, path), getPath(b, path)));
+  const keys = [...(sort ? [sort] : []), ...defaultSort].map((k) => k.split('.'));
+  if (keys.length > 0) {
+    list = [...list].sort((a, b) => {
+      for (const path of keys) {
+        const c = compare(getPath(a, path), getPath(b, path));
+        if (c !== 0) return c;
+      }
+      return 0;
+    });
     if (q.get('sort_reverse') === 'true') list.reverse();
   }
   const page = q.get('page');

@@ -6,6 +6,7 @@ import type { DurableWaiter, QueueStore } from '../store/message-store.ts';
 import { Level } from './level.ts';
 import { Consumer, type ConsumerQueue } from './consumer.ts';
 import { Message, QueuedMessage } from './message.ts';
+import type { QueuePids } from './pids.ts';
 
 export type DeadLetterReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
@@ -88,6 +89,8 @@ export interface QueueCounts {
    * node shows these: this node's own samples of it are all zero).
    */
   rates?: QueueRates;
+  /** the master's pid and its mirrors' (list_queues pid slave_pids), when it is mirrored or in a cluster */
+  pids?: QueuePids;
 }
 
 /** The management API's rated series of a queue (its "..._details": {rate}). */

@@ -15,6 +15,7 @@ import { CompiledPermission, hashPassword, type Permission, type User } from '..
 import { validatePolicy, type PolicyDef } from '../policy/policy.ts';
 import { Message } from '../queue/message.ts';
 import type { PromotionReason, Queue, QueueRates } from '../queue/queue.ts';
+import type { QueuePids } from '../queue/pids.ts';
 import type { MetaCommand, MetadataReplicator } from '../cluster/metadata.ts';
 import { reconcile } from '../cluster/state.ts';
 import type { RemoteQueues } from '../cluster/remote-queues.ts';
@@ -94,6 +95,11 @@ export class Broker extends EventEmitter implements VHostContext {
   messageStore: MessageStore;
   definitions: DefinitionsStore;
   clusterName: string;
+  /**
+   * Nodes removed from the cluster with forget_cluster_node that have not joined again since (replicated metadata): a
+   * forgotten ram node that starts with its old cluster.json is refused, as RabbitMQ's inconsistent_cluster.
+   */
+  forgottenNodes = new Set<string>();
   private server: Server | null = null;
   private permCache = new Map<string, CompiledPermission>();
   memoryAlarm = false;
@@ -129,6 +135,9 @@ export class Broker extends EventEmitter implements VHostContext {
     // mastered here now: its x-expires runs here
     if (q.node === this.localNode) q.touch();
   }
+
+  /** set when this node is part of a cluster: a queue's pids, on its master (queue/pids.ts) */
+  queuePids: ((q: Queue) => QueuePids | null) | null = null;
 
   /** set when this node is part of a cluster: the log's record of a queue's synchronised mirrors changed */
   onQueueMirrorsChanged: ((q: Queue) => void) | null = null;
@@ -564,6 +573,12 @@ export class Broker extends EventEmitter implements VHostContext {
         return;
       case 'cluster.name':
         return this.setClusterName(cmd.name);
+      case 'node.forget':
+        this.forgottenNodes.add(cmd.node);
+        return;
+      case 'node.rejoin':
+        this.forgottenNodes.delete(cmd.node);
+        return;
       case 'load':
         return reconcile(this, cmd.state);
       case 'barrier':
