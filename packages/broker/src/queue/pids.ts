@@ -10,7 +10,12 @@
 //   serial    0.
 // So pids differ between queues, between a queue's master and its mirrors, and across restarts, and every node
 // prints the master's own values (other nodes get them with the queue's counts).
-import type { Queue } from './queue.ts';
+/** What the pid functions read of a queue (named here so this module does not import queue.ts back). */
+export interface PidQueue {
+  readonly node: string;
+  readonly vhost: string;
+  readonly name: string;
+}
 import { cryptoRandom } from '@warren/cluster-peer';
 
 /** A queue's pids as its master's node knows them. */
@@ -31,10 +36,10 @@ export const PROCESS_CREATION = cryptoRandom.uint32();
 
 // ids of queue processes this node gives out (Erlang's first process ids are taken by the runtime)
 let nextId = 400;
-const masterIds = new WeakMap<Queue, { node: string; id: number }>();
+const masterIds = new WeakMap<PidQueue, { node: string; id: number }>();
 
 /** The id of q's master process on this node (a new one once q moved here from another node). */
-export function masterPidId(q: Queue): number {
+export function masterPidId(q: PidQueue): number {
   const have = masterIds.get(q);
   if (have !== undefined && have.node === q.node) return have.id;
   const id = nextId++;
@@ -47,7 +52,7 @@ export function masterPidId(q: Queue): number {
  * it is. Ids the master gives its mirrors are 2^15 and up (a node's own count stays below that for as long as it has
  * fewer queue processes), and hashed so that two masters giving ids to mirrors on the same node seldom meet.
  */
-export function mirrorPidId(q: Queue, start: number): number {
+export function mirrorPidId(q: PidQueue, start: number): number {
   let h = 0x811c9dc5;
   const s = `${q.node}\u0000${q.vhost}\u0000${q.name}\u0000${start}`;
   for (let i = 0; i < s.length; i++) {
