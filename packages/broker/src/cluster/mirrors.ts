@@ -986,6 +986,8 @@ export class Mirrors {
             // (a full or failing disc) a copy that cannot be on disc must not ack: it stays unsynchronised
             b.log(`mirror of queue '${name}' in vhost '${vhost}': cannot create its store: ${(err as Error).message}`);
             storeFailed = true;
+            // and asks to be started over (the master's next check), or it would never ack again once space is back
+            resync = true;
           }
         }
         const prev = copy !== undefined && copy.synced ? copy : copy?.before;
