@@ -963,7 +963,8 @@ export class Mirrors {
         if (op[1] === 1) {
           // the master asks what we hold: a synchronised copy from the same master process and epoch can resume
           const epoch = op[2] as number;
-          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch && copy.stream === op[3]) {
+          // (not a copy whose disc write failed: its store lacks what it acked nothing for, so it starts over)
+          if (copy !== undefined && copy.synced && copy.diskFailed !== true && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch && copy.stream === op[3]) {
             copy.synced = false;
             copy.store?.setTag(mirrorTag(copy.master, copy.epoch, false));
             link.send({ type: 'mqhave', v: vhost, q: name, top: copy.top });
