@@ -1,6 +1,8 @@
 // The message store alone, two checkouts side by side: appends persistent messages through each checkout's
 // SegmentStore (group commits, a confirm waiter per batch, acks of consumed messages), alternating A B, B A, ... so
-// the machine's load hits both alike; prints each pair, the medians and the median of the paired ratios.
+// the machine's load hits both alike; prints each pair, the medians and the median of the paired ratios, in messages
+// per second of wall time and in CPU time per message (this process's user + system time, the thread pool's writes
+// included: on a loaded machine the wall-clock rate mostly measures the other processes, the CPU time much less).
 //   node --conditions=warren-source --import tsx bench/src/store-ab.ts --base /path/to/other/checkout [--reps 8] [--messages 40000] [--size 1024]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,13 +29,14 @@ async function load(root: string, name: string): Promise<Side> {
   return { name, Store: seg.SegmentStore, Message: msg.Message };
 }
 
-async function run(side: Side): Promise<number> {
+async function run(side: Side): Promise<{ rate: number; cpuUs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'warren-store-ab-'));
   const store = new side.Store(dir);
   const q = store.openQueue('/', 'bench');
   const body = Buffer.alloc(SIZE, 120);
   const ids: number[] = [];
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let sent = 0; sent < MESSAGES; sent += BATCH) {
     for (let i = 0; i < BATCH; i++) ids.push(q.append(new side.Message('', 'bench', { deliveryMode: 2 }, null, body, Date.now())));
     // consumers ack what was confirmed a batch ago
@@ -41,9 +44,10 @@ async function run(side: Side): Promise<number> {
     await new Promise<void>((r) => store.whenDurable({ onDurable: () => r(), onNack: () => r() }, 0));
   }
   const rate = MESSAGES / ((performance.now() - t0) / 1000);
+  const c = process.cpuUsage(c0);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  return rate;
+  return { rate, cpuUs: (c.user + c.system) / MESSAGES };
 }
 
 const median = (xs: number[]): number => {
@@ -58,13 +62,19 @@ await run(A);
 await run(B); // warm-up
 const a: number[] = [];
 const b: number[] = [];
+const ac: number[] = [];
+const bc: number[] = [];
 for (let i = 0; i < REPS; i++) {
   const order = i % 2 === 0 ? [A, B] : [B, A];
-  const r: Record<string, number> = {};
+  const r: Record<string, { rate: number; cpuUs: number }> = {};
   for (const side of order) r[side.name] = await run(side);
-  a.push(r['A']!);
-  b.push(r['B']!);
-  console.log(`pair ${i + 1}: A ${(r['A']! / 1000).toFixed(1)}k, B ${(r['B']! / 1000).toFixed(1)}k msg/s`);
+  a.push(r['A']!.rate);
+  b.push(r['B']!.rate);
+  ac.push(r['A']!.cpuUs);
+  bc.push(r['B']!.cpuUs);
+  console.log(`pair ${i + 1}: A ${(r['A']!.rate / 1000).toFixed(1)}k msg/s ${r['A']!.cpuUs.toFixed(2)} µs CPU/msg, B ${(r['B']!.rate / 1000).toFixed(1)}k msg/s ${r['B']!.cpuUs.toFixed(2)} µs CPU/msg`);
 }
 const ratios = a.map((x, i) => b[i]! / x);
+const cpuRatios = ac.map((x, i) => x / bc[i]!);
 console.log(`segment store, ${MESSAGES} x ${SIZE} B persistent, batches of ${BATCH}: A ${(median(a) / 1000).toFixed(1)}k, B ${(median(b) / 1000).toFixed(1)}k msg/s (medians); B/A paired median ${median(ratios).toFixed(3)} (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
+console.log(`CPU per message: A ${median(ac).toFixed(2)} µs, B ${median(bc).toFixed(2)} µs (medians); throughput per CPU B/A paired median ${median(cpuRatios).toFixed(3)} (${cpuRatios.map((x) => x.toFixed(2)).join(' ')}); load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`);

@@ -4,7 +4,11 @@
 // such a platform. A crash (crashCopy) keeps each file's synced bytes, and of the unsynced ones none, a random prefix,
 // or all but a torn last piece. Writes and syncs can be made to fail (ENOSPC, EIO) or come back short. Completions
 // go through setImmediate, which the simulator's clock runs in a seeded order.
+// The same disc serves the Raft log's FileStorage (RaftFs: synchronous calls, positional writes, renames): its writes
+// and syncs fail and come back short under the same faults, and a crash keeps of its files what was synced. Directory
+// entries (a created file, a rename) are durable at once, as FileStorage fsyncs the directory after each.
 import type { DoneCallback, StoreFs, WriteCallback } from '../../packages/broker/src/store/store-fs.ts';
+import type { RaftFs } from '../../packages/broker/src/cluster/raft/index.ts';
 
 export interface Rng {
   float(): number;
@@ -33,7 +37,7 @@ function errno(code: string, what: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: ${what} (simulated)`), { code });
 }
 
-export class SimFs implements StoreFs {
+export class SimFs implements StoreFs, RaftFs {
   readonly durableWrites = false;
   private readonly files = new Map<string, SimFile>();
   private readonly dirs = new Set<string>();
@@ -163,6 +167,76 @@ export class SimFs implements StoreFs {
   removeTree(path: string): void {
     for (const p of [...this.files.keys()]) if (p === path || p.startsWith(`${path}/`)) this.files.delete(p);
     for (const d of [...this.dirs]) if (d === path || d.startsWith(`${path}/`)) this.dirs.delete(d);
+  }
+
+  // ---- the RaftFs interface (FileStorage: synchronous, positional)
+
+  openFile(path: string, truncate: boolean): number {
+    const f = this.files.get(path);
+    if (f === undefined) {
+      if (!truncate) throw errno('ENOENT', path);
+      this.files.set(path, { data: Buffer.alloc(0), synced: 0 });
+    } else if (truncate) this.cut(f, 0);
+    const fd = this.nextFd++;
+    this.fds.set(fd, path);
+    return fd;
+  }
+
+  writeAt(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number {
+    const f = this.file(fd);
+    const roll = this.rng.float();
+    const k = this.faults;
+    let n = length;
+    if (roll < k.enospc) {
+      this.injected.enospc++;
+      n = this.rng.float() < 0.5 ? 0 : this.rng.uint32() % length;
+      if (n === 0) throw errno('ENOSPC', 'no space left on device');
+    } else if (roll < k.enospc + k.eio) {
+      this.injected.eio++;
+      throw errno('EIO', 'i/o error');
+    } else if (roll < k.enospc + k.eio + k.short && length > 1) {
+      this.injected.short++;
+      n = 1 + (this.rng.uint32() % (length - 1));
+    }
+    const head = f.data.length >= position ? f.data.subarray(0, position) : Buffer.concat([f.data, Buffer.alloc(position - f.data.length)]);
+    const tail = f.data.length > position + n ? f.data.subarray(position + n) : Buffer.alloc(0);
+    f.data = Buffer.concat([head, bytes.subarray(offset, offset + n), tail]);
+    // (bytes overwritten are no longer known to be on the platter)
+    if (position < f.synced) f.synced = position;
+    return n;
+  }
+
+  datasync(fd: number): void {
+    const f = this.file(fd);
+    if (this.rng.float() < this.faults.eio) {
+      this.injected.eio++;
+      throw errno('EIO', 'i/o error on sync');
+    }
+    f.synced = f.data.length;
+  }
+
+  ftruncate(fd: number, length: number): void {
+    if (this.rng.float() < this.faults.eio) {
+      this.injected.eio++;
+      throw errno('EIO', 'i/o error on truncate');
+    }
+    this.cut(this.file(fd), length);
+  }
+
+  rename(from: string, to: string): void {
+    const f = this.files.get(from);
+    if (f === undefined) throw errno('ENOENT', from);
+    this.files.delete(from);
+    this.files.set(to, f);
+    for (const [fd, p] of this.fds) if (p === from) this.fds.set(fd, to);
+  }
+
+  removeFile(path: string): void {
+    if (!this.files.delete(path)) throw errno('ENOENT', path);
+  }
+
+  syncDir(): void {
+    // directory entries are durable at once here
   }
 
   // ---- the simulation

@@ -190,7 +190,25 @@ class Master implements QueueMirror {
     this.live.set(qm.seq, qm);
     this.lastSeq = qm.seq;
     const m = qm.msg;
-    if (this.streaming.size > 0) this.op([0, qm.seq, m.exchange, m.routingKey, rawProps(m), m.body, m.timestamp]);
+    if (this.streaming.size > 0) {
+      const p = this.wireProps(qm, null);
+      if (p !== null) this.op([0, qm.seq, m.exchange, m.routingKey, p, m.body, m.timestamp]);
+    }
+  }
+
+  /**
+   * A message's properties as the mirrors get them, or null (logged) for one whose properties cannot be encoded again
+   * (a value the broker built that AMQP cannot carry): last resort, as for expiry and dead-lettering, since the sync
+   * runs from timers where a throw would end the process. That one message is left out; the rest go on.
+   */
+  private wireProps(qm: QueuedMessage, node: string | null): Buffer | null {
+    try {
+      return rawProps(qm.msg);
+    } catch (err) {
+      const to = node === null ? 'the mirrors' : `mirror ${node}`;
+      this.owner.log(`queue '${this.q.name}' in vhost '${this.q.vhost}': message ${qm.seq} cannot be sent to ${to} (${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}), left out of the ${node === null ? 'stream' : 'sync'}`);
+      return null;
+    }
   }
 
   delivered(qm: QueuedMessage): void {
@@ -431,7 +449,11 @@ class Master implements QueueMirror {
         this.joinedAt.set(node, this.lastSeq + 1);
         return;
       }
-      const part = snapshot.slice(i, i + batch).map((qm) => [qm.seq, qm.msg.exchange, qm.msg.routingKey, rawProps(qm.msg), qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
+      const part: unknown[] = [];
+      for (const qm of snapshot.slice(i, i + batch)) {
+        const p = this.wireProps(qm, node);
+        if (p !== null) part.push([qm.seq, qm.msg.exchange, qm.msg.routingKey, p, qm.msg.body, qm.msg.timestamp, qm.deliveryCount > 0]);
+      }
       i += batch;
       this.flush();
       this.to(node, [5, 0, part]);
@@ -947,7 +969,8 @@ export class Mirrors {
         if (op[1] === 1) {
           // the master asks what we hold: a synchronised copy from the same master process and epoch can resume
           const epoch = op[2] as number;
-          if (copy !== undefined && copy.synced && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch && copy.stream === op[3]) {
+          // (not a copy whose disc write failed: its store lacks what it acked nothing for, so it starts over)
+          if (copy !== undefined && copy.synced && copy.diskFailed !== true && copy.master === link.remoteNode && copy.incarnation === link.remoteIncarnation && copy.epoch === epoch && copy.stream === op[3]) {
             copy.synced = false;
             copy.store?.setTag(mirrorTag(copy.master, copy.epoch, false));
             link.send({ type: 'mqhave', v: vhost, q: name, top: copy.top });
@@ -970,6 +993,8 @@ export class Mirrors {
             // (a full or failing disc) a copy that cannot be on disc must not ack: it stays unsynchronised
             b.log(`mirror of queue '${name}' in vhost '${vhost}': cannot create its store: ${(err as Error).message}`);
             storeFailed = true;
+            // and asks to be started over (the master's next check), or it would never ack again once space is back
+            resync = true;
           }
         }
         const prev = copy !== undefined && copy.synced ? copy : copy?.before;

@@ -6,8 +6,9 @@
 //
 // Every method returns only after fsync, so the node may answer an RPC afterwards (Raft Figure 2: "updated on
 // stable storage before responding to RPCs"). A write or sync that fails (ENOSPC, EIO, a write making no progress)
-// throws, so nothing is acknowledged (RaftNode stops on it), and what it wrote is cut back off the file; if even the
-// cut fails, the storage refuses every later change (no entry may ever sit behind a partial one). A crash (kill -9,
+// throws, so nothing is acknowledged (RaftNode drops the request it was handling and goes on), and what it wrote is
+// cut back off the file; if even the cut fails, the storage refuses every later change until a later try of the cut
+// succeeds (no entry may ever sit behind a partial one). A crash (kill -9,
 // power loss) in the middle of an append leaves a torn or corrupt last record: load() cuts the file at the first
 // record whose length or checksum does not check out when nothing valid follows it. Such an entry was never
 // acknowledged (the append had not returned), so dropping it is safe. A damaged record with valid records after it
@@ -18,6 +19,9 @@
 // A snapshot (compaction or InstallSnapshot) writes the retained entries to a NEW log file log.<gen+1> first, then
 // the snapshot file naming that generation (atomic rename), then deletes the old log. A crash before the rename
 // leaves the old snapshot and log in force (the new log file is ignored and removed on load); after it, the new.
+//
+// The files are reached through RaftFs (node:fs by default): the cluster simulator runs this same code on a simulated
+// disc that loses what was not synced, tears the last write and fails writes with ENOSPC or EIO or writes them short.
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RaftStorage } from './storage.ts';
@@ -54,10 +58,54 @@ export const jsonCodec: RaftCodec = {
   },
 };
 
+/** The synchronous file operations FileStorage performs. */
+export interface RaftFs {
+  mkdirp(path: string): void;
+  list(dir: string): string[];
+  /** The file's bytes; throws with code ENOENT when there is none. */
+  readFile(path: string): Buffer;
+  /** Opens a file for reading and writing: with `truncate` created or emptied, else an existing one. */
+  openFile(path: string, truncate: boolean): number;
+  /** Writes bytes[offset, offset+length) at `position`; may write less (the count is returned). */
+  writeAt(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number;
+  datasync(fd: number): void;
+  fsyncSync(fd: number): void;
+  ftruncate(fd: number, length: number): void;
+  close(fd: number): void;
+  rename(from: string, to: string): void;
+  removeFile(path: string): void;
+  /** Makes the directory's entries (a new file, a rename) durable. */
+  syncDir(dir: string): void;
+}
+
+export const nodeRaftFs: RaftFs = {
+  mkdirp: (path) => void mkdirSync(path, { recursive: true }),
+  list: (dir) => readdirSync(dir),
+  readFile: (path) => readFileSync(path),
+  openFile: (path, truncate) => openSync(path, truncate ? 'w+' : 'r+'),
+  writeAt: (fd, bytes, offset, length, position) => writeSync(fd, bytes, offset, length, position),
+  datasync: (fd) => fdatasyncSync(fd),
+  fsyncSync: (fd) => fsyncSync(fd),
+  ftruncate: (fd, length) => ftruncateSync(fd, length),
+  close: (fd) => closeSync(fd),
+  rename: (from, to) => renameSync(from, to),
+  removeFile: (path) => unlinkSync(path),
+  syncDir(dir) {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  },
+};
+
 export interface FileStorageOptions {
   codec?: RaftCodec;
   /** false skips fsync (tests that do not simulate power loss); default true. */
   fsync?: boolean;
+  /** the file system (default node:fs); the simulator's disc in test/sim */
+  fs?: RaftFs;
 }
 
 const HEADER = 8;
@@ -67,6 +115,7 @@ export class FileStorage implements RaftStorage {
   readonly dir: string;
   private readonly codec: RaftCodec;
   private readonly sync: boolean;
+  private readonly fs: RaftFs;
   private logFd: number | undefined;
   private logGen = 0;
   /** Byte offset of each entry's record in the current log file, by position after the snapshot. */
@@ -82,21 +131,22 @@ export class FileStorage implements RaftStorage {
     this.dir = dir;
     this.codec = options.codec ?? jsonCodec;
     this.sync = options.fsync ?? true;
-    mkdirSync(dir, { recursive: true });
+    this.fs = options.fs ?? nodeRaftFs;
+    this.fs.mkdirp(dir);
   }
 
   load(): StoredState {
     this.check();
     let term = 0;
     let votedFor: string | null = null;
-    const stateBytes = readIfExists(join(this.dir, 'state'));
+    const stateBytes = readIfExists(this.fs, join(this.dir, 'state'));
     if (stateBytes !== undefined) {
       const s = JSON.parse(stateBytes.toString('utf8')) as { term: number; votedFor: string | null };
       term = s.term;
       votedFor = s.votedFor;
     }
     let snapshot: Snapshot | undefined;
-    const snapBytes = readIfExists(join(this.dir, 'snapshot'));
+    const snapBytes = readIfExists(this.fs, join(this.dir, 'snapshot'));
     if (snapBytes !== undefined) {
       const decoded = this.decodeSnapshot(snapBytes);
       snapshot = decoded.snapshot;
@@ -105,13 +155,13 @@ export class FileStorage implements RaftStorage {
     this.snapIndex = snapshot?.index ?? 0;
     // Leftovers of an interrupted write: temp files, and log files of other generations.
     const current = `log.${this.logGen}`;
-    for (const name of readdirSync(this.dir)) {
-      if (name.endsWith('.tmp') || (name.startsWith('log.') && name !== current)) unlinkSync(join(this.dir, name));
+    for (const name of this.fs.list(this.dir)) {
+      if (name.endsWith('.tmp') || (name.startsWith('log.') && name !== current)) this.fs.removeFile(join(this.dir, name));
     }
     const path = join(this.dir, current);
-    if (this.logFd !== undefined) closeSync(this.logFd); // loaded before (RaftNode.bootstrap, then the node)
-    const bytes = readIfExists(path) ?? Buffer.alloc(0);
-    this.logFd = openSync(path, bytes.length === 0 ? 'w+' : 'r+');
+    if (this.logFd !== undefined) this.fs.close(this.logFd); // loaded before (RaftNode.bootstrap, then the node)
+    const bytes = readIfExists(this.fs, path) ?? Buffer.alloc(0);
+    this.logFd = this.fs.openFile(path, bytes.length === 0);
     if (bytes.length === 0) this.fsyncDir(); // a new file: make its directory entry durable
     const entries: LogEntry[] = [];
     this.offsets = [];
@@ -132,7 +182,7 @@ export class FileStorage implements RaftStorage {
             `follow it (at offset ${later}): not a torn write but damage to the disc; refusing to start (the entries after it were acknowledged)`,
         );
       }
-      ftruncateSync(this.logFd, offset);
+      this.fs.ftruncate(this.logFd, offset);
       this.fsyncFd(this.logFd);
     }
     this.loaded = true;
@@ -182,7 +232,7 @@ export class FileStorage implements RaftStorage {
       size += record.length;
     }
     try {
-      writeAll(this.fd(), Buffer.concat(chunks, size), this.logSize);
+      writeAll(this.fs, this.fd(), Buffer.concat(chunks, size), this.logSize);
       this.fsyncFd(this.fd());
     } catch (error) {
       this.offsets.length -= entries.length;
@@ -195,8 +245,8 @@ export class FileStorage implements RaftStorage {
   /** A failed append: cut what it may have written, so no later record ever follows a partial one. */
   private cutBack(error: Error): void {
     try {
-      ftruncateSync(this.fd(), this.logSize);
-      fdatasyncSync(this.fd());
+      this.fs.ftruncate(this.fd(), this.logSize);
+      this.fs.datasync(this.fd());
     } catch (e) {
       this.broken = `a write failed (${error.message}) and cutting it back failed too (${(e as Error).message})`;
     }
@@ -207,7 +257,7 @@ export class FileStorage implements RaftStorage {
     const position = fromIndex - this.snapIndex - 1;
     if (position >= this.offsets.length) return;
     const offset = position <= 0 ? 0 : this.offsets[position]!;
-    ftruncateSync(this.fd(), offset);
+    this.fs.ftruncate(this.fd(), offset);
     this.fsyncFd(this.fd());
     this.offsets.length = Math.max(0, position);
     this.logSize = offset;
@@ -218,7 +268,7 @@ export class FileStorage implements RaftStorage {
     const gen = this.logGen + 1;
     // 1. The retained entries, in the next generation's log file.
     const logName = `log.${gen}`;
-    const fd = openSync(join(this.dir, logName), 'w+');
+    const fd = this.fs.openFile(join(this.dir, logName), true);
     const offsets: number[] = [];
     let size = 0;
     const chunks: Buffer[] = [];
@@ -228,7 +278,7 @@ export class FileStorage implements RaftStorage {
       chunks.push(record);
       size += record.length;
     }
-    if (size > 0) writeAll(fd, Buffer.concat(chunks, size), 0);
+    if (size > 0) writeAll(this.fs, fd, Buffer.concat(chunks, size), 0);
     this.fsyncFd(fd);
     // 2. The snapshot naming that generation: from here on, the new pair is what load() sees.
     const payload = this.codec.encode({ index: snapshot.index, term: snapshot.term, config: snapshot.config, data: snapshot.data, logGen: gen });
@@ -239,9 +289,9 @@ export class FileStorage implements RaftStorage {
     file.set(payload, 12);
     this.replaceFile('snapshot', file);
     // 3. The old log is garbage now.
-    if (this.logFd !== undefined) closeSync(this.logFd);
+    if (this.logFd !== undefined) this.fs.close(this.logFd);
     try {
-      unlinkSync(join(this.dir, `log.${this.logGen}`));
+      this.fs.removeFile(join(this.dir, `log.${this.logGen}`));
     } catch {
       // already gone
     }
@@ -255,7 +305,7 @@ export class FileStorage implements RaftStorage {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.logFd !== undefined) closeSync(this.logFd);
+    if (this.logFd !== undefined) this.fs.close(this.logFd);
     this.logFd = undefined;
   }
 
@@ -263,7 +313,15 @@ export class FileStorage implements RaftStorage {
 
   private check(): void {
     if (this.closed) throw new Error(`FileStorage ${this.dir} is closed`);
-    if (this.broken !== null) throw new Error(`FileStorage ${this.dir}: ${this.broken}; no change is accepted until a restart`);
+    if (this.broken === null) return;
+    // the cut is tried again: once it succeeds, the log ends at its last whole record and writes may go on
+    try {
+      this.fs.ftruncate(this.fd(), this.logSize);
+      this.fs.datasync(this.fd());
+      this.broken = null;
+    } catch {
+      throw Object.assign(new Error(`FileStorage ${this.dir}: ${this.broken}; no change is accepted until the cut succeeds`), { code: 'EIO' });
+    }
   }
 
   private fd(): number {
@@ -272,31 +330,25 @@ export class FileStorage implements RaftStorage {
   }
 
   private fsyncFd(fd: number): void {
-    if (this.sync) fdatasyncSync(fd);
+    if (this.sync) this.fs.datasync(fd);
   }
 
   /** Atomic replace: tmp file, fsync, rename, fsync of the directory (so the rename itself is durable). */
   private replaceFile(name: string, bytes: Uint8Array): void {
     const tmp = join(this.dir, `${name}.tmp`);
-    const fd = openSync(tmp, 'w');
+    const fd = this.fs.openFile(tmp, true);
     try {
-      writeAll(fd, bytes, 0);
-      if (this.sync) fsyncSync(fd);
+      writeAll(this.fs, fd, bytes, 0);
+      if (this.sync) this.fs.fsyncSync(fd);
     } finally {
-      closeSync(fd);
+      this.fs.close(fd);
     }
-    renameSync(tmp, join(this.dir, name));
+    this.fs.rename(tmp, join(this.dir, name));
     this.fsyncDir();
   }
 
   private fsyncDir(): void {
-    if (!this.sync) return;
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    if (this.sync) this.fs.syncDir(this.dir);
   }
 
   private decodeSnapshot(bytes: Buffer): { snapshot: Snapshot; logGen: number } {
@@ -318,19 +370,19 @@ function encodeRecord(payload: Uint8Array): Buffer {
   return record;
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+function writeAll(fs: RaftFs, fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
   while (done < bytes.length) {
-    const n = writeSync(fd, bytes, done, bytes.length - done, position + done);
+    const n = fs.writeAt(fd, bytes, done, bytes.length - done, position + done);
     // (a short write is continued; one that writes nothing would loop forever)
     if (n <= 0) throw Object.assign(new Error(`write made no progress at offset ${position + done}`), { code: 'EIO' });
     done += n;
   }
 }
 
-function readIfExists(path: string): Buffer | undefined {
+function readIfExists(fs: RaftFs, path: string): Buffer | undefined {
   try {
-    return readFileSync(path);
+    return fs.readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;

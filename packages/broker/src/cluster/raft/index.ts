@@ -23,5 +23,5 @@ export type {
   VoteRequest,
   VoteResponse,
 } from './types.ts';
-export { FileStorage, jsonCodec } from './file-storage.ts';
-export type { FileStorageOptions, RaftCodec } from './file-storage.ts';
+export { FileStorage, jsonCodec, nodeRaftFs } from './file-storage.ts';
+export type { FileStorageOptions, RaftCodec, RaftFs } from './file-storage.ts';

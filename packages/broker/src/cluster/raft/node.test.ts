@@ -499,6 +499,50 @@ describe('failures of the owner\'s parts', () => {
     expect(sim.node(victim).raft!.status().role).toBe('stopped');
   });
 
+  it('a follower whose disc is full acknowledges nothing, stays up, and catches up once writes succeed again', async () => {
+    const sim = cluster(['a', 'b', 'c']);
+    const leader = await leaderOf(sim);
+    const [victim, other] = ['a', 'b', 'c'].filter((id) => id !== leader.id) as [string, string];
+    const storage = sim.node(victim).storage;
+    const append = storage.append.bind(storage);
+    let full = true;
+    storage.append = (entries) => {
+      if (full) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      append(entries);
+    };
+    const r = await settled(sim, leader.propose('x'));
+    expect(r.value).toBeDefined(); // the other follower makes the majority
+    await sim.run(500);
+    // the victim neither holds the entry nor told the leader it does
+    expect(commands(sim, victim)).toEqual([]);
+    expect(leader.status().members.find((m) => m.id === victim)!.matchIndex ?? 0).toBeLessThan(leader.status().commitIndex);
+    expect(sim.node(victim).raft!.status().role).toBe('follower');
+    full = false;
+    await sim.run(1000);
+    expect(commands(sim, victim)).toEqual(['x']);
+    expect(commands(sim, other)).toEqual(['x']);
+  });
+
+  it('a leader whose disc is full commits nothing of its own until its write succeeds', async () => {
+    const sim = cluster(['a', 'b', 'c']);
+    const leader = await leaderOf(sim);
+    const storage = sim.node(leader.id).storage;
+    const append = storage.append.bind(storage);
+    let full = true;
+    storage.append = (entries) => {
+      if (full) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+      append(entries);
+    };
+    const p = settled(sim, leader.propose('y'));
+    await sim.run(300);
+    for (const id of ['a', 'b', 'c']) expect(commands(sim, id)).toEqual([]);
+    full = false;
+    const r = await p;
+    expect(r.value).toBeDefined();
+    await sim.run(500);
+    for (const id of ['a', 'b', 'c']) expect(commands(sim, id)).toEqual(['y']);
+  });
+
   it('a transport that throws is treated as a lost message', async () => {
     const sim = cluster(['a', 'b', 'c']);
     const leader = await leaderOf(sim);

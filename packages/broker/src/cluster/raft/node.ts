@@ -511,14 +511,17 @@ export class RaftNode {
     this.storage.saveState(this.term, this.votedFor);
   }
 
+  /** currentTerm and votedFor on storage first, then in memory: a write that fails (a full disc) changes neither. */
+  private saveTermVote(term: number, votedFor: string | null): void {
+    this.storage.saveState(term, votedFor);
+    this.term = term;
+    this.votedFor = votedFor;
+  }
+
   /** Adopts a newer term (Raft §5.1: "If RPC request or response contains term T > currentTerm: set currentTerm =
    *  T, convert to follower"). The new term and the cleared vote are on storage before anything else happens. */
   private adoptTerm(term: number, leader: string | undefined): void {
-    if (term > this.term) {
-      this.term = term;
-      this.votedFor = null;
-      this.persistState();
-    }
+    if (term > this.term) this.saveTermVote(term, null);
     this.becomeFollower(leader);
   }
 
@@ -588,10 +591,8 @@ export class RaftNode {
     if (pre) {
       this.role = 'precandidate';
     } else {
+      this.saveTermVote(this.term + 1, this.id); // Raft §5.2: vote for self, durably, before asking others
       this.role = 'candidate';
-      this.term += 1;
-      this.votedFor = this.id;
-      this.persistState(); // Raft §5.2: vote for self, durably, before asking others
       this.resetElectionTimer(); // a full, fresh randomized timeout for this election
       this.log_('debug', `campaigning in term ${this.term}`);
     }
@@ -677,11 +678,8 @@ export class RaftNode {
     }
     let granted = false;
     if (m.term === this.term && (this.votedFor === null || this.votedFor === from) && logOk) {
+      if (this.votedFor !== from) this.saveTermVote(this.term, from); // Raft §5.2: the vote is durable before it is granted
       granted = true;
-      if (this.votedFor !== from) {
-        this.votedFor = from;
-        this.persistState(); // Raft §5.2: the vote is durable before it is granted
-      }
       this.resetElectionTimer();
     }
     this.send(from, { type: 'voteResponse', term: this.term, pre: false, granted });
@@ -855,7 +853,13 @@ export class RaftNode {
       this.flushTimer = undefined;
     }
     if (this.stopped || this.persistedIndex >= this.lastIndex) return;
-    this.storage.append(this.log.slice(this.persistedIndex - this.snapIndex));
+    try {
+      this.storage.append(this.log.slice(this.persistedIndex - this.snapIndex));
+    } catch (error) {
+      // (a full or failing disc) the entries stay unwritten, so neither sent nor counted: tried again shortly
+      if (!this.stopped && this.flushTimer === undefined) this.flushTimer = this.timer(() => this.flush(), this.heartbeatMs);
+      throw error;
+    }
     this.persistedIndex = this.lastIndex;
     if (this.role !== 'leader') return;
     for (const peer of this.progress.keys()) this.sendAppend(peer, false);
@@ -1035,7 +1039,13 @@ export class RaftNode {
     }
     const snapshot: Snapshot = { index, term: this.termAt(index)!, config: this.configAt(index), data };
     const retained = this.log.slice(index - this.snapIndex);
-    this.storage.saveSnapshot(snapshot, retained);
+    try {
+      this.storage.saveSnapshot(snapshot, retained);
+    } catch (error) {
+      // (a full or failing disc) the log stays as it is; compaction is tried again after the next applied entries
+      this.log_('warn', `log not compacted: the snapshot could not be written: ${String(error)}`);
+      return;
+    }
     this.snap = snapshot;
     this.log = retained;
     this.log_('debug', `snapshot at ${index}; ${retained.length} entries kept`);
@@ -1323,13 +1333,20 @@ export class RaftNode {
 
   // ---------------------------------------------------------------------------------------------------------------
 
-  /** Runs a handler; an exception (a storage write failed, say) stops the node: continuing with memory that no
+  /** Runs a handler; an exception other than a failed storage write stops the node: continuing with memory that no
    *  longer matches the disc could break the guarantees. The owner hears of it through onFatal. */
   private guard(fn: () => void): void {
     try {
       fn();
     } catch (error) {
       if (this.stopped) return;
+      if (isStorageFault(error)) {
+        // A write to storage failed (ENOSPC, EIO): every handler writes before it changes memory or answers, so
+        // nothing was acknowledged, granted or counted, and memory still matches the disc. The node goes on: a
+        // leader retries its unwritten entries, a follower's leader resends, a candidate campaigns again.
+        this.log_('warn', `storage write failed, nothing acknowledged: ${(error as Error).message}`);
+        return;
+      }
       const err = error instanceof Error ? error : new Error(String(error));
       this.log_('error', `stopping after an internal failure: ${err.stack ?? err.message}`);
       this.stop();
@@ -1407,4 +1424,10 @@ function withRole(m: Membership, id: string, role: MemberRole, promote = false):
 function describe(m: Membership): string {
   const promoting = m.promoting !== undefined && m.promoting.length > 0 ? ` (to be voters: ${m.promoting.join(', ')})` : '';
   return `voters [${m.voters.join(', ')}]${m.learners.length > 0 ? `, learners [${m.learners.join(', ')}]${promoting}` : ''}`;
+}
+
+/** An error from a storage write (an errno code: ENOSPC, EIO, ...), which the handlers make before changing state. */
+function isStorageFault(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
 }
