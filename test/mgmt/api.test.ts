@@ -653,8 +653,9 @@ describe('cluster view', () => {
       const down = (await http(c, 'GET', '/api/queues/%2F/on-c')).json;
       expect(down).toMatchObject({ name: 'on-c', state: 'down' });
       expect(down).not.toHaveProperty('messages');
+      // listed by name, as RabbitMQ lists them
       const listed = (await http(c, 'GET', '/api/queues/%2F')).json as { name: string; state: string; messages?: number }[];
-      expect(listed.map((x) => [x.name, x.state, x.messages])).toEqual([['mirrored', 'running', 9], ['plain', 'running', 0], ['on-c', 'down', undefined]]);
+      expect(listed.map((x) => [x.name, x.state, x.messages])).toEqual([['mirrored', 'running', 9], ['on-c', 'down', undefined], ['plain', 'running', 0]]);
       expect((await http(c, 'GET', '/api/overview')).json.queue_totals).toMatchObject({ messages: 9, messages_ready: 7, messages_unacknowledged: 2 });
       const vh = (await http(c, 'GET', '/api/vhosts/%2F')).json;
       expect(vh).toMatchObject({ messages: 9, messages_ready: 7, messages_unacknowledged: 2 });
