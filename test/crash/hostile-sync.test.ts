@@ -80,13 +80,17 @@ describe('mirror sync of a hostile message', () => {
     // the mirrors hold every other message: stopping the master's node hands the queue over to one of them
     expect((await ctl(0, 'stop_app')).code).toBe(0);
     const c1 = await new AMQPClient(`amqp://guest:guest@127.0.0.1:${nodes[1]!.port}`).connect();
-    const ch1 = await c1.channel();
+    let ch1 = await c1.channel();
     const got: string[] = [];
-    const until = Date.now() + 30_000;
+    const until = Date.now() + 60_000;
     while (got.length < 10 && Date.now() < until) {
+      // until the hand-over completes a get may fail (the queue's home is stopping), which closes the channel
       const m = await ch1.basicGet('ha.hostile', { noAck: true }).catch(() => null);
       if (m) got.push(m.bodyToString() ?? '');
-      else await new Promise((r) => setTimeout(r, 200));
+      else {
+        await new Promise((r) => setTimeout(r, 200));
+        if (ch1.closed) ch1 = await c1.channel();
+      }
     }
     await c1.close();
     expect(got.sort()).toEqual([...[0, 1, 2, 3, 4].map((i) => `after-${i}`), ...[0, 1, 2, 3, 4].map((i) => `before-${i}`)]);
