@@ -14,7 +14,10 @@ const ASSETS = { broker: ['mgmt/ui.html'] };
 // --max-semi-space-size=1: see packages/proxy/bin/proxy (a burst of connections grows V8's young generation for good).
 const NODE_OPTIONS = { 'broker.js': ['--no-memory-reducer'], 'proxy.js': ['--max-semi-space-size=1', '--expose-gc'] };
 
-const dirs = process.argv.length > 2 ? process.argv.slice(2).map((d) => resolve(d)) : readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p));
+// by default the published packages: those tsc -b builds (a tsconfig.build.json); packages/lab runs from source
+const dirs = process.argv.length > 2
+  ? process.argv.slice(2).map((d) => resolve(d))
+  : readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p)).filter((d) => existsSync(join(d, 'tsconfig.build.json')));
 for (const dir of dirs) {
   const name = dir.split('/').pop();
   const dist = join(dir, 'dist');
